@@ -1,0 +1,259 @@
+package protocol
+
+import (
+	"crypto/ed25519"
+	"encoding/binary"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// Wallet codes (DESIGN §3). The app holds a device key pair; the server
+// signs a device certificate; each code is signed by the device, so a
+// terminal can verify it offline with only the issuer's public key.
+//
+// Byte layout (all integers big-endian), base45-encoded behind CodePrefix:
+//
+//	code (181 bytes)
+//	  0      purpose      1 = pay, 2 = identity
+//	  1..4   time         unix seconds when the app made the code
+//	  5..6   seq          per-device counter (wraps), makes codes distinct within a second
+//	  7..116 certificate  110 bytes, below
+//	117..180 device signature  Ed25519 over "CPCODE1" || bytes 0..116
+//
+//	certificate (110 bytes)
+//	  0      version      1
+//	  1      issuer key id  selects the issuer public key (rotation)
+//	  2..5   user id      the authorizer's numeric wallet/user id
+//	  6..9   device id    assigned by the authorizer at registration
+//	 10..41  device public key (Ed25519)
+//	 42..45  expiry       unix seconds
+//	 46..109 issuer signature  Ed25519 over "CPCERT1" || bytes 0..45
+//
+// The text is 4 + 272 = 276 characters of the QR alphanumeric set: a QR
+// symbol of version 10 at error-correction level M (57×57 modules; capacity
+// 311), or version 9 at level L. Level M is used on phone screens.
+const (
+	CodePrefix      = "CW1:"
+	CertificateSize = 110
+	CodeSize        = 181
+
+	certSignedLen = 46
+	codeSignedLen = 117
+	certVersion   = 1
+)
+
+// CodeValidity is how long a code is valid after the app makes it.
+const CodeValidity = 60 * time.Second
+
+// MaxClockSkew is the residual clock error tolerated between the phone and
+// the verifier, on either side of the validity window. Both the app and the
+// terminals correct their clocks from the server's time (the device
+// registration response and the retained terminal config), so the residue
+// is small; a code is fresh when
+//
+//	code.Time − MaxClockSkew ≤ now ≤ code.Time + CodeValidity + MaxClockSkew.
+const MaxClockSkew = 10 * time.Second
+
+var (
+	certDomain = []byte("CPCERT1")
+	codeDomain = []byte("CPCODE1")
+)
+
+// Purpose says what a code may be used for.
+type Purpose byte
+
+const (
+	PurposePay      Purpose = 1
+	PurposeIdentity Purpose = 2
+)
+
+func (p Purpose) String() string {
+	switch p {
+	case PurposePay:
+		return "pay"
+	case PurposeIdentity:
+		return "identity"
+	}
+	return fmt.Sprintf("purpose(%d)", byte(p))
+}
+
+// IssuerKeys maps an issuer key id to its Ed25519 public key.
+type IssuerKeys map[byte]ed25519.PublicKey
+
+// Certificate binds a device key to a user, signed by the issuer.
+type Certificate struct {
+	KeyID     byte
+	UserID    uint32
+	DeviceID  uint32
+	DeviceKey ed25519.PublicKey
+	Expires   time.Time // second precision
+
+	raw []byte // the signed 110 bytes when parsed
+}
+
+// IssueCertificate signs c with the issuer key and returns its 110 bytes.
+func IssueCertificate(c Certificate, issuer ed25519.PrivateKey) ([]byte, error) {
+	if len(c.DeviceKey) != ed25519.PublicKeySize {
+		return nil, fmt.Errorf("protocol: issue certificate: device key has %d bytes", len(c.DeviceKey))
+	}
+	if len(issuer) != ed25519.PrivateKeySize {
+		return nil, fmt.Errorf("protocol: issue certificate: bad issuer key")
+	}
+	exp := c.Expires.Unix()
+	if exp <= 0 || exp > 0xFFFFFFFF {
+		return nil, fmt.Errorf("protocol: issue certificate: expiry %v out of range", c.Expires)
+	}
+	b := make([]byte, CertificateSize)
+	b[0] = certVersion
+	b[1] = c.KeyID
+	binary.BigEndian.PutUint32(b[2:], c.UserID)
+	binary.BigEndian.PutUint32(b[6:], c.DeviceID)
+	copy(b[10:42], c.DeviceKey)
+	binary.BigEndian.PutUint32(b[42:], uint32(exp))
+	copy(b[certSignedLen:], ed25519.Sign(issuer, signed(certDomain, b[:certSignedLen])))
+	return b, nil
+}
+
+// ParseCertificate reads the 110 certificate bytes without verifying them.
+func ParseCertificate(b []byte) (Certificate, error) {
+	if len(b) != CertificateSize || b[0] != certVersion {
+		return Certificate{}, ErrCodeMalformed
+	}
+	return Certificate{
+		KeyID:     b[1],
+		UserID:    binary.BigEndian.Uint32(b[2:]),
+		DeviceID:  binary.BigEndian.Uint32(b[6:]),
+		DeviceKey: ed25519.PublicKey(append([]byte(nil), b[10:42]...)),
+		Expires:   time.Unix(int64(binary.BigEndian.Uint32(b[42:])), 0).UTC(),
+		raw:       append([]byte(nil), b...),
+	}, nil
+}
+
+// Verify checks the issuer signature and expiry of a parsed certificate.
+func (c Certificate) Verify(keys IssuerKeys, now time.Time) error {
+	if len(c.raw) != CertificateSize {
+		return ErrCodeMalformed
+	}
+	pub, ok := keys[c.KeyID]
+	if !ok || len(pub) != ed25519.PublicKeySize {
+		return ErrCodeUnknownIssuer
+	}
+	if !ed25519.Verify(pub, signed(certDomain, c.raw[:certSignedLen]), c.raw[certSignedLen:]) {
+		return ErrCodeBadCertSig
+	}
+	if !now.Before(c.Expires) {
+		return ErrCodeCertExpired
+	}
+	return nil
+}
+
+// Code is a parsed wallet code.
+type Code struct {
+	Purpose Purpose
+	Time    time.Time // second precision
+	Seq     uint16
+	Cert    Certificate
+
+	raw []byte
+}
+
+// ID identifies a code for single-use checks: device, time and sequence.
+// Two scans of the same code (a screenshot) have the same ID.
+func (c *Code) ID() string {
+	return fmt.Sprintf("%d-%d-%d", c.Cert.DeviceID, c.Time.Unix(), c.Seq)
+}
+
+// MakeCode is the app side: it makes a code text from the device's
+// certificate bytes and private key.
+func MakeCode(cert []byte, device ed25519.PrivateKey, p Purpose, t time.Time, seq uint16) (string, error) {
+	if len(cert) != CertificateSize {
+		return "", fmt.Errorf("protocol: make code: certificate has %d bytes", len(cert))
+	}
+	if len(device) != ed25519.PrivateKeySize {
+		return "", fmt.Errorf("protocol: make code: bad device key")
+	}
+	if p != PurposePay && p != PurposeIdentity {
+		return "", fmt.Errorf("protocol: make code: %v", p)
+	}
+	u := t.Unix()
+	if u <= 0 || u > 0xFFFFFFFF {
+		return "", fmt.Errorf("protocol: make code: time %v out of range", t)
+	}
+	b := make([]byte, CodeSize)
+	b[0] = byte(p)
+	binary.BigEndian.PutUint32(b[1:], uint32(u))
+	binary.BigEndian.PutUint16(b[5:], seq)
+	copy(b[7:], cert)
+	copy(b[codeSignedLen:], ed25519.Sign(device, signed(codeDomain, b[:codeSignedLen])))
+	return CodePrefix + Base45Encode(b), nil
+}
+
+// ParseCode reads a code's structure without verifying any signature.
+func ParseCode(s string) (*Code, error) {
+	if !strings.HasPrefix(s, CodePrefix) {
+		return nil, ErrCodeMalformed
+	}
+	b, err := Base45Decode(s[len(CodePrefix):])
+	if err != nil || len(b) != CodeSize {
+		return nil, ErrCodeMalformed
+	}
+	p := Purpose(b[0])
+	if p != PurposePay && p != PurposeIdentity {
+		return nil, ErrCodeMalformed
+	}
+	cert, err := ParseCertificate(b[7:codeSignedLen])
+	if err != nil {
+		return nil, err
+	}
+	return &Code{
+		Purpose: p,
+		Time:    time.Unix(int64(binary.BigEndian.Uint32(b[1:])), 0).UTC(),
+		Seq:     binary.BigEndian.Uint16(b[5:]),
+		Cert:    cert,
+		raw:     b,
+	}, nil
+}
+
+// Verify checks, in order: the certificate (issuer known, signature,
+// expiry), the device signature, the purpose, then freshness. Asking for
+// PurposePay with an identity code fails with ErrIdentityCode; any other
+// purpose mismatch with ErrCodeWrongPurpose.
+func (c *Code) Verify(keys IssuerKeys, now time.Time, want Purpose) error {
+	if err := c.Cert.Verify(keys, now); err != nil {
+		return err
+	}
+	if !ed25519.Verify(c.Cert.DeviceKey, signed(codeDomain, c.raw[:codeSignedLen]), c.raw[codeSignedLen:]) {
+		return ErrCodeBadSig
+	}
+	if c.Purpose != want {
+		if want == PurposePay && c.Purpose == PurposeIdentity {
+			return ErrIdentityCode
+		}
+		return ErrCodeWrongPurpose
+	}
+	if now.Before(c.Time.Add(-MaxClockSkew)) {
+		return ErrCodeNotYetValid
+	}
+	if now.After(c.Time.Add(CodeValidity + MaxClockSkew)) {
+		return ErrCodeExpired
+	}
+	return nil
+}
+
+// VerifyCode parses and verifies s for the wanted purpose at time now.
+func VerifyCode(s string, keys IssuerKeys, now time.Time, want Purpose) (*Code, error) {
+	c, err := ParseCode(s)
+	if err != nil {
+		return nil, err
+	}
+	if err := c.Verify(keys, now, want); err != nil {
+		return c, err
+	}
+	return c, nil
+}
+
+func signed(domain, body []byte) []byte {
+	m := make([]byte, 0, len(domain)+len(body))
+	return append(append(m, domain...), body...)
+}

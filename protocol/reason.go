@@ -1,0 +1,160 @@
+package protocol
+
+import (
+	"errors"
+	"sort"
+)
+
+// Reason is a user-facing failure: a stable code (never renamed: terminals,
+// the app and logs match on it) with the Chinese and English messages that
+// terminals and the app show as-is. Reasons are error values; compare with
+// errors.Is.
+type Reason struct {
+	Code string `json:"code"`
+	ZH   string `json:"message_zh"`
+	EN   string `json:"message_en"`
+}
+
+func (r *Reason) Error() string { return r.Code + ": " + r.EN }
+
+var reasons = map[string]*Reason{}
+
+func reason(code, zh, en string) *Reason {
+	if _, dup := reasons[code]; dup {
+		panic("protocol: duplicate reason code " + code)
+	}
+	r := &Reason{Code: code, ZH: zh, EN: en}
+	reasons[code] = r
+	return r
+}
+
+// ReasonByCode returns the reason with that code, or nil.
+func ReasonByCode(code string) *Reason { return reasons[code] }
+
+// Reasons returns every reason, sorted by code.
+func Reasons() []*Reason {
+	out := make([]*Reason, 0, len(reasons))
+	for _, r := range reasons {
+		out = append(out, r)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Code < out[j].Code })
+	return out
+}
+
+// AsReason finds the Reason in err's chain; any other error becomes
+// ErrInternal so that a user never sees an internal message.
+func AsReason(err error) *Reason {
+	if err == nil {
+		return nil
+	}
+	var r *Reason
+	if errors.As(err, &r) {
+		return r
+	}
+	return ErrInternal
+}
+
+// Wallet state (DESIGN §2 rules 1–4).
+var (
+	ErrWalletNotActive     = reason("WALLET_NOT_ACTIVE", "电子钱包未开通，请先绑定银行卡", "The e-wallet is not activated; bind a bank card first")
+	ErrWalletCancelled     = reason("WALLET_CANCELLED", "电子钱包已注销", "The e-wallet has been cancelled")
+	ErrWalletActive        = reason("WALLET_ALREADY_ACTIVE", "电子钱包已开通", "The e-wallet is already activated")
+	ErrReopenLimit         = reason("REOPEN_LIMIT_REACHED", "重新开通次数已达上限（3次）", "The wallet can be re-opened at most 3 times")
+	ErrUnbindLimit         = reason("UNBIND_LIMIT_REACHED", "解绑次数已达上限（3次）", "A bank card can be unbound at most 3 times")
+	ErrHoldsPending        = reason("HOLDS_PENDING", "有未完成的预授权（如淋浴），暂不能注销", "Pending holds (e.g. a shower) must finish before cancelling")
+	ErrNoBankCard          = reason("NO_BANK_CARD", "未绑定银行卡", "No bank card is bound")
+	ErrCardAlreadyBound    = reason("BANK_CARD_ALREADY_BOUND", "已绑定银行卡，请先解绑", "A bank card is already bound; unbind it first")
+	ErrPasswordFreeMissing = reason("PASSWORD_FREE_NOT_SIGNED", "您的电子钱包尚未开通免密支付", "Password-free payment is not signed for this e-wallet")
+	ErrPasswordFreeSigned  = reason("PASSWORD_FREE_ALREADY_SIGNED", "已开通免密支付", "Password-free payment is already signed")
+)
+
+// Bank binding (rule 1).
+var (
+	ErrBankNameMismatch  = reason("BANK_NAME_MISMATCH", "姓名信息与银行预留信息不一致", "The holder name does not match the bank's records")
+	ErrBankIDMismatch    = reason("BANK_ID_NUMBER_MISMATCH", "身份证号信息与银行预留信息不一致", "The ID number does not match the bank's records")
+	ErrBankPhoneMismatch = reason("BANK_PHONE_MISMATCH", "手机号信息与银行预留信息不一致", "The phone number does not match the bank's records")
+	ErrBankUnsupported   = reason("BANK_NOT_SUPPORTED", "暂不支持该银行的银行卡", "Cards of this bank are not supported")
+	ErrBankUnknownCard   = reason("BANK_CARD_UNKNOWN", "银行卡号不存在", "The bank does not know this card number")
+	ErrBankDeclined      = reason("BANK_DECLINED", "银行拒绝了此交易", "The bank declined the transaction")
+	ErrBankUnavailable   = reason("BANK_UNAVAILABLE", "银行系统暂时不可用，请稍后再试", "The bank is unavailable; try again later")
+)
+
+// Funding and limits (rules 5, 6, 9).
+var (
+	ErrInsufficientFunds = reason("INSUFFICIENT_FUNDS", "余额和银行卡余额均不足", "Neither the balance nor the bank card covers the amount")
+	ErrBalanceLow        = reason("BALANCE_INSUFFICIENT", "电子钱包余额不足", "The e-wallet balance is insufficient")
+	ErrLimitPerTx        = reason("LIMIT_PER_TRANSACTION", "超出单笔支付限额", "The amount exceeds your per-transaction limit")
+	ErrLimitDaily        = reason("LIMIT_DAILY", "超出每日累计支付限额", "The amount exceeds your daily limit")
+	ErrAmountInvalid     = reason("AMOUNT_INVALID", "金额无效", "The amount is not valid")
+)
+
+// Showers (rule 7).
+var (
+	ErrShowerNotEnabled    = reason("SHOWER_NOT_ENABLED", "本校区未开通淋浴服务", "Showers are not enabled on this campus")
+	ErrShowerBalanceLow    = reason("SHOWER_BALANCE_LOW", "余额不足15元，无法使用淋浴", "A balance of at least ¥15.00 is needed to shower")
+	ErrWaterPasswordWrong  = reason("WATER_PASSWORD_WRONG", "账号或用水密码错误", "Wrong account number or water password")
+	ErrWaterPasswordUnset  = reason("WATER_PASSWORD_NOT_SET", "未设置用水密码，请在App中设置", "No water password is set; set one in the app")
+	ErrWaterPasswordLocked = reason("WATER_PASSWORD_LOCKED", "用水密码错误次数过多，请稍后再试", "Too many wrong water passwords; try again later")
+	ErrHoldUnknown         = reason("HOLD_UNKNOWN", "预授权不存在", "No such hold")
+)
+
+// Codes (rule 8, DESIGN §3). Each verification failure is its own value.
+var (
+	ErrCodeMalformed     = reason("CODE_MALFORMED", "无法识别的付款码", "The code cannot be read")
+	ErrCodeBadCertSig    = reason("CODE_CERT_INVALID", "付款码证书无效", "The code's certificate is not valid")
+	ErrCodeCertExpired   = reason("CODE_CERT_EXPIRED", "付款码证书已过期，请在App中刷新", "The code's certificate has expired; refresh it in the app")
+	ErrCodeBadSig        = reason("CODE_SIGNATURE_INVALID", "付款码签名无效", "The code's signature is not valid")
+	ErrCodeExpired       = reason("CODE_EXPIRED", "付款码已过期，请刷新", "The payment code has expired; refresh it")
+	ErrCodeNotYetValid   = reason("CODE_NOT_YET_VALID", "付款码时间异常，请校准手机时间", "The code's time is in the future; check the phone's clock")
+	ErrCodeWrongPurpose  = reason("CODE_WRONG_PURPOSE", "该码不能用于此用途", "This code cannot be used for this purpose")
+	ErrIdentityCode      = reason("IDENTITY_CODE_NOT_PAYABLE", "这是身份码，不能用于支付，请出示付款码", "This is an identity code and cannot pay; show the payment code")
+	ErrCodeUsed          = reason("CODE_ALREADY_USED", "付款码已使用，请刷新后重试", "This payment code was already used; refresh it")
+	ErrCodeUnknownIssuer = reason("CODE_UNKNOWN_ISSUER", "付款码签发者未知", "The code's issuer key is unknown")
+	ErrDeviceRevoked     = reason("DEVICE_REVOKED", "该手机已挂失或解绑，付款码无效", "This phone was reported lost or removed; its codes are refused")
+	ErrCardLost          = reason("CARD_LOST", "该卡已挂失", "This card has been reported lost")
+	ErrCardUnknown       = reason("CARD_UNKNOWN", "未登记的卡", "This card is not registered")
+	ErrUnsupportedCode   = reason("CODE_UNSUPPORTED", "暂不支持该付款方式（支付宝、银联）", "This payment method (Alipay, UnionPay) is not supported")
+	ErrUnknownCode       = reason("CODE_UNKNOWN", "无法识别的二维码", "The code is not recognised")
+	ErrMerchantQRInvalid = reason("MERCHANT_QR_INVALID", "商户收款码无效", "The merchant QR code is not valid")
+)
+
+// WeChat (rule 10).
+var (
+	ErrWeChatNotLinked   = reason("WECHAT_NOT_LINKED", "请先在校园微信小程序完成认证", "Authenticate in the campus WeChat mini-program first")
+	ErrWeChatNeedsWallet = reason("WECHAT_LINK_NEEDS_WALLET", "请先开通电子钱包再进行微信认证", "Activate the e-wallet before WeChat authentication")
+	ErrWeChatDeclined    = reason("WECHAT_DECLINED", "微信支付失败", "WeChat Pay declined the payment")
+	ErrWeChatCodeInvalid = reason("WECHAT_CODE_INVALID", "微信付款码无效或已过期", "The WeChat payment code is invalid or expired")
+	ErrWeChatUnavailable = reason("WECHAT_UNAVAILABLE", "微信支付暂时不可用", "WeChat Pay is unavailable")
+	ErrUserPaying        = reason("USER_PAYING", "请在手机上输入密码", "Enter your password on the phone")
+)
+
+// Passwords (rule 13) and the app.
+var (
+	ErrPaymentPasswordWrong  = reason("PAYMENT_PASSWORD_WRONG", "支付密码错误", "Wrong payment password")
+	ErrPaymentPasswordLocked = reason("PAYMENT_PASSWORD_LOCKED", "支付密码错误次数过多，已锁定，请稍后再试", "Too many wrong payment passwords; locked for a while")
+	ErrPaymentPasswordUnset  = reason("PAYMENT_PASSWORD_NOT_SET", "未设置支付密码", "No payment password is set")
+	ErrPasswordWeak          = reason("PASSWORD_INVALID", "密码须为6位数字", "The password must be 6 digits")
+	ErrLoginFailed           = reason("LOGIN_FAILED", "学号或密码错误", "Wrong student number or password")
+	ErrUnauthorized          = reason("UNAUTHORIZED", "请先登录", "Please log in")
+	ErrIDNumberInvalid       = reason("ID_NUMBER_INVALID", "身份证号码格式不正确", "The ID card number is not valid")
+	ErrPhoneInvalid          = reason("PHONE_INVALID", "手机号码格式不正确", "The mobile number is not valid")
+	ErrCardNumberInvalid     = reason("CARD_NUMBER_INVALID", "银行卡号不正确", "The bank card number is not valid")
+	ErrBadRequest            = reason("BAD_REQUEST", "请求格式不正确", "The request is not valid")
+	ErrNotFound              = reason("NOT_FOUND", "记录不存在", "Not found")
+	ErrUserUnknown           = reason("USER_UNKNOWN", "账号不存在", "No such account")
+)
+
+// Transactions and terminals (DESIGN §4, §5).
+var (
+	ErrTxReversed      = reason("TX_REVERSED", "交易已撤销", "The transaction was reversed")
+	ErrTxUnknown       = reason("TX_UNKNOWN", "交易不存在", "No such transaction")
+	ErrTxConflict      = reason("TX_ID_CONFLICT", "交易号重复", "The transaction ID was used for a different request")
+	ErrTimeout         = reason("TIMEOUT", "交易超时，已撤销", "The transaction timed out and was reversed")
+	ErrOffline         = reason("OFFLINE", "网络中断，请使用扫码支付", "Offline; pay by scanning the merchant QR code")
+	ErrTerminalUnknown = reason("TERMINAL_UNKNOWN", "终端未登记", "The terminal is not registered")
+	ErrMerchantUnknown = reason("MERCHANT_UNKNOWN", "商户不存在", "No such merchant")
+	ErrCancelled       = reason("CANCELLED", "交易已取消", "The transaction was cancelled")
+	ErrUnsupportedOp   = reason("UNSUPPORTED_OPERATION", "终端不支持该操作", "The terminal does not support this operation")
+	ErrProtocolVersion = reason("PROTOCOL_VERSION", "协议版本不支持", "Unsupported protocol version")
+	ErrInternal        = reason("INTERNAL", "系统繁忙，请稍后再试", "System busy; try again later")
+)

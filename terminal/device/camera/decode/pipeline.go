@@ -1,0 +1,329 @@
+package decode
+
+import (
+	"fmt"
+	"image"
+	"image/color"
+	"math"
+	"time"
+
+	"gocv.io/x/gocv"
+)
+
+// Options configure a Decoder.
+type Options struct {
+	// Budget bounds the time one Decode call spends on fallback stages.
+	// The first stage always runs in full; later stages start only while
+	// the budget lasts. Zero means no limit (every stage runs).
+	Budget time.Duration
+	// Now is the clock the budget is measured with; nil means time.Now.
+	Now func() time.Time
+	// NoCode128 skips the Code128 reader (QR only).
+	NoCode128 bool
+}
+
+// Decoder runs the staged pipeline. A Decoder is not safe for concurrent
+// use: it keeps an OpenCV QR detector. Close it when done.
+type Decoder struct {
+	opts   Options
+	det    gocv.QRCodeDetector
+	stages []stage
+}
+
+// stage is one attempt: it may derive new Mats from the gray frame (and
+// must close them) and returns what it decoded.
+type stage struct {
+	name string
+	run  func(d *Decoder, g gocv.Mat) []Symbol
+}
+
+// New returns a Decoder.
+func New(opts Options) *Decoder {
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	return &Decoder{opts: opts, det: gocv.NewQRCodeDetector(), stages: pipeline}
+}
+
+// Close releases the OpenCV detector.
+func (d *Decoder) Close() error {
+	return d.det.Close()
+}
+
+// Stages lists the pipeline's stage names in the order they run.
+func Stages() []string {
+	names := make([]string, len(pipeline))
+	for i, s := range pipeline {
+		names[i] = s.name
+	}
+	return names
+}
+
+// Decode decodes every code it can find in m (8-bit gray, BGR or BGRA). It
+// returns at the first stage that finds something. An empty result with a
+// nil error means nothing was found.
+func (d *Decoder) Decode(m gocv.Mat) ([]Symbol, error) {
+	g, err := toGray(m)
+	if err != nil {
+		return nil, err
+	}
+	defer g.Close()
+	start := d.opts.Now()
+	for i, s := range d.stages {
+		if i > 0 && d.opts.Budget > 0 && d.opts.Now().Sub(start) >= d.opts.Budget {
+			break
+		}
+		if out := s.run(d, g); len(out) > 0 {
+			return dedupe(out), nil
+		}
+	}
+	return nil, nil
+}
+
+// DecodeGray decodes an 8-bit gray buffer of width×height pixels.
+func (d *Decoder) DecodeGray(buf []byte, width, height int) ([]Symbol, error) {
+	if width <= 0 || height <= 0 || len(buf) < width*height {
+		return nil, fmt.Errorf("decode: gray buffer %d bytes for %dx%d", len(buf), width, height)
+	}
+	m, err := gocv.NewMatFromBytes(height, width, gocv.MatTypeCV8U, buf[:width*height])
+	if err != nil {
+		return nil, fmt.Errorf("decode: wrap gray buffer: %w", err)
+	}
+	defer m.Close()
+	return d.Decode(m)
+}
+
+// toGray returns a new continuous 8-bit single-channel Mat; the caller closes it.
+func toGray(m gocv.Mat) (gocv.Mat, error) {
+	if m.Empty() {
+		return gocv.Mat{}, fmt.Errorf("decode: empty image")
+	}
+	switch m.Type() {
+	case gocv.MatTypeCV8UC1:
+		return m.Clone(), nil
+	case gocv.MatTypeCV8UC3:
+		g := gocv.NewMat()
+		gocv.CvtColor(m, &g, gocv.ColorBGRToGray)
+		return g, nil
+	case gocv.MatTypeCV8UC4:
+		g := gocv.NewMat()
+		gocv.CvtColor(m, &g, gocv.ColorBGRAToGray)
+		return g, nil
+	}
+	return gocv.Mat{}, fmt.Errorf("decode: unsupported Mat type %v", m.Type())
+}
+
+// grayOf borrows m's pixels; the result is valid only while m lives.
+func grayOf(m gocv.Mat) gray {
+	if !m.IsContinuous() {
+		return gray{}
+	}
+	buf, err := m.DataPtrUint8()
+	if err != nil {
+		return gray{}
+	}
+	return gray{buf, m.Cols(), m.Rows()}
+}
+
+var (
+	allReaders = readerSet{qr: true, code128: true}
+	qrOnly     = readerSet{qr: true}
+)
+
+func (d *Decoder) readers() readerSet {
+	if d.opts.NoCode128 {
+		return qrOnly
+	}
+	return allReaders
+}
+
+// wide is the reader set of fallback stages: the multi-QR reader too.
+func (d *Decoder) wide() readerSet {
+	rs := d.readers()
+	rs.multiQR = true
+	return rs
+}
+
+// both tries the hybrid binarizer and then the global one.
+func (d *Decoder) both(m gocv.Mat, rs readerSet) []Symbol {
+	g := grayOf(m)
+	if out := read(g, hybrid, rs); len(out) > 0 {
+		return out
+	}
+	return read(g, global, rs)
+}
+
+// derive applies f to a new Mat, decodes it with both binarizers and closes it.
+func (d *Decoder) derive(src gocv.Mat, rs readerSet, f func(src gocv.Mat, dst *gocv.Mat)) []Symbol {
+	dst := gocv.NewMat()
+	defer dst.Close()
+	f(src, &dst)
+	if dst.Empty() {
+		return nil
+	}
+	return d.both(dst, rs)
+}
+
+func invert(src gocv.Mat, dst *gocv.Mat) { gocv.BitwiseNot(src, dst) }
+
+// resizeTo scales src so its longer side is target pixels.
+func resizeTo(target int) func(src gocv.Mat, dst *gocv.Mat) {
+	return func(src gocv.Mat, dst *gocv.Mat) {
+		long := max(src.Cols(), src.Rows())
+		f := float64(target) / float64(long)
+		interp := gocv.InterpolationArea
+		if f > 1 {
+			interp = gocv.InterpolationCubic
+		}
+		gocv.Resize(src, dst, image.Point{}, f, f, interp)
+	}
+}
+
+func blur(k int) func(src gocv.Mat, dst *gocv.Mat) {
+	return func(src gocv.Mat, dst *gocv.Mat) {
+		gocv.GaussianBlur(src, dst, image.Pt(k, k), 0, 0, gocv.BorderReplicate)
+	}
+}
+
+func otsu(src gocv.Mat, dst *gocv.Mat) {
+	b := gocv.NewMat()
+	defer b.Close()
+	gocv.GaussianBlur(src, &b, image.Pt(3, 3), 0, 0, gocv.BorderReplicate)
+	gocv.Threshold(b, dst, 0, 255, gocv.ThresholdBinary|gocv.ThresholdOtsu)
+}
+
+func clahe(src gocv.Mat, dst *gocv.Mat) {
+	c := gocv.NewCLAHEWithParams(3, image.Pt(8, 8))
+	defer c.Close()
+	c.Apply(src, dst)
+}
+
+// erode grows dark modules so dotted or round-module codes become solid.
+func erode(k int) func(src gocv.Mat, dst *gocv.Mat) {
+	return func(src gocv.Mat, dst *gocv.Mat) {
+		kernel := gocv.GetStructuringElement(gocv.MorphEllipse, image.Pt(k, k))
+		defer kernel.Close()
+		gocv.Erode(src, dst, kernel)
+	}
+}
+
+// rotate turns src by deg degrees around its centre on a white canvas large
+// enough to hold the whole image.
+func rotate(deg float64) func(src gocv.Mat, dst *gocv.Mat) {
+	return func(src gocv.Mat, dst *gocv.Mat) {
+		w, h := float64(src.Cols()), float64(src.Rows())
+		rad := deg * math.Pi / 180
+		nw := int(math.Abs(w*math.Cos(rad)) + math.Abs(h*math.Sin(rad)))
+		nh := int(math.Abs(w*math.Sin(rad)) + math.Abs(h*math.Cos(rad)))
+		m := gocv.GetRotationMatrix2D(image.Pt(src.Cols()/2, src.Rows()/2), deg, 1)
+		defer m.Close()
+		m.SetDoubleAt(0, 2, m.GetDoubleAt(0, 2)+float64(nw)/2-w/2)
+		m.SetDoubleAt(1, 2, m.GetDoubleAt(1, 2)+float64(nh)/2-h/2)
+		gocv.WarpAffineWithParams(src, dst, m, image.Pt(nw, nh), gocv.InterpolationLinear,
+			gocv.BorderConstant, color.RGBA{255, 255, 255, 255})
+	}
+}
+
+// rectified finds QR quadrangles with OpenCV's detector (which works on
+// Debian's build even though its decoder does not) and warps each to an
+// upright square with a white quiet zone, for gozxing to read.
+func (d *Decoder) rectified(g gocv.Mat, rs readerSet, inverted bool) []Symbol {
+	pts := gocv.NewMat()
+	defer pts.Close()
+	if !d.det.Detect(g, &pts) || pts.Empty() || pts.Total() < 4 {
+		return nil
+	}
+	quad := pointsOf(pts)
+	if len(quad) < 4 {
+		return nil
+	}
+	side := 0.0
+	for i := range 4 {
+		side = max(side, dist(quad[i], quad[(i+1)%4]))
+	}
+	// Aim for at least ~4 px per module on a version-10 code (57 modules),
+	// without blowing up huge codes.
+	size := min(max(int(side), 320), 800)
+	margin := float32(size) / 8
+	s := float32(size)
+	src := gocv.NewPoint2fVectorFromPoints(quad[:4])
+	defer src.Close()
+	dst := gocv.NewPoint2fVectorFromPoints([]gocv.Point2f{
+		{X: margin, Y: margin}, {X: margin + s, Y: margin},
+		{X: margin + s, Y: margin + s}, {X: margin, Y: margin + s},
+	})
+	defer dst.Close()
+	h := gocv.GetPerspectiveTransform2f(src, dst)
+	defer h.Close()
+	out := gocv.NewMat()
+	defer out.Close()
+	bg := color.RGBA{255, 255, 255, 255}
+	if inverted {
+		bg = color.RGBA{0, 0, 0, 255}
+	}
+	full := size + int(2*margin)
+	gocv.WarpPerspectiveWithParams(g, &out, h, image.Pt(full, full), gocv.InterpolationLinear,
+		gocv.BorderConstant, bg)
+	if inverted {
+		gocv.BitwiseNot(out, &out)
+	}
+	if r := d.both(out, rs); len(r) > 0 {
+		return r
+	}
+	return d.derive(out, rs, blur(3))
+}
+
+func pointsOf(m gocv.Mat) []gocv.Point2f {
+	if m.Type() != gocv.MatTypeCV32FC2 {
+		return nil
+	}
+	v := gocv.NewPoint2fVectorFromMat(m)
+	defer v.Close()
+	return v.ToPoints()
+}
+
+func dist(a, b gocv.Point2f) float64 {
+	return math.Hypot(float64(a.X-b.X), float64(a.Y-b.Y))
+}
+
+func dedupe(in []Symbol) []Symbol {
+	seen := make(map[Symbol]bool, len(in))
+	out := in[:0]
+	for _, s := range in {
+		if !seen[s] {
+			seen[s] = true
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// chain applies fs in order.
+func chain(fs ...func(src gocv.Mat, dst *gocv.Mat)) func(src gocv.Mat, dst *gocv.Mat) {
+	return func(src gocv.Mat, dst *gocv.Mat) {
+		cur := src.Clone()
+		defer func() { cur.Close() }()
+		for _, f := range fs {
+			next := gocv.NewMat()
+			f(cur, &next)
+			cur.Close()
+			cur = next
+		}
+		cur.CopyTo(dst)
+	}
+}
+
+// pad adds a white border of frac times the longer side: tiny crops often
+// have no quiet zone, and gozxing's finder needs one.
+func pad(frac float64) func(src gocv.Mat, dst *gocv.Mat) {
+	return func(src gocv.Mat, dst *gocv.Mat) {
+		b := int(frac * float64(max(src.Cols(), src.Rows())))
+		gocv.CopyMakeBorder(src, dst, b, b, b, b, gocv.BorderConstant, color.RGBA{255, 255, 255, 255})
+	}
+}
+
+func scale(f float64, interp gocv.InterpolationFlags) func(src gocv.Mat, dst *gocv.Mat) {
+	return func(src gocv.Mat, dst *gocv.Mat) {
+		gocv.Resize(src, dst, image.Point{}, f, f, interp)
+	}
+}
