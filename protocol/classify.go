@@ -30,10 +30,10 @@ func (k Kind) String() string {
 }
 
 // Classify says what a scanned text is, from its form alone (no signature
-// is checked: that is Verify's job). Scanners may add a trailing newline or
-// spaces; they are trimmed.
+// is checked: that is Verify's job). Serial scanners end lines with CR/LF;
+// those are trimmed, but not spaces: space is a base45 character.
 func Classify(text string) Kind {
-	s := strings.TrimSpace(text)
+	s := Trim(text)
 	switch {
 	case strings.HasPrefix(s, CodePrefix):
 		c, err := ParseCode(s)
@@ -76,3 +76,7 @@ func allDigits(s string) bool {
 	}
 	return true
 }
+
+// Trim removes the line endings (and NULs) scanners add around a code.
+// It keeps spaces, which are part of the base45 alphabet.
+func Trim(text string) string { return strings.Trim(text, "\r\n\t\x00") }

@@ -1,0 +1,48 @@
+# Campus e-wallet: terminals, authorizer and simulator.
+# The two commands: `make demo` and `make test` (both install what they need).
+
+GO       ?= go
+VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS  := -X main.version=$(VERSION)
+BINS     := bin/authorizer bin/terminald bin/hwsim
+FUZZTIME ?= 30s
+# The short fuzz pass inside `make test`.
+TEST_FUZZTIME ?= 2s
+TEST_TIMEOUT  ?= 12m
+
+.PHONY: all build deps test vet unit fuzz fuzz-short bench demo demo-live clean
+
+all: build
+
+deps:
+	@bash scripts/deps.sh
+
+build:
+	@mkdir -p bin
+	$(GO) build -ldflags "$(LDFLAGS)" -o bin/ ./server/cmd/authorizer ./terminal/cmd/terminald ./hwsim/cmd/hwsim
+
+vet:
+	$(GO) vet ./...
+
+unit:
+	$(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) ./...
+
+fuzz-short:
+	@bash scripts/fuzz.sh $(TEST_FUZZTIME)
+
+test: deps vet build unit fuzz-short
+
+fuzz:
+	@bash scripts/fuzz.sh $(FUZZTIME)
+
+bench: deps
+	$(GO) test -run '^$$' -bench . -benchmem -benchtime 2s ./...
+
+demo: deps build
+	bin/hwsim demo --bin bin
+
+demo-live: deps build
+	bin/hwsim demo --bin bin --live
+
+clean:
+	rm -rf bin

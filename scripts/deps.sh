@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Installs the Debian packages that building and testing need, only those
+# that are missing, so it is cheap to run before every `make test`.
+set -euo pipefail
+
+pkgs=(
+  gcc pkg-config            # cgo: go-sqlite3, gocv
+  libopencv-dev             # gocv v0.31.0 builds against Debian's OpenCV 4.6
+  mosquitto mosquitto-clients  # external-broker tests start their own mosquitto
+  chromium                  # display page and web wallet tests (chromedp)
+  mbpoll                    # independent Modbus master for the valve twin
+  zbar-tools qrencode       # independent QR decoder / encoder peers
+  ca-certificates
+)
+
+missing=()
+for p in "${pkgs[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "deps: all present"
+  exit 0
+fi
+
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then
+  SUDO="sudo"
+fi
+echo "deps: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get -o DPkg::Lock::Timeout=600 update -qq
+$SUDO apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends "${missing[@]}"
+# The Debian mosquitto service is not used: tests start their own broker.
+if command -v systemctl >/dev/null 2>&1; then
+  $SUDO systemctl disable --now mosquitto >/dev/null 2>&1 || true
+fi
