@@ -167,25 +167,45 @@ func (c *Code) ID() string {
 // MakeCode is the app side: it makes a code text from the device's
 // certificate bytes and private key.
 func MakeCode(cert []byte, device ed25519.PrivateKey, p Purpose, t time.Time, seq uint16) (string, error) {
-	if len(cert) != CertificateSize {
-		return "", fmt.Errorf("protocol: make code: certificate has %d bytes", len(cert))
-	}
 	if len(device) != ed25519.PrivateKeySize {
 		return "", fmt.Errorf("protocol: make code: bad device key")
 	}
+	body, msg, err := CodeBody(cert, p, t, seq)
+	if err != nil {
+		return "", err
+	}
+	return FinishCode(body, ed25519.Sign(device, msg))
+}
+
+// CodeBody lays out the unsigned part of a code and returns it with the
+// exact message the device must sign. It exists for signers that hold the
+// key elsewhere (the web wallet signs with a non-extractable WebCrypto key).
+func CodeBody(cert []byte, p Purpose, t time.Time, seq uint16) (body, msg []byte, err error) {
+	if len(cert) != CertificateSize {
+		return nil, nil, fmt.Errorf("protocol: make code: certificate has %d bytes", len(cert))
+	}
 	if p != PurposePay && p != PurposeIdentity {
-		return "", fmt.Errorf("protocol: make code: %v", p)
+		return nil, nil, fmt.Errorf("protocol: make code: %v", p)
 	}
 	u := t.Unix()
 	if u <= 0 || u > 0xFFFFFFFF {
-		return "", fmt.Errorf("protocol: make code: time %v out of range", t)
+		return nil, nil, fmt.Errorf("protocol: make code: time %v out of range", t)
 	}
-	b := make([]byte, CodeSize)
+	b := make([]byte, codeSignedLen)
 	b[0] = byte(p)
 	binary.BigEndian.PutUint32(b[1:], uint32(u))
 	binary.BigEndian.PutUint16(b[5:], seq)
 	copy(b[7:], cert)
-	copy(b[codeSignedLen:], ed25519.Sign(device, signed(codeDomain, b[:codeSignedLen])))
+	return b, signed(codeDomain, b), nil
+}
+
+// FinishCode appends the device signature to a CodeBody and returns the text.
+func FinishCode(body, sig []byte) (string, error) {
+	if len(body) != codeSignedLen || len(sig) != ed25519.SignatureSize {
+		return "", fmt.Errorf("protocol: finish code: body %d bytes, signature %d bytes", len(body), len(sig))
+	}
+	b := make([]byte, 0, CodeSize)
+	b = append(append(b, body...), sig...)
 	return CodePrefix + Base45Encode(b), nil
 }
 
