@@ -19,6 +19,7 @@ deps:
 
 build:
 	@mkdir -p bin
+	@bash scripts/build-wasm.sh
 	$(GO) build -ldflags "$(LDFLAGS)" -o bin/ ./server/cmd/authorizer ./terminal/cmd/terminald ./hwsim/cmd/hwsim
 
 vet:
