@@ -54,7 +54,7 @@
 //	X-Bank-Timestamp: Unix seconds; the gateway refuses more than 5 minutes of skew
 //	X-Bank-Signature: hex(HMAC-SHA256(secret, "POST\n" + path + "\n" + client + "\n" + timestamp + "\n" + body))
 //
-// Every response except 401 and 5xx carries
+// Every response except 401, 413 (body over 64 KiB) and 5xx carries
 //
 //	X-Bank-Signature: hex(HMAC-SHA256(secret, "RESPONSE\n" + status + "\n" + request signature + "\n" + body))
 //

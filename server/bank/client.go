@@ -165,7 +165,7 @@ func (c *HTTPClient) call(ctx context.Context, path string, body any) (*response
 		}
 		lastErr = err
 		if ctx.Err() != nil {
-			break
+			return nil, fmt.Errorf("after %d attempts: %w", attempt+1, lastErr)
 		}
 	}
 	return nil, fmt.Errorf("after %d attempts: %w", c.cfg.Attempts, lastErr)

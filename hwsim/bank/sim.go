@@ -1,0 +1,607 @@
+// Package bank simulates a bank gateway speaking the JSON-over-HTTP protocol
+// documented in campuspay/server/bank: holder verification, debits and credits
+// idempotent by key, HMAC-SHA256 request signatures checked and response
+// signatures made, card numbers checked with Luhn.
+//
+// It is written from the protocol document, not from the adapter's code, so
+// the adapter's tests against it check the document too.
+//
+// For testing the wallet's failure handling it can fail the next calls with a
+// status (503 by default) without applying them, delay every call, or apply a
+// call and then drop the connection before answering (the case retries by key
+// exist for).
+//
+// A control API, unauthenticated and therefore served on loopback only, adds
+// accounts, reads balances and sets faults:
+//
+//	POST /control/accounts                    Account JSON → 201
+//	GET  /control/accounts/{bank}/{card}      → {"bank_code":..,"card_number":..,"balance":..}
+//	POST /control/faults                      {"fail_next":N,"fail_status":503,"drop_next":N,"delay_ms":N}
+//	GET  /control/stats                       → {"requests":N,"applied":N}
+package bank
+
+import (
+	"bytes"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// DefaultBanks are the bank codes the simulated gateway routes when
+// Config.Banks is empty.
+var DefaultBanks = []string{"CCB", "ICBC", "ABC", "BOC", "BOCOM", "CMB", "PSBC", "CIB", "SPDB", "CITIC"}
+
+// Account is one card at a simulated bank.
+type Account struct {
+	BankCode   string `json:"bank_code"`
+	CardNumber string `json:"card_number"`
+	Name       string `json:"name"`
+	IDNumber   string `json:"id_number"`
+	Phone      string `json:"phone"`
+	Balance    int64  `json:"balance"` // cents
+	Frozen     bool   `json:"frozen,omitempty"`
+}
+
+// Config configures a Sim.
+type Config struct {
+	Clients  map[string]string // client id → shared secret
+	Banks    []string          // bank codes served; default DefaultBanks
+	Accounts []Account
+	Now      func() time.Time // default time.Now
+	MaxSkew  time.Duration    // allowed timestamp skew; default 5 min
+}
+
+// Stats counts protocol calls.
+type Stats struct {
+	Requests int `json:"requests"` // protocol requests received
+	Applied  int `json:"applied"`  // debits and credits that moved money
+}
+
+type cardKey struct{ bank, card string }
+
+// move is a remembered debit or credit, for idempotency by key.
+type move struct {
+	op      string
+	card    cardKey
+	amount  int64
+	receipt receipt
+}
+
+type receipt struct {
+	Ref    string    `json:"ref"`
+	Key    string    `json:"key"`
+	Op     string    `json:"op"`
+	Amount int64     `json:"amount"`
+	Time   time.Time `json:"time"`
+}
+
+// Sim is a simulated bank gateway. Its methods are safe for concurrent use.
+type Sim struct {
+	clients map[string]string
+	banks   map[string]bool
+	now     func() time.Time
+	maxSkew time.Duration
+
+	mu         sync.Mutex
+	accounts   map[cardKey]*Account
+	moves      map[string]*move
+	seq        int64
+	failNext   int
+	failStatus int
+	dropNext   int
+	delay      time.Duration
+	stats      Stats
+	srv        *http.Server
+}
+
+// New makes a simulator holding cfg.Accounts. It fails if an account is
+// invalid (see AddAccount).
+func New(cfg Config) (*Sim, error) {
+	s := &Sim{
+		clients:  cfg.Clients,
+		banks:    map[string]bool{},
+		now:      cfg.Now,
+		maxSkew:  cfg.MaxSkew,
+		accounts: map[cardKey]*Account{},
+		moves:    map[string]*move{},
+	}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	if s.maxSkew <= 0 {
+		s.maxSkew = 5 * time.Minute
+	}
+	banks := cfg.Banks
+	if len(banks) == 0 {
+		banks = DefaultBanks
+	}
+	for _, b := range banks {
+		s.banks[b] = true
+	}
+	for _, a := range cfg.Accounts {
+		if err := s.AddAccount(a); err != nil {
+			return nil, err
+		}
+	}
+	return s, nil
+}
+
+// AddAccount adds or replaces an account. The bank must be served, the card
+// number must pass the Luhn check and the balance must not be negative.
+func (s *Sim) AddAccount(a Account) error {
+	if !s.banks[a.BankCode] {
+		return fmt.Errorf("banksim: account %s: bank %q not served", a.CardNumber, a.BankCode)
+	}
+	if !ValidCardNumber(a.CardNumber) {
+		return fmt.Errorf("banksim: account %s/%s: card number fails the Luhn check", a.BankCode, a.CardNumber)
+	}
+	if a.Balance < 0 {
+		return fmt.Errorf("banksim: account %s/%s: negative balance", a.BankCode, a.CardNumber)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.accounts[cardKey{a.BankCode, a.CardNumber}] = &a
+	return nil
+}
+
+// Balance returns a card's balance in cents.
+func (s *Sim) Balance(bankCode, cardNumber string) (int64, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	a, ok := s.accounts[cardKey{bankCode, cardNumber}]
+	if !ok {
+		return 0, false
+	}
+	return a.Balance, true
+}
+
+// SetFrozen freezes or thaws a card; a frozen card's debits and credits are
+// DECLINED.
+func (s *Sim) SetFrozen(bankCode, cardNumber string, frozen bool) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	a, ok := s.accounts[cardKey{bankCode, cardNumber}]
+	if !ok {
+		return fmt.Errorf("banksim: no card %s/%s", bankCode, cardNumber)
+	}
+	a.Frozen = frozen
+	return nil
+}
+
+// FailNext makes the next n protocol calls answer status (503 if 0) without
+// applying them.
+func (s *Sim) FailNext(n, status int) {
+	if status == 0 {
+		status = http.StatusServiceUnavailable
+	}
+	s.mu.Lock()
+	s.failNext, s.failStatus = n, status
+	s.mu.Unlock()
+}
+
+// DropNext makes the next n successful debits or credits apply and then drop
+// the connection without an answer.
+func (s *Sim) DropNext(n int) {
+	s.mu.Lock()
+	s.dropNext = n
+	s.mu.Unlock()
+}
+
+// SetDelay delays every protocol call by d before it is handled.
+func (s *Sim) SetDelay(d time.Duration) {
+	s.mu.Lock()
+	s.delay = d
+	s.mu.Unlock()
+}
+
+// Stats returns call counts so far.
+func (s *Sim) Stats() Stats {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.stats
+}
+
+// Handler serves the protocol under /v1/ and the control API under /control/.
+func (s *Sim) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /v1/verify", s.protocol("verify"))
+	mux.HandleFunc("POST /v1/debit", s.protocol("debit"))
+	mux.HandleFunc("POST /v1/credit", s.protocol("credit"))
+	mux.HandleFunc("POST /control/accounts", s.controlAdd)
+	mux.HandleFunc("GET /control/accounts/{bank}/{card}", s.controlBalance)
+	mux.HandleFunc("POST /control/faults", s.controlFaults)
+	mux.HandleFunc("GET /control/stats", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, s.Stats())
+	})
+	return mux
+}
+
+// Serve serves the simulator on ln until Close. ln should be a loopback
+// listener: the control API is unauthenticated.
+func (s *Sim) Serve(ln net.Listener) error {
+	s.mu.Lock()
+	if s.srv != nil {
+		s.mu.Unlock()
+		return errors.New("banksim: already serving")
+	}
+	s.srv = &http.Server{Handler: s.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	srv := s.srv
+	s.mu.Unlock()
+	if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("banksim: serve: %w", err)
+	}
+	return nil
+}
+
+// Start listens on addr (loopback only; "" or ":0" pick a free 127.0.0.1
+// port), serves in the background and returns the base URL.
+func (s *Sim) Start(addr string) (string, error) {
+	ln, err := listenLoopback(addr)
+	if err != nil {
+		return "", fmt.Errorf("banksim: %w", err)
+	}
+	go s.Serve(ln)
+	return "http://" + ln.Addr().String(), nil
+}
+
+// Close stops serving.
+func (s *Sim) Close() error {
+	s.mu.Lock()
+	srv := s.srv
+	s.mu.Unlock()
+	if srv == nil {
+		return nil
+	}
+	return srv.Close()
+}
+
+// listenLoopback listens on addr after checking that its host is a loopback
+// address; an empty host means 127.0.0.1.
+func listenLoopback(addr string) (net.Listener, error) {
+	if addr == "" {
+		addr = "127.0.0.1:0"
+	}
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return nil, fmt.Errorf("listen %q: %w", addr, err)
+	}
+	if host == "" || host == "localhost" {
+		host = "127.0.0.1"
+	}
+	if ip := net.ParseIP(host); ip == nil || !ip.IsLoopback() {
+		return nil, fmt.Errorf("listen %q: simulators serve on loopback only", addr)
+	}
+	return net.Listen("tcp", net.JoinHostPort(host, port))
+}
+
+// Wire error codes, as in campuspay/server/bank.
+const (
+	codeBadRequest        = "BAD_REQUEST"
+	codeBadSignature      = "BAD_SIGNATURE"
+	codeUnknownCard       = "UNKNOWN_CARD"
+	codeUnsupportedBank   = "UNSUPPORTED_BANK"
+	codeInvalidCardNumber = "INVALID_CARD_NUMBER"
+	codeMismatch          = "MISMATCH"
+	codeInsufficientFunds = "INSUFFICIENT_FUNDS"
+	codeDeclined          = "DECLINED"
+	codeKeyConflict       = "KEY_CONFLICT"
+)
+
+const maxBody = 64 << 10
+
+// answer is one protocol response before signing.
+type answer struct {
+	status int
+	body   any
+}
+
+type errorBody struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+	Field   string `json:"field,omitempty"`
+}
+
+func fail(status int, code, msg string) answer {
+	return answer{status, errorBody{Code: code, Message: msg}}
+}
+
+func (s *Sim) protocol(op string) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		s.mu.Lock()
+		s.stats.Requests++
+		delay := s.delay
+		failing := s.failNext > 0
+		failStatus := s.failStatus
+		if failing {
+			s.failNext--
+		}
+		s.mu.Unlock()
+
+		if delay > 0 {
+			t := time.NewTimer(delay)
+			select {
+			case <-t.C:
+			case <-r.Context().Done():
+				t.Stop()
+				return
+			}
+		}
+		if failing {
+			http.Error(w, "injected failure", failStatus)
+			return
+		}
+		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
+		if err != nil {
+			// Unsigned: the request is not authenticated yet.
+			http.Error(w, "body over 64 KiB or unreadable", http.StatusRequestEntityTooLarge)
+			return
+		}
+		secret, reqSig, ok := s.authenticate(r, body)
+		if !ok {
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusUnauthorized)
+			json.NewEncoder(w).Encode(errorBody{Code: codeBadSignature, Message: "signature, client or timestamp refused"})
+			return
+		}
+		var a answer
+		req, err := ParseRequest(op, bytes.NewReader(body))
+		if err != nil {
+			a = fail(http.StatusBadRequest, codeBadRequest, err.Error())
+		} else {
+			a = s.apply(op, req)
+		}
+		if a.status == http.StatusOK && op != "verify" {
+			s.mu.Lock()
+			drop := s.dropNext > 0
+			if drop {
+				s.dropNext--
+			}
+			s.mu.Unlock()
+			if drop {
+				// Applied, but the caller never hears: net/http closes the
+				// connection without a response.
+				panic(http.ErrAbortHandler)
+			}
+		}
+		out, _ := json.Marshal(a.body)
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("X-Bank-Signature", sign(secret, "RESPONSE\n"+strconv.Itoa(a.status)+"\n"+reqSig+"\n", out))
+		w.WriteHeader(a.status)
+		w.Write(out)
+	}
+}
+
+// authenticate checks client, timestamp and signature, returning the
+// client's secret and the request signature.
+func (s *Sim) authenticate(r *http.Request, body []byte) (secret, sig string, ok bool) {
+	client := r.Header.Get("X-Bank-Client")
+	secret, known := s.clients[client]
+	if !known || secret == "" {
+		return "", "", false
+	}
+	tsText := r.Header.Get("X-Bank-Timestamp")
+	ts, err := strconv.ParseInt(tsText, 10, 64)
+	if err != nil {
+		return "", "", false
+	}
+	skew := s.now().Sub(time.Unix(ts, 0))
+	if skew > s.maxSkew || skew < -s.maxSkew {
+		return "", "", false
+	}
+	sig = r.Header.Get("X-Bank-Signature")
+	want := sign(secret, "POST\n"+r.URL.Path+"\n"+client+"\n"+tsText+"\n", body)
+	if !hmac.Equal([]byte(sig), []byte(want)) {
+		return "", "", false
+	}
+	return secret, sig, true
+}
+
+func sign(secret, prefix string, body []byte) string {
+	m := hmac.New(sha256.New, []byte(secret))
+	io.WriteString(m, prefix)
+	m.Write(body)
+	return hex.EncodeToString(m.Sum(nil))
+}
+
+// Request is a parsed protocol request; which fields matter depends on the
+// operation.
+type Request struct {
+	Key        string `json:"key"`
+	BankCode   string `json:"bank_code"`
+	CardNumber string `json:"card_number"`
+	Name       string `json:"name"`
+	IDNumber   string `json:"id_number"`
+	Phone      string `json:"phone"`
+	Amount     int64  `json:"amount"`
+}
+
+// ParseRequest decodes and checks the body of a verify, debit or credit
+// request: exactly one JSON object, required fields present, amounts
+// positive, keys 1–64 printable ASCII characters.
+func ParseRequest(op string, r io.Reader) (Request, error) {
+	var req Request
+	dec := json.NewDecoder(r)
+	if err := dec.Decode(&req); err != nil {
+		return Request{}, fmt.Errorf("body: %w", err)
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return Request{}, errors.New("body: data after the JSON object")
+	}
+	if req.BankCode == "" || req.CardNumber == "" {
+		return Request{}, errors.New("bank_code and card_number are required")
+	}
+	switch op {
+	case "verify":
+		if req.Name == "" || req.IDNumber == "" || req.Phone == "" {
+			return Request{}, errors.New("name, id_number and phone are required")
+		}
+	case "debit", "credit":
+		if req.Amount <= 0 {
+			return Request{}, fmt.Errorf("amount %d not positive", req.Amount)
+		}
+		if len(req.Key) == 0 || len(req.Key) > 64 {
+			return Request{}, fmt.Errorf("key length %d not in 1..64", len(req.Key))
+		}
+		for i := 0; i < len(req.Key); i++ {
+			if req.Key[i] < 0x21 || req.Key[i] > 0x7e {
+				return Request{}, errors.New("key has a non-printable byte")
+			}
+		}
+	default:
+		return Request{}, fmt.Errorf("unknown operation %q", op)
+	}
+	return req, nil
+}
+
+// apply performs a checked request.
+func (s *Sim) apply(op string, req Request) answer {
+	if !s.banks[req.BankCode] {
+		return fail(http.StatusUnprocessableEntity, codeUnsupportedBank, "bank "+req.BankCode+" not served")
+	}
+	if !ValidCardNumber(req.CardNumber) {
+		return fail(http.StatusUnprocessableEntity, codeInvalidCardNumber, "card number fails the Luhn check")
+	}
+	ck := cardKey{req.BankCode, req.CardNumber}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if op != "verify" {
+		if m, ok := s.moves[req.Key]; ok {
+			if m.op != op || m.card != ck || m.amount != req.Amount {
+				return fail(http.StatusConflict, codeKeyConflict, "key "+req.Key+" was used for another movement")
+			}
+			return answer{http.StatusOK, map[string]any{"result": "OK", "receipt": m.receipt}}
+		}
+	}
+	acct, ok := s.accounts[ck]
+	if !ok {
+		return fail(http.StatusNotFound, codeUnknownCard, "no such card")
+	}
+	switch op {
+	case "verify":
+		field := ""
+		switch {
+		case strings.TrimSpace(req.Name) != acct.Name:
+			field = "name"
+		case !strings.EqualFold(strings.TrimSpace(req.IDNumber), acct.IDNumber):
+			field = "id_number" // the check letter may be typed x or X
+		case strings.TrimSpace(req.Phone) != acct.Phone:
+			field = "phone"
+		}
+		if field != "" {
+			return answer{http.StatusUnprocessableEntity, errorBody{Code: codeMismatch, Message: "信息与银行预留信息不一致", Field: field}}
+		}
+		return answer{http.StatusOK, map[string]string{"result": "OK"}}
+	}
+	if acct.Frozen {
+		return fail(http.StatusForbidden, codeDeclined, "card frozen")
+	}
+	if op == "debit" {
+		if acct.Balance < req.Amount {
+			return fail(http.StatusPaymentRequired, codeInsufficientFunds, "余额不足")
+		}
+		acct.Balance -= req.Amount
+	} else {
+		acct.Balance += req.Amount
+	}
+	s.seq++
+	s.stats.Applied++
+	m := &move{op: op, card: ck, amount: req.Amount, receipt: receipt{
+		Ref:    fmt.Sprintf("%s%012d", req.BankCode, s.seq),
+		Key:    req.Key,
+		Op:     op,
+		Amount: req.Amount,
+		Time:   s.now().UTC().Truncate(time.Second),
+	}}
+	s.moves[req.Key] = m
+	return answer{http.StatusOK, map[string]any{"result": "OK", "receipt": m.receipt}}
+}
+
+// ValidCardNumber reports whether n is 12–19 digits passing the Luhn check.
+func ValidCardNumber(n string) bool {
+	if len(n) < 12 || len(n) > 19 {
+		return false
+	}
+	sum := 0
+	for i := 0; i < len(n); i++ {
+		c := n[len(n)-1-i]
+		if c < '0' || c > '9' {
+			return false
+		}
+		d := int(c - '0')
+		if i%2 == 1 {
+			d *= 2
+			if d > 9 {
+				d -= 9
+			}
+		}
+		sum += d
+	}
+	return sum%10 == 0
+}
+
+// LuhnComplete appends the Luhn check digit to a string of digits, for
+// making fixture card numbers.
+func LuhnComplete(prefix string) string {
+	for d := byte('0'); d <= '9'; d++ {
+		if n := prefix + string(d); ValidCardNumber(n) {
+			return n
+		}
+	}
+	return ""
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	json.NewEncoder(w).Encode(v)
+}
+
+func (s *Sim) controlAdd(w http.ResponseWriter, r *http.Request) {
+	var a Account
+	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxBody)).Decode(&a); err != nil {
+		writeJSON(w, http.StatusBadRequest, map[string]string{"error": err.Error()})
+		return
+	}
+	if err := s.AddAccount(a); err != nil {
+		writeJSON(w, http.StatusBadRequest, map[string]string{"error": err.Error()})
+		return
+	}
+	writeJSON(w, http.StatusCreated, map[string]string{"result": "OK"})
+}
+
+func (s *Sim) controlBalance(w http.ResponseWriter, r *http.Request) {
+	bank, card := r.PathValue("bank"), r.PathValue("card")
+	bal, ok := s.Balance(bank, card)
+	if !ok {
+		writeJSON(w, http.StatusNotFound, map[string]string{"error": "no such card"})
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"bank_code": bank, "card_number": card, "balance": bal})
+}
+
+func (s *Sim) controlFaults(w http.ResponseWriter, r *http.Request) {
+	var f struct {
+		FailNext   int `json:"fail_next"`
+		FailStatus int `json:"fail_status"`
+		DropNext   int `json:"drop_next"`
+		DelayMS    int `json:"delay_ms"`
+	}
+	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxBody)).Decode(&f); err != nil {
+		writeJSON(w, http.StatusBadRequest, map[string]string{"error": err.Error()})
+		return
+	}
+	s.FailNext(f.FailNext, f.FailStatus)
+	s.DropNext(f.DropNext)
+	s.SetDelay(time.Duration(f.DelayMS) * time.Millisecond)
+	writeJSON(w, http.StatusOK, map[string]string{"result": "OK"})
+}
