@@ -9,6 +9,53 @@
 // wallet; this package only guarantees that money is conserved, that
 // constrained accounts never go negative, and that nothing is applied twice.
 // Storage is behind Store; ledger/sqlite is the default implementation.
+//
+// # Accounts and signs
+//
+// An account is a name ("wallet:1001", "bank:CCB", "merchant:M001",
+// "wechat", "fees"); it exists from its first posting. A positive posting
+// increases the account's balance, so money always flows from the accounts
+// with negative legs to those with positive legs:
+//
+//	top-up ¥20 from the bound card:  bank:CCB −2000, wallet:1001 +2000
+//	canteen payment ¥12.50:          wallet:1001 −1250, merchant:M001 +1250
+//	withdrawal ¥5:                   wallet:1001 −500, bank:CCB +500
+//
+// A clearing account such as bank:CCB is therefore negative while the bank
+// owes the campus money (students topped up more than they withdrew); the
+// sum over all accounts is always exactly zero. Wallets (Constrained) can
+// never go below zero; a transfer that would take one below zero, or below
+// its held amount, fails with ErrInsufficient and moves nothing.
+//
+// # Holds
+//
+// A hold reserves money on a wallet without moving it: the balance
+// (Balance.Posted) is unchanged, Balance.Held grows, Balance.Available
+// (Posted − Held) shrinks, and no payment or other hold can take the
+// reserved money. CaptureHold posts the real transfer (key CaptureKey(hold))
+// for at most the held amount and releases the rest in the same atomic step;
+// VoidHold releases it all; ExpireHolds releases holds past their expiry.
+// A hold's final state is recorded and never changes again.
+//
+// # Idempotency
+//
+// Keys come from the edge (terminal transaction IDs, API Idempotency-Keys).
+// A repeat of a key with the same money content (kind and postings, in any
+// leg order) returns the original Result with Duplicate set; the memo and
+// time of a retry are ignored. The same key with different money content is
+// ErrKeyConflict. A request that failed (ErrInsufficient, ...) does not use
+// up its key.
+//
+// # Durability and group commit
+//
+// A Store call returns only after its effect is durable. Stores may commit
+// many concurrent calls in one storage transaction (ledger/sqlite does: one
+// fsync for a whole queue of payments, which is what lets a lunch rush
+// exceed the disk's sync rate), but each call succeeds or fails on its own
+// and sees the effects of the calls committed before it.
+//
+// Check recomputes every invariant from the stored postings and holds;
+// ledgertest.RequireOK runs it at the end of tests that move money.
 package ledger
 
 import (
@@ -102,17 +149,27 @@ type Store interface {
 	// negative. Idempotent by t.Key.
 	Post(ctx context.Context, t Transfer) (Result, error)
 	// PlaceHold reserves h.Amount; ErrInsufficient if not available.
-	// Idempotent by h.Key.
+	// Idempotent by h.Key: a repeat with the same account and amount
+	// returns the hold as it is now (in any state); otherwise
+	// ErrKeyConflict.
 	PlaceHold(ctx context.Context, h Hold) (HoldInfo, error)
 	// CaptureHold posts a transfer of amount (≤ hold) from the hold's account
 	// to the given counter-account and releases the rest. Idempotent: a
 	// repeated capture of a captured hold with the same amount returns it.
+	// The transfer's key is CaptureKey(holdKey), its kind "capture". A
+	// capture of 0 voids the hold (zero Result). A different amount after a
+	// capture, or any capture of a voided or expired hold, is ErrHoldClosed;
+	// the same amount to another account is ErrKeyConflict. An active hold
+	// past its Expires can still be captured until ExpireHolds has run.
 	CaptureHold(ctx context.Context, holdKey string, amount int64, to AccountID, memo string, at time.Time) (HoldInfo, Result, error)
-	// VoidHold releases a hold without moving money. Idempotent.
+	// VoidHold releases a hold without moving money. Idempotent; voiding
+	// an expired hold returns it unchanged; a captured one is ErrHoldClosed.
 	VoidHold(ctx context.Context, holdKey string, at time.Time) (HoldInfo, error)
 	// ExpireHolds releases every active hold whose Expires ≤ now; returns how many.
 	ExpireHolds(ctx context.Context, now time.Time) (int, error)
+	// GetHold returns a hold, or ErrHoldNotFound.
 	GetHold(ctx context.Context, holdKey string) (HoldInfo, error)
+	// Balance of an account; zero for an account never posted to.
 	Balance(ctx context.Context, a AccountID) (Balance, error)
 	// Lookup returns the transfer applied under key, or found=false.
 	Lookup(ctx context.Context, key string) (t Transfer, r Result, found bool, err error)
@@ -124,7 +181,9 @@ type Store interface {
 	Close() error
 }
 
-// Entry is a stored transfer with its result, for listings.
+// Entry is a stored transfer with its result, for listings. Key and At
+// exist on both halves (and are equal), so name the half: e.Transfer.Key,
+// e.Result.At; ID, Kind, Postings and Memo are unambiguous.
 type Entry struct {
 	Transfer
 	Result

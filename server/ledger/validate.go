@@ -21,8 +21,13 @@ var (
 // sums over any realistic ledger cannot overflow int64.
 const MaxAmount int64 = 1_000_000_000_000_000
 
-// MaxLegs bounds the number of postings in one transfer.
-const MaxLegs = 64
+// Bounds on a transfer's shape: legs, and bytes of its key (idempotency
+// keys come from outside) and memo.
+const (
+	MaxLegs    = 64
+	MaxKeyLen  = 200
+	MaxMemoLen = 2000
+)
 
 // CaptureKey is the idempotency key of the transfer that CaptureHold posts
 // for the hold with the given key. Lookup(CaptureKey(k)) finds it.
@@ -31,8 +36,11 @@ func CaptureKey(holdKey string) string { return "capture:" + holdKey }
 // Validate checks a transfer's shape: a key, at least two legs, no zero or
 // oversized amounts, no empty account, and a zero sum (ErrUnbalanced).
 func (t Transfer) Validate() error {
-	if t.Key == "" {
-		return fmt.Errorf("%w: empty key", ErrInvalid)
+	if t.Key == "" || len(t.Key) > MaxKeyLen {
+		return fmt.Errorf("%w: key of %d bytes", ErrInvalid, len(t.Key))
+	}
+	if len(t.Memo) > MaxMemoLen {
+		return fmt.Errorf("%w: transfer %q: memo of %d bytes", ErrInvalid, t.Key, len(t.Memo))
 	}
 	if len(t.Postings) < 2 {
 		return fmt.Errorf("%w: transfer %q has %d legs, need at least 2", ErrUnbalanced, t.Key, len(t.Postings))
@@ -63,6 +71,9 @@ func (a AccountID) Validate() error {
 	if s == "" || len(s) > 128 || strings.TrimSpace(s) != s {
 		return fmt.Errorf("%w: account %q", ErrInvalid, s)
 	}
+	if strings.HasPrefix(s, "wallet:") && !a.Constrained() {
+		return fmt.Errorf("%w: wallet account without an id", ErrInvalid)
+	}
 	for _, r := range s {
 		if r < 0x20 || r == 0x7f {
 			return fmt.Errorf("%w: account %q has a control character", ErrInvalid, s)
@@ -75,8 +86,10 @@ func (a AccountID) Validate() error {
 // in (0, MaxAmount] and an expiry.
 func (h Hold) Validate() error {
 	switch {
-	case h.Key == "":
-		return fmt.Errorf("%w: hold with empty key", ErrInvalid)
+	case h.Key == "" || len(h.Key) > MaxKeyLen:
+		return fmt.Errorf("%w: hold key of %d bytes", ErrInvalid, len(h.Key))
+	case len(h.Memo) > MaxMemoLen:
+		return fmt.Errorf("%w: hold %q: memo of %d bytes", ErrInvalid, h.Key, len(h.Memo))
 	case !h.Account.Constrained():
 		return fmt.Errorf("%w: hold %q on unconstrained account %q", ErrInvalid, h.Key, h.Account)
 	case h.Amount <= 0 || h.Amount > MaxAmount:
@@ -122,4 +135,19 @@ func (t Transfer) ContentHash() [32]byte {
 	var out [32]byte
 	h.Sum(out[:0])
 	return out
+}
+
+// String names a hold state for messages and logs.
+func (s HoldState) String() string {
+	switch s {
+	case HoldActive:
+		return "active"
+	case HoldCaptured:
+		return "captured"
+	case HoldVoided:
+		return "voided"
+	case HoldExpired:
+		return "expired"
+	}
+	return fmt.Sprintf("HoldState(%d)", int(s))
 }

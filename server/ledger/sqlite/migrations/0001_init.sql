@@ -7,6 +7,7 @@ CREATE TABLE accounts (
 	constrained INTEGER NOT NULL CHECK (constrained IN (0, 1)),
 	balance     INTEGER NOT NULL DEFAULT 0, -- sum of this account's postings
 	held        INTEGER NOT NULL DEFAULT 0, -- sum of its active holds
+	CHECK (typeof(balance) = 'integer' AND typeof(held) = 'integer'), -- SQLite turns an overflowing sum into a REAL
 	CHECK (held >= 0),
 	CHECK (constrained = 0 OR (balance >= 0 AND held <= balance))
 ) WITHOUT ROWID;
