@@ -10,6 +10,7 @@ pkgs=(
   chromium                  # display page and web wallet tests (chromedp)
   mbpoll                    # independent Modbus master for the valve twin
   zbar-tools qrencode       # independent QR decoder / encoder peers
+  fonts-wqy-microhei        # CJK glyphs for the display page and web wallet in Chromium
   ca-certificates
 )
 

@@ -20,21 +20,22 @@ import (
 	"sync"
 	"time"
 
-	"github.com/creack/pty"
-	"golang.org/x/sys/unix"
-
+	"campuspay/hwsim/pty"
 	"campuspay/terminal/device/valve"
 	"campuspay/terminal/device/valve/modbus"
 )
 
 // Options configure a twin.
 type Options struct {
-	Link           string  // required: symlink to the pty slave, replaced if present
+	Link           string  // stable symlink to the pty slave (replaced if present); "" for none
 	Slave          byte    // slave address, default 1
 	PulsesPerLitre float64 // default 450 (a common hall-effect meter)
 	// Now, if set, makes water flow in (injected) real time as well as by
 	// Advance. Leave nil for fully explicit time.
 	Now func() time.Time
+	// ReplyDelay holds each response back, like a slow or busy slave (a pty
+	// has no baud rate to slow it down). Change it with SetReplyDelay.
+	ReplyDelay time.Duration
 	// Garbage is what InjectGarbage puts before a response; default 00 FF 55.
 	Garbage []byte
 	Logf    func(format string, args ...any) // optional
@@ -50,13 +51,14 @@ type Stats struct {
 
 // Twin is a running valve/meter slave.
 type Twin struct {
-	opts   Options
-	master *os.File
-	slave  *os.File // kept open so the master never reads EIO
-	done   chan struct{}
+	opts    Options
+	port    *pty.Port // raw pty; it keeps its slave open so we never read EIO
+	done    chan struct{}
+	closing chan struct{} // closed by Close, ends a reply delay
 
 	mu       sync.Mutex
-	open     bool    // valve coil
+	open     bool    // valve position (coil 0 reads it)
+	stuck    bool    // coil writes are acknowledged but the valve does not move
 	lpm      float64 // tap flow while the valve is open
 	pulses   uint32  // counter (wraps)
 	frac     float64 // fractional pulse carried between updates
@@ -71,9 +73,6 @@ type Twin struct {
 
 // Start creates the pty, the symlink and the serving goroutine.
 func Start(opts Options) (*Twin, error) {
-	if opts.Link == "" {
-		return nil, errors.New("valvetwin: Options.Link is required")
-	}
 	if opts.Slave == 0 {
 		opts.Slave = 1
 	}
@@ -83,28 +82,11 @@ func Start(opts Options) (*Twin, error) {
 	if opts.Garbage == nil {
 		opts.Garbage = []byte{0x00, 0xFF, 0x55}
 	}
-	ptmx, tty, err := pty.Open()
+	port, err := pty.Open(opts.Link)
 	if err != nil {
-		return nil, fmt.Errorf("valvetwin: open pty: %w", err)
+		return nil, fmt.Errorf("valvetwin: %w", err)
 	}
-	master, err := pollable(ptmx)
-	if err != nil {
-		ptmx.Close()
-		tty.Close()
-		return nil, err
-	}
-	if err := makeRaw(tty); err != nil {
-		master.Close()
-		tty.Close()
-		return nil, err
-	}
-	_ = os.Remove(opts.Link)
-	if err := os.Symlink(tty.Name(), opts.Link); err != nil {
-		master.Close()
-		tty.Close()
-		return nil, fmt.Errorf("valvetwin: link %s: %w", opts.Link, err)
-	}
-	t := &Twin{opts: opts, master: master, slave: tty, done: make(chan struct{})}
+	t := &Twin{opts: opts, port: port, done: make(chan struct{}), closing: make(chan struct{})}
 	if opts.Now != nil {
 		t.lastNow = opts.Now()
 	}
@@ -112,46 +94,8 @@ func Start(opts Options) (*Twin, error) {
 	return t, nil
 }
 
-// pollable returns a non-blocking duplicate of the pty master so reads
-// honour deadlines and Close interrupts them (creack/pty hands it back in
-// blocking mode).
-func pollable(ptmx *os.File) (*os.File, error) {
-	fd, err := unix.Dup(int(ptmx.Fd()))
-	ptmx.Close()
-	if err != nil {
-		return nil, fmt.Errorf("valvetwin: dup pty master: %w", err)
-	}
-	if err := unix.SetNonblock(fd, true); err != nil {
-		unix.Close(fd)
-		return nil, fmt.Errorf("valvetwin: pty master non-blocking: %w", err)
-	}
-	unix.CloseOnExec(fd)
-	return os.NewFile(uintptr(fd), "/dev/ptmx"), nil
-}
-
-// makeRaw puts the pty in raw mode, so no byte is translated or echoed
-// before the driver (or mbpoll) opens it and sets its own mode.
-func makeRaw(tty *os.File) error {
-	fd := int(tty.Fd())
-	t, err := unix.IoctlGetTermios(fd, unix.TCGETS)
-	if err != nil {
-		return fmt.Errorf("valvetwin: get termios: %w", err)
-	}
-	t.Iflag &^= unix.IGNBRK | unix.BRKINT | unix.PARMRK | unix.ISTRIP | unix.INLCR | unix.IGNCR | unix.ICRNL | unix.IXON
-	t.Oflag &^= unix.OPOST
-	t.Lflag &^= unix.ECHO | unix.ECHONL | unix.ICANON | unix.ISIG | unix.IEXTEN
-	t.Cflag &^= unix.CSIZE | unix.PARENB
-	t.Cflag |= unix.CS8
-	t.Cc[unix.VMIN] = 1
-	t.Cc[unix.VTIME] = 0
-	if err := unix.IoctlSetTermios(fd, unix.TCSETS, t); err != nil {
-		return fmt.Errorf("valvetwin: set raw: %w", err)
-	}
-	return nil
-}
-
-// Path is the symlink the driver opens.
-func (t *Twin) Path() string { return t.opts.Link }
+// Path is what the driver opens: the symlink, or /dev/pts/N without one.
+func (t *Twin) Path() string { return t.port.Path() }
 
 // Close stops serving, closes the pty and removes the symlink.
 func (t *Twin) Close() error {
@@ -162,14 +106,9 @@ func (t *Twin) Close() error {
 	}
 	t.closed = true
 	t.mu.Unlock()
-	err := t.master.Close()
+	close(t.closing)
+	err := t.port.Close() // also ends serve's blocked Read
 	<-t.done
-	if e := t.slave.Close(); err == nil {
-		err = e
-	}
-	if e := os.Remove(t.opts.Link); err == nil && !errors.Is(e, os.ErrNotExist) {
-		err = e
-	}
 	if err != nil {
 		return fmt.Errorf("valvetwin: close: %w", err)
 	}
@@ -231,6 +170,21 @@ func (t *Twin) SetValve(open bool) {
 	t.open = open
 }
 
+// StickValve simulates a seized valve: coil writes are acknowledged but the
+// position does not change, and reads report the real position.
+func (t *Twin) StickValve(stuck bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.stuck = stuck
+}
+
+// SetReplyDelay changes Options.ReplyDelay.
+func (t *Twin) SetReplyDelay(d time.Duration) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.opts.ReplyDelay = d
+}
+
 // InjectCRCErrors corrupts the CRC of the next n responses.
 func (t *Twin) InjectCRCErrors(n int) { t.fault(&t.crcFault, n) }
 
@@ -290,37 +244,47 @@ const frameGap = 100 * time.Millisecond
 func (t *Twin) serve() {
 	defer close(t.done)
 	p := modbus.NewParser(modbus.Requests)
+	var pend []byte // bytes of the frame being parsed
 	var buf [512]byte
 	for {
 		deadline := time.Time{}
-		if p.Buffered() > 0 {
+		if len(pend) > 0 {
 			deadline = time.Now().Add(frameGap)
 		}
-		if err := t.master.SetReadDeadline(deadline); err != nil {
+		if err := t.port.SetReadDeadline(deadline); err != nil {
 			t.stop(fmt.Errorf("valvetwin: set deadline: %w", err))
 			return
 		}
-		n, err := t.master.Read(buf[:])
+		n, err := t.port.Read(buf[:])
 		if errors.Is(err, os.ErrDeadlineExceeded) {
-			t.logf("valvetwin: dropping %d-byte partial frame", p.Buffered())
+			t.logf("valvetwin: dropping %d-byte partial frame", len(pend))
 			p.Reset()
+			pend = pend[:0]
 			continue
 		}
 		if err != nil {
 			t.stop(err)
 			return
 		}
-		for i := range n {
-			f, ok, err := p.Feed(buf[i])
-			if err != nil {
-				// Like a real slave, ignore the rest of this burst.
+		// A pty has no silences to resynchronise on, so after a bad frame
+		// hunt for the next one from the byte after the bad frame's start;
+		// the CRC keeps noise from passing as a request.
+		queue := append([]byte(nil), buf[:n]...)
+		for len(queue) > 0 {
+			c := queue[0]
+			queue = queue[1:]
+			pend = append(pend, c)
+			f, ok, err := p.Feed(c)
+			switch {
+			case err != nil:
 				t.mu.Lock()
 				t.stats.BadFrames++
 				t.mu.Unlock()
 				t.logf("valvetwin: %v", err)
-				break
-			}
-			if ok {
+				queue = append(append([]byte(nil), pend[1:]...), queue...)
+				pend = pend[:0]
+			case ok:
+				pend = pend[:0]
 				if err := t.respond(f); err != nil {
 					t.stop(err)
 					return
@@ -368,8 +332,16 @@ func (t *Twin) respond(req modbus.Frame) error {
 		wire[len(wire)-1] ^= 0xA5
 	}
 	t.stats.Responses++
+	delay := t.opts.ReplyDelay
 	t.mu.Unlock()
-	if _, err := t.master.Write(wire); err != nil {
+	if delay > 0 {
+		select {
+		case <-time.After(delay):
+		case <-t.closing:
+			return nil
+		}
+	}
+	if _, err := t.port.Write(wire); err != nil {
 		return fmt.Errorf("valvetwin: write: %w", err)
 	}
 	return nil
@@ -395,17 +367,21 @@ func (t *Twin) execute(req modbus.Frame) modbus.Frame {
 		if addr != valve.CoilValve {
 			return ex(modbus.ExceptionIllegalDataAddress)
 		}
-		t.open = qty == modbus.CoilOn
+		if !t.stuck {
+			t.open = qty == modbus.CoilOn
+		}
 		return req // the normal response echoes the request
 	case modbus.FuncWriteMultipleCoils:
 		// mbpoll and others may write one coil this way.
-		if qty == 0 || int(qty) > 8*int(req.Data[4]) || len(req.Data) != 5+int(req.Data[4]) {
+		if len(req.Data) < 6 || qty == 0 || int(qty) > 8*int(req.Data[4]) || len(req.Data) != 5+int(req.Data[4]) {
 			return ex(modbus.ExceptionIllegalDataValue)
 		}
 		if addr != valve.CoilValve || qty != 1 {
 			return ex(modbus.ExceptionIllegalDataAddress)
 		}
-		t.open = req.Data[5]&1 != 0
+		if !t.stuck {
+			t.open = req.Data[5]&1 != 0
+		}
 		return modbus.Frame{Slave: req.Slave, Function: req.Function, Data: req.Data[:4]}
 	case modbus.FuncReadHoldingRegisters, modbus.FuncReadInputRegisters:
 		if qty == 0 || qty > modbus.MaxReadRegister {

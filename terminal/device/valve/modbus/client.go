@@ -57,7 +57,7 @@ func Silence(baud int) time.Duration {
 	if baud > 19200 {
 		return 1750 * time.Microsecond
 	}
-	return 7 * CharTime(baud) / 2
+	return time.Duration(7 * 11 * int64(time.Second) / (2 * int64(baud))) // 3.5 × 11 bits
 }
 
 // Stats counts a client's traffic, for tests and metrics.
@@ -68,6 +68,7 @@ type Stats struct {
 	Malformed  int
 	Timeouts   int
 	Exceptions int
+	Unexpected int // well-formed frames that were not the answer (skipped)
 }
 
 // Client is a Modbus RTU master. It is safe for concurrent use: requests
@@ -229,6 +230,11 @@ func (c *Client) once(req Frame, wire []byte, valid func(Frame) bool) (Frame, er
 	if wait := time.Until(c.last.Add(c.silence)); wait > 0 {
 		time.Sleep(wait)
 	}
+	// Drop anything already waiting, such as a slave's late answer to an
+	// attempt that timed out, so it is not taken for this request's answer.
+	if r, ok := c.port.(interface{ ResetInputBuffer() error }); ok {
+		_ = r.ResetInputBuffer() // best effort: the checks in check() still apply
+	}
 	c.parser.Reset()
 	c.stats.Requests++
 	if _, err := c.port.Write(wire); err != nil {
@@ -271,13 +277,14 @@ func (c *Client) once(req Frame, wire []byte, valid func(Frame) bool) (Frame, er
 			if !ok {
 				continue
 			}
-			if i+1 < n {
-				// Bytes after a complete frame: the line is noisy; do not trust it.
-				c.stats.Malformed++
-				c.drain()
-				return Frame{}, fmt.Errorf("%w: %d bytes after the frame", ErrFrame, n-i-1)
+			resp, err := c.check(req, f, valid)
+			if errors.Is(err, ErrUnexpected) {
+				// Another slave's frame, or a late answer to an earlier
+				// request: not ours, keep listening until the timeout.
+				c.stats.Unexpected++
+				continue
 			}
-			return c.check(req, f, valid)
+			return resp, err
 		}
 	}
 }
