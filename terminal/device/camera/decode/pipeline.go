@@ -8,18 +8,25 @@ import (
 	"time"
 
 	"gocv.io/x/gocv"
+
+	"campuspay/terminal/device/camera/wechat"
 )
 
 // Options configure a Decoder.
 type Options struct {
-	// Budget bounds the time one Decode call spends on fallback stages.
-	// The first stage always runs in full; later stages start only while
-	// the budget lasts. Zero means no limit (every stage runs).
+	// Budget bounds the time one Decode call spends: the first stage and
+	// one fallback stage always run, further ones start only while the
+	// budget lasts. Zero means no limit (every stage runs, in order).
 	Budget time.Duration
 	// Now is the clock the budget is measured with; nil means time.Now.
 	Now func() time.Time
 	// NoCode128 skips the Code128 reader (QR only).
 	NoCode128 bool
+	// WeChat adds OpenCV's wechat_qrcode decoder as the last stage. It
+	// reads a few codes gozxing cannot but costs tens to hundreds of
+	// milliseconds per frame and cannot be interrupted by the budget, so
+	// it is off by default (see the package doc for measurements).
+	WeChat bool
 }
 
 // Decoder runs the staged pipeline. A Decoder is not safe for concurrent
@@ -27,7 +34,9 @@ type Options struct {
 type Decoder struct {
 	opts   Options
 	det    gocv.QRCodeDetector
+	wechat *wechat.Detector // nil unless Options.WeChat
 	stages []stage
+	next   int // fallback stage the next Decode starts with (index into stages[1:])
 }
 
 // stage is one attempt: it may derive new Mats from the gray frame (and
@@ -38,16 +47,41 @@ type stage struct {
 }
 
 // New returns a Decoder.
-func New(opts Options) *Decoder {
+func New(opts Options) (*Decoder, error) {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	return &Decoder{opts: opts, det: gocv.NewQRCodeDetector(), stages: pipeline}
+	d := &Decoder{opts: opts, stages: pipeline}
+	if opts.WeChat {
+		w, err := wechat.New()
+		if err != nil {
+			return nil, fmt.Errorf("decode: %w", err)
+		}
+		d.wechat = w
+		d.stages = append(d.stages[:len(d.stages):len(d.stages)], stage{"wechat", (*Decoder).wechatStage})
+	}
+	d.det = gocv.NewQRCodeDetector()
+	return d, nil
 }
 
-// Close releases the OpenCV detector.
+// Close releases the OpenCV detectors.
 func (d *Decoder) Close() error {
+	if d.wechat != nil {
+		d.wechat.Close()
+	}
 	return d.det.Close()
+}
+
+func (d *Decoder) wechatStage(g gocv.Mat) []Symbol {
+	texts, err := d.wechat.Decode(g)
+	if err != nil {
+		return nil
+	}
+	out := make([]Symbol, 0, len(texts))
+	for _, t := range texts {
+		out = append(out, Symbol{Text: t, Format: "QR_CODE"})
+	}
+	return out
 }
 
 // Stages lists the pipeline's stage names in the order they run.
@@ -62,6 +96,12 @@ func Stages() []string {
 // Decode decodes every code it can find in m (8-bit gray, BGR or BGRA). It
 // returns at the first stage that finds something. An empty result with a
 // nil error means nothing was found.
+//
+// The first stage (plain gozxing) always runs. Fallback stages run while
+// the budget lasts, at least one per call; a live camera's consecutive
+// frames look alike, so the next call resumes the fallbacks where this one
+// stopped (or at the stage that last succeeded) and a few frames cover
+// the whole pipeline. Without a budget every stage runs, in order.
 func (d *Decoder) Decode(m gocv.Mat) ([]Symbol, error) {
 	g, err := toGray(m)
 	if err != nil {
@@ -69,11 +109,18 @@ func (d *Decoder) Decode(m gocv.Mat) ([]Symbol, error) {
 	}
 	defer g.Close()
 	start := d.opts.Now()
-	for i, s := range d.stages {
+	if out := d.stages[0].run(d, g); len(out) > 0 {
+		return dedupe(out), nil
+	}
+	fallbacks := len(d.stages) - 1
+	for i := range fallbacks {
 		if i > 0 && d.opts.Budget > 0 && d.opts.Now().Sub(start) >= d.opts.Budget {
-			break
+			d.next = (d.next + i) % fallbacks
+			return nil, nil
 		}
-		if out := s.run(d, g); len(out) > 0 {
+		k := (d.next + i) % fallbacks
+		if out := d.stages[1+k].run(d, g); len(out) > 0 {
+			d.next = k
 			return dedupe(out), nil
 		}
 	}
@@ -137,11 +184,11 @@ func (d *Decoder) readers() readerSet {
 	return allReaders
 }
 
-// wide is the reader set of fallback stages: the multi-QR reader too.
+// wide is the reader set of fallback stages: QR with the multi-QR reader
+// too. Code128 (TRY_HARDER scans many rows, the costliest reader) runs
+// only in the first stages: barcodes rarely need more.
 func (d *Decoder) wide() readerSet {
-	rs := d.readers()
-	rs.multiQR = true
-	return rs
+	return readerSet{qr: true, multiQR: true}
 }
 
 // both tries the hybrid binarizer and then the global one.
@@ -224,29 +271,46 @@ func rotate(deg float64) func(src gocv.Mat, dst *gocv.Mat) {
 	}
 }
 
-// rectified finds QR quadrangles with OpenCV's detector (which works on
-// Debian's build even though its decoder does not) and warps each to an
-// upright square with a white quiet zone, for gozxing to read.
-func (d *Decoder) rectified(g gocv.Mat, rs readerSet, inverted bool) []Symbol {
+// rectified finds a QR quadrangle with OpenCV's detector (which works on
+// Debian's build even though its decoder does not) and warps it to an
+// upright square with a white quiet zone, for gozxing to read. Detection
+// runs on a copy scaled to at most detectSide pixels: it costs ~4× less
+// there and still finds codes of 2 px modules or more.
+func (d *Decoder) rectified(g gocv.Mat, rs readerSet) []Symbol {
+	const detectSide = 480
+	f := 1.0
+	det := g
+	if long := max(g.Cols(), g.Rows()); long > detectSide {
+		f = float64(detectSide) / float64(long)
+		small := gocv.NewMat()
+		defer small.Close()
+		gocv.Resize(g, &small, image.Point{}, f, f, gocv.InterpolationArea)
+		det = small
+	}
 	pts := gocv.NewMat()
 	defer pts.Close()
-	if !d.det.Detect(g, &pts) || pts.Empty() || pts.Total() < 4 {
+	if !d.det.Detect(det, &pts) || pts.Empty() || pts.Total() < 4 {
 		return nil
 	}
 	quad := pointsOf(pts)
 	if len(quad) < 4 {
 		return nil
 	}
+	quad = quad[:4]
 	side := 0.0
-	for i := range 4 {
+	for i := range quad {
+		quad[i].X /= float32(f)
+		quad[i].Y /= float32(f)
+	}
+	for i := range quad {
 		side = max(side, dist(quad[i], quad[(i+1)%4]))
 	}
-	// Aim for at least ~4 px per module on a version-10 code (57 modules),
+	// At least ~5 px per module on a version-10 code (57 modules),
 	// without blowing up huge codes.
 	size := min(max(int(side), 320), 800)
 	margin := float32(size) / 8
 	s := float32(size)
-	src := gocv.NewPoint2fVectorFromPoints(quad[:4])
+	src := gocv.NewPoint2fVectorFromPoints(quad)
 	defer src.Close()
 	dst := gocv.NewPoint2fVectorFromPoints([]gocv.Point2f{
 		{X: margin, Y: margin}, {X: margin + s, Y: margin},
@@ -257,17 +321,13 @@ func (d *Decoder) rectified(g gocv.Mat, rs readerSet, inverted bool) []Symbol {
 	defer h.Close()
 	out := gocv.NewMat()
 	defer out.Close()
-	bg := color.RGBA{255, 255, 255, 255}
-	if inverted {
-		bg = color.RGBA{0, 0, 0, 255}
-	}
 	full := size + int(2*margin)
-	gocv.WarpPerspectiveWithParams(g, &out, h, image.Pt(full, full), gocv.InterpolationLinear,
-		gocv.BorderConstant, bg)
-	if inverted {
-		gocv.BitwiseNot(out, &out)
-	}
+	gocv.WarpPerspectiveWithParams(g, &out, h, image.Pt(full, full), gocv.InterpolationCubic,
+		gocv.BorderConstant, color.RGBA{255, 255, 255, 255})
 	if r := d.both(out, rs); len(r) > 0 {
+		return r
+	}
+	if r := d.derive(out, rs, sharpen(2, 1)); len(r) > 0 {
 		return r
 	}
 	return d.derive(out, rs, blur(3))
@@ -290,6 +350,7 @@ func dedupe(in []Symbol) []Symbol {
 	seen := make(map[Symbol]bool, len(in))
 	out := in[:0]
 	for _, s := range in {
+		s = normalize(s)
 		if !seen[s] {
 			seen[s] = true
 			out = append(out, s)
@@ -325,5 +386,22 @@ func pad(frac float64) func(src gocv.Mat, dst *gocv.Mat) {
 func scale(f float64, interp gocv.InterpolationFlags) func(src gocv.Mat, dst *gocv.Mat) {
 	return func(src gocv.Mat, dst *gocv.Mat) {
 		gocv.Resize(src, dst, image.Point{}, f, f, interp)
+	}
+}
+
+// sharpen is an unsharp mask: src + amount·(src − blur(src, sigma)).
+func sharpen(sigma, amount float64) func(src gocv.Mat, dst *gocv.Mat) {
+	return func(src gocv.Mat, dst *gocv.Mat) {
+		b := gocv.NewMat()
+		defer b.Close()
+		gocv.GaussianBlur(src, &b, image.Pt(0, 0), sigma, 0, gocv.BorderReplicate)
+		gocv.AddWeighted(src, 1+amount, b, -amount, 0, dst)
+	}
+}
+
+// adaptive thresholds against the Gaussian-weighted local mean.
+func adaptive(block int) func(src gocv.Mat, dst *gocv.Mat) {
+	return func(src gocv.Mat, dst *gocv.Mat) {
+		gocv.AdaptiveThreshold(src, dst, 255, gocv.AdaptiveThresholdGaussian, gocv.ThresholdBinary, block, 4)
 	}
 }

@@ -98,13 +98,16 @@ func read(g gray, bin binarizerKind, rs readerSet) (out []Symbol) {
 }
 
 func symbolOf(r *gozxing.Result) Symbol {
-	text := r.GetText()
-	if r.GetBarcodeFormat() == gozxing.BarcodeFormat_CODE_128 && !utf8.ValidString(text) {
-		// Code128's extended characters (FNC4) are ISO-8859-1; gozxing
-		// returns them as raw bytes.
-		text = latin1(text)
+	return Symbol{Text: r.GetText(), Format: r.GetBarcodeFormat().String()}
+}
+
+// normalize fixes gozxing's text: Code128's extended characters (FNC4) are
+// ISO-8859-1, but gozxing returns them as raw bytes (invalid UTF-8).
+func normalize(s Symbol) Symbol {
+	if s.Format == gozxing.BarcodeFormat_CODE_128.String() && !utf8.ValidString(s.Text) {
+		s.Text = latin1(s.Text)
 	}
-	return Symbol{Text: text, Format: r.GetBarcodeFormat().String()}
+	return s
 }
 
 func latin1(s string) string {
