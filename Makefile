@@ -3,7 +3,7 @@
 
 GO       ?= go
 VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
-LDFLAGS  := -X main.version=$(VERSION)
+LDFLAGS  := -X main.version=$(VERSION) -X campuspay/terminal/daemon.Version=$(VERSION)
 BINS     := bin/authorizer bin/terminald bin/hwsim
 FUZZTIME ?= 30s
 # The short fuzz pass inside `make test`.
