@@ -17,6 +17,7 @@
 package main
 
 import (
+	"campuspay/hwsim/scenario"
 	"context"
 	"fmt"
 	"io"
@@ -79,13 +80,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	case "phone":
 		return runPhone(ctx, rest, stdout, stderr)
 	case "demo":
-		// ── DEMO: the lead wires the scenario here ──────────────────────
-		// Replace this case's body with:
-		//	return scenario.Main(rest)
-		// (import "campuspay/hwsim/scenario"). Until then it says so.
-		fmt.Fprintln(stderr, "demo: not wired")
-		return 2
-		// ────────────────────────────────────────────────────────────────
+		return scenario.Main(rest, stdout, stderr)
 	}
 	fmt.Fprintf(stderr, "hwsim: unknown command %q\n\n%s", cmd, usage)
 	return 2
