@@ -1,0 +1,117 @@
+package scenario
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// The acceptance suite runs the real binaries, built once per test run.
+var (
+	buildOnce sync.Once
+	binDir    string
+	buildErr  error
+)
+
+func binaries(t *testing.T) string {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("acceptance: runs real processes (skipped with -short)")
+	}
+	buildOnce.Do(func() {
+		binDir, buildErr = os.MkdirTemp("", "campus-bin-")
+		if buildErr != nil {
+			return
+		}
+		_, file, _, _ := runtime.Caller(0)
+		root := filepath.Join(filepath.Dir(file), "..", "..")
+		cmd := exec.Command("go", "build", "-o", binDir+"/", "./server/cmd/authorizer", "./terminal/cmd/terminald")
+		cmd.Dir = root
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
+		}
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	return binDir
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if binDir != "" {
+		os.RemoveAll(binDir)
+	}
+	os.Exit(code)
+}
+
+// logs prints the tail of every process log of a failed campus.
+func logs(t *testing.T, dir string) {
+	filepath.Walk(dir, func(p string, info os.FileInfo, err error) error {
+		if err == nil && strings.HasSuffix(p, ".log") {
+			b, _ := os.ReadFile(p)
+			if len(b) > 4000 {
+				b = b[len(b)-4000:]
+			}
+			t.Logf("--- %s ---\n%s", p, b)
+		}
+		return nil
+	})
+}
+
+// TestCampusDay is `make demo`'s scripted day as an acceptance test.
+func TestCampusDay(t *testing.T) {
+	bin := binaries(t)
+	dir := t.TempDir()
+	var out bytes.Buffer
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	c, err := Day(ctx, Options{Bin: bin, Dir: dir, Out: &out})
+	if c != nil {
+		defer c.Close()
+	}
+	if err == nil {
+		err = c.Summary(ctx)
+	}
+	t.Log("\n" + out.String())
+	if err != nil {
+		logs(t, dir)
+		t.Fatal(err)
+	}
+}
+
+// TestLunchRush: 200 students at 10 POS boxes; the authorizer and its
+// broker are killed with SIGKILL in the middle. Every payment is charged
+// exactly once and the ledger holds.
+func TestLunchRush(t *testing.T) {
+	bin := binaries(t)
+	dir := t.TempDir()
+	var out bytes.Buffer
+	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
+	defer cancel()
+	c, res, err := Rush(ctx, Options{Bin: bin, Dir: dir, Out: &out}, RushOptions{Students: 200, Terminals: 10, Seed: 1, KillAfter: 80})
+	if c != nil {
+		defer c.Close()
+	}
+	if err == nil {
+		err = c.Summary(ctx)
+	}
+	t.Log("\n" + out.String())
+	if err != nil {
+		logs(t, dir)
+		t.Fatal(err)
+	}
+	if res.Approved+res.Refused != 200 || len(res.Unexpected) > 0 {
+		logs(t, dir)
+		t.Fatalf("rush: %+v", res)
+	}
+}
