@@ -158,3 +158,8 @@ var (
 	ErrProtocolVersion = reason("PROTOCOL_VERSION", "协议版本不支持", "Unsupported protocol version")
 	ErrInternal        = reason("INTERNAL", "系统繁忙，请稍后再试", "System busy; try again later")
 )
+
+// The app's login (added by the wallet service).
+var (
+	ErrLoginLocked = reason("LOGIN_LOCKED", "登录失败次数过多，请稍后再试", "Too many failed logins; try again later")
+)

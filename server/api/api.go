@@ -1,0 +1,619 @@
+// Package api is the wallet app's HTTP API (JSON over HTTP, documented in
+// openapi.yaml beside this file). It authenticates students with bearer
+// tokens from POST /api/v1/session and calls the wallet Service; every
+// refusal is a protocol.Reason sent as {"code","message_zh","message_en"}
+// with a 4xx/5xx status.
+//
+// Money-moving POSTs honour an Idempotency-Key header: the key is also the
+// wallet's idempotency key for the money movement, and the first definite
+// response is stored, so a repeat gets the same response and moves nothing.
+// A repeat with another body is refused with TX_ID_CONFLICT (409).
+//
+// Sessions live in memory: restarting the authorizer logs students out,
+// which costs them a login and nothing else.
+package api
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+
+	"campuspay/protocol"
+	"campuspay/server/wallet"
+)
+
+// MaxBody bounds a request body.
+const MaxBody = 16 << 10
+
+// IdempotencyStore keeps the responses given for Idempotency-Keys.
+type IdempotencyStore interface {
+	APIResponse(ctx context.Context, user uint32, key string) (*wallet.APIResponse, error)
+	PutAPIResponse(ctx context.Context, user uint32, key string, r wallet.APIResponse, at time.Time) error
+}
+
+// Options configure a Server.
+type Options struct {
+	Now      func() time.Time // default time.Now
+	Rand     io.Reader        // tokens and generated keys; default crypto/rand
+	TokenTTL time.Duration    // default 24 h
+	Log      *slog.Logger     // default slog.Default()
+}
+
+// Server serves the API.
+type Server struct {
+	svc  *wallet.Service
+	idem IdempotencyStore
+	opt  Options
+	mux  *http.ServeMux
+
+	mu       sync.Mutex
+	sessions map[string]session
+}
+
+type session struct {
+	user    uint32
+	expires time.Time
+}
+
+// route is one API operation; Routes lists them for the OpenAPI check.
+type route struct {
+	method, path string
+	auth, money  bool
+	h            func(s *Server, w http.ResponseWriter, r *http.Request, user uint32) (any, error)
+}
+
+var routes = []route{
+	{"POST", "/api/v1/session", false, false, (*Server).login},
+	{"GET", "/api/v1/wallet", true, false, (*Server).getWallet},
+	{"POST", "/api/v1/wallet/bank-card", true, false, (*Server).bindCard},
+	{"DELETE", "/api/v1/wallet/bank-card", true, false, (*Server).unbindCard},
+	{"POST", "/api/v1/wallet/cancel", true, true, (*Server).cancel},
+	{"POST", "/api/v1/wallet/reopen", true, false, (*Server).reopen},
+	{"POST", "/api/v1/wallet/password-free", true, false, (*Server).signPasswordFree},
+	{"DELETE", "/api/v1/wallet/password-free", true, false, (*Server).endPasswordFree},
+	{"POST", "/api/v1/wallet/top-up", true, true, (*Server).topUp},
+	{"POST", "/api/v1/wallet/withdraw", true, true, (*Server).withdraw},
+	{"PUT", "/api/v1/wallet/limits", true, false, (*Server).setLimits},
+	{"PUT", "/api/v1/wallet/payment-password", true, false, (*Server).setPaymentPassword},
+	{"PUT", "/api/v1/wallet/water-password", true, false, (*Server).setWaterPassword},
+	{"POST", "/api/v1/devices", true, false, (*Server).addDevice},
+	{"DELETE", "/api/v1/devices/{id}", true, false, (*Server).deleteDevice},
+	{"POST", "/api/v1/card/lost", true, false, (*Server).cardLost},
+	{"POST", "/api/v1/wechat/link", true, false, (*Server).linkWeChat},
+	{"POST", "/api/v1/scan-pay", true, true, (*Server).scanPay},
+	{"GET", "/api/v1/transactions", true, false, (*Server).transactions},
+}
+
+// Routes returns "METHOD path" of every route, for documentation checks.
+func Routes() []string {
+	out := make([]string, len(routes))
+	for i, r := range routes {
+		out[i] = r.method + " " + r.path
+	}
+	return out
+}
+
+// New makes a Server.
+func New(svc *wallet.Service, idem IdempotencyStore, opt Options) *Server {
+	if opt.Now == nil {
+		opt.Now = time.Now
+	}
+	if opt.Rand == nil {
+		opt.Rand = rand.Reader
+	}
+	if opt.TokenTTL <= 0 {
+		opt.TokenTTL = 24 * time.Hour
+	}
+	if opt.Log == nil {
+		opt.Log = slog.Default()
+	}
+	s := &Server{svc: svc, idem: idem, opt: opt, mux: http.NewServeMux(), sessions: map[string]session{}}
+	for _, rt := range routes {
+		s.mux.HandleFunc(rt.method+" "+rt.path, s.wrap(rt))
+	}
+	s.mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, protocol.ErrNotFound)
+	})
+	return s
+}
+
+// ServeHTTP implements http.Handler.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
+
+// Status maps a reason to its HTTP status.
+func Status(r *protocol.Reason) int {
+	switch r {
+	case protocol.ErrUnauthorized, protocol.ErrLoginFailed:
+		return http.StatusUnauthorized
+	case protocol.ErrNotFound, protocol.ErrUserUnknown:
+		return http.StatusNotFound
+	case protocol.ErrTxConflict:
+		return http.StatusConflict
+	case protocol.ErrBadRequest, protocol.ErrAmountInvalid, protocol.ErrIDNumberInvalid, protocol.ErrPhoneInvalid,
+		protocol.ErrCardNumberInvalid, protocol.ErrPasswordWeak:
+		return http.StatusBadRequest
+	case protocol.ErrPaymentPasswordLocked, protocol.ErrWaterPasswordLocked, protocol.ErrLoginLocked:
+		return http.StatusLocked
+	case protocol.ErrBankUnavailable, protocol.ErrWeChatUnavailable:
+		return http.StatusServiceUnavailable
+	case protocol.ErrInternal:
+		return http.StatusInternalServerError
+	}
+	return http.StatusUnprocessableEntity
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		status, b = http.StatusInternalServerError, []byte(`{"code":"INTERNAL"}`)
+	}
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.WriteHeader(status)
+	w.Write(append(b, '\n'))
+}
+
+func writeError(w http.ResponseWriter, err error) {
+	r := protocol.AsReason(err)
+	writeJSON(w, Status(r), r)
+}
+
+// wrap authenticates, applies idempotency and encodes the answer.
+func (s *Server) wrap(rt route) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		r.Body = http.MaxBytesReader(w, r.Body, MaxBody)
+		var user uint32
+		if rt.auth {
+			var ok bool
+			if user, ok = s.authenticate(r); !ok {
+				writeError(w, protocol.ErrUnauthorized)
+				return
+			}
+		}
+		if !rt.money {
+			v, err := rt.h(s, w, r, user)
+			s.answer(w, r, v, err)
+			return
+		}
+		s.idempotent(w, r, rt, user)
+	}
+}
+
+func (s *Server) answer(w http.ResponseWriter, r *http.Request, v any, err error) {
+	if err != nil {
+		if protocol.AsReason(err) == protocol.ErrInternal {
+			s.opt.Log.Error("api", "method", r.Method, "path", r.URL.Path, "err", err)
+		}
+		writeError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, v)
+}
+
+// idempotencyKeyHeader names the header of money-moving POSTs.
+const idempotencyKeyHeader = "Idempotency-Key"
+
+func validKey(k string) bool {
+	if len(k) == 0 || len(k) > 64 {
+		return false
+	}
+	for i := 0; i < len(k); i++ {
+		c := k[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.') {
+			return false
+		}
+	}
+	return true
+}
+
+type keyCtx struct{}
+
+// idempotencyKey is the key a money handler passes to the wallet.
+func idempotencyKey(r *http.Request) string { k, _ := r.Context().Value(keyCtx{}).(string); return k }
+
+func (s *Server) idempotent(w http.ResponseWriter, r *http.Request, rt route, user uint32) {
+	body, err := io.ReadAll(r.Body)
+	if err != nil {
+		writeError(w, fmt.Errorf("body: %v: %w", err, protocol.ErrBadRequest))
+		return
+	}
+	r.Body = io.NopCloser(bytes.NewReader(body))
+	key := r.Header.Get(idempotencyKeyHeader)
+	if key == "" {
+		var b [16]byte
+		if _, err := io.ReadFull(s.opt.Rand, b[:]); err != nil {
+			writeError(w, err)
+			return
+		}
+		key = "gen-" + hex.EncodeToString(b[:])
+	} else if !validKey(key) {
+		writeError(w, fmt.Errorf("idempotency key: %w", protocol.ErrBadRequest))
+		return
+	}
+	h := sha256.New()
+	fmt.Fprintf(h, "%s %s\n", rt.method, rt.path)
+	h.Write(body)
+	hash := hex.EncodeToString(h.Sum(nil))
+	ctx := r.Context()
+	prev, err := s.idem.APIResponse(ctx, user, key)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	if prev != nil {
+		if prev.Hash != hash {
+			writeError(w, protocol.ErrTxConflict)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json; charset=utf-8")
+		w.Header().Set("Idempotent-Replayed", "true")
+		w.WriteHeader(prev.Status)
+		w.Write(prev.Body)
+		return
+	}
+	v, herr := rt.h(s, w, r.WithContext(context.WithValue(ctx, keyCtx{}, key)), user)
+	status := http.StatusOK
+	var out any = v
+	if herr != nil {
+		rs := protocol.AsReason(herr)
+		status, out = Status(rs), rs
+		if rs == protocol.ErrInternal {
+			s.opt.Log.Error("api", "method", r.Method, "path", r.URL.Path, "err", herr)
+		}
+	}
+	b, err := json.Marshal(out)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	b = append(b, '\n')
+	// Only definite answers are kept: after a 5xx the outcome may be
+	// unknown, and the repeat resumes it under the same key.
+	if status < 500 {
+		if err := s.idem.PutAPIResponse(ctx, user, key, wallet.APIResponse{Hash: hash, Status: status, Body: b}, s.opt.Now()); err != nil {
+			s.opt.Log.Error("api: store idempotent response", "err", err)
+		}
+	}
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.WriteHeader(status)
+	w.Write(b)
+}
+
+func (s *Server) authenticate(r *http.Request) (uint32, bool) {
+	const prefix = "Bearer "
+	a := r.Header.Get("Authorization")
+	if len(a) <= len(prefix) || a[:len(prefix)] != prefix {
+		return 0, false
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	ss, ok := s.sessions[a[len(prefix):]]
+	if !ok || !s.opt.Now().Before(ss.expires) {
+		delete(s.sessions, a[len(prefix):])
+		return 0, false
+	}
+	return ss.user, true
+}
+
+// DecodeBody parses a JSON request body strictly: one object, known
+// fields only, nothing after it.
+func DecodeBody(r io.Reader, v any) error {
+	d := json.NewDecoder(r)
+	d.DisallowUnknownFields()
+	if err := d.Decode(v); err != nil {
+		var mb *http.MaxBytesError
+		if errors.As(err, &mb) {
+			return fmt.Errorf("body over %d bytes: %w", mb.Limit, protocol.ErrBadRequest)
+		}
+		return fmt.Errorf("body: %v: %w", err, protocol.ErrBadRequest)
+	}
+	if _, err := d.Token(); err != io.EOF {
+		return fmt.Errorf("body: data after the JSON object: %w", protocol.ErrBadRequest)
+	}
+	return nil
+}
+
+// Requests.
+
+type loginRequest struct {
+	StudentNo string `json:"student_no"`
+	Password  string `json:"password"`
+}
+
+type loginResponse struct {
+	Token     string    `json:"token"`
+	UserID    uint32    `json:"user_id"`
+	ExpiresAt time.Time `json:"expires_at"`
+}
+
+type amountRequest struct {
+	Amount int64 `json:"amount"` // cents
+}
+
+type limitsRequest struct {
+	PerTransaction int64 `json:"per_transaction"`
+	Daily          int64 `json:"daily"`
+}
+
+type passwordRequest struct {
+	OldPassword string `json:"old_password,omitempty"`
+	Password    string `json:"password"`
+}
+
+type deviceRequest struct {
+	PublicKey string `json:"public_key"` // base64 (standard) Ed25519 public key
+}
+
+type deviceResponse struct {
+	DeviceID    uint32    `json:"device_id"`
+	Certificate string    `json:"certificate"` // base64
+	ServerTime  time.Time `json:"server_time"`
+	Expires     time.Time `json:"expires"`
+}
+
+type linkRequest struct {
+	Code string `json:"code"` // mini-program wx.login code
+}
+
+type scanPayRequest struct {
+	QR       string `json:"qr"`
+	Amount   int64  `json:"amount"`
+	Password string `json:"password"`
+}
+
+// Transaction is one line of the transaction details.
+type Transaction struct {
+	ID           int64     `json:"id"`
+	Time         time.Time `json:"time"`
+	Kind         string    `json:"kind"`
+	Merchant     string    `json:"merchant,omitempty"`
+	MerchantName string    `json:"merchant_name,omitempty"`
+	Terminal     string    `json:"terminal,omitempty"`
+	Tx           string    `json:"tx,omitempty"`
+	Amount       int64     `json:"amount"`
+	Channel      string    `json:"channel,omitempty"`
+	Status       string    `json:"status"`
+	Code         string    `json:"code,omitempty"`
+}
+
+type moneyResponse struct {
+	Transaction Transaction  `json:"transaction"`
+	Wallet      *wallet.View `json:"wallet"`
+}
+
+type transactionsResponse struct {
+	Transactions []Transaction `json:"transactions"`
+	NextBefore   int64         `json:"next_before,omitempty"` // pass as ?before= for the next page
+}
+
+func (s *Server) transaction(ctx context.Context, r wallet.Record, names map[string]string) Transaction {
+	return Transaction{ID: r.ID, Time: r.Created, Kind: r.Kind, Merchant: r.Merchant, MerchantName: names[r.Merchant],
+		Terminal: r.Terminal, Tx: string(r.Tx), Amount: r.Amount, Channel: r.Channel, Status: string(r.Status), Code: r.Code}
+}
+
+func (s *Server) merchantNames(ctx context.Context) map[string]string {
+	names := map[string]string{}
+	if ms, err := s.svc.Merchants(ctx); err == nil {
+		for _, m := range ms {
+			names[m.ID] = m.Name
+		}
+	}
+	return names
+}
+
+// Handlers.
+
+func (s *Server) login(w http.ResponseWriter, r *http.Request, _ uint32) (any, error) {
+	var req loginRequest
+	if err := DecodeBody(r.Body, &req); err != nil {
+		return nil, err
+	}
+	u, err := s.svc.Login(r.Context(), req.StudentNo, req.Password)
+	if err != nil {
+		return nil, err
+	}
+	var b [32]byte
+	if _, err := io.ReadFull(s.opt.Rand, b[:]); err != nil {
+		return nil, fmt.Errorf("api: token: %w", err)
+	}
+	tok := base64.RawURLEncoding.EncodeToString(b[:])
+	exp := s.opt.Now().Add(s.opt.TokenTTL)
+	s.mu.Lock()
+	now := s.opt.Now()
+	for k, v := range s.sessions { // sweep expired sessions
+		if !now.Before(v.expires) {
+			delete(s.sessions, k)
+		}
+	}
+	s.sessions[tok] = session{user: u.ID, expires: exp}
+	s.mu.Unlock()
+	return loginResponse{Token: tok, UserID: u.ID, ExpiresAt: exp}, nil
+}
+
+func (s *Server) view(ctx context.Context, user uint32, err error) (any, error) {
+	if err != nil {
+		return nil, err
+	}
+	return s.svc.Wallet(ctx, user)
+}
+
+func (s *Server) getWallet(w http.ResponseWriter, r *http.Request, user uint32) (any, error) {
+	return s.svc.Wallet(r.Context(), user)
+}
+
+func (s *Server) bindCard(w http.ResponseWriter, r *http.Request, user uint32) (any, error) {
+	var req wallet.BindRequest
+	if err := DecodeBody(r.Body, &req); err != nil {
+		return nil, err
+	}
+	return s.view(r.Context(), user, s.svc.BindCard(r.Context(), user, req))
+}
+
+func (s *Server) unbindCard(w http.ResponseWriter, r *http.Request, user uint32) (any, error) {
+	return s.view(r.Context(), user, s.svc.UnbindCard(r.Context(), user))
+}
+
+func (s *Server) cancel(w http.ResponseWriter, r *http.Request, user uint32) (any, error) {
+	return s.view(r.Context(), user, s.svc.Cancel(r.Context(), user))
+}
+
+func (s *Server) reopen(w http.ResponseWriter, r *http.Request, user uint32) (any, error) {
+	return s.view(r.Context(), user, s.svc.Reopen(r.Context(), user))
+}
+
+func (s *Server) signPasswordFree(w http.ResponseWriter, r *http.Request, user uint32) (any, error) {
+	return s.view(r.Context(), user, s.svc.SetPasswordFree(r.Context(), user, true))
+}
+
+func (s *Server) endPasswordFree(w http.ResponseWriter, r *http.Request, user uint32) (any, error) {
+	return s.view(r.Context(), user, s.svc.SetPasswordFree(r.Context(), user, false))
+}
+
+func (s *Server) money(ctx context.Context, user uint32, rec *wallet.Record, err error) (any, error) {
+	if err != nil {
+		return nil, err
+	}
+	v, err := s.svc.Wallet(ctx, user)
+	if err != nil {
+		return nil, err
+	}
+	return moneyResponse{Transaction: s.transaction(ctx, *rec, s.merchantNames(ctx)), Wallet: v}, nil
+}
+
+func (s *Server) topUp(w http.ResponseWriter, r *http.Request, user uint32) (any, error) {
+	var req amountRequest
+	if err := DecodeBody(r.Body, &req); err != nil {
+		return nil, err
+	}
+	rec, err := s.svc.TopUp(r.Context(), user, idempotencyKey(r), req.Amount)
+	return s.money(r.Context(), user, rec, err)
+}
+
+func (s *Server) withdraw(w http.ResponseWriter, r *http.Request, user uint32) (any, error) {
+	var req amountRequest
+	if err := DecodeBody(r.Body, &req); err != nil {
+		return nil, err
+	}
+	rec, err := s.svc.Withdraw(r.Context(), user, idempotencyKey(r), req.Amount)
+	return s.money(r.Context(), user, rec, err)
+}
+
+func (s *Server) setLimits(w http.ResponseWriter, r *http.Request, user uint32) (any, error) {
+	var req limitsRequest
+	if err := DecodeBody(r.Body, &req); err != nil {
+		return nil, err
+	}
+	return s.view(r.Context(), user, s.svc.SetLimits(r.Context(), user, req.PerTransaction, req.Daily))
+}
+
+func (s *Server) setPassword(r *http.Request, user uint32, water bool) (any, error) {
+	var req passwordRequest
+	if err := DecodeBody(r.Body, &req); err != nil {
+		return nil, err
+	}
+	return s.view(r.Context(), user, s.svc.SetPassword(r.Context(), user, water, req.OldPassword, req.Password))
+}
+
+func (s *Server) setPaymentPassword(w http.ResponseWriter, r *http.Request, user uint32) (any, error) {
+	return s.setPassword(r, user, false)
+}
+
+func (s *Server) setWaterPassword(w http.ResponseWriter, r *http.Request, user uint32) (any, error) {
+	return s.setPassword(r, user, true)
+}
+
+func (s *Server) addDevice(w http.ResponseWriter, r *http.Request, user uint32) (any, error) {
+	var req deviceRequest
+	if err := DecodeBody(r.Body, &req); err != nil {
+		return nil, err
+	}
+	pub, err := base64.StdEncoding.DecodeString(req.PublicKey)
+	if err != nil {
+		return nil, fmt.Errorf("public key: %w", protocol.ErrBadRequest)
+	}
+	dc, err := s.svc.RegisterDevice(r.Context(), user, pub)
+	if err != nil {
+		return nil, err
+	}
+	return deviceResponse{DeviceID: dc.DeviceID, Certificate: base64.StdEncoding.EncodeToString(dc.Certificate),
+		ServerTime: s.opt.Now(), Expires: time.Unix(dc.Expires, 0).UTC()}, nil
+}
+
+func (s *Server) deleteDevice(w http.ResponseWriter, r *http.Request, user uint32) (any, error) {
+	id, err := strconv.ParseUint(r.PathValue("id"), 10, 32)
+	if err != nil {
+		return nil, protocol.ErrNotFound
+	}
+	if err := s.svc.RevokeDevice(r.Context(), user, uint32(id)); err != nil {
+		return nil, err
+	}
+	return map[string]any{"device_id": id, "revoked": true}, nil
+}
+
+func (s *Server) cardLost(w http.ResponseWriter, r *http.Request, user uint32) (any, error) {
+	return s.view(r.Context(), user, s.svc.ReportCardLost(r.Context(), user))
+}
+
+func (s *Server) linkWeChat(w http.ResponseWriter, r *http.Request, user uint32) (any, error) {
+	var req linkRequest
+	if err := DecodeBody(r.Body, &req); err != nil {
+		return nil, err
+	}
+	if req.Code == "" || len(req.Code) > 128 {
+		return nil, protocol.ErrBadRequest
+	}
+	return s.view(r.Context(), user, s.svc.LinkWeChat(r.Context(), user, req.Code))
+}
+
+func (s *Server) scanPay(w http.ResponseWriter, r *http.Request, user uint32) (any, error) {
+	var req scanPayRequest
+	if err := DecodeBody(r.Body, &req); err != nil {
+		return nil, err
+	}
+	rec, err := s.svc.ScanPay(r.Context(), user, idempotencyKey(r), req.QR, req.Amount, req.Password)
+	return s.money(r.Context(), user, rec, err)
+}
+
+func (s *Server) transactions(w http.ResponseWriter, r *http.Request, user uint32) (any, error) {
+	q := r.URL.Query()
+	var before int64
+	limit := 20
+	if v := q.Get("before"); v != "" {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n < 0 {
+			return nil, protocol.ErrBadRequest
+		}
+		before = n
+	}
+	if v := q.Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 100 {
+			return nil, protocol.ErrBadRequest
+		}
+		limit = n
+	}
+	recs, err := s.svc.Transactions(r.Context(), user, before, limit)
+	if err != nil {
+		return nil, err
+	}
+	names := s.merchantNames(r.Context())
+	out := transactionsResponse{Transactions: make([]Transaction, 0, len(recs))}
+	for _, rec := range recs {
+		out.Transactions = append(out.Transactions, s.transaction(r.Context(), rec, names))
+	}
+	if len(recs) == limit {
+		out.NextBefore = recs[len(recs)-1].ID
+	}
+	return out, nil
+}

@@ -1,0 +1,438 @@
+// Command authorizer is the campus e-wallet's central authorizer and its
+// admin tool.
+//
+//	authorizer [--data DIR] [--config FILE] COMMAND [flags] [args]
+//
+//	serve                    run the daemon (HTTP API; MQTT side wired by serve's Daemons)
+//	roster import FILE.csv   import students (idempotent)
+//	merchant add|list        manage merchants
+//	terminal add|list        manage terminals (prints a new broker password once)
+//	ledger check             verify the ledger (exit 1 on problems)
+//	tx list                  list transactions, newest first
+//
+// --data (default ./data) holds wallet.db, ledger.db, issuer.key and
+// seal.key (created on first run, mode 0600); --config defaults to
+// DATA/authorizer.json when it exists.
+package main
+
+import (
+	"context"
+	"encoding/csv"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"text/tabwriter"
+
+	"campuspay/protocol"
+	"campuspay/server/wallet"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	os.Exit(run(ctx, os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// common are the flags every command accepts.
+type common struct {
+	data, config string
+	version      bool
+}
+
+func (c *common) register(fs *flag.FlagSet) {
+	fs.StringVar(&c.data, "data", c.data, "data `folder`: SQLite files and keys")
+	fs.StringVar(&c.config, "config", c.config, "config `file` (JSON); default DATA/authorizer.json if present")
+	fs.BoolVar(&c.version, "version", false, "print the version and exit")
+}
+
+// cli runs one invocation; tests call run with buffers.
+type cli struct {
+	ctx    context.Context
+	out    io.Writer
+	errw   io.Writer
+	common common
+	opts   Options // test hooks (Bank, WeChat, Now)
+	ready  func(net.Addr)
+}
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	return (&cli{ctx: ctx, out: stdout, errw: stderr, common: common{data: "data"}}).main(args)
+}
+
+const usage = `usage: authorizer [--data DIR] [--config FILE] COMMAND [flags] [args]
+
+commands:
+  serve                  run the authorizer (HTTP API on --http)
+  roster import FILE     import students from CSV
+  merchant add|list      manage merchants
+  terminal add|list      manage terminals
+  ledger check           verify the ledger invariants (exit 1 on problems)
+  tx list                list transactions, newest first
+
+Run "authorizer COMMAND --help" for a command's flags.
+`
+
+// newFlags makes a FlagSet for a command, with the common flags.
+func (c *cli) newFlags(name, help string) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(c.errw)
+	fs.Usage = func() {
+		fmt.Fprintf(c.errw, "usage: authorizer %s\n\nflags:\n", help)
+		fs.PrintDefaults()
+	}
+	c.common.register(fs)
+	return fs
+}
+
+// parse parses args; done reports that the command must stop with code.
+func (c *cli) parse(fs *flag.FlagSet, args []string) (done bool, code int) {
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return true, 0
+		}
+		return true, 2
+	}
+	if c.common.version {
+		fmt.Fprintln(c.out, "authorizer", version)
+		return true, 0
+	}
+	return false, 0
+}
+
+func (c *cli) main(args []string) int {
+	fs := c.newFlags("authorizer", "[--data DIR] [--config FILE] COMMAND ...")
+	fs.Usage = func() { fmt.Fprint(c.errw, usage, "\nflags:\n"); fs.PrintDefaults() }
+	if done, code := c.parse(fs, args); done {
+		return code
+	}
+	rest := fs.Args()
+	if len(rest) == 0 {
+		fs.Usage()
+		return 2
+	}
+	cmd, rest := rest[0], rest[1:]
+	sub := ""
+	if len(rest) > 0 && !strings.HasPrefix(rest[0], "-") {
+		sub = rest[0]
+	}
+	switch cmd + " " + sub {
+	case "roster import":
+		return c.rosterImport(rest[1:])
+	case "merchant add":
+		return c.merchantAdd(rest[1:])
+	case "merchant list":
+		return c.merchantList(rest[1:])
+	case "terminal add":
+		return c.terminalAdd(rest[1:])
+	case "terminal list":
+		return c.terminalList(rest[1:])
+	case "ledger check":
+		return c.ledgerCheck(rest[1:])
+	case "tx list":
+		return c.txList(rest[1:])
+	}
+	switch cmd {
+	case "serve":
+		return c.serve(rest)
+	case "help":
+		fs.Usage()
+		return 0
+	case "roster", "merchant", "terminal", "ledger", "tx":
+		if sub == "" && len(rest) > 0 && (rest[0] == "--help" || rest[0] == "-help" || rest[0] == "-h") {
+			fmt.Fprint(c.errw, usage)
+			return 0
+		}
+		if sub == "" && len(rest) > 0 && (rest[0] == "--version" || rest[0] == "-version") {
+			fmt.Fprintln(c.out, "authorizer", version)
+			return 0
+		}
+	}
+	fmt.Fprintf(c.errw, "authorizer: unknown command %q\n\n%s", strings.TrimSpace(cmd+" "+sub), usage)
+	return 2
+}
+
+// open opens the daemon's state for a command. Admin commands move no
+// money, so they need no bank or WeChat credentials.
+func (c *cli) open() (*Main, error) { return c.openFor(false) }
+
+func (c *cli) openFor(serve bool) (*Main, error) {
+	o := c.opts
+	o.Data, o.ConfigPath = c.common.data, c.common.config
+	if !serve && o.Bank == nil {
+		o.Bank = unconfiguredBank{}
+		o.NoWeChat = true
+	}
+	if o.Log == nil {
+		o.Log = slog.New(slog.NewTextHandler(c.errw, nil))
+	}
+	return Open(o)
+}
+
+func (c *cli) fail(err error) int {
+	fmt.Fprintln(c.errw, "authorizer:", err)
+	return 1
+}
+
+func (c *cli) serve(args []string) int {
+	fs := c.newFlags("serve", "serve [--http ADDR]")
+	addr := fs.String("http", "", "HTTP API listen `address` (default: the config's \"http\", 127.0.0.1:8080)")
+	if done, code := c.parse(fs, args); done {
+		return code
+	}
+	m, err := c.openFor(true)
+	if err != nil {
+		return c.fail(err)
+	}
+	defer m.Close()
+	// The MQTT side is added here as Daemons (see Main.Daemons): the
+	// embedded broker with Authenticate = m.Svc.AuthenticateTerminal, and
+	// the authz handlers with m.Svc as their Backend, re-publishing
+	// configs from m.Svc.OnConfigChanged and notices from m.Svc.OnNotice.
+	if err := m.Run(c.ctx, *addr, c.ready); err != nil {
+		return c.fail(err)
+	}
+	return 0
+}
+
+func (c *cli) rosterImport(args []string) int {
+	fs := c.newFlags("roster import", "roster import [--every N] FILE.csv\n\ncolumns (with a header line): student number, name, ID number, phone, category, campus, card UID, initial password")
+	every := fs.Int("every", 1000, "report progress every `N` lines")
+	if done, code := c.parse(fs, args); done {
+		return code
+	}
+	if fs.NArg() != 1 {
+		fs.Usage()
+		return 2
+	}
+	f, err := os.Open(fs.Arg(0))
+	if err != nil {
+		return c.fail(err)
+	}
+	defer f.Close()
+	m, err := c.open()
+	if err != nil {
+		return c.fail(err)
+	}
+	defer m.Close()
+	r := csv.NewReader(f)
+	r.FieldsPerRecord = -1
+	r.TrimLeadingSpace = true
+	var lines, created, updated, failed int
+	for first := true; ; first = false {
+		rec, err := r.Read()
+		if err == io.EOF {
+			break
+		}
+		line, _ := r.FieldPos(0)
+		if err != nil {
+			var pe *csv.ParseError
+			if errors.As(err, &pe) {
+				fmt.Fprintf(c.errw, "line %d: %v\n", pe.Line, pe.Err)
+				failed++
+				continue
+			}
+			return c.fail(err)
+		}
+		if first {
+			continue // header
+		}
+		lines++
+		if len(rec) != 8 {
+			fmt.Fprintf(c.errw, "line %d: %d columns, want 8\n", line, len(rec))
+			failed++
+			continue
+		}
+		isNew, err := m.Svc.ImportStudent(c.ctx, wallet.RosterEntry{StudentNo: rec[0], Name: rec[1], IDNumber: strings.TrimSpace(rec[2]),
+			Phone: strings.TrimSpace(rec[3]), Category: strings.TrimSpace(rec[4]), Campus: strings.TrimSpace(rec[5]),
+			CardUID: strings.TrimSpace(rec[6]), Password: rec[7]})
+		switch {
+		case err != nil:
+			r := protocol.AsReason(err)
+			msg := r.EN
+			if r == protocol.ErrBadRequest || r == protocol.ErrInternal {
+				msg = err.Error()
+			}
+			fmt.Fprintf(c.errw, "line %d: %s: %s\n", line, rec[0], msg)
+			failed++
+		case isNew:
+			created++
+		default:
+			updated++
+		}
+		if *every > 0 && lines%*every == 0 {
+			fmt.Fprintf(c.out, "%d lines: %d new, %d updated, %d errors\n", lines, created, updated, failed)
+		}
+	}
+	fmt.Fprintf(c.out, "done: %d lines: %d new, %d updated, %d errors\n", lines, created, updated, failed)
+	if failed > 0 {
+		return 1
+	}
+	return 0
+}
+
+func (c *cli) merchantAdd(args []string) int {
+	fs := c.newFlags("merchant add", "merchant add --id ID --name NAME --campus CAMPUS")
+	id := fs.String("id", "", "merchant `id` ([A-Za-z0-9_-], ≤ 32)")
+	name := fs.String("name", "", "display `name`")
+	campus := fs.String("campus", "", "`campus` id from the config")
+	if done, code := c.parse(fs, args); done {
+		return code
+	}
+	m, err := c.open()
+	if err != nil {
+		return c.fail(err)
+	}
+	defer m.Close()
+	if err := m.Svc.AddMerchant(c.ctx, wallet.Merchant{ID: *id, Name: *name, Campus: *campus}); err != nil {
+		return c.fail(err)
+	}
+	fmt.Fprintf(c.out, "merchant %s saved\n", *id)
+	return 0
+}
+
+func (c *cli) merchantList(args []string) int {
+	fs := c.newFlags("merchant list", "merchant list")
+	if done, code := c.parse(fs, args); done {
+		return code
+	}
+	m, err := c.open()
+	if err != nil {
+		return c.fail(err)
+	}
+	defer m.Close()
+	ms, err := m.Svc.Merchants(c.ctx)
+	if err != nil {
+		return c.fail(err)
+	}
+	tw := tabwriter.NewWriter(c.out, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "ID\tNAME\tCAMPUS")
+	for _, x := range ms {
+		fmt.Fprintf(tw, "%s\t%s\t%s\n", x.ID, x.Name, x.Campus)
+	}
+	tw.Flush()
+	return 0
+}
+
+func (c *cli) terminalAdd(args []string) int {
+	fs := c.newFlags("terminal add", "terminal add --id ID --merchant ID --mode pos|card|shower [--fixed-amount CENTS] [--campus CAMPUS]")
+	id := fs.String("id", "", "terminal `id` (its broker user name)")
+	merchant := fs.String("merchant", "", "`merchant` id")
+	mode := fs.String("mode", "pos", "`mode`: pos, card or shower")
+	fixed := fs.Int64("fixed-amount", 0, "card mode: fixed amount in `cents` (0: keyed)")
+	campus := fs.String("campus", "", "`campus` (default: the merchant's)")
+	if done, code := c.parse(fs, args); done {
+		return code
+	}
+	m, err := c.open()
+	if err != nil {
+		return c.fail(err)
+	}
+	defer m.Close()
+	pw, err := m.Svc.AddTerminal(c.ctx, wallet.Terminal{ID: *id, Merchant: *merchant, Mode: protocol.Mode(*mode), FixedAmount: *fixed, Campus: *campus})
+	if err != nil {
+		return c.fail(err)
+	}
+	fmt.Fprintf(c.out, "terminal %s saved\nbroker user: %s\nbroker password: %s\n(shown once; only its hash is stored — run \"terminal add\" again to issue a new one)\n", *id, *id, pw)
+	return 0
+}
+
+func (c *cli) terminalList(args []string) int {
+	fs := c.newFlags("terminal list", "terminal list [--qr]")
+	qr := fs.Bool("qr", false, "also print each terminal's static merchant QR payload")
+	if done, code := c.parse(fs, args); done {
+		return code
+	}
+	m, err := c.open()
+	if err != nil {
+		return c.fail(err)
+	}
+	defer m.Close()
+	ts, err := m.Store.Terminals(c.ctx)
+	if err != nil {
+		return c.fail(err)
+	}
+	tw := tabwriter.NewWriter(c.out, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "ID\tMERCHANT\tCAMPUS\tMODE\tFIXED")
+	for _, t := range ts {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", t.ID, t.Merchant, t.Campus, t.Mode, protocol.FormatCents(t.FixedAmount))
+	}
+	tw.Flush()
+	if *qr {
+		for _, t := range ts {
+			fmt.Fprintf(c.out, "%s %s\n", t.ID, t.MerchantQR)
+		}
+	}
+	return 0
+}
+
+func (c *cli) ledgerCheck(args []string) int {
+	fs := c.newFlags("ledger check", "ledger check")
+	if done, code := c.parse(fs, args); done {
+		return code
+	}
+	m, err := c.open()
+	if err != nil {
+		return c.fail(err)
+	}
+	defer m.Close()
+	r, err := m.Svc.CheckLedger(c.ctx)
+	if err != nil {
+		return c.fail(err)
+	}
+	fmt.Fprintf(c.out, "transfers %d, postings %d, accounts %d, holds %d, sum %d\n", r.Transfers, r.Postings, r.Accounts, r.Holds, r.Sum)
+	for _, p := range r.Problems {
+		fmt.Fprintln(c.out, "PROBLEM:", p)
+	}
+	if !r.OK() {
+		fmt.Fprintln(c.out, "ledger check FAILED")
+		return 1
+	}
+	fmt.Fprintln(c.out, "ledger OK")
+	return 0
+}
+
+func (c *cli) txList(args []string) int {
+	fs := c.newFlags("tx list", "tx list [--limit N] [--before ID] [--user STUDENT_NO]")
+	limit := fs.Int("limit", 50, "at most `N` transactions")
+	before := fs.Int64("before", 0, "only transactions with an id below `ID`")
+	user := fs.String("user", "", "only this student's (`student number`)")
+	if done, code := c.parse(fs, args); done {
+		return code
+	}
+	m, err := c.open()
+	if err != nil {
+		return c.fail(err)
+	}
+	defer m.Close()
+	var recs []wallet.Record
+	if *user != "" {
+		u, err := m.Store.UserByStudentNo(c.ctx, *user)
+		if err != nil {
+			return c.fail(err)
+		}
+		recs, err = m.Store.Records(c.ctx, u.ID, *before, *limit)
+		if err != nil {
+			return c.fail(err)
+		}
+	} else if recs, err = m.Svc.AllTransactions(c.ctx, *before, *limit); err != nil {
+		return c.fail(err)
+	}
+	tw := tabwriter.NewWriter(c.out, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "ID\tTIME\tKIND\tUSER\tTERMINAL\tMERCHANT\tAMOUNT\tCHANNEL\tSTATUS\tCODE")
+	for _, r := range recs {
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\t%s\n", r.ID, r.Created.In(wallet.Shanghai).Format("2006-01-02 15:04:05"),
+			r.Kind, r.UserID, r.Terminal, r.Merchant, protocol.FormatCents(r.Amount), r.Channel, r.Status, r.Code)
+	}
+	tw.Flush()
+	return 0
+}

@@ -1,0 +1,670 @@
+package wallet
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"golang.org/x/crypto/bcrypt"
+
+	"campuspay/protocol"
+	"campuspay/server/bank"
+	"campuspay/server/ledger"
+)
+
+// RosterEntry is one line of the school's roster.
+type RosterEntry struct {
+	StudentNo string
+	Name      string
+	IDNumber  string
+	Phone     string
+	Category  string
+	Campus    string
+	CardUID   string
+	Password  string // initial app login password
+}
+
+// ImportStudent validates e and creates the user, or updates the roster
+// fields of an existing one (wallet state and passwords are kept, so a
+// re-import changes nothing a student did). It reports whether the user is new.
+func (s *Service) ImportStudent(ctx context.Context, e RosterEntry) (bool, error) {
+	e.StudentNo = strings.TrimSpace(e.StudentNo)
+	e.Name = strings.TrimSpace(e.Name)
+	switch {
+	case !validStudentNo(e.StudentNo):
+		return false, fmt.Errorf("student number %q: %w", e.StudentNo, protocol.ErrBadRequest)
+	case e.Name == "" || len(e.Name) > 64:
+		return false, fmt.Errorf("name %q: %w", e.Name, protocol.ErrBadRequest)
+	case !ValidIDNumber(e.IDNumber):
+		return false, protocol.ErrIDNumberInvalid
+	case !ValidPhone(e.Phone):
+		return false, protocol.ErrPhoneInvalid
+	case e.Password == "" || len(e.Password) > 72:
+		return false, fmt.Errorf("initial password: %w", protocol.ErrPasswordWeak)
+	}
+	if _, ok := s.cfg.Campuses[e.Campus]; !ok {
+		return false, fmt.Errorf("campus %q is not configured: %w", e.Campus, protocol.ErrBadRequest)
+	}
+	uid := ""
+	if e.CardUID != "" {
+		var ok bool
+		if uid, ok = NormalizeCardUID(e.CardUID); !ok {
+			return false, fmt.Errorf("card UID %q: %w", e.CardUID, protocol.ErrBadRequest)
+		}
+	}
+	if uid != "" {
+		if other, err := s.st.UserByCard(ctx, uid); err == nil && other.StudentNo != e.StudentNo {
+			return false, fmt.Errorf("card %s is registered to %s: %w", uid, other.StudentNo, protocol.ErrBadRequest)
+		}
+	}
+	u := &User{
+		StudentNo: e.StudentNo, Name: e.Name, IDNumber: e.IDNumber, Phone: e.Phone,
+		Category: e.Category, Campus: e.Campus, CardUID: uid, State: StateInactive,
+		LimitPerTx: s.cfg.DefaultLimitPerTx, LimitDaily: s.cfg.DefaultLimitDaily,
+	}
+	if old, err := s.st.UserByStudentNo(ctx, e.StudentNo); err == nil && old.LoginHash != "" {
+		u.LoginHash = old.LoginHash // a re-import does not reset a password (and skips bcrypt)
+	} else if u.LoginHash, err = s.hash(e.Password); err != nil {
+		return false, err
+	}
+	created, err := s.st.UpsertRosterUser(ctx, u)
+	if err != nil {
+		return false, fmt.Errorf("wallet: import %s: %w", e.StudentNo, err)
+	}
+	return created, nil
+}
+
+// Login checks a student number and login password. After PasswordTries
+// wrong passwords in a row a student number is locked for the cool-down
+// (counted in memory: a restart forgets, which only helps a guesser by
+// the restart rate).
+func (s *Service) Login(ctx context.Context, studentNo, password string) (*User, error) {
+	now := s.now()
+	s.loginMu.Lock()
+	if f := s.loginFails[studentNo]; f != nil && now.Before(f.until) {
+		s.loginMu.Unlock()
+		return nil, protocol.ErrLoginLocked
+	}
+	s.loginMu.Unlock()
+	u, err := s.st.UserByStudentNo(ctx, studentNo)
+	if err != nil && !errors.Is(err, protocol.ErrUserUnknown) {
+		return nil, err
+	}
+	hash := s.dummyLoginHash // compared anyway, so an unknown number takes as long
+	if u != nil {
+		hash = []byte(u.LoginHash)
+	}
+	ok := bcrypt.CompareHashAndPassword(hash, []byte(password)) == nil && u != nil
+	s.loginMu.Lock()
+	defer s.loginMu.Unlock()
+	if ok {
+		delete(s.loginFails, studentNo)
+		return u, nil
+	}
+	if s.loginFails == nil {
+		s.loginFails = map[string]*loginFail{}
+	}
+	f := s.loginFails[studentNo]
+	if f == nil || !f.until.IsZero() {
+		f = &loginFail{}
+		s.loginFails[studentNo] = f
+	}
+	if f.n++; f.n >= PasswordTries {
+		f.until = now.Add(s.cfg.PasswordLock)
+		return nil, protocol.ErrLoginLocked
+	}
+	if len(s.loginFails) > 100_000 { // bound the memory a guesser can take
+		clear(s.loginFails)
+	}
+	return nil, protocol.ErrLoginFailed
+}
+
+type loginFail struct {
+	n     int
+	until time.Time
+}
+
+// View is a wallet as the app shows it.
+type View struct {
+	UserID       uint32 `json:"user_id"`
+	StudentNo    string `json:"student_no"`
+	Name         string `json:"name"`
+	Category     string `json:"category"`
+	Campus       string `json:"campus"`
+	State        string `json:"state"`
+	Balance      int64  `json:"balance"`   // cents posted
+	Held         int64  `json:"held"`      // cents reserved by shower holds
+	Available    int64  `json:"available"` // Balance - Held
+	BankCode     string `json:"bank_code,omitempty"`
+	BankCard     string `json:"bank_card,omitempty"` // masked
+	PasswordFree bool   `json:"password_free"`
+	// PasswordFreeWarning: a vocational student (中专生) pays by card daily
+	// and needs the password-free contract (rule 4).
+	PasswordFreeWarning bool   `json:"password_free_warning"`
+	PaymentPasswordSet  bool   `json:"payment_password_set"`
+	WaterPasswordSet    bool   `json:"water_password_set"`
+	LimitPerTx          int64  `json:"limit_per_tx"`
+	LimitDaily          int64  `json:"limit_daily"`
+	WeChatLinked        bool   `json:"wechat_linked"`
+	Reopens             int    `json:"reopens"`
+	Unbinds             int    `json:"unbinds"`
+	CardUID             string `json:"card_uid,omitempty"`
+}
+
+// VocationalCategory is the roster category whose students pay by card daily.
+const VocationalCategory = "中专生"
+
+// Wallet returns the user's wallet view.
+func (s *Service) Wallet(ctx context.Context, id uint32) (*View, error) {
+	u, err := s.st.User(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	b, err := s.led.Balance(ctx, walletAccount(id))
+	if err != nil {
+		return nil, fmt.Errorf("wallet: balance of %d: %w", id, err)
+	}
+	return &View{
+		UserID: u.ID, StudentNo: u.StudentNo, Name: u.Name, Category: u.Category, Campus: u.Campus,
+		State: u.State.String(), Balance: b.Posted, Held: b.Held, Available: b.Available,
+		BankCode: u.BankCode, BankCard: maskCard(u.BankCard), PasswordFree: u.PasswordFree,
+		PasswordFreeWarning: u.Category == VocationalCategory && !u.PasswordFree,
+		PaymentPasswordSet:  u.PayHash != "", WaterPasswordSet: u.WaterHash != "",
+		LimitPerTx: u.LimitPerTx, LimitDaily: u.LimitDaily, WeChatLinked: u.WeChatOpenID != "",
+		Reopens: u.Reopens, Unbinds: u.Unbinds, CardUID: u.CardUID,
+	}, nil
+}
+
+func maskCard(n string) string {
+	if len(n) <= 8 {
+		return n
+	}
+	return n[:4] + strings.Repeat("*", len(n)-8) + n[len(n)-4:]
+}
+
+// BindRequest is what the student enters to bind a card. Name, IDNumber
+// and Phone default to the roster's when empty.
+type BindRequest struct {
+	BankCode   string `json:"bank_code"`
+	CardNumber string `json:"card_number"`
+	Name       string `json:"name,omitempty"`
+	IDNumber   string `json:"id_number,omitempty"`
+	Phone      string `json:"phone,omitempty"`
+}
+
+// BindCard binds a bank card after the bank confirms the holder; the first
+// binding activates the wallet (rule 1).
+func (s *Service) BindCard(ctx context.Context, id uint32, r BindRequest) error {
+	defer s.lockUser(id)()
+	u, err := s.st.User(ctx, id)
+	if err != nil {
+		return err
+	}
+	switch {
+	case u.State == StateCancelled:
+		return protocol.ErrWalletCancelled
+	case u.BankCard != "":
+		return protocol.ErrCardAlreadyBound
+	}
+	h := bank.Holder{BankCode: r.BankCode, CardNumber: r.CardNumber, Name: r.Name, IDNumber: r.IDNumber, Phone: r.Phone}
+	if h.Name == "" {
+		h.Name = u.Name
+	}
+	if h.IDNumber == "" {
+		h.IDNumber = u.IDNumber
+	}
+	if h.Phone == "" {
+		h.Phone = u.Phone
+	}
+	switch {
+	case !ValidCardNumber(h.CardNumber):
+		return protocol.ErrCardNumberInvalid
+	case !ValidIDNumber(h.IDNumber):
+		return protocol.ErrIDNumberInvalid
+	case !ValidPhone(h.Phone):
+		return protocol.ErrPhoneInvalid
+	case !s.banks[h.BankCode]:
+		return protocol.ErrBankUnsupported
+	}
+	if err := s.bank.Verify(ctx, h); err != nil {
+		return mapBankErr(err)
+	}
+	u.BankCode, u.BankCard = h.BankCode, h.CardNumber
+	if u.State == StateInactive {
+		u.State = StateActive
+	}
+	return s.st.UpdateUser(ctx, u)
+}
+
+// UnbindCard unbinds the bound card (rule 3: at most MaxUnbinds times ever).
+func (s *Service) UnbindCard(ctx context.Context, id uint32) error {
+	defer s.lockUser(id)()
+	u, err := s.st.User(ctx, id)
+	if err != nil {
+		return err
+	}
+	switch {
+	case u.State == StateCancelled:
+		return protocol.ErrWalletCancelled
+	case u.BankCard == "":
+		return protocol.ErrNoBankCard
+	case u.Unbinds >= MaxUnbinds:
+		return protocol.ErrUnbindLimit
+	}
+	u.Unbinds++
+	u.BankCode, u.BankCard = "", ""
+	return s.st.UpdateUser(ctx, u)
+}
+
+// Cancel cancels (注销) the wallet: the balance goes back to the bound card
+// first; pending holds refuse it (rule 2).
+func (s *Service) Cancel(ctx context.Context, id uint32) error {
+	defer s.lockUser(id)()
+	u, err := s.st.User(ctx, id)
+	if err != nil {
+		return err
+	}
+	if err := active(u); err != nil {
+		return err
+	}
+	b, err := s.led.Balance(ctx, walletAccount(id))
+	if err != nil {
+		return fmt.Errorf("wallet: cancel %d: %w", id, err)
+	}
+	if b.Held > 0 {
+		return protocol.ErrHoldsPending
+	}
+	if b.Posted > 0 {
+		if u.BankCard == "" {
+			return protocol.ErrNoBankCard
+		}
+		// One key per cancellation, so a retry of this cancellation
+		// repeats nothing and a later one is a new withdrawal.
+		key := fmt.Sprintf("cancel-%d-%d", id, u.Reopens)
+		if _, err := s.withdrawLocked(ctx, u, key, b.Posted); err != nil {
+			return err
+		}
+	}
+	u.State = StateCancelled
+	u.PasswordFree = false
+	return s.st.UpdateUser(ctx, u)
+}
+
+// Reopen re-activates a cancelled wallet (rule 2: at most MaxReopens times).
+func (s *Service) Reopen(ctx context.Context, id uint32) error {
+	defer s.lockUser(id)()
+	u, err := s.st.User(ctx, id)
+	if err != nil {
+		return err
+	}
+	switch {
+	case u.State == StateActive:
+		return protocol.ErrWalletActive
+	case u.State != StateCancelled:
+		return protocol.ErrWalletNotActive
+	case u.Reopens >= MaxReopens:
+		return protocol.ErrReopenLimit
+	}
+	u.Reopens++
+	u.State = StateActive
+	if u.BankCard == "" {
+		u.State = StateInactive // activation needs a card again
+	}
+	return s.st.UpdateUser(ctx, u)
+}
+
+// SetPasswordFree signs (on=true) or ends the password-free contract (rule 4).
+func (s *Service) SetPasswordFree(ctx context.Context, id uint32, on bool) error {
+	defer s.lockUser(id)()
+	u, err := s.st.User(ctx, id)
+	if err != nil {
+		return err
+	}
+	if err := active(u); err != nil {
+		return err
+	}
+	if on && u.PasswordFree {
+		return protocol.ErrPasswordFreeSigned
+	}
+	if !on && !u.PasswordFree {
+		return protocol.ErrPasswordFreeMissing
+	}
+	u.PasswordFree = on
+	return s.st.UpdateUser(ctx, u)
+}
+
+// SetLimits sets the user's per-transaction and daily limits (cents).
+func (s *Service) SetLimits(ctx context.Context, id uint32, perTx, daily int64) error {
+	if err := checkAmount(perTx); err != nil {
+		return err
+	}
+	if err := checkAmount(daily); err != nil {
+		return err
+	}
+	defer s.lockUser(id)()
+	u, err := s.st.User(ctx, id)
+	if err != nil {
+		return err
+	}
+	u.LimitPerTx, u.LimitDaily = perTx, daily
+	return s.st.UpdateUser(ctx, u)
+}
+
+// SetPassword sets the payment (water=false) or water password. When one is
+// already set, old must be right (it counts towards the lock).
+func (s *Service) SetPassword(ctx context.Context, id uint32, water bool, old, pw string) error {
+	if !validPassword(pw) {
+		return protocol.ErrPasswordWeak
+	}
+	defer s.lockUser(id)()
+	u, err := s.st.User(ctx, id)
+	if err != nil {
+		return err
+	}
+	set := u.PayHash != ""
+	if water {
+		set = u.WaterHash != ""
+	}
+	if set {
+		if err := s.checkSecret(ctx, u, water, old); err != nil {
+			return err
+		}
+	}
+	h, err := s.hash(pw)
+	if err != nil {
+		return err
+	}
+	if water {
+		u.WaterHash, u.WaterFails, u.WaterLockedUntil = h, 0, time.Time{}
+	} else {
+		u.PayHash, u.PayFails, u.PayLockedUntil = h, 0, time.Time{}
+	}
+	return s.st.UpdateUser(ctx, u)
+}
+
+// TopUp moves amount from the bound card into the wallet (rule 5). key makes
+// it idempotent: the same key again returns the same record and moves nothing.
+func (s *Service) TopUp(ctx context.Context, id uint32, key string, amount int64) (*Record, error) {
+	if err := checkAmount(amount); err != nil {
+		return nil, err
+	}
+	defer s.lockUser(id)()
+	rk := fmt.Sprintf("U:%d:topup:%s", id, key)
+	rec, err := s.st.Record(ctx, rk)
+	if err != nil {
+		return nil, err
+	}
+	if rec != nil {
+		if rec.Amount != amount {
+			return nil, protocol.ErrTxConflict
+		}
+		switch rec.Status {
+		case protocol.StatusDeclined:
+			return nil, reasonOf(rec.Code)
+		case StatusProcessing:
+		default:
+			return rec, nil
+		}
+	} else {
+		u, err := s.st.User(ctx, id)
+		if err != nil {
+			return nil, err
+		}
+		if err := active(u); err != nil {
+			return nil, err
+		}
+		if u.BankCard == "" {
+			return nil, protocol.ErrNoBankCard
+		}
+		now := s.now()
+		rec = &Record{Key: rk, Kind: KindTopUp, UserID: id, Amount: amount, Channel: protocol.ChannelBankCard,
+			BankCode: u.BankCode, BankCard: u.BankCard, Status: StatusProcessing, Created: now, Updated: now}
+		if err := s.st.PutRecord(ctx, rec); err != nil {
+			return nil, err
+		}
+	}
+	return s.completeTopUp(ctx, rec)
+}
+
+// completeTopUp performs the money steps of a recorded top-up; repeatable.
+func (s *Service) completeTopUp(ctx context.Context, rec *Record) (*Record, error) {
+	if _, err := s.bank.Debit(ctx, bankKey("tu", rec.Key), rec.BankCode, rec.BankCard, rec.Amount); err != nil {
+		if bankDefinite(err) {
+			return nil, s.finish(ctx, rec, protocol.StatusDeclined, mapBankErr(err))
+		}
+		return nil, mapBankErr(err) // outcome unknown: the same key resumes
+	}
+	if _, err := s.led.Post(ctx, ledger.Transfer{Key: "topup:" + rec.Key, Kind: "topup", At: s.now(),
+		Memo:     "top-up from " + rec.BankCode + " " + maskCard(rec.BankCard),
+		Postings: []ledger.Posting{{Account: bankAccount(rec.BankCode), Amount: -rec.Amount}, {Account: walletAccount(rec.UserID), Amount: rec.Amount}}}); err != nil {
+		return nil, fmt.Errorf("wallet: post top-up %s: %w", rec.Key, err)
+	}
+	return rec, s.finish(ctx, rec, protocol.StatusApproved, nil)
+}
+
+// Withdraw moves amount from the wallet to the bound card (rule 5).
+func (s *Service) Withdraw(ctx context.Context, id uint32, key string, amount int64) (*Record, error) {
+	if err := checkAmount(amount); err != nil {
+		return nil, err
+	}
+	defer s.lockUser(id)()
+	u, err := s.st.User(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if err := active(u); err != nil {
+		return nil, err
+	}
+	return s.withdrawLocked(ctx, u, key, amount)
+}
+
+// withdrawLocked posts the ledger first (so the wallet never pays out more
+// than it holds), then credits the card; a definite refusal by the bank
+// posts the compensating transfer.
+func (s *Service) withdrawLocked(ctx context.Context, u *User, key string, amount int64) (*Record, error) {
+	rk := fmt.Sprintf("U:%d:withdraw:%s", u.ID, key)
+	rec, err := s.st.Record(ctx, rk)
+	if err != nil {
+		return nil, err
+	}
+	if rec != nil {
+		if rec.Amount != amount {
+			return nil, protocol.ErrTxConflict
+		}
+		if rec.Status != StatusProcessing {
+			if rec.Status == protocol.StatusDeclined {
+				return nil, reasonOf(rec.Code)
+			}
+			return rec, nil
+		}
+	} else {
+		if u.BankCard == "" {
+			return nil, protocol.ErrNoBankCard
+		}
+		now := s.now()
+		rec = &Record{Key: rk, Kind: KindWithdraw, UserID: u.ID, Amount: amount, Channel: protocol.ChannelBankCard,
+			BankCode: u.BankCode, BankCard: u.BankCard, Status: StatusProcessing, Created: now, Updated: now}
+		if err := s.st.PutRecord(ctx, rec); err != nil {
+			return nil, err
+		}
+	}
+	return s.completeWithdraw(ctx, rec)
+}
+
+// completeWithdraw performs the money steps of a recorded withdrawal;
+// repeatable.
+func (s *Service) completeWithdraw(ctx context.Context, rec *Record) (*Record, error) {
+	rk, amount := rec.Key, rec.Amount
+	_, err := s.led.Post(ctx, ledger.Transfer{Key: "withdraw:" + rk, Kind: "withdraw", At: s.now(),
+		Memo:     "withdraw to " + rec.BankCode + " " + maskCard(rec.BankCard),
+		Postings: []ledger.Posting{{Account: walletAccount(rec.UserID), Amount: -amount}, {Account: bankAccount(rec.BankCode), Amount: amount}}})
+	if errors.Is(err, ledger.ErrInsufficient) {
+		return nil, s.finish(ctx, rec, protocol.StatusDeclined, protocol.ErrBalanceLow)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("wallet: post withdrawal %s: %w", rk, err)
+	}
+	if _, err := s.bank.Credit(ctx, bankKey("wd", rk), rec.BankCode, rec.BankCard, amount); err != nil {
+		if !bankDefinite(err) {
+			return nil, mapBankErr(err) // unknown: the same key resumes
+		}
+		if _, perr := s.led.Post(ctx, ledger.Transfer{Key: "withdraw-undo:" + rk, Kind: "refund", At: s.now(),
+			Memo:     "withdrawal refused by the bank",
+			Postings: []ledger.Posting{{Account: bankAccount(rec.BankCode), Amount: -amount}, {Account: walletAccount(rec.UserID), Amount: amount}}}); perr != nil {
+			return nil, fmt.Errorf("wallet: undo withdrawal %s: %w", rk, perr)
+		}
+		return nil, s.finish(ctx, rec, protocol.StatusDeclined, mapBankErr(err))
+	}
+	return rec, s.finish(ctx, rec, protocol.StatusApproved, nil)
+}
+
+// finish records a final status; with a reason it returns that reason.
+func (s *Service) finish(ctx context.Context, rec *Record, st protocol.Status, why error) error {
+	rec.Status, rec.Updated = st, s.now()
+	if why != nil {
+		rec.Code = protocol.AsReason(why).Code
+	}
+	if err := s.st.PutRecord(ctx, rec); err != nil {
+		return fmt.Errorf("wallet: record %s: %w", rec.Key, err)
+	}
+	return why
+}
+
+// reasonOf returns the reason with code, or ErrInternal.
+func reasonOf(code string) error {
+	if r := protocol.ReasonByCode(code); r != nil {
+		return r
+	}
+	return protocol.ErrInternal
+}
+
+// bankKey derives a bank idempotency key (≤ 64 printable characters) from
+// a record key.
+func bankKey(prefix, recordKey string) string {
+	h := sha256.Sum256([]byte(recordKey))
+	return prefix + "-" + hex.EncodeToString(h[:20])
+}
+
+func active(u *User) error {
+	switch u.State {
+	case StateActive:
+		return nil
+	case StateCancelled:
+		return protocol.ErrWalletCancelled
+	}
+	return protocol.ErrWalletNotActive
+}
+
+// DeviceCert is a device registration's answer.
+type DeviceCert struct {
+	DeviceID    uint32 `json:"device_id"`
+	Certificate []byte `json:"certificate"`
+	Expires     int64  `json:"expires"` // Unix seconds
+}
+
+// RegisterDevice issues a certificate for a phone's Ed25519 public key.
+func (s *Service) RegisterDevice(ctx context.Context, id uint32, pub []byte) (*DeviceCert, error) {
+	if len(pub) != ed25519.PublicKeySize {
+		return nil, fmt.Errorf("device key has %d bytes: %w", len(pub), protocol.ErrBadRequest)
+	}
+	if _, err := s.st.User(ctx, id); err != nil {
+		return nil, err
+	}
+	now := s.now()
+	d := &Device{UserID: id, Key: ed25519.PublicKey(append([]byte(nil), pub...)), Created: now,
+		Expires: now.Add(s.cfg.CertValidity).Truncate(1e9)}
+	if err := s.st.AddDevice(ctx, d); err != nil {
+		return nil, fmt.Errorf("wallet: add device: %w", err)
+	}
+	cert, err := protocol.IssueCertificate(protocol.Certificate{KeyID: s.keys.IssuerID, UserID: id, DeviceID: d.ID,
+		DeviceKey: d.Key, Expires: d.Expires}, s.keys.Issuer)
+	if err != nil {
+		return nil, fmt.Errorf("wallet: issue certificate: %w", err)
+	}
+	return &DeviceCert{DeviceID: d.ID, Certificate: cert, Expires: d.Expires.Unix()}, nil
+}
+
+// RevokeDevice revokes a phone's certificate (lost phone): effective at
+// once here and in every terminal's next config.
+func (s *Service) RevokeDevice(ctx context.Context, id, device uint32) error {
+	d, err := s.st.Device(ctx, device)
+	if err != nil || d.UserID != id {
+		return protocol.ErrNotFound
+	}
+	if d.Revoked {
+		return nil
+	}
+	if err := s.st.RevokeDevice(ctx, device); err != nil {
+		return fmt.Errorf("wallet: revoke device %d: %w", device, err)
+	}
+	return s.changed(ctx, nil)
+}
+
+// ReportCardLost marks the user's campus card lost.
+func (s *Service) ReportCardLost(ctx context.Context, id uint32) error {
+	u, err := s.st.User(ctx, id)
+	if err != nil {
+		return err
+	}
+	if u.CardUID == "" {
+		return protocol.ErrCardUnknown
+	}
+	if lost, err := s.st.CardLost(ctx, u.CardUID); err != nil {
+		return err
+	} else if lost {
+		return nil
+	}
+	if err := s.st.ReportCardLost(ctx, u.CardUID, id, s.now()); err != nil {
+		return fmt.Errorf("wallet: report card lost: %w", err)
+	}
+	return s.changed(ctx, nil)
+}
+
+// LinkWeChat links the student's WeChat identity (mini-program login code);
+// refused until the wallet is active (rule 10).
+func (s *Service) LinkWeChat(ctx context.Context, id uint32, jsCode string) error {
+	if s.wx == nil {
+		return protocol.ErrWeChatUnavailable
+	}
+	defer s.lockUser(id)()
+	u, err := s.st.User(ctx, id)
+	if err != nil {
+		return err
+	}
+	if u.State != StateActive {
+		return protocol.ErrWeChatNeedsWallet
+	}
+	openID, err := s.wx.Code2Session(ctx, jsCode)
+	if err != nil {
+		return wechatErr(err)
+	}
+	if other, err := s.st.UserByOpenID(ctx, openID); err == nil && other.ID != id {
+		other.WeChatOpenID = "" // one WeChat identity pays for one student
+		if err := s.st.UpdateUser(ctx, other); err != nil {
+			return err
+		}
+	}
+	u.WeChatOpenID = openID
+	return s.st.UpdateUser(ctx, u)
+}
+
+// Transactions lists the user's transaction details, newest first.
+func (s *Service) Transactions(ctx context.Context, id uint32, beforeID int64, limit int) ([]Record, error) {
+	if limit <= 0 || limit > 100 {
+		limit = 20
+	}
+	return s.st.Records(ctx, id, beforeID, limit)
+}
+
+// AllTransactions lists every record, newest first (admin).
+func (s *Service) AllTransactions(ctx context.Context, beforeID int64, limit int) ([]Record, error) {
+	if limit <= 0 {
+		limit = 50
+	}
+	return s.st.AllRecords(ctx, beforeID, limit)
+}

@@ -1,0 +1,217 @@
+package wallet_test
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"campuspay/protocol"
+	"campuspay/server/ledger"
+	"campuspay/server/wallet"
+	"campuspay/server/wallet/wallettest"
+)
+
+var errCrash = errors.New("injected crash")
+
+// crashLedger fails the next Post whose key has the given prefix, before
+// it reaches the store: the process "died" just before the ledger write.
+type crashLedger struct {
+	ledger.Store
+	mu     sync.Mutex
+	prefix string
+}
+
+func (l *crashLedger) Post(ctx context.Context, t ledger.Transfer) (ledger.Result, error) {
+	l.mu.Lock()
+	hit := l.prefix != "" && strings.HasPrefix(t.Key, l.prefix)
+	if hit {
+		l.prefix = ""
+	}
+	l.mu.Unlock()
+	if hit {
+		return ledger.Result{}, errCrash
+	}
+	return l.Store.Post(ctx, t)
+}
+
+// crashStore fails the next PutRecord that records the given status: the
+// process "died" after the money moved, before the result was recorded.
+type crashStore struct {
+	wallet.Store
+	mu     sync.Mutex
+	status protocol.Status
+}
+
+func (s *crashStore) PutRecord(ctx context.Context, r *wallet.Record) error {
+	s.mu.Lock()
+	hit := s.status != "" && r.Status == s.status
+	if hit {
+		s.status = ""
+	}
+	s.mu.Unlock()
+	if hit {
+		return errCrash
+	}
+	return s.Store.PutRecord(ctx, r)
+}
+
+func crashy(t *testing.T, e *wallettest.Env) (*wallet.Service, *crashLedger, *crashStore) {
+	cl := &crashLedger{Store: e.Ledger}
+	cs := &crashStore{Store: e.Store}
+	d := e.Deps
+	d.Ledger, d.Store = cl, cs
+	svc, err := wallet.New(e.Config, e.Keys, d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return svc, cl, cs
+}
+
+func TestCrashBetweenBankDebitAndLedger(t *testing.T) {
+	e := wallettest.New(t)
+	svc, cl, _ := crashy(t, e)
+	s := e.AddStudent(wallettest.Options{BankBalance: 100_00})
+	p := payReq(e, e.TxID(), protocol.CredCode, e.PayCode(s), 30_00)
+	cl.prefix = "paycard:"
+	r := svc.HandleRequest(ctx, p)
+	wantResp(t, r, protocol.StatusDeclined, protocol.ErrInternal)
+	if e.BankBalance(s) != 70_00 {
+		t.Fatalf("bank %d: the debit should have happened before the crash", e.BankBalance(s))
+	}
+	// The terminal retries the same transaction: the debit is not repeated.
+	r = svc.HandleRequest(ctx, p)
+	wantResp(t, r, protocol.StatusApproved, nil)
+	if r.Channel != protocol.ChannelBankCard || e.BankBalance(s) != 70_00 {
+		t.Fatalf("%+v bank %d", r, e.BankBalance(s))
+	}
+	e.Check()
+}
+
+func TestCrashAfterLedgerBeforeRecord(t *testing.T) {
+	e := wallettest.New(t)
+	svc, _, cs := crashy(t, e)
+	s := e.AddStudent(wallettest.Options{BankBalance: 100_00, TopUp: 40_00})
+	p := payReq(e, e.TxID(), protocol.CredCode, e.PayCode(s), 30_00)
+	cs.status = protocol.StatusApproved
+	wantResp(t, svc.HandleRequest(ctx, p), protocol.StatusDeclined, protocol.ErrInternal)
+	if e.Balance(s) != 10_00 {
+		t.Fatalf("balance %d", e.Balance(s))
+	}
+	// The retry finds the intent (channel balance) and does not switch to
+	// the bank card although the balance no longer covers the amount.
+	r := svc.HandleRequest(ctx, p)
+	wantResp(t, r, protocol.StatusApproved, nil)
+	if r.Channel != protocol.ChannelBalance || e.Balance(s) != 10_00 || e.BankBalance(s) != 60_00 {
+		t.Fatalf("%+v balance %d bank %d", r, e.Balance(s), e.BankBalance(s))
+	}
+	// A reversal of the in-doubt payment refunds it exactly once.
+	p2 := payReq(e, e.TxID(), protocol.CredCode, e.PayCode(s), 5_00)
+	cs.status = protocol.StatusApproved
+	wantResp(t, svc.HandleRequest(ctx, p2), protocol.StatusDeclined, protocol.ErrInternal)
+	wantResp(t, svc.HandleRequest(ctx, req(e, protocol.OpReverse, p2.Tx, wallettest.POS)), protocol.StatusReversed, nil)
+	if e.Balance(s) != 10_00 {
+		t.Fatalf("balance after reversing %d", e.Balance(s))
+	}
+	e.Check()
+}
+
+func TestCrashDuringTopUpAndWithdraw(t *testing.T) {
+	e := wallettest.New(t)
+	svc, cl, _ := crashy(t, e)
+	s := e.AddStudent(wallettest.Options{BankBalance: 100_00})
+	cl.prefix = "topup:"
+	if _, err := svc.TopUp(ctx, s.ID, "k", 50_00); !errors.Is(err, errCrash) {
+		t.Fatalf("err %v", err)
+	}
+	if _, err := svc.TopUp(ctx, s.ID, "k", 50_00); err != nil {
+		t.Fatal(err)
+	}
+	if e.Balance(s) != 50_00 || e.BankBalance(s) != 50_00 {
+		t.Fatalf("wallet %d bank %d", e.Balance(s), e.BankBalance(s))
+	}
+	// The bank gives no answer to the credit: the retry completes it once.
+	e.Bank.FailNext(2, 503)
+	_, err := svc.Withdraw(ctx, s.ID, "w", 20_00)
+	wantErr(t, err, protocol.ErrBankUnavailable)
+	if _, err := svc.Withdraw(ctx, s.ID, "w", 20_00); err != nil {
+		t.Fatal(err)
+	}
+	if e.Balance(s) != 30_00 || e.BankBalance(s) != 70_00 {
+		t.Fatalf("wallet %d bank %d", e.Balance(s), e.BankBalance(s))
+	}
+	// A definite refusal of the credit (frozen card) puts the money back.
+	if err := e.Bank.SetFrozen(s.BankCode, s.BankCard, true); err != nil {
+		t.Fatal(err)
+	}
+	_, err = svc.Withdraw(ctx, s.ID, "w2", 10_00)
+	wantErr(t, err, protocol.ErrBankDeclined)
+	if e.Balance(s) != 30_00 {
+		t.Fatalf("wallet after a refused withdrawal %d", e.Balance(s))
+	}
+	e.Check()
+}
+
+func TestRecoverSettlesUnfinished(t *testing.T) {
+	e := wallettest.New(t)
+	svc, cl, _ := crashy(t, e)
+	s := e.AddStudent(wallettest.Options{BankBalance: 100_00, TopUp: 10_00})
+	// A top-up whose client never came back after a crash.
+	cl.prefix = "topup:"
+	if _, err := svc.TopUp(ctx, s.ID, "lost", 20_00); !errors.Is(err, errCrash) {
+		t.Fatalf("err %v", err)
+	}
+	// A withdrawal whose bank credit got no answer.
+	e.Bank.FailNext(2, 503)
+	if _, err := svc.Withdraw(ctx, s.ID, "w", 5_00); !errors.Is(err, protocol.ErrBankUnavailable) {
+		t.Fatalf("err %v", err)
+	}
+	// A card payment left pending by a bank outage, its terminal gone.
+	tx := e.TxID()
+	e.Bank.FailNext(2, 503)
+	wantResp(t, svc.HandleRequest(ctx, payReq(e, tx, protocol.CredCode, e.PayCode(s), 50_00)), protocol.StatusPending, protocol.ErrBankUnavailable)
+	if n, err := svc.Recover(ctx, wallet.RecoverAfter); n != 0 || err != nil {
+		t.Fatalf("recovered %d %v before the delay", n, err)
+	}
+	e.Clock.Advance(wallet.RecoverAfter + time.Second)
+	n, err := svc.Recover(ctx, wallet.RecoverAfter)
+	if err != nil || n != 3 {
+		t.Fatalf("recovered %d: %v", n, err)
+	}
+	if e.Balance(s) != 10_00+20_00-5_00 || e.BankBalance(s) != 100_00-10_00-20_00+5_00 {
+		t.Fatalf("wallet %d bank %d", e.Balance(s), e.BankBalance(s))
+	}
+	wantResp(t, svc.HandleRequest(ctx, req(e, protocol.OpQuery, tx, wallettest.POS)), protocol.StatusReversed, nil)
+	if n, err := svc.Recover(ctx, wallet.RecoverAfter); n != 0 || err != nil {
+		t.Fatalf("second recover %d %v", n, err)
+	}
+	e.Check()
+}
+
+func TestRecoverFinishesReversal(t *testing.T) {
+	e := wallettest.New(t)
+	s := e.AddStudent(wallettest.Options{BankBalance: 100_00})
+	tx := e.TxID()
+	wantResp(t, e.Svc.HandleRequest(ctx, payReq(e, tx, protocol.CredCode, e.PayCode(s), 40_00)), protocol.StatusApproved, nil)
+	e.Bank.FailNext(2, 503)
+	wantResp(t, e.Svc.HandleRequest(ctx, req(e, protocol.OpReverse, tx, wallettest.POS)), protocol.StatusDeclined, protocol.ErrBankUnavailable)
+	// Asked for, so answered as reversed; the money is still owed.
+	wantResp(t, e.Svc.HandleRequest(ctx, req(e, protocol.OpQuery, tx, wallettest.POS)), protocol.StatusReversed, nil)
+	if e.BankBalance(s) != 60_00 {
+		t.Fatalf("bank %d", e.BankBalance(s))
+	}
+	e.Clock.Advance(wallet.RecoverAfter + time.Second)
+	if n, err := e.Svc.Recover(ctx, wallet.RecoverAfter); n != 1 || err != nil {
+		t.Fatalf("recover %d %v", n, err)
+	}
+	if e.BankBalance(s) != 100_00 {
+		t.Fatalf("bank after recover %d", e.BankBalance(s))
+	}
+	wantResp(t, e.Svc.HandleRequest(ctx, req(e, protocol.OpReverse, tx, wallettest.POS)), protocol.StatusReversed, nil)
+	if e.BankBalance(s) != 100_00 {
+		t.Fatalf("bank after a repeated reversal %d", e.BankBalance(s))
+	}
+	e.Check()
+}

@@ -1,0 +1,556 @@
+package wallet
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"campuspay/protocol"
+	"campuspay/server/bank"
+	"campuspay/server/ledger"
+)
+
+// kindTombstone marks a transaction reversed before it was ever seen: a
+// later OpPay with its ID is refused with ErrTxReversed.
+const kindTombstone = "tombstone"
+
+// errPending is returned by a money step whose outcome is not known yet
+// (bank unavailable, WeChat USERPAYING): the record is left pending.
+var errPending = errors.New("wallet: outcome pending")
+
+// HandleRequest answers one terminal request (OpPay, OpQuery, OpReverse,
+// OpHold, OpCapture, OpVoid). It never returns nil. It is idempotent by
+// (req.Terminal, req.Tx): the same pay or hold again returns the original
+// response and moves no money; the same Tx with a different content is
+// refused with ErrTxConflict.
+func (s *Service) HandleRequest(ctx context.Context, req *protocol.Request) *protocol.Response {
+	var resp *protocol.Response
+	switch {
+	case req == nil:
+		req = &protocol.Request{}
+		resp = declined(protocol.ErrBadRequest)
+	case req.Validate() != nil:
+		resp = declined(protocol.ErrBadRequest)
+	default:
+		resp = s.handle(ctx, req)
+	}
+	resp.V, resp.Op, resp.Tx, resp.Terminal, resp.ServerTime = protocol.Version, req.Op, req.Tx, req.Terminal, s.now()
+	return resp
+}
+
+func declined(err error) *protocol.Response {
+	r := &protocol.Response{Status: protocol.StatusDeclined}
+	r.SetReason(protocol.AsReason(err))
+	return r
+}
+
+func (s *Service) handle(ctx context.Context, req *protocol.Request) *protocol.Response {
+	t, err := s.st.Terminal(ctx, req.Terminal)
+	if err != nil {
+		return declined(err)
+	}
+	key := "T:" + req.Terminal + ":" + string(req.Tx)
+	defer s.txLocks.lock(key)()
+	rec, err := s.st.Record(ctx, key)
+	if err != nil {
+		return declined(err)
+	}
+	switch req.Op {
+	case protocol.OpPay:
+		return s.pay(ctx, t, req, key, rec)
+	case protocol.OpQuery:
+		return s.query(ctx, t, rec)
+	case protocol.OpReverse:
+		return s.reverse(ctx, t, req, key, rec)
+	case protocol.OpHold:
+		return s.hold(ctx, t, req, key, rec)
+	case protocol.OpCapture:
+		return s.capture(ctx, t, rec, req.Amount, req.ML)
+	case protocol.OpVoid:
+		return s.void(ctx, rec)
+	}
+	return declined(protocol.ErrUnsupportedOp)
+}
+
+// requestHash identifies what a pay or hold asks for. The sealed secret is
+// left out: sealing is randomised, so a retry carries different bytes.
+func requestHash(req *protocol.Request) string {
+	h := sha256.New()
+	fmt.Fprintf(h, "%s\n%d\n", req.Op, req.Amount)
+	if req.Cred != nil {
+		fmt.Fprintf(h, "%s\n%s", req.Cred.Kind, req.Cred.Text)
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// replay answers a repeated request from its record.
+func (s *Service) replay(ctx context.Context, t *Terminal, rec *Record) *protocol.Response {
+	switch rec.Status {
+	case StatusProcessing, protocol.StatusPending:
+		return s.resume(ctx, t, rec)
+	case StatusReversing: // the reversal was asked for and will complete
+		return &protocol.Response{Status: protocol.StatusReversed, Amount: rec.Amount, Channel: rec.Channel}
+	}
+	var r protocol.Response
+	if len(rec.Response) == 0 || json.Unmarshal(rec.Response, &r) != nil {
+		r = protocol.Response{Status: rec.Status, Amount: rec.Amount, Channel: rec.Channel}
+		if rec.Code != "" {
+			r.SetReason(reasonOf(rec.Code).(*protocol.Reason))
+		}
+	}
+	return &r
+}
+
+// save stores the response as the record's final state and returns it.
+func (s *Service) save(ctx context.Context, rec *Record, r *protocol.Response) *protocol.Response {
+	if r.Code == protocol.ErrInternal.Code {
+		// Our own trouble (storage, ledger) is never recorded as the
+		// answer: the record keeps its state and a retry resumes it.
+		return r
+	}
+	rec.Status, rec.Code, rec.Updated = r.Status, r.Code, s.now()
+	if r.Amount != 0 {
+		rec.Amount = r.Amount
+	}
+	if r.Channel != "" {
+		rec.Channel = r.Channel
+	}
+	rec.Response, _ = json.Marshal(r)
+	if err := s.st.PutRecord(ctx, rec); err != nil {
+		// The money step is done and idempotent: the retry re-does
+		// nothing and records again.
+		return declined(fmt.Errorf("wallet: record %s: %w", rec.Key, err))
+	}
+	return r
+}
+
+func tombstoned() *protocol.Response {
+	r := &protocol.Response{Status: protocol.StatusReversed}
+	r.SetReason(protocol.ErrTxReversed)
+	return r
+}
+
+// pay authorises a payment by code, card or WeChat code.
+func (s *Service) pay(ctx context.Context, t *Terminal, req *protocol.Request, key string, rec *Record) *protocol.Response {
+	h := requestHash(req)
+	if rec != nil {
+		switch {
+		case rec.Kind == kindTombstone:
+			return tombstoned()
+		case rec.Kind != KindPayment || rec.ReqHash != h:
+			return declined(protocol.ErrTxConflict)
+		case rec.Status == protocol.StatusReversed || rec.Status == StatusReversing:
+			r := s.replay(ctx, t, rec)
+			r.Status = protocol.StatusReversed
+			r.SetReason(protocol.ErrTxReversed)
+			return r
+		}
+		return s.replay(ctx, t, rec)
+	}
+	now := s.now()
+	rec = &Record{Key: key, Kind: KindPayment, Terminal: t.ID, Tx: req.Tx, Merchant: t.Merchant,
+		Amount: req.Amount, ReqHash: h, Created: now, Updated: now}
+	if t.Mode == protocol.ModeShower {
+		return s.save(ctx, rec, declined(protocol.ErrUnsupportedOp))
+	}
+	text := strings.TrimSpace(req.Cred.Text)
+	var u *User
+	switch req.Cred.Kind {
+	case protocol.CredCard:
+		var err error
+		if u, err = s.cardUser(ctx, text); err != nil {
+			return s.save(ctx, rec, declined(err))
+		}
+	case protocol.CredCode, protocol.CredWeChat:
+		switch k := protocol.Classify(text); k {
+		case protocol.KindWeChat:
+			return s.payWeChat(ctx, t, rec, text)
+		case protocol.KindPayCode, protocol.KindIdentity:
+			var err error
+			if u, err = s.codeUser(ctx, text, key, now); err != nil {
+				return s.save(ctx, rec, declined(err))
+			}
+		case protocol.KindAlipay, protocol.KindUnionPay:
+			return s.save(ctx, rec, declined(protocol.ErrUnsupportedCode))
+		case protocol.KindMerchantQR:
+			return s.save(ctx, rec, declined(protocol.ErrCodeWrongPurpose))
+		case protocol.KindMalformed:
+			return s.save(ctx, rec, declined(protocol.ErrCodeMalformed))
+		default:
+			return s.save(ctx, rec, declined(protocol.ErrUnknownCode))
+		}
+	default:
+		return s.save(ctx, rec, declined(protocol.ErrUnsupportedOp))
+	}
+	rec.UserID = u.ID
+	defer s.lockUser(u.ID)()
+	u, err := s.st.User(ctx, u.ID) // fresh, under the lock
+	if err != nil {
+		return declined(err)
+	}
+	if err := active(u); err != nil {
+		return s.save(ctx, rec, declined(err))
+	}
+	if req.Cred.Kind == protocol.CredCard && !u.PasswordFree {
+		return s.save(ctx, rec, declined(protocol.ErrPasswordFreeMissing)) // rule 4: a card tap needs the contract
+	}
+	if err := s.checkLimits(ctx, u, rec.Amount); err != nil {
+		return s.save(ctx, rec, declined(err))
+	}
+	return s.fundAndAnswer(ctx, u, rec)
+}
+
+// fundAndAnswer funds rec (choosing the channel if not yet chosen) and
+// answers the terminal. The caller holds the user lock.
+func (s *Service) fundAndAnswer(ctx context.Context, u *User, rec *Record) *protocol.Response {
+	err := s.fund(ctx, u, rec)
+	switch {
+	case errors.Is(err, errPending):
+		r := &protocol.Response{Status: protocol.StatusPending, Amount: rec.Amount, Channel: rec.Channel}
+		r.SetReason(protocol.ErrBankUnavailable)
+		return s.save(ctx, rec, r)
+	case err != nil:
+		return s.save(ctx, rec, declined(err))
+	}
+	return s.save(ctx, rec, s.approved(ctx, u, rec))
+}
+
+func (s *Service) approved(ctx context.Context, u *User, rec *Record) *protocol.Response {
+	r := &protocol.Response{Status: protocol.StatusApproved, Amount: rec.Amount, Channel: rec.Channel, User: MaskName(u.Name)}
+	if b, err := s.led.Balance(ctx, walletAccount(u.ID)); err == nil {
+		r.Balance = &b.Available
+	}
+	return r
+}
+
+// cardUser finds the holder of a campus card.
+func (s *Service) cardUser(ctx context.Context, text string) (*User, error) {
+	uid, ok := NormalizeCardUID(text)
+	if !ok {
+		return nil, protocol.ErrCardUnknown
+	}
+	if lost, err := s.st.CardLost(ctx, uid); err != nil {
+		return nil, err
+	} else if lost {
+		return nil, protocol.ErrCardLost
+	}
+	return s.st.UserByCard(ctx, uid)
+}
+
+// codeUser verifies a campus payment code: signature, purpose, freshness,
+// the device not revoked, and single use across campus (owner: the record
+// key, so that a retry of the same transaction is not "used twice").
+func (s *Service) codeUser(ctx context.Context, text, owner string, now time.Time) (*User, error) {
+	c, err := protocol.VerifyCode(text, s.issuer, now, protocol.PurposePay)
+	if err != nil {
+		return nil, err
+	}
+	d, err := s.st.Device(ctx, c.Cert.DeviceID)
+	if err != nil || d.Revoked || d.UserID != c.Cert.UserID {
+		return nil, protocol.ErrDeviceRevoked
+	}
+	exp := c.Time.Add(protocol.CodeValidity + 2*protocol.MaxClockSkew)
+	got, err := s.st.MarkCode(ctx, c.ID(), owner, exp, now)
+	if err != nil {
+		return nil, err
+	}
+	if got != owner {
+		return nil, protocol.ErrCodeUsed
+	}
+	return s.st.User(ctx, c.Cert.UserID)
+}
+
+// checkLimits enforces the user's per-transaction and daily limits on a
+// wallet-funded payment (rule 9). The day is the calendar day in Shanghai;
+// an amount exactly at a limit is allowed.
+func (s *Service) checkLimits(ctx context.Context, u *User, amount int64) error {
+	if amount > u.LimitPerTx {
+		return protocol.ErrLimitPerTx
+	}
+	from, to := day(s.now())
+	spent, err := s.st.PaidBetween(ctx, u.ID, from, to)
+	if err != nil {
+		return err
+	}
+	if spent+amount > u.LimitDaily {
+		return protocol.ErrLimitDaily
+	}
+	return nil
+}
+
+// day returns the Shanghai calendar day containing t.
+func day(t time.Time) (from, to time.Time) {
+	l := t.In(Shanghai)
+	from = time.Date(l.Year(), l.Month(), l.Day(), 0, 0, 0, 0, Shanghai)
+	return from, from.AddDate(0, 0, 1)
+}
+
+// fund moves rec.Amount from u's wallet to rec.Merchant: the balance if it
+// covers the whole amount, else the whole amount from the bound card (rule
+// 6). The channel is recorded before any money moves, so a resumed
+// operation never switches channel. The caller holds the user lock.
+func (s *Service) fund(ctx context.Context, u *User, rec *Record) error {
+	if rec.Channel == "" {
+		b, err := s.led.Balance(ctx, walletAccount(u.ID))
+		if err != nil {
+			return fmt.Errorf("wallet: balance: %w", err)
+		}
+		switch {
+		case b.Available >= rec.Amount:
+			rec.Channel = protocol.ChannelBalance
+		case u.BankCard != "":
+			rec.Channel, rec.BankCode, rec.BankCard = protocol.ChannelBankCard, u.BankCode, u.BankCard
+		default:
+			return protocol.ErrInsufficientFunds
+		}
+		rec.Status, rec.Updated = StatusProcessing, s.now()
+		if err := s.st.PutRecord(ctx, rec); err != nil {
+			rec.Channel = ""
+			return fmt.Errorf("wallet: record intent %s: %w", rec.Key, err)
+		}
+	}
+	return s.move(ctx, rec)
+}
+
+// move performs the money steps of a recorded intent; repeatable.
+func (s *Service) move(ctx context.Context, rec *Record) error {
+	switch rec.Channel {
+	case protocol.ChannelBalance:
+		_, err := s.led.Post(ctx, ledger.Transfer{Key: "pay:" + rec.Key, Kind: "payment", At: s.now(), Memo: memo(rec),
+			Postings: []ledger.Posting{{Account: walletAccount(rec.UserID), Amount: -rec.Amount}, {Account: merchantAccount(rec.Merchant), Amount: rec.Amount}}})
+		if errors.Is(err, ledger.ErrInsufficient) {
+			return protocol.ErrInsufficientFunds
+		}
+		if err != nil {
+			return fmt.Errorf("wallet: post %s: %w", rec.Key, err)
+		}
+		return nil
+	case protocol.ChannelBankCard:
+		_, err := s.bank.Debit(ctx, bankKey("pay", rec.Key), rec.BankCode, rec.BankCard, rec.Amount)
+		switch {
+		case errors.Is(err, bank.ErrInsufficientFunds):
+			return protocol.ErrInsufficientFunds
+		case bankDefinite(err):
+			return mapBankErr(err)
+		case err != nil:
+			return errPending
+		}
+		if _, err := s.led.Post(ctx, ledger.Transfer{Key: "paycard:" + rec.Key, Kind: "payment", At: s.now(), Memo: memo(rec),
+			Postings: []ledger.Posting{{Account: bankAccount(rec.BankCode), Amount: -rec.Amount}, {Account: merchantAccount(rec.Merchant), Amount: rec.Amount}}}); err != nil {
+			return fmt.Errorf("wallet: post %s: %w", rec.Key, err)
+		}
+		return nil
+	}
+	return fmt.Errorf("wallet: record %s has channel %q", rec.Key, rec.Channel)
+}
+
+func memo(rec *Record) string {
+	return fmt.Sprintf("%s merchant=%s terminal=%s channel=%s", rec.Kind, rec.Merchant, rec.Terminal, rec.Channel)
+}
+
+// payWeChat pays with a WeChat payment code of a linked student (rule 10).
+func (s *Service) payWeChat(ctx context.Context, t *Terminal, rec *Record, code string) *protocol.Response {
+	if s.wx == nil {
+		return s.save(ctx, rec, declined(protocol.ErrWeChatUnavailable))
+	}
+	openID, err := s.wx.AuthCodeToOpenID(ctx, code)
+	if err != nil {
+		return s.save(ctx, rec, declined(wechatErr(err)))
+	}
+	u, err := s.st.UserByOpenID(ctx, openID)
+	if errors.Is(err, protocol.ErrUserUnknown) {
+		return s.save(ctx, rec, declined(protocol.ErrWeChatNotLinked))
+	} else if err != nil {
+		return declined(err)
+	}
+	rec.UserID = u.ID
+	if err := active(u); err != nil {
+		return s.save(ctx, rec, declined(err))
+	}
+	rec.Channel, rec.Status, rec.Updated = protocol.ChannelWeChat, StatusProcessing, s.now()
+	if err := s.st.PutRecord(ctx, rec); err != nil {
+		return declined(err)
+	}
+	st, err := s.micropay(ctx, rec, code, t.Merchant)
+	return s.wechatOutcome(ctx, u, rec, st, err)
+}
+
+// wechatOutcome records a micropay or order query answer.
+func (s *Service) wechatOutcome(ctx context.Context, u *User, rec *Record, st wxState, err error) *protocol.Response {
+	if err != nil {
+		var r *protocol.Reason
+		if errors.As(err, &r) && r != protocol.ErrWeChatUnavailable {
+			return s.save(ctx, rec, declined(r))
+		}
+		r2 := &protocol.Response{Status: protocol.StatusPending, Amount: rec.Amount, Channel: protocol.ChannelWeChat}
+		r2.SetReason(protocol.ErrWeChatUnavailable)
+		return s.save(ctx, rec, r2)
+	}
+	switch st {
+	case wxSuccess:
+		if _, err := s.led.Post(ctx, ledger.Transfer{Key: "pay:" + rec.Key, Kind: "payment", At: s.now(), Memo: memo(rec),
+			Postings: []ledger.Posting{{Account: wechatAccount, Amount: -rec.Amount}, {Account: merchantAccount(rec.Merchant), Amount: rec.Amount}}}); err != nil {
+			return declined(fmt.Errorf("wallet: post %s: %w", rec.Key, err))
+		}
+		return s.save(ctx, rec, &protocol.Response{Status: protocol.StatusApproved, Amount: rec.Amount,
+			Channel: protocol.ChannelWeChat, User: MaskName(u.Name)})
+	case wxUserPaying:
+		r := &protocol.Response{Status: protocol.StatusPending, Amount: rec.Amount, Channel: protocol.ChannelWeChat}
+		r.SetReason(protocol.ErrUserPaying)
+		return s.save(ctx, rec, r)
+	}
+	return s.save(ctx, rec, declined(protocol.ErrWeChatDeclined))
+}
+
+// query answers OpQuery: the state of a transaction, resolving a pending one.
+func (s *Service) query(ctx context.Context, t *Terminal, rec *Record) *protocol.Response {
+	switch {
+	case rec == nil:
+		return &protocol.Response{Status: protocol.StatusUnknown}
+	case rec.Kind == kindTombstone:
+		return tombstoned()
+	}
+	return s.replay(ctx, t, rec)
+}
+
+// resume continues a processing or pending payment.
+func (s *Service) resume(ctx context.Context, t *Terminal, rec *Record) *protocol.Response {
+	u, err := s.st.User(ctx, rec.UserID)
+	if err != nil {
+		return declined(err)
+	}
+	if rec.Kind == KindShower {
+		defer s.lockUser(u.ID)()
+		return s.placeHold(ctx, u, rec) // PlaceHold is idempotent by key
+	}
+	if rec.Channel == protocol.ChannelWeChat {
+		if s.wx == nil {
+			return declined(protocol.ErrWeChatUnavailable)
+		}
+		st, err := s.orderQuery(ctx, rec) // an error leaves it pending
+		return s.wechatOutcome(ctx, u, rec, st, err)
+	}
+	defer s.lockUser(u.ID)()
+	return s.fundAndAnswer(ctx, u, rec)
+}
+
+// reverse answers OpReverse (WeChat micropay semantics, DESIGN §4).
+func (s *Service) reverse(ctx context.Context, t *Terminal, req *protocol.Request, key string, rec *Record) *protocol.Response {
+	ok := func(amount int64) *protocol.Response {
+		return &protocol.Response{Status: protocol.StatusReversed, Amount: amount}
+	}
+	if rec == nil {
+		now := s.now()
+		rec = &Record{Key: key, Kind: kindTombstone, Terminal: t.ID, Tx: req.Tx, Merchant: t.Merchant, Created: now}
+		return s.save(ctx, rec, ok(0))
+	}
+	if rec.Kind == kindTombstone || rec.Status == protocol.StatusReversed || rec.Status == protocol.StatusVoided {
+		return s.replay(ctx, t, rec)
+	}
+	if rec.Kind == KindShower {
+		return s.void(ctx, rec)
+	}
+	if rec.Kind != KindPayment {
+		return declined(protocol.ErrTxConflict)
+	}
+	if rec.Status == protocol.StatusDeclined {
+		return s.save(ctx, rec, ok(0))
+	}
+	if rec.Status == protocol.StatusApproved && rec.Channel != protocol.ChannelBalance {
+		// The refund has a step outside (bank credit, WeChat reverse) that
+		// may fail for a while: mark it so that Recover finishes it even
+		// if the terminal never asks again.
+		rec.Status, rec.Updated = StatusReversing, s.now()
+		if err := s.st.PutRecord(ctx, rec); err != nil {
+			return declined(err)
+		}
+	}
+	refunded, err := s.refund(ctx, rec)
+	if err != nil {
+		return declined(err) // the terminal (or Recover) reverses again
+	}
+	r := ok(refunded)
+	r.Channel = rec.Channel
+	return s.save(ctx, rec, r)
+}
+
+// refund gives back whatever rec took; it returns how much was refunded.
+// Repeatable: every step is idempotent by a key derived from rec.Key.
+func (s *Service) refund(ctx context.Context, rec *Record) (int64, error) {
+	a := rec.Amount
+	switch rec.Channel {
+	case "":
+		return 0, nil // no channel chosen: no money moved
+	case protocol.ChannelBalance:
+		if _, _, found, err := s.led.Lookup(ctx, "pay:"+rec.Key); err != nil {
+			return 0, fmt.Errorf("wallet: lookup %s: %w", rec.Key, err)
+		} else if !found {
+			return 0, nil
+		}
+		if _, err := s.led.Post(ctx, ledger.Transfer{Key: "refund:" + rec.Key, Kind: "refund", At: s.now(), Memo: "reversal " + memo(rec),
+			Postings: []ledger.Posting{{Account: merchantAccount(rec.Merchant), Amount: -a}, {Account: walletAccount(rec.UserID), Amount: a}}}); err != nil {
+			return 0, fmt.Errorf("wallet: refund %s: %w", rec.Key, err)
+		}
+		return a, nil
+	case protocol.ChannelWeChat:
+		if s.wx == nil {
+			return 0, protocol.ErrWeChatUnavailable
+		}
+		if err := s.wxReverse(ctx, rec); err != nil {
+			return 0, err
+		}
+		if _, _, found, err := s.led.Lookup(ctx, "pay:"+rec.Key); err != nil {
+			return 0, fmt.Errorf("wallet: lookup %s: %w", rec.Key, err)
+		} else if !found {
+			return 0, nil
+		}
+		if _, err := s.led.Post(ctx, ledger.Transfer{Key: "refund:" + rec.Key, Kind: "refund", At: s.now(), Memo: "reversal " + memo(rec),
+			Postings: []ledger.Posting{{Account: merchantAccount(rec.Merchant), Amount: -a}, {Account: wechatAccount, Amount: a}}}); err != nil {
+			return 0, fmt.Errorf("wallet: refund %s: %w", rec.Key, err)
+		}
+		return a, nil
+	case protocol.ChannelBankCard:
+		_, _, posted, err := s.led.Lookup(ctx, "paycard:"+rec.Key)
+		if err != nil {
+			return 0, fmt.Errorf("wallet: lookup %s: %w", rec.Key, err)
+		}
+		if !posted {
+			// Processing or pending: whether the bank debited is unknown.
+			// Repeating the debit under its key tells (and takes it now if
+			// it never happened); the credit below gives it back either way.
+			if _, err := s.bank.Debit(ctx, bankKey("pay", rec.Key), rec.BankCode, rec.BankCard, a); err != nil {
+				if bankDefinite(err) {
+					return 0, nil // refused: nothing was taken
+				}
+				return 0, mapBankErr(err)
+			}
+			if _, err := s.led.Post(ctx, ledger.Transfer{Key: "paycard:" + rec.Key, Kind: "payment", At: s.now(), Memo: memo(rec),
+				Postings: []ledger.Posting{{Account: bankAccount(rec.BankCode), Amount: -a}, {Account: merchantAccount(rec.Merchant), Amount: a}}}); err != nil {
+				return 0, fmt.Errorf("wallet: post %s: %w", rec.Key, err)
+			}
+		}
+		// Money goes out: ledger first, then the bank credit.
+		if _, err := s.led.Post(ctx, ledger.Transfer{Key: "refund:" + rec.Key, Kind: "refund", At: s.now(), Memo: "reversal " + memo(rec),
+			Postings: []ledger.Posting{{Account: merchantAccount(rec.Merchant), Amount: -a}, {Account: bankAccount(rec.BankCode), Amount: a}}}); err != nil {
+			return 0, fmt.Errorf("wallet: refund %s: %w", rec.Key, err)
+		}
+		if _, err := s.bank.Credit(ctx, bankKey("rf", rec.Key), rec.BankCode, rec.BankCard, a); err != nil {
+			if !bankDefinite(err) {
+				return 0, mapBankErr(err)
+			}
+			// The card refuses the credit (closed, frozen): the student's
+			// money goes to the wallet balance instead of being stuck.
+			if _, err := s.led.Post(ctx, ledger.Transfer{Key: "refund-to-wallet:" + rec.Key, Kind: "refund", At: s.now(), Memo: "card refused the refund",
+				Postings: []ledger.Posting{{Account: bankAccount(rec.BankCode), Amount: -a}, {Account: walletAccount(rec.UserID), Amount: a}}}); err != nil {
+				return 0, fmt.Errorf("wallet: refund %s to wallet: %w", rec.Key, err)
+			}
+		}
+		return a, nil
+	}
+	return 0, fmt.Errorf("wallet: record %s has channel %q", rec.Key, rec.Channel)
+}

@@ -1,0 +1,103 @@
+package wallet
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"campuspay/protocol"
+)
+
+// RecoverAfter is how long a transaction may stay processing or pending
+// before Recover settles it: well past a terminal's authorisation deadline
+// and its polling of a pending payment.
+const RecoverAfter = 10 * time.Minute
+
+// Recover settles transactions left unfinished longer than olderThan — by
+// a crash, a bank or WeChat outage, or a client that never came back. The
+// serve loop calls it at start and then periodically.
+//
+//   - A top-up or withdrawal the student asked for is completed (its steps
+//     are repeated under their keys, so nothing happens twice).
+//   - A scan-to-pay payment the student confirmed with the password is
+//     completed and noticed to its terminal.
+//   - A terminal payment still in doubt is reversed: its terminal gave up on
+//     it long ago (and reverses it itself when it can), so completing it
+//     would charge for goods not handed over.
+//   - A reversal whose refund is still owed (the bank or WeChat did not
+//     answer) is finished.
+//   - A shower hold never confirmed to the terminal is voided.
+//
+// Each record that stays unfinished (the bank still unavailable) is tried
+// again next time. It returns how many records it settled.
+func (s *Service) Recover(ctx context.Context, olderThan time.Duration) (int, error) {
+	recs, err := s.st.Unfinished(ctx, s.now().Add(-olderThan), 500)
+	if err != nil {
+		return 0, fmt.Errorf("wallet: recover: %w", err)
+	}
+	var errs []error
+	n := 0
+	for i := range recs {
+		rec := &recs[i]
+		if err := s.recoverOne(ctx, rec); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", rec.Key, err))
+			continue
+		}
+		n++
+	}
+	return n, errors.Join(errs...)
+}
+
+func (s *Service) recoverOne(ctx context.Context, rec *Record) error {
+	switch rec.Kind {
+	case KindPayment, KindShower:
+		op := protocol.OpReverse
+		if rec.Kind == KindShower {
+			op = protocol.OpVoid
+		}
+		r := s.HandleRequest(ctx, &protocol.Request{V: protocol.Version, Op: op, Tx: rec.Tx, Terminal: rec.Terminal})
+		if r.Status != protocol.StatusReversed && r.Status != protocol.StatusVoided {
+			return r.Reason()
+		}
+		return nil
+	}
+	defer s.lockUser(rec.UserID)()
+	cur, err := s.st.Record(ctx, rec.Key) // fresh, under the lock
+	if err != nil || cur == nil {
+		return err
+	}
+	if cur.Status != StatusProcessing && cur.Status != protocol.StatusPending {
+		return nil // finished meanwhile
+	}
+	switch cur.Kind {
+	case KindTopUp:
+		_, err = s.completeTopUp(ctx, cur)
+	case KindWithdraw:
+		_, err = s.completeWithdraw(ctx, cur)
+	case KindScanPay:
+		var u *User
+		if u, err = s.st.User(ctx, cur.UserID); err != nil {
+			return err
+		}
+		if err = s.fund(ctx, u, cur); errors.Is(err, errPending) {
+			return protocol.ErrBankUnavailable
+		}
+		if err != nil {
+			if protocol.AsReason(err) == protocol.ErrInternal {
+				return err
+			}
+			return s.finish(ctx, cur, protocol.StatusDeclined, err)
+		}
+		if err = s.finish(ctx, cur, protocol.StatusApproved, nil); err == nil {
+			s.notice(cur.Terminal)
+		}
+	default:
+		return fmt.Errorf("unknown kind %q", cur.Kind)
+	}
+	var r *protocol.Reason
+	if errors.As(err, &r) && r != protocol.ErrBankUnavailable && r != protocol.ErrInternal {
+		return nil // settled as declined
+	}
+	return err
+}

@@ -1,0 +1,681 @@
+// Package sqlite is the wallet's state store (wallet.Store) on one SQLite
+// file: users and their wallets, devices and revocations, lost cards,
+// merchants, terminals (broker credentials hashed), seen payment codes,
+// transaction records, journal entries applied, the config revision and the
+// app API's idempotency records. WAL with synchronous=FULL: every method is
+// durable when it returns. Writes go through one writer goroutine that
+// commits whatever is queued in one transaction (group commit: concurrent
+// payments share an fsync), each write in its own savepoint; reads use a
+// pool of query-only connections. The authorizer is the only process
+// writing the file.
+package sqlite
+
+import (
+	"context"
+	"crypto/ed25519"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	_ "github.com/mattn/go-sqlite3" // database/sql driver "sqlite3"
+
+	"campuspay/protocol"
+	"campuspay/server/wallet"
+)
+
+const schema = `
+CREATE TABLE IF NOT EXISTS users (
+	id INTEGER PRIMARY KEY AUTOINCREMENT,
+	student_no TEXT NOT NULL UNIQUE,
+	name TEXT NOT NULL, id_number TEXT NOT NULL, phone TEXT NOT NULL,
+	category TEXT NOT NULL, campus TEXT NOT NULL, card_uid TEXT NOT NULL,
+	login_hash TEXT NOT NULL,
+	state INTEGER NOT NULL, reopens INTEGER NOT NULL DEFAULT 0, unbinds INTEGER NOT NULL DEFAULT 0,
+	bank_code TEXT NOT NULL DEFAULT '', bank_card TEXT NOT NULL DEFAULT '',
+	password_free INTEGER NOT NULL DEFAULT 0, wechat_openid TEXT NOT NULL DEFAULT '',
+	pay_hash TEXT NOT NULL DEFAULT '', pay_fails INTEGER NOT NULL DEFAULT 0, pay_locked INTEGER NOT NULL DEFAULT 0,
+	water_hash TEXT NOT NULL DEFAULT '', water_fails INTEGER NOT NULL DEFAULT 0, water_locked INTEGER NOT NULL DEFAULT 0,
+	limit_per_tx INTEGER NOT NULL, limit_daily INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS users_card ON users(card_uid) WHERE card_uid <> '';
+CREATE INDEX IF NOT EXISTS users_openid ON users(wechat_openid) WHERE wechat_openid <> '';
+CREATE TABLE IF NOT EXISTS devices (
+	id INTEGER PRIMARY KEY AUTOINCREMENT,
+	user_id INTEGER NOT NULL REFERENCES users(id),
+	key BLOB NOT NULL, created INTEGER NOT NULL, expires INTEGER NOT NULL,
+	revoked INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS lost_cards (uid TEXT PRIMARY KEY, user_id INTEGER NOT NULL, at INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS merchants (id TEXT PRIMARY KEY, name TEXT NOT NULL, campus TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS terminals (
+	id TEXT PRIMARY KEY, merchant TEXT NOT NULL REFERENCES merchants(id), campus TEXT NOT NULL,
+	mode TEXT NOT NULL, fixed_amount INTEGER NOT NULL, password_hash TEXT NOT NULL,
+	merchant_qr TEXT NOT NULL, created INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS seen_codes (id TEXT PRIMARY KEY, owner TEXT NOT NULL, expires INTEGER NOT NULL);
+CREATE INDEX IF NOT EXISTS seen_codes_expires ON seen_codes(expires);
+CREATE TABLE IF NOT EXISTS records (
+	id INTEGER PRIMARY KEY AUTOINCREMENT,
+	key TEXT NOT NULL UNIQUE, kind TEXT NOT NULL, user_id INTEGER NOT NULL,
+	terminal TEXT NOT NULL, tx TEXT NOT NULL, merchant TEXT NOT NULL,
+	amount INTEGER NOT NULL, channel TEXT NOT NULL, bank_code TEXT NOT NULL, bank_card TEXT NOT NULL,
+	status TEXT NOT NULL, code TEXT NOT NULL, req_hash TEXT NOT NULL, response BLOB,
+	qr_seq INTEGER NOT NULL DEFAULT 0, created INTEGER NOT NULL, updated INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS records_user ON records(user_id, id);
+CREATE INDEX IF NOT EXISTS records_user_created ON records(user_id, created);
+CREATE INDEX IF NOT EXISTS records_qr ON records(terminal, qr_seq) WHERE qr_seq > 0;
+CREATE INDEX IF NOT EXISTS records_unfinished ON records(updated) WHERE status IN ('processing', 'pending', 'reversing');
+CREATE TABLE IF NOT EXISTS journal (
+	terminal TEXT NOT NULL, seq INTEGER NOT NULL, tx TEXT NOT NULL, hash TEXT NOT NULL, at INTEGER NOT NULL,
+	PRIMARY KEY (terminal, seq)
+);
+CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS api_idem (
+	user_id INTEGER NOT NULL, key TEXT NOT NULL, hash TEXT NOT NULL, status INTEGER NOT NULL, body BLOB NOT NULL,
+	at INTEGER NOT NULL, PRIMARY KEY (user_id, key)
+);
+`
+
+// Store is a wallet.Store on one SQLite file: writes go through one
+// group-committing writer (writer.go), reads through a read-only pool.
+type Store struct {
+	wdb *sql.DB // one connection, used by the writer goroutine only
+	rdb *sql.DB
+
+	mu      sync.RWMutex // guards closed against sends on queue
+	closed  bool
+	queue   chan *op
+	stopped chan struct{}
+}
+
+var _ wallet.Store = (*Store)(nil)
+
+// Open opens (creating if needed) the wallet store at path.
+func Open(path string) (*Store, error) {
+	if path == "" || strings.ContainsAny(path, "?#") {
+		return nil, fmt.Errorf("wallet/sqlite: open %q: path must be non-empty without '?' or '#'", path)
+	}
+	wdb, err := sql.Open("sqlite3", path+"?_journal_mode=WAL&_synchronous=FULL&_foreign_keys=1&_txlock=immediate&_busy_timeout=5000")
+	if err != nil {
+		return nil, fmt.Errorf("wallet/sqlite: open %s: %w", path, err)
+	}
+	wdb.SetMaxOpenConns(1)
+	wdb.SetConnMaxLifetime(0)
+	wdb.SetConnMaxIdleTime(0)
+	if err := checkPragmas(wdb); err != nil {
+		wdb.Close()
+		return nil, fmt.Errorf("wallet/sqlite: open %s: %w", path, err)
+	}
+	if _, err := wdb.Exec(schema); err != nil {
+		wdb.Close()
+		return nil, fmt.Errorf("wallet/sqlite: schema %s: %w", path, err)
+	}
+	rdb, err := sql.Open("sqlite3", path+"?_query_only=1&_foreign_keys=1&_busy_timeout=5000")
+	if err != nil {
+		wdb.Close()
+		return nil, fmt.Errorf("wallet/sqlite: open %s: %w", path, err)
+	}
+	rdb.SetMaxOpenConns(4)
+	rdb.SetMaxIdleConns(4)
+	s := &Store{wdb: wdb, rdb: rdb, queue: make(chan *op, 4*maxBatch), stopped: make(chan struct{})}
+	go s.run()
+	return s, nil
+}
+
+// checkPragmas makes sure the durability settings took: a DSN typo would
+// otherwise give a store that loses commits on power loss.
+func checkPragmas(db *sql.DB) error {
+	var mode string
+	var sync, fk int
+	if err := db.QueryRow("PRAGMA journal_mode").Scan(&mode); err != nil {
+		return err
+	}
+	if err := db.QueryRow("PRAGMA synchronous").Scan(&sync); err != nil {
+		return err
+	}
+	if err := db.QueryRow("PRAGMA foreign_keys").Scan(&fk); err != nil {
+		return err
+	}
+	if !strings.EqualFold(mode, "wal") || sync != 2 || fk != 1 {
+		return fmt.Errorf("pragmas not applied: journal_mode=%s synchronous=%d foreign_keys=%d", mode, sync, fk)
+	}
+	return nil
+}
+
+// Close stops accepting writes, lets the writer finish the queue and
+// closes the database.
+func (s *Store) Close() error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil
+	}
+	s.closed = true
+	close(s.queue)
+	s.mu.Unlock()
+	<-s.stopped
+	return errors.Join(s.rdb.Close(), s.wdb.Close())
+}
+
+func nanos(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixNano()
+}
+
+func fromNanos(n int64) time.Time {
+	if n == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, n).UTC()
+}
+
+func b2i(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+const userCols = `id, student_no, name, id_number, phone, category, campus, card_uid, login_hash, state, reopens, unbinds,
+	bank_code, bank_card, password_free, wechat_openid, pay_hash, pay_fails, pay_locked, water_hash, water_fails, water_locked,
+	limit_per_tx, limit_daily`
+
+func scanUser(row interface{ Scan(...any) error }) (*wallet.User, error) {
+	var u wallet.User
+	var pf int
+	var payLocked, waterLocked int64
+	err := row.Scan(&u.ID, &u.StudentNo, &u.Name, &u.IDNumber, &u.Phone, &u.Category, &u.Campus, &u.CardUID, &u.LoginHash,
+		&u.State, &u.Reopens, &u.Unbinds, &u.BankCode, &u.BankCard, &pf, &u.WeChatOpenID, &u.PayHash, &u.PayFails, &payLocked,
+		&u.WaterHash, &u.WaterFails, &waterLocked, &u.LimitPerTx, &u.LimitDaily)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, protocol.ErrUserUnknown
+	}
+	if err != nil {
+		return nil, fmt.Errorf("wallet/sqlite: read user: %w", err)
+	}
+	u.PasswordFree = pf != 0
+	u.PayLockedUntil, u.WaterLockedUntil = fromNanos(payLocked), fromNanos(waterLocked)
+	return &u, nil
+}
+
+func (s *Store) userWhere(ctx context.Context, where string, arg any) (*wallet.User, error) {
+	return scanUser(s.rdb.QueryRowContext(ctx, "SELECT "+userCols+" FROM users WHERE "+where, arg))
+}
+
+// User implements wallet.Store.
+func (s *Store) User(ctx context.Context, id uint32) (*wallet.User, error) {
+	return s.userWhere(ctx, "id = ?", id)
+}
+
+// UserByStudentNo implements wallet.Store.
+func (s *Store) UserByStudentNo(ctx context.Context, no string) (*wallet.User, error) {
+	return s.userWhere(ctx, "student_no = ?", no)
+}
+
+// exec runs one statement through the writer.
+func (s *Store) exec(ctx context.Context, q string, args ...any) error {
+	return s.write(ctx, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, q, args...)
+		return err
+	})
+}
+
+// UserByCard implements wallet.Store.
+func (s *Store) UserByCard(ctx context.Context, uid string) (*wallet.User, error) {
+	u, err := s.userWhere(ctx, "card_uid = ? AND card_uid <> ''", uid)
+	if errors.Is(err, protocol.ErrUserUnknown) {
+		return nil, protocol.ErrCardUnknown
+	}
+	return u, err
+}
+
+// UserByOpenID implements wallet.Store.
+func (s *Store) UserByOpenID(ctx context.Context, openID string) (*wallet.User, error) {
+	return s.userWhere(ctx, "wechat_openid = ? AND wechat_openid <> ''", openID)
+}
+
+// UpsertRosterUser implements wallet.Store.
+func (s *Store) UpsertRosterUser(ctx context.Context, u *wallet.User) (bool, error) {
+	var n int
+	var got *wallet.User
+	err := s.write(ctx, func(tx *sql.Tx) error {
+		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM users WHERE student_no=?`, u.StudentNo).Scan(&n); err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO users (student_no, name, id_number, phone, category, campus, card_uid, login_hash, state, limit_per_tx, limit_daily)
+		VALUES (?,?,?,?,?,?,?,?,?,?,?)
+		ON CONFLICT(student_no) DO UPDATE SET name=excluded.name, id_number=excluded.id_number, phone=excluded.phone,
+			category=excluded.category, campus=excluded.campus, card_uid=excluded.card_uid`,
+			u.StudentNo, u.Name, u.IDNumber, u.Phone, u.Category, u.Campus, u.CardUID, u.LoginHash, u.State, u.LimitPerTx, u.LimitDaily); err != nil {
+			return err
+		}
+		var err error
+		got, err = scanUser(tx.QueryRowContext(ctx, "SELECT "+userCols+" FROM users WHERE student_no=?", u.StudentNo))
+		return err
+	})
+	if err != nil {
+		return false, fmt.Errorf("wallet/sqlite: upsert user %s: %w", u.StudentNo, err)
+	}
+	*u = *got
+	return n == 0, nil
+}
+
+// UpdateUser implements wallet.Store.
+func (s *Store) UpdateUser(ctx context.Context, u *wallet.User) error {
+	err := s.exec(ctx, `UPDATE users SET name=?, id_number=?, phone=?, category=?, campus=?, card_uid=?, login_hash=?,
+		state=?, reopens=?, unbinds=?, bank_code=?, bank_card=?, password_free=?, wechat_openid=?, pay_hash=?, pay_fails=?, pay_locked=?,
+		water_hash=?, water_fails=?, water_locked=?, limit_per_tx=?, limit_daily=? WHERE id=?`,
+		u.Name, u.IDNumber, u.Phone, u.Category, u.Campus, u.CardUID, u.LoginHash, u.State, u.Reopens, u.Unbinds, u.BankCode, u.BankCard,
+		b2i(u.PasswordFree), u.WeChatOpenID, u.PayHash, u.PayFails, nanos(u.PayLockedUntil), u.WaterHash, u.WaterFails,
+		nanos(u.WaterLockedUntil), u.LimitPerTx, u.LimitDaily, u.ID)
+	if err != nil {
+		return fmt.Errorf("wallet/sqlite: update user %d: %w", u.ID, err)
+	}
+	return nil
+}
+
+// AddDevice implements wallet.Store.
+func (s *Store) AddDevice(ctx context.Context, d *wallet.Device) error {
+	var id int64
+	err := s.write(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `INSERT INTO devices (user_id, key, created, expires) VALUES (?,?,?,?)`,
+			d.UserID, []byte(d.Key), nanos(d.Created), nanos(d.Expires))
+		if err != nil {
+			return err
+		}
+		id, err = res.LastInsertId()
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("wallet/sqlite: add device: %w", err)
+	}
+	d.ID = uint32(id)
+	return nil
+}
+
+// Device implements wallet.Store.
+func (s *Store) Device(ctx context.Context, id uint32) (*wallet.Device, error) {
+	var d wallet.Device
+	var key []byte
+	var created, expires int64
+	var revoked int
+	err := s.rdb.QueryRowContext(ctx, `SELECT id, user_id, key, created, expires, revoked FROM devices WHERE id=?`, id).
+		Scan(&d.ID, &d.UserID, &key, &created, &expires, &revoked)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, protocol.ErrNotFound
+	}
+	if err != nil {
+		return nil, fmt.Errorf("wallet/sqlite: device %d: %w", id, err)
+	}
+	d.Key, d.Created, d.Expires, d.Revoked = ed25519.PublicKey(key), fromNanos(created), fromNanos(expires), revoked != 0
+	return &d, nil
+}
+
+// RevokeDevice implements wallet.Store.
+func (s *Store) RevokeDevice(ctx context.Context, id uint32) error {
+	if err := s.exec(ctx, `UPDATE devices SET revoked=1 WHERE id=?`, id); err != nil {
+		return fmt.Errorf("wallet/sqlite: revoke device %d: %w", id, err)
+	}
+	return nil
+}
+
+// RevokedDevices implements wallet.Store: an expired certificate is refused
+// anyway, so it no longer needs listing.
+func (s *Store) RevokedDevices(ctx context.Context, now time.Time) ([]uint32, error) {
+	rows, err := s.rdb.QueryContext(ctx, `SELECT id FROM devices WHERE revoked=1 AND expires > ? ORDER BY id`, nanos(now))
+	if err != nil {
+		return nil, fmt.Errorf("wallet/sqlite: revoked devices: %w", err)
+	}
+	defer rows.Close()
+	var out []uint32
+	for rows.Next() {
+		var id uint32
+		if err := rows.Scan(&id); err != nil {
+			return nil, fmt.Errorf("wallet/sqlite: revoked devices: %w", err)
+		}
+		out = append(out, id)
+	}
+	return out, rows.Err()
+}
+
+// ReportCardLost implements wallet.Store.
+func (s *Store) ReportCardLost(ctx context.Context, uid string, user uint32, at time.Time) error {
+	if err := s.exec(ctx, `INSERT OR IGNORE INTO lost_cards (uid, user_id, at) VALUES (?,?,?)`, uid, user, nanos(at)); err != nil {
+		return fmt.Errorf("wallet/sqlite: lost card: %w", err)
+	}
+	return nil
+}
+
+// CardLost implements wallet.Store.
+func (s *Store) CardLost(ctx context.Context, uid string) (bool, error) {
+	var n int
+	if err := s.rdb.QueryRowContext(ctx, `SELECT COUNT(*) FROM lost_cards WHERE uid=?`, uid).Scan(&n); err != nil {
+		return false, fmt.Errorf("wallet/sqlite: lost card: %w", err)
+	}
+	return n > 0, nil
+}
+
+// LostCards implements wallet.Store.
+func (s *Store) LostCards(ctx context.Context) ([]string, error) {
+	return s.strings(ctx, `SELECT uid FROM lost_cards ORDER BY uid`)
+}
+
+func (s *Store) strings(ctx context.Context, q string, args ...any) ([]string, error) {
+	rows, err := s.rdb.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, fmt.Errorf("wallet/sqlite: %w", err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var v string
+		if err := rows.Scan(&v); err != nil {
+			return nil, fmt.Errorf("wallet/sqlite: %w", err)
+		}
+		out = append(out, v)
+	}
+	return out, rows.Err()
+}
+
+// PutMerchant implements wallet.Store.
+func (s *Store) PutMerchant(ctx context.Context, m *wallet.Merchant) error {
+	if err := s.exec(ctx, `INSERT INTO merchants (id, name, campus) VALUES (?,?,?)
+		ON CONFLICT(id) DO UPDATE SET name=excluded.name, campus=excluded.campus`, m.ID, m.Name, m.Campus); err != nil {
+		return fmt.Errorf("wallet/sqlite: put merchant %s: %w", m.ID, err)
+	}
+	return nil
+}
+
+// Merchant implements wallet.Store.
+func (s *Store) Merchant(ctx context.Context, id string) (*wallet.Merchant, error) {
+	var m wallet.Merchant
+	err := s.rdb.QueryRowContext(ctx, `SELECT id, name, campus FROM merchants WHERE id=?`, id).Scan(&m.ID, &m.Name, &m.Campus)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, protocol.ErrMerchantUnknown
+	}
+	if err != nil {
+		return nil, fmt.Errorf("wallet/sqlite: merchant %s: %w", id, err)
+	}
+	return &m, nil
+}
+
+// Merchants implements wallet.Store.
+func (s *Store) Merchants(ctx context.Context) ([]wallet.Merchant, error) {
+	rows, err := s.rdb.QueryContext(ctx, `SELECT id, name, campus FROM merchants ORDER BY id`)
+	if err != nil {
+		return nil, fmt.Errorf("wallet/sqlite: merchants: %w", err)
+	}
+	defer rows.Close()
+	var out []wallet.Merchant
+	for rows.Next() {
+		var m wallet.Merchant
+		if err := rows.Scan(&m.ID, &m.Name, &m.Campus); err != nil {
+			return nil, fmt.Errorf("wallet/sqlite: merchants: %w", err)
+		}
+		out = append(out, m)
+	}
+	return out, rows.Err()
+}
+
+// PutTerminal implements wallet.Store.
+func (s *Store) PutTerminal(ctx context.Context, t *wallet.Terminal) error {
+	if err := s.exec(ctx, `INSERT INTO terminals (id, merchant, campus, mode, fixed_amount, password_hash, merchant_qr, created)
+		VALUES (?,?,?,?,?,?,?,?) ON CONFLICT(id) DO UPDATE SET merchant=excluded.merchant, campus=excluded.campus, mode=excluded.mode,
+		fixed_amount=excluded.fixed_amount, password_hash=excluded.password_hash, merchant_qr=excluded.merchant_qr, created=excluded.created`,
+		t.ID, t.Merchant, t.Campus, string(t.Mode), t.FixedAmount, t.PasswordHash, t.MerchantQR, nanos(t.Created)); err != nil {
+		return fmt.Errorf("wallet/sqlite: put terminal %s: %w", t.ID, err)
+	}
+	return nil
+}
+
+const terminalCols = `id, merchant, campus, mode, fixed_amount, password_hash, merchant_qr, created`
+
+func scanTerminal(row interface{ Scan(...any) error }) (*wallet.Terminal, error) {
+	var t wallet.Terminal
+	var mode string
+	var created int64
+	if err := row.Scan(&t.ID, &t.Merchant, &t.Campus, &mode, &t.FixedAmount, &t.PasswordHash, &t.MerchantQR, &created); err != nil {
+		return nil, err
+	}
+	t.Mode, t.Created = protocol.Mode(mode), fromNanos(created)
+	return &t, nil
+}
+
+// Terminal implements wallet.Store.
+func (s *Store) Terminal(ctx context.Context, id string) (*wallet.Terminal, error) {
+	t, err := scanTerminal(s.rdb.QueryRowContext(ctx, `SELECT `+terminalCols+` FROM terminals WHERE id=?`, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, protocol.ErrTerminalUnknown
+	}
+	if err != nil {
+		return nil, fmt.Errorf("wallet/sqlite: terminal %s: %w", id, err)
+	}
+	return t, nil
+}
+
+// Terminals implements wallet.Store.
+func (s *Store) Terminals(ctx context.Context) ([]wallet.Terminal, error) {
+	rows, err := s.rdb.QueryContext(ctx, `SELECT `+terminalCols+` FROM terminals ORDER BY id`)
+	if err != nil {
+		return nil, fmt.Errorf("wallet/sqlite: terminals: %w", err)
+	}
+	defer rows.Close()
+	var out []wallet.Terminal
+	for rows.Next() {
+		t, err := scanTerminal(rows)
+		if err != nil {
+			return nil, fmt.Errorf("wallet/sqlite: terminals: %w", err)
+		}
+		out = append(out, *t)
+	}
+	return out, rows.Err()
+}
+
+// MarkCode implements wallet.Store. Expired codes are purged on the way.
+func (s *Store) MarkCode(ctx context.Context, codeID, owner string, expires, now time.Time) (string, error) {
+	var got string
+	err := s.write(ctx, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, `DELETE FROM seen_codes WHERE expires < ?`, nanos(now)); err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT OR IGNORE INTO seen_codes (id, owner, expires) VALUES (?,?,?)`, codeID, owner, nanos(expires)); err != nil {
+			return err
+		}
+		return tx.QueryRowContext(ctx, `SELECT owner FROM seen_codes WHERE id=?`, codeID).Scan(&got)
+	})
+	if err != nil {
+		return "", fmt.Errorf("wallet/sqlite: mark code: %w", err)
+	}
+	return got, nil
+}
+
+const recordCols = `id, key, kind, user_id, terminal, tx, merchant, amount, channel, bank_code, bank_card, status, code, req_hash, response, qr_seq, created, updated`
+
+func scanRecord(row interface{ Scan(...any) error }) (*wallet.Record, error) {
+	var r wallet.Record
+	var tx, status string
+	var created, updated int64
+	if err := row.Scan(&r.ID, &r.Key, &r.Kind, &r.UserID, &r.Terminal, &tx, &r.Merchant, &r.Amount, &r.Channel, &r.BankCode,
+		&r.BankCard, &status, &r.Code, &r.ReqHash, &r.Response, &r.QRSeq, &created, &updated); err != nil {
+		return nil, err
+	}
+	r.Tx, r.Status, r.Created, r.Updated = protocol.TxID(tx), protocol.Status(status), fromNanos(created), fromNanos(updated)
+	return &r, nil
+}
+
+// Record implements wallet.Store.
+func (s *Store) Record(ctx context.Context, key string) (*wallet.Record, error) {
+	r, err := scanRecord(s.rdb.QueryRowContext(ctx, `SELECT `+recordCols+` FROM records WHERE key=?`, key))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("wallet/sqlite: record %s: %w", key, err)
+	}
+	return r, nil
+}
+
+// PutRecord implements wallet.Store. An approved scan-to-pay record gets
+// the next cursor value of its terminal in the same transaction.
+func (s *Store) PutRecord(ctx context.Context, r *wallet.Record) error {
+	var seq uint64
+	var id int64
+	err := s.write(ctx, func(tx *sql.Tx) error {
+		seq = r.QRSeq
+		if r.Kind == wallet.KindScanPay && r.Status == protocol.StatusApproved && seq == 0 {
+			if err := tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(qr_seq), 0) + 1 FROM records WHERE terminal=? AND qr_seq > 0`, r.Terminal).Scan(&seq); err != nil {
+				return fmt.Errorf("next cursor: %w", err)
+			}
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO records (key, kind, user_id, terminal, tx, merchant, amount, channel, bank_code, bank_card,
+		status, code, req_hash, response, qr_seq, created, updated) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)
+		ON CONFLICT(key) DO UPDATE SET kind=excluded.kind, user_id=excluded.user_id, amount=excluded.amount, channel=excluded.channel,
+		bank_code=excluded.bank_code, bank_card=excluded.bank_card, status=excluded.status, code=excluded.code,
+		response=excluded.response, qr_seq=excluded.qr_seq, updated=excluded.updated`,
+			r.Key, r.Kind, r.UserID, r.Terminal, string(r.Tx), r.Merchant, r.Amount, r.Channel, r.BankCode, r.BankCard,
+			string(r.Status), r.Code, r.ReqHash, r.Response, seq, nanos(r.Created), nanos(r.Updated)); err != nil {
+			return err
+		}
+		return tx.QueryRowContext(ctx, `SELECT id FROM records WHERE key=?`, r.Key).Scan(&id)
+	})
+	if err != nil {
+		return fmt.Errorf("wallet/sqlite: put record %s: %w", r.Key, err)
+	}
+	r.ID, r.QRSeq = id, seq
+	return nil
+}
+
+func (s *Store) records(ctx context.Context, q string, args ...any) ([]wallet.Record, error) {
+	rows, err := s.rdb.QueryContext(ctx, `SELECT `+recordCols+` FROM records WHERE `+q, args...)
+	if err != nil {
+		return nil, fmt.Errorf("wallet/sqlite: records: %w", err)
+	}
+	defer rows.Close()
+	var out []wallet.Record
+	for rows.Next() {
+		r, err := scanRecord(rows)
+		if err != nil {
+			return nil, fmt.Errorf("wallet/sqlite: records: %w", err)
+		}
+		out = append(out, *r)
+	}
+	return out, rows.Err()
+}
+
+// Visible records: tombstones and nothing-happened declines of unknown
+// users are not the student's business.
+const visible = `kind <> 'tombstone'`
+
+// Records implements wallet.Store.
+func (s *Store) Records(ctx context.Context, user uint32, beforeID int64, limit int) ([]wallet.Record, error) {
+	if beforeID <= 0 {
+		beforeID = 1 << 62
+	}
+	return s.records(ctx, `user_id=? AND id<? AND `+visible+` ORDER BY id DESC LIMIT ?`, user, beforeID, limit)
+}
+
+// AllRecords implements wallet.Store.
+func (s *Store) AllRecords(ctx context.Context, beforeID int64, limit int) ([]wallet.Record, error) {
+	if beforeID <= 0 {
+		beforeID = 1 << 62
+	}
+	return s.records(ctx, `id<? ORDER BY id DESC LIMIT ?`, beforeID, limit)
+}
+
+// ScanPays implements wallet.Store.
+func (s *Store) ScanPays(ctx context.Context, terminal string, after uint64) ([]wallet.Record, error) {
+	return s.records(ctx, `terminal=? AND qr_seq>? ORDER BY qr_seq`, terminal, after)
+}
+
+// Unfinished implements wallet.Store.
+func (s *Store) Unfinished(ctx context.Context, before time.Time, limit int) ([]wallet.Record, error) {
+	return s.records(ctx, `status IN ('processing', 'pending', 'reversing') AND updated < ? ORDER BY updated LIMIT ?`, nanos(before), limit)
+}
+
+// PaidBetween implements wallet.Store.
+func (s *Store) PaidBetween(ctx context.Context, user uint32, from, to time.Time) (int64, error) {
+	var sum int64
+	err := s.rdb.QueryRowContext(ctx, `SELECT COALESCE(SUM(amount), 0) FROM records WHERE user_id=? AND created>=? AND created<?
+		AND kind IN ('payment','scan_pay','shower') AND status='approved' AND channel IN ('balance','bank_card')`,
+		user, nanos(from), nanos(to)).Scan(&sum)
+	if err != nil {
+		return 0, fmt.Errorf("wallet/sqlite: paid between: %w", err)
+	}
+	return sum, nil
+}
+
+// JournalEntry implements wallet.Store.
+func (s *Store) JournalEntry(ctx context.Context, terminal string, seq uint64) (string, error) {
+	var h string
+	err := s.rdb.QueryRowContext(ctx, `SELECT hash FROM journal WHERE terminal=? AND seq=?`, terminal, seq).Scan(&h)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("wallet/sqlite: journal %s/%d: %w", terminal, seq, err)
+	}
+	return h, nil
+}
+
+// PutJournalEntry implements wallet.Store.
+func (s *Store) PutJournalEntry(ctx context.Context, terminal string, seq uint64, tx protocol.TxID, hash string, at time.Time) error {
+	if err := s.exec(ctx, `INSERT OR IGNORE INTO journal (terminal, seq, tx, hash, at) VALUES (?,?,?,?,?)`,
+		terminal, seq, string(tx), hash, nanos(at)); err != nil {
+		return fmt.Errorf("wallet/sqlite: journal %s/%d: %w", terminal, seq, err)
+	}
+	return nil
+}
+
+// BumpRevision implements wallet.Store.
+func (s *Store) BumpRevision(ctx context.Context) (uint64, error) {
+	var v uint64
+	err := s.write(ctx, func(tx *sql.Tx) error {
+		return tx.QueryRowContext(ctx, `INSERT INTO meta (k, v) VALUES ('config_revision', 1)
+			ON CONFLICT(k) DO UPDATE SET v = v + 1 RETURNING v`).Scan(&v)
+	})
+	if err != nil {
+		return 0, fmt.Errorf("wallet/sqlite: bump revision: %w", err)
+	}
+	return v, nil
+}
+
+// Revision implements wallet.Store.
+func (s *Store) Revision(ctx context.Context) (uint64, error) {
+	var v uint64
+	err := s.rdb.QueryRowContext(ctx, `SELECT v FROM meta WHERE k='config_revision'`).Scan(&v)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("wallet/sqlite: revision: %w", err)
+	}
+	return v, nil
+}
+
+// APIResponse returns the response stored for (user, key), or nil.
+func (s *Store) APIResponse(ctx context.Context, user uint32, key string) (*wallet.APIResponse, error) {
+	var i wallet.APIResponse
+	err := s.rdb.QueryRowContext(ctx, `SELECT hash, status, body FROM api_idem WHERE user_id=? AND key=?`, user, key).Scan(&i.Hash, &i.Status, &i.Body)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("wallet/sqlite: api response: %w", err)
+	}
+	return &i, nil
+}
+
+// PutAPIResponse stores the response for (user, key); the first one stays.
+func (s *Store) PutAPIResponse(ctx context.Context, user uint32, key string, i wallet.APIResponse, at time.Time) error {
+	if err := s.exec(ctx, `INSERT OR IGNORE INTO api_idem (user_id, key, hash, status, body, at) VALUES (?,?,?,?,?,?)`,
+		user, key, i.Hash, i.Status, i.Body, nanos(at)); err != nil {
+		return fmt.Errorf("wallet/sqlite: put api response: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,101 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+)
+
+// ErrClosed is returned by a Store after Close.
+var ErrClosed = errors.New("wallet/sqlite: store closed")
+
+// maxBatch bounds how many writes one transaction commits.
+const maxBatch = 128
+
+// op is one queued write.
+type op struct {
+	ctx  context.Context
+	f    func(*sql.Tx) error
+	done chan error
+}
+
+// write runs f in the writer's transaction and returns once it is
+// committed (durable) or failed. Writes queued together share one
+// transaction and one fsync (group commit); each runs inside its own
+// SAVEPOINT, so a failing one is rolled back alone, and each sees the
+// effects of those before it.
+func (s *Store) write(ctx context.Context, f func(*sql.Tx) error) error {
+	o := &op{ctx: ctx, f: f, done: make(chan error, 1)}
+	s.mu.RLock()
+	if s.closed {
+		s.mu.RUnlock()
+		return ErrClosed
+	}
+	s.queue <- o
+	s.mu.RUnlock()
+	// Waited for whatever the caller's context does: the outcome of a
+	// queued write must be known before the caller goes on.
+	return <-o.done
+}
+
+// run is the writer goroutine.
+func (s *Store) run() {
+	defer close(s.stopped)
+	for first := range s.queue {
+		batch := []*op{first}
+	more:
+		for len(batch) < maxBatch {
+			select {
+			case o, ok := <-s.queue:
+				if !ok {
+					break more
+				}
+				batch = append(batch, o)
+			default:
+				break more
+			}
+		}
+		s.commit(batch)
+	}
+}
+
+func (s *Store) commit(batch []*op) {
+	errs := make([]error, len(batch))
+	fail := func(err error) {
+		for _, o := range batch {
+			o.done <- err
+		}
+	}
+	tx, err := s.wdb.BeginTx(context.Background(), nil)
+	if err != nil {
+		fail(fmt.Errorf("wallet/sqlite: begin: %w", err))
+		return
+	}
+	for i, o := range batch {
+		if _, err := tx.Exec("SAVEPOINT op"); err != nil {
+			tx.Rollback()
+			fail(fmt.Errorf("wallet/sqlite: savepoint: %w", err))
+			return
+		}
+		if errs[i] = o.f(tx); errs[i] != nil {
+			if _, err := tx.Exec("ROLLBACK TO op"); err != nil {
+				tx.Rollback()
+				fail(fmt.Errorf("wallet/sqlite: rollback to savepoint: %w", err))
+				return
+			}
+		}
+		if _, err := tx.Exec("RELEASE op"); err != nil {
+			tx.Rollback()
+			fail(fmt.Errorf("wallet/sqlite: release savepoint: %w", err))
+			return
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		fail(fmt.Errorf("wallet/sqlite: commit: %w", err))
+		return
+	}
+	for i, o := range batch {
+		o.done <- errs[i]
+	}
+}

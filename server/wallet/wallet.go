@@ -1,0 +1,281 @@
+// Package wallet holds the rules of the campus e-wallet (DESIGN §2) and the
+// operations that terminals, the app's HTTP API and the admin CLI call. It
+// does no I/O of its own: state lives behind Store (wallet/sqlite), money
+// behind ledger.Store, and the outside world behind bank.Client and WeChat.
+// Every refusal is a *protocol.Reason, so terminals and the app show its
+// Chinese and English messages as they are.
+//
+// # Serialisation
+//
+// A Service is the only writer of its Store (one authorizer process per
+// SQLite file). Operations on one terminal transaction are serialised by a
+// per-transaction lock, and operations that read and then spend one wallet
+// by a per-user lock (always taken after the transaction lock, never the
+// other way round). The ledger refuses negative wallet balances on its own,
+// so a bug in this serialisation can at worst refuse a payment, never
+// overdraw a wallet.
+//
+// # Crash consistency: the order of steps
+//
+// A money-moving operation touches three systems that cannot commit
+// together: this package's Store, the bank (or WeChat Pay), and the ledger.
+// Every external movement carries an idempotency key derived from the
+// operation's own key (terminal + transaction ID, or the API's
+// Idempotency-Key), so any step may be repeated. The order is:
+//
+//  1. Record the intent (status "processing", the channel chosen, the
+//     amount) durably in the Store before moving any money. A retry with
+//     the same key finds it and resumes with the same channel instead of
+//     deciding afresh — otherwise a retry after a crash could pay from the
+//     balance once and from the bank card again.
+//  2. Move money outside first when money comes in from outside (bank
+//     debit for a card-funded payment or a top-up; WeChat micropay), then
+//     post the ledger transfer under the derived key. A crash between the
+//     two leaves a debit the ledger does not show yet; the retry repeats
+//     the debit (the bank returns the original receipt) and posts.
+//     When money goes out (withdrawal, refund to a card) the ledger posts
+//     first, so the wallet can never pay out more than it holds, and the
+//     bank credit follows; a definite bank refusal posts a compensating
+//     transfer.
+//  3. Record the final response. A retry before that step redoes steps 1–2,
+//     which move nothing twice.
+//
+// A bank that gives no definite answer to a card-funded payment (timeout,
+// 5xx) leaves the payment pending: the terminal is answered StatusPending
+// (code BANK_UNAVAILABLE), its OpQuery repeats the debit under the same key
+// until the outcome is known, and its OpReverse at the deadline returns the
+// money if the debit happened (WeChat micropay semantics, DESIGN §4). A
+// reversal of a card payment whose debit is in doubt repeats the debit
+// under its key and then credits it back: the bank's idempotency is the
+// only way to learn whether it happened.
+//
+// Declines are recorded as the transaction's answer (a retry gets the same
+// one), except ErrInternal — our own storage or ledger trouble — which is
+// never recorded: the record keeps its state and the retry resumes it.
+//
+// # Reversal
+//
+// OpReverse of an approved payment refunds it through its channel (ledger
+// transfer back to the wallet; bank credit — or, if the card refuses it,
+// the wallet balance; WeChat reverse); of a transaction never seen it
+// records a tombstone so that a later OpPay with that ID is refused with
+// ErrTxReversed; repeated, it answers the same. Reversal and payment of
+// one transaction are serialised by its lock. A refund with a step outside
+// (bank credit, WeChat reverse) is first marked "reversing", so that if
+// that step gets no answer, Recover finishes it even when the terminal
+// never asks again. Transactions left processing or pending (a crash, an
+// outage, a client that never came back) are settled by Recover as well.
+package wallet
+
+import (
+	"context"
+	"crypto/ed25519"
+	"time"
+
+	"campuspay/protocol"
+)
+
+// State of a wallet; persisted, so the numbers are explicit.
+type State int
+
+const (
+	StateInactive  State = 1 // never activated: no bank card bound yet
+	StateActive    State = 2
+	StateCancelled State = 3 // 注销: nothing pays until re-opened
+)
+
+func (s State) String() string {
+	switch s {
+	case StateInactive:
+		return "inactive"
+	case StateActive:
+		return "active"
+	case StateCancelled:
+		return "cancelled"
+	}
+	return "unknown"
+}
+
+// Limits of the rules (DESIGN §2).
+const (
+	MaxReopens      = 3    // rule 2: the 4th re-open is refused
+	MaxUnbinds      = 3    // rule 3: per user, ever
+	ShowerMinimum   = 1500 // rule 7: ¥15.00 of balance before a shower
+	PasswordTries   = 5    // rule 13: wrong tries before the lock
+	passwordDigits  = 6
+	maxStudentNoLen = 32
+)
+
+// User is one student (or staff member) and their wallet.
+type User struct {
+	ID        uint32 // numeric, carried in device certificates
+	StudentNo string // account number typed on shower keypads
+	Name      string
+	IDNumber  string // 18-digit resident ID
+	Phone     string
+	Category  string // e.g. 中专生
+	Campus    string
+	CardUID   string // upper-case hex; "" when none
+
+	LoginHash string // bcrypt of the app login password
+
+	State        State
+	Reopens      int
+	Unbinds      int
+	BankCode     string // "" when no card is bound
+	BankCard     string
+	PasswordFree bool
+	WeChatOpenID string
+
+	PayHash        string // bcrypt; "" when unset
+	PayFails       int
+	PayLockedUntil time.Time
+
+	WaterHash        string
+	WaterFails       int
+	WaterLockedUntil time.Time
+
+	LimitPerTx int64 // cents
+	LimitDaily int64 // cents
+}
+
+// Device is a phone holding a device key with a certificate we issued.
+type Device struct {
+	ID      uint32
+	UserID  uint32
+	Key     ed25519.PublicKey
+	Created time.Time
+	Expires time.Time
+	Revoked bool
+}
+
+// Merchant receives payments.
+type Merchant struct {
+	ID     string
+	Name   string
+	Campus string
+}
+
+// Terminal is a box at a merchant.
+type Terminal struct {
+	ID           string
+	Merchant     string
+	Campus       string
+	Mode         protocol.Mode
+	FixedAmount  int64  // card mode; 0 = keyed
+	PasswordHash string // bcrypt of the broker password
+	MerchantQR   string // static QR payload (protocol.IssueMerchantQR)
+	Created      time.Time
+}
+
+// TerminalInfo is what the MQTT layer needs to know about each terminal.
+type TerminalInfo struct {
+	ID       string
+	Merchant string
+	Campus   string
+	Mode     protocol.Mode
+}
+
+// Record kinds.
+const (
+	KindPayment  = "payment"  // a terminal payment
+	KindShower   = "shower"   // a shower hold and its capture
+	KindScanPay  = "scan_pay" // app scan-to-pay of a static merchant QR
+	KindTopUp    = "top_up"
+	KindWithdraw = "withdraw"
+)
+
+// Record statuses beyond protocol.Status.
+const (
+	StatusProcessing protocol.Status = "processing" // intent recorded, money may be moving
+	StatusReversing  protocol.Status = "reversing"  // reversal of an approved payment under way (bank or WeChat step pending)
+)
+
+// Record is one transaction as the wallet sees it: the idempotency record of
+// a terminal request or API call and the line in the student's details.
+type Record struct {
+	ID       int64  // store-assigned, increasing
+	Key      string // unique: "T:<terminal>:<tx>", "Q:<user>:<idem>", ...
+	Kind     string
+	UserID   uint32
+	Terminal string
+	Tx       protocol.TxID
+	Merchant string
+	Amount   int64
+	Channel  string
+	BankCode string // bank_card channel: the card charged (refunds go back to it)
+	BankCard string
+	Status   protocol.Status
+	Code     string // reason code when declined
+	ReqHash  string // content of the originating request, for ErrTxConflict
+	Response []byte // the response given, replayed on a retry
+	QRSeq    uint64 // scan-to-pay: per-terminal cursor (assigned on insert)
+	Created  time.Time
+	Updated  time.Time
+}
+
+// Store is the wallet's durable state. Every method is atomic and durable
+// when it returns.
+type Store interface {
+	// Users.
+	UpsertRosterUser(ctx context.Context, u *User) (created bool, err error) // by StudentNo; keeps wallet state and passwords of an existing user
+	User(ctx context.Context, id uint32) (*User, error)                      // protocol.ErrUserUnknown if none
+	UserByStudentNo(ctx context.Context, no string) (*User, error)
+	UserByCard(ctx context.Context, uid string) (*User, error)
+	UserByOpenID(ctx context.Context, openID string) (*User, error)
+	UpdateUser(ctx context.Context, u *User) error
+
+	// Devices and lost cards.
+	AddDevice(ctx context.Context, d *Device) error // assigns d.ID
+	Device(ctx context.Context, id uint32) (*Device, error)
+	RevokeDevice(ctx context.Context, id uint32) error
+	RevokedDevices(ctx context.Context, now time.Time) ([]uint32, error) // revoked and not yet expired
+	ReportCardLost(ctx context.Context, uid string, user uint32, at time.Time) error
+	CardLost(ctx context.Context, uid string) (bool, error)
+	LostCards(ctx context.Context) ([]string, error)
+
+	// Merchants and terminals.
+	PutMerchant(ctx context.Context, m *Merchant) error
+	Merchant(ctx context.Context, id string) (*Merchant, error) // protocol.ErrMerchantUnknown
+	Merchants(ctx context.Context) ([]Merchant, error)
+	PutTerminal(ctx context.Context, t *Terminal) error
+	Terminal(ctx context.Context, id string) (*Terminal, error) // protocol.ErrTerminalUnknown
+	Terminals(ctx context.Context) ([]Terminal, error)
+
+	// Seen codes: single use across campus. MarkCode records that the code
+	// with this ID was used by owner (a record key) until expires, and
+	// returns the owner already recorded if there is one (owner otherwise).
+	MarkCode(ctx context.Context, codeID, owner string, expires, now time.Time) (string, error)
+
+	// Records.
+	Record(ctx context.Context, key string) (*Record, error) // nil, nil when absent
+	PutRecord(ctx context.Context, r *Record) error          // insert or update by Key; assigns ID (and QRSeq for an approved scan_pay)
+	Records(ctx context.Context, user uint32, beforeID int64, limit int) ([]Record, error)
+	AllRecords(ctx context.Context, beforeID int64, limit int) ([]Record, error)
+	ScanPays(ctx context.Context, terminal string, after uint64) ([]Record, error)
+	// Unfinished lists records still processing, pending or reversing, last updated
+	// before the given time, oldest first.
+	Unfinished(ctx context.Context, before time.Time, limit int) ([]Record, error)
+	// PaidBetween sums the wallet-funded (balance and bank card) approved
+	// payments of user created in [from, to).
+	PaidBetween(ctx context.Context, user uint32, from, to time.Time) (int64, error)
+
+	// Journal entries applied, by (terminal, seq): the content hash of the
+	// first application, "" if none.
+	JournalEntry(ctx context.Context, terminal string, seq uint64) (string, error)
+	PutJournalEntry(ctx context.Context, terminal string, seq uint64, tx protocol.TxID, hash string, at time.Time) error
+
+	// Revision of the terminal configurations: bumped on every change.
+	BumpRevision(ctx context.Context) (uint64, error)
+	Revision(ctx context.Context) (uint64, error)
+
+	Close() error
+}
+
+// APIResponse is an HTTP response stored for an Idempotency-Key of the app
+// API (kept by the wallet store beside the records it produced).
+type APIResponse struct {
+	Hash   string // the route and body it answered
+	Status int
+	Body   []byte
+}
