@@ -6,7 +6,7 @@
 //
 // The WebAssembly module and Go's wasm_exec.js are generated into
 // assets/gen by scripts/build-wasm.sh (run by `make build`) and embedded in
-// the binary. A build without them serves them from Config.GenDir instead.
+// the binary; Config.GenDir serves them from a directory instead.
 package web
 
 import (
@@ -28,7 +28,8 @@ var assets embed.FS
 // Config configures the handler.
 type Config struct {
 	// GenDir, if set, serves gen/ (wallet.wasm, wasm_exec.js) from this
-	// directory when the binary was built without them.
+	// directory, before the copies embedded by `make build` (tests build a
+	// fresh module; a binary built without them needs it).
 	GenDir string
 }
 
@@ -64,11 +65,14 @@ func (h *Handler) HasWasm() bool {
 }
 
 func (h *Handler) read(name string) ([]byte, error) {
-	b, err := fs.ReadFile(h.fs, name)
-	if err != nil && h.genDir != "" && strings.HasPrefix(name, "gen/") {
-		return os.ReadFile(path.Join(h.genDir, strings.TrimPrefix(name, "gen/")))
+	if h.genDir != "" && strings.HasPrefix(name, "gen/") {
+		// An explicit directory wins over the embedded copy, which may be
+		// from an older `make build`.
+		if b, err := os.ReadFile(path.Join(h.genDir, strings.TrimPrefix(name, "gen/"))); err == nil {
+			return b, nil
+		}
 	}
-	return b, err
+	return fs.ReadFile(h.fs, name)
 }
 
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -115,9 +119,20 @@ func (h *Handler) gzipped(name string, body []byte) []byte {
 		return z
 	}
 	var buf bytes.Buffer
-	zw, _ := gzip.NewWriterLevel(&buf, gzip.BestCompression)
+	// The default level: on the 5 MB WebAssembly module BestCompression
+	// costs several times the CPU for under 1 % smaller output.
+	zw, _ := gzip.NewWriterLevel(&buf, gzip.DefaultCompression)
 	zw.Write(body)
 	zw.Close()
 	h.gzip[name] = buf.Bytes()
 	return h.gzip[name]
+}
+
+// WithAPI returns a handler that serves the app's HTTP API under /api/ and
+// the web wallet everywhere else: the page calls the API on its own origin.
+func (h *Handler) WithAPI(api http.Handler) http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("/api/", api)
+	mux.Handle("/", h)
+	return mux
 }

@@ -90,3 +90,15 @@ func TestHandlerGzip(t *testing.T) {
 		t.Fatalf("POST: %d", post.Code)
 	}
 }
+
+func TestWithAPI(t *testing.T) {
+	api := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "api "+r.URL.Path) })
+	h := New(Config{}).WithAPI(api)
+	for path, want := range map[string]string{"/api/v1/wallet": "api /api/v1/wallet", "/": "校园电子钱包"} {
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest("GET", path, nil))
+		if !strings.Contains(rec.Body.String(), want) {
+			t.Errorf("%s: %q lacks %q", path, rec.Body.String(), want)
+		}
+	}
+}

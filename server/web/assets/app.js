@@ -2,49 +2,63 @@
 // out and finished by the WebAssembly build of package protocol
 // (window.campuspay); the device key is a non-extractable WebCrypto Ed25519
 // key kept in IndexedDB. Every failure shows the authorizer's message as-is.
+// The HTTP API is described in server/api/openapi.yaml.
 "use strict";
 
 // ---------- i18n ----------
 const T = {
   title: ["校园电子钱包", "Campus Wallet"],
   login: ["登录", "Log in"], studentNo: ["学号", "Student number"], password: ["密码", "Password"],
-  logout: ["退出登录", "Log out"], balance: ["余额", "Balance"],
-  status_inactive: ["未开通", "Not activated"], status_active: ["已开通", "Active"], status_cancelled: ["已注销", "Cancelled"],
+  logout: ["退出登录", "Log out"], balance: ["余额", "Balance"], available: ["可用", "Available"], held: ["冻结", "Held"],
+  state_inactive: ["未开通", "Not activated"], state_active: ["已开通", "Active"], state_cancelled: ["已注销", "Cancelled"],
   payCode: ["付款码", "Pay code"], idCode: ["身份码", "ID code"], scan: ["扫一扫", "Scan"],
   topUp: ["充值", "Top up"], withdraw: ["提现", "Withdraw"], card: ["银行卡", "Bank card"],
   pwfree: ["免密支付", "Password-free"], limits: ["支付限额", "Limits"], passwords: ["密码设置", "Passwords"],
   wechat: ["微信认证", "WeChat"], cancel: ["注销/重开", "Cancel / reopen"], txs: ["交易明细", "Transactions"],
   bind: ["绑定银行卡并开通", "Bind card and activate"], unbind: ["解绑银行卡", "Unbind card"],
+  noCard: ["未绑定银行卡", "No bank card"], bindFirst: ["请先绑定银行卡开通电子钱包", "Bind a bank card to activate the e-wallet"],
   bankCode: ["银行", "Bank"], cardNumber: ["银行卡号", "Card number"], holder: ["持卡人姓名", "Holder name"],
   idNumber: ["身份证号", "ID card number"], phone: ["银行预留手机号", "Phone on the bank's record"],
   unbindsLeft: ["剩余解绑次数", "Unbinds left"], reopensLeft: ["剩余重新开通次数", "Re-openings left"],
   amountYuan: ["金额（元）", "Amount (yuan)"], submit: ["确定", "Confirm"], perTx: ["单笔限额（元）", "Per transaction (yuan)"],
   daily: ["每日累计限额（元）", "Daily (yuan)"], payPwd: ["支付密码（6位数字）", "Payment password (6 digits)"],
-  waterPwd: ["用水密码（6位数字）", "Water password (6 digits)"], oldPwd: ["原支付密码（如已设置）", "Current payment password (if set)"],
+  waterPwd: ["用水密码（6位数字）", "Water password (6 digits)"], oldPwd: ["原支付密码", "Current payment password"],
+  oldWaterPwd: ["原用水密码", "Current water password"], pwdSet: ["已设置", "Set"], pwdUnset: ["未设置", "Not set"],
   signPwfree: ["开通免密支付", "Sign password-free"], unsignPwfree: ["关闭免密支付", "Cancel password-free"],
   pwfreeOn: ["已开通免密支付", "Password-free payment is on"], pwfreeOff: ["未开通免密支付", "Password-free payment is off"],
+  pwfreeHint: ["开通后刷校园卡消费无需输入密码；未开通时刷卡支付将失败，付款码支付不受影响。", "With it, card taps pay without a password; without it card taps fail (payment codes still work)."],
   vocationalWarn: ["您是中专生，日常刷卡消费需要开通免密支付，否则刷卡将失败。", "As a vocational student you pay by card: without password-free payment, card taps fail."],
   wechatCode: ["小程序登录凭证（code）", "Mini-program login code"], wechatLinked: ["已完成微信认证", "WeChat authenticated"],
-  wechatHint: ["在校园微信小程序中登录后得到凭证（模拟）。", "Log in to the campus WeChat mini-program to get a code (simulated)."],
+  wechatHint: ["在校园微信小程序中登录后得到凭证。", "Log in to the campus WeChat mini-program to get a code."],
   doCancel: ["注销电子钱包", "Cancel the e-wallet"], doReopen: ["重新开通", "Re-open"],
   cancelHint: ["注销时余额将先提现到绑定的银行卡。", "The balance is withdrawn to the bound card first."],
+  confirmCancel: ["确认注销（余额将提现到银行卡）", "Confirm: cancel and withdraw the balance"],
   refresh: ["刷新", "Refresh"], validFor: ["秒后自动刷新", "s until refresh"], notForPay: ["身份码 · 不能用于支付", "Identity code · NOT for payment"],
-  offlineCodes: ["网络未连接：付款码仍可使用", "Offline: codes still work"], registerFirst: ["正在注册本机…", "Registering this device…"],
+  showCashier: ["请向收银员出示付款码", "Show this code to the cashier"], showId: ["用于身份核验，不能付款", "For identity checks only; it cannot pay"],
+  offlineCodes: ["网络未连接：付款码仍可使用", "Offline: codes still work"],
   scanHint: ["将商户收款码对准取景框", "Point the camera at the merchant QR"], pickPhoto: ["从相册选择", "Pick a photo"],
+  noCamera: ["无法使用相机，请从相册选择", "No camera: pick a photo"],
+  notMerchant: ["不是校园商户收款码", "Not a campus merchant QR code"], noQR: ["未识别到二维码", "No QR code found"],
   merchant: ["商户", "Merchant"], terminal: ["终端", "Terminal"], pay: ["付款", "Pay"], paid: ["支付成功", "Paid"],
-  failed: ["失败", "Failed"], time: ["时间", "Time"], txNo: ["交易号", "Transaction"], channel: ["渠道", "Channel"],
+  time: ["时间", "Time"], txNo: ["交易号", "Transaction"], channel: ["渠道", "Channel"], status: ["状态", "Status"],
   more: ["加载更多", "More"], none: ["暂无记录", "Nothing yet"], done: ["完成", "Done"], saved: ["已保存", "Saved"],
   ch_balance: ["余额", "Balance"], ch_bank_card: ["银行卡", "Bank card"], ch_wechat: ["微信", "WeChat"],
+  k_payment: ["消费", "Payment"], k_shower: ["淋浴", "Shower"], k_scan_pay: ["扫码支付", "Scan-to-pay"], k_top_up: ["充值", "Top-up"], k_withdraw: ["提现", "Withdrawal"],
+  s_approved: ["成功", "Approved"], s_declined: ["失败", "Declined"], s_pending: ["处理中", "Pending"], s_processing: ["处理中", "Processing"],
+  s_reversed: ["已撤销", "Reversed"], s_held: ["已冻结", "Held"], s_voided: ["已释放", "Released"], s_unknown: ["未知", "Unknown"],
   lostCard: ["校园卡挂失", "Report card lost"], lostCardDone: ["已挂失", "Reported lost"],
-  devices: ["本机", "This phone"], removeDevice: ["注销本机付款码", "Remove this phone's codes"],
+  removeDevice: ["注销本机付款码", "Remove this phone's codes"],
   invalidAmount: ["金额无效", "Invalid amount"], invalidPwd: ["密码须为6位数字", "The password must be 6 digits"],
   invalidPhone: ["手机号码格式不正确", "Invalid mobile number"], invalidId: ["身份证号码格式不正确", "Invalid ID number"],
   invalidCard: ["银行卡号不正确", "Invalid card number"], loading: ["加载中…", "Loading…"],
-  netError: ["网络错误，请重试", "Network error, try again"],
+  required: ["请填写此项", "Required"], netError: ["网络错误，请重试", "Network error, try again"],
+  sessionEnded: ["登录已失效，请重新登录", "Your session ended; log in again"],
 };
 let lang = localStorage.getItem("lang") || "zh";
 const t = (k) => (T[k] ? T[k][lang === "zh" ? 0 : 1] : k);
-const both = (k) => (T[k] ? `${T[k][0]}<span class="en">${T[k][1]}</span>` : k);
+// Chinese first; English beneath it in the Chinese view.
+const both = (k) => (!T[k] ? k : lang === "zh" ? `${T[k][0]}<span class="en">${T[k][1]}</span>` : T[k][1]);
+const reason = (k) => ({ code: k.toUpperCase(), message_zh: T[k][0], message_en: T[k][1] });
 
 // ---------- helpers ----------
 const $ = (s, el = document) => el.querySelector(s);
@@ -52,7 +66,9 @@ const esc = (s) => String(s ?? "").replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "
 const yuan = (c) => (window.campuspay ? campuspay.formatCents(c) : (c / 100).toFixed(2));
 const b64 = (buf) => btoa(String.fromCharCode(...new Uint8Array(buf)));
 const unb64 = (s) => Uint8Array.from(atob(s), (c) => c.charCodeAt(0));
+const when = (s) => new Date(s).toLocaleString(lang === "zh" ? "zh-CN" : "en-GB", { hour12: false });
 const view = () => $("#view");
+const MAX_REOPENS = 3, MAX_UNBINDS = 3; // DESIGN §2 rules 2 and 3
 let toastTimer;
 function toast(msg) {
   const el = $("#toast"); el.textContent = msg; el.hidden = false;
@@ -64,47 +80,68 @@ function reasonText(e) {
 }
 function showErr(form, e) {
   let box = $(".err", form);
-  if (!box) { box = document.createElement("div"); box.className = "err"; form.appendChild(box); }
+  if (!box) {
+    // Just above the button that was pressed, where the eye is.
+    box = document.createElement("div"); box.className = "err"; box.setAttribute("role", "alert");
+    const btn = $("button[type=submit]", form);
+    btn ? btn.before(box) : form.appendChild(box);
+  }
   box.textContent = reasonText(e);
   box.dataset.code = (e && e.code) || "";
+  box.scrollIntoView({ block: "nearest" });
 }
 
 // ---------- API ----------
 const session = {
   get token() { return localStorage.getItem("token"); },
   set token(v) { v ? localStorage.setItem("token", v) : localStorage.removeItem("token"); },
+  get user() { return localStorage.getItem("user"); },
+  set user(v) { v ? localStorage.setItem("user", String(v)) : localStorage.removeItem("user"); },
 };
-// Money-moving POSTs carry an Idempotency-Key kept in sessionStorage until the
-// request is answered, so a refresh and resubmit never pays twice.
+// Money-moving POSTs carry an Idempotency-Key. The key belongs to the
+// request's content (without passwords) and stays in sessionStorage until
+// the authorizer gives a definite answer, so a resubmit after a lost answer
+// or a refresh replays the first request instead of paying twice.
+function idemScope(path, body) {
+  const b = Object.assign({}, body); delete b.password;
+  return "idem:" + path + ":" + JSON.stringify(b);
+}
 function idemKey(scope) {
-  let k = sessionStorage.getItem("idem:" + scope);
-  if (!k) { k = crypto.randomUUID(); sessionStorage.setItem("idem:" + scope, k); }
+  let k = sessionStorage.getItem(scope);
+  if (!k) { k = crypto.randomUUID(); sessionStorage.setItem(scope, k); }
   return k;
 }
-function idemDone(scope) { sessionStorage.removeItem("idem:" + scope); }
 
 async function api(method, path, body, opts = {}) {
   const headers = { "Accept": "application/json" };
   if (body !== undefined) headers["Content-Type"] = "application/json";
   if (session.token) headers["Authorization"] = "Bearer " + session.token;
-  if (opts.idem) headers["Idempotency-Key"] = idemKey(opts.idem);
+  const scope = opts.money ? idemScope(path, body || {}) : null;
+  if (scope) headers["Idempotency-Key"] = idemKey(scope);
   let r;
   try {
     r = await fetch("/api/v1" + path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
   } catch (e) {
     setNet(false);
-    throw { code: "NETWORK", message_zh: T.netError[0], message_en: T.netError[1] };
+    throw reason("netError");
   }
   setNet(true);
-  const data = r.status === 204 ? {} : await r.json().catch(() => ({}));
+  const data = await r.json().catch(() => ({}));
+  // A definite answer (success or refusal) retires the key; after a 5xx the
+  // outcome may be unknown, and the same key resumes it.
+  if (scope && r.status < 500) sessionStorage.removeItem(scope);
   if (!r.ok) {
-    if (r.status === 401 && path !== "/session") { session.token = null; go("login"); }
+    if (r.status === 401 && path !== "/session" && !opts.quiet) {
+      session.token = null;
+      sessionStorage.setItem("afterLogin", location.hash.slice(1));
+      toast(t("sessionEnded"));
+      go("login");
+    }
     throw data.code ? data : { code: "HTTP_" + r.status, message_zh: T.netError[0], message_en: T.netError[1] };
   }
-  if (opts.idem) idemDone(opts.idem);
   return data;
 }
-function setNet(on) { $("#net").classList.toggle("off", !on); }
+function setNet(on) { $("#net").classList.toggle("off", !on); $("#net").dataset.online = on ? "1" : "0"; }
 
 // ---------- forms: drafts survive a refresh ----------
 function keepDraft(form, name) {
@@ -124,29 +161,36 @@ function field(name, label, attrs = "") {
   return `<label for="f-${name}">${both(label)}</label><input id="f-${name}" name="${name}" ${attrs} placeholder=" ">`;
 }
 function amountOf(form, name = "amount") {
-  const c = campuspay.parseYuan(form.elements[name].value);
-  if (c <= 0) throw { code: "AMOUNT_INVALID", message_zh: T.invalidAmount[0], message_en: T.invalidAmount[1] };
+  const c = campuspay.parseYuan(form.elements[name].value.trim());
+  if (!(c > 0)) throw reason("invalidAmount");
   return c;
 }
-const sixDigits = /^\d{6}$/;
-function checkPwd(v) { if (!sixDigits.test(v)) throw { code: "PASSWORD_INVALID", message_zh: T.invalidPwd[0], message_en: T.invalidPwd[1] }; return v; }
+function checkPwd(v) { if (!/^\d{6}$/.test(v)) throw reason("invalidPwd"); return v; }
 function luhn(num) {
   let s = 0, alt = false;
   for (let i = num.length - 1; i >= 0; i--) { let d = +num[i]; if (alt) { d *= 2; if (d > 9) d -= 9; } s += d; alt = !alt; }
   return s % 10 === 0;
 }
 function idOK(id) {
-  if (!/^\d{17}[\dXx]$/.test(id)) return false;
+  if (!/^\d{17}[\dX]$/.test(id)) return false;
   const w = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2], c = "10X98765432";
   let s = 0; for (let i = 0; i < 17; i++) s += +id[i] * w[i];
-  return c[s % 11] === id[17].toUpperCase();
+  return c[s % 11] === id[17];
 }
+// submitter runs fn on submit with the button disabled (no double submit)
+// and shows a refusal inside the form, as the authorizer worded it.
 function submitter(form, fn) {
+  form.noValidate = true; // our own checks, with messages in both languages
   form.addEventListener("submit", async (ev) => {
     ev.preventDefault();
-    const btn = $("button[type=submit]", form); if (btn) btn.disabled = true;
+    const btn = $("button[type=submit]", form);
+    if (btn && btn.disabled) return;
+    if (btn) btn.disabled = true;
     const old = $(".err", form); if (old) old.remove();
-    try { await fn(); } catch (e) { showErr(form, e); } finally { if (btn) btn.disabled = false; }
+    try {
+      for (const el of form.elements) if (el.required && !el.value.trim()) { el.focus(); throw reason("required"); }
+      await fn();
+    } catch (e) { showErr(form, e); } finally { if (btn) btn.disabled = false; }
   });
 }
 
@@ -163,29 +207,40 @@ async function idbPut(k, v) { const db = await idb(); return new Promise((res, r
 async function idbDel(k) { const db = await idb(); return new Promise((res) => { const tx = db.transaction("keys", "readwrite"); tx.objectStore("keys").delete(k); tx.oncomplete = () => res(); }); }
 
 const device = {
+  // {user, id, cert (base64), expires (Unix s)} of this browser's registration.
   get info() { return JSON.parse(localStorage.getItem("device") || "null"); },
   set info(v) { v ? localStorage.setItem("device", JSON.stringify(v)) : localStorage.removeItem("device"); },
-  // Server time minus local time, from the registration response.
+  // Server time minus local time, from the registration response, so codes
+  // carry the authorizer's time even when the phone's clock is off.
   get offset() { return +(localStorage.getItem("clockOffset") || 0); },
   nextSeq() { const s = (+(localStorage.getItem("seq") || 0) + 1) & 0xffff; localStorage.setItem("seq", s); return s; },
+  async forget() { this.info = null; await idbDel("device"); },
 };
+// ensureDevice returns the key pair and certificate, registering the key
+// when there is no certificate for the logged-in student or it expires
+// within a day. Offline, a still-valid cached certificate is enough.
 async function ensureDevice() {
   let keys = await idbGet("device");
-  const info = device.info;
-  const fresh = info && keys && info.expires * 1000 > Date.now() + device.offset + 60000;
-  if (fresh) return { keys, info };
+  let info = device.info;
+  if (info && info.user !== session.user) { await device.forget(); keys = null; info = null; }
+  const now = Date.now() + device.offset;
+  if (info && keys && info.expires * 1000 > now + 86400e3) return { keys, info };
   if (!keys) {
     // Non-extractable: the private key never leaves WebCrypto.
     keys = await crypto.subtle.generateKey({ name: "Ed25519" }, false, ["sign", "verify"]);
     await idbPut("device", keys);
   }
-  const pub = await crypto.subtle.exportKey("raw", keys.publicKey);
-  const r = await api("POST", "/devices", { public_key: b64(pub) });
-  const st = Date.parse(r.server_time);
-  if (!isNaN(st)) localStorage.setItem("clockOffset", String(st - Date.now()));
-  const exp = typeof r.expires === "number" ? r.expires : Math.floor(Date.parse(r.expires) / 1000);
-  device.info = { id: r.device_id, cert: r.certificate, expires: exp };
-  return { keys, info: device.info };
+  try {
+    const pub = await crypto.subtle.exportKey("raw", keys.publicKey);
+    const r = await api("POST", "/devices", { public_key: b64(pub) }, { quiet: !!info });
+    const st = Date.parse(r.server_time);
+    if (!isNaN(st)) localStorage.setItem("clockOffset", String(st - Date.now()));
+    device.info = { user: session.user, id: r.device_id, cert: r.certificate, expires: Math.floor(Date.parse(r.expires) / 1000) };
+    return { keys, info: device.info };
+  } catch (e) {
+    if (info && info.expires * 1000 > now) return { keys, info }; // renew later
+    throw e;
+  }
 }
 async function makeCode(purpose) {
   const { keys, info } = await ensureDevice();
@@ -197,57 +252,85 @@ async function makeCode(purpose) {
   if (f.error) throw f;
   return { text: f.text, made: now };
 }
+// drawQR draws text as a QR code (EC level M) with a 4-module quiet zone,
+// each module a whole number of device pixels so a counter camera sees
+// sharp edges, as large as the screen allows.
 function drawQR(canvas, text) {
   const q = campuspay.encodeQR(text);
   if (q.error) throw q;
-  const quiet = 4, n = q.size + quiet * 2, scale = 8;
-  canvas.width = canvas.height = n * scale;
+  const quiet = 4, n = q.size + quiet * 2;
+  const dpr = window.devicePixelRatio || 1;
+  const avail = Math.min(canvas.parentElement.clientWidth || 320, 420);
+  // With an integer pixel ratio keep whole CSS pixels too, so the browser
+  // never resamples the code.
+  const px = Number.isInteger(dpr) ? dpr * Math.max(1, Math.floor(avail / n)) : Math.max(2, Math.floor((avail * dpr) / n));
+  canvas.width = canvas.height = n * px;
+  canvas.style.width = canvas.style.height = (n * px) / dpr + "px";
   const g = canvas.getContext("2d");
   g.fillStyle = "#fff"; g.fillRect(0, 0, canvas.width, canvas.height); g.fillStyle = "#000";
   for (let y = 0; y < q.size; y++) for (let x = 0; x < q.size; x++)
-    if (q.modules[y * q.size + x]) g.fillRect((x + quiet) * scale, (y + quiet) * scale, scale, scale);
+    if (q.modules[y * q.size + x]) g.fillRect((x + quiet) * px, (y + quiet) * px, px, px);
+  canvas.dataset.modules = String(q.size);
 }
 
 // ---------- router ----------
-let cleanup = [];
+let cleanup = [], routeGen = 0;
+const STALE = { code: "STALE" };
+// fresh resolves p, or throws STALE when the student has moved to another
+// page meanwhile, so a slow answer never draws over the newer page.
+async function fresh(p) { const g = routeGen; const v = await p; if (g !== routeGen) throw STALE; return v; }
 function onLeave(fn) { cleanup.push(fn); }
-function go(name, arg) { location.hash = arg ? `${name}/${encodeURIComponent(arg)}` : name; }
+function go(name, arg) {
+  const h = arg ? `${name}/${encodeURIComponent(arg)}` : name;
+  if (location.hash.slice(1) === h) route(); else location.hash = h;
+}
 async function route() {
   cleanup.forEach((f) => f()); cleanup = [];
+  const gen = ++routeGen;
   const [name, arg] = location.hash.slice(1).split("/");
   const r = session.token ? (routes[name] || routes.home) : routes.login;
-  $("#back").hidden = !session.token || !name || name === "home" || name === "login";
+  const page = session.token ? (routes[name] ? name : "home") : "login";
+  document.body.dataset.page = page;
+  $("#back").hidden = page === "home" || page === "login";
   $("#title").textContent = t(r.title || "title");
   view().innerHTML = `<p class="muted">${t("loading")}</p>`;
   try { await r.render(arg && decodeURIComponent(arg)); }
-  catch (e) { view().innerHTML = `<div class="err" data-code="${esc(e.code)}">${esc(reasonText(e))}</div>`; }
+  catch (e) {
+    if (e === STALE || gen !== routeGen) return;
+    view().innerHTML = `<div class="err" role="alert" data-code="${esc(e.code)}">${esc(reasonText(e))}</div>`;
+  }
+  if (gen === routeGen) document.body.dataset.rendered = page;
 }
 let wallet = null;
-async function loadWallet() { wallet = await api("GET", "/wallet"); return wallet; }
+async function loadWallet() { wallet = await fresh(api("GET", "/wallet")); return wallet; }
+const cardText = (w) => (w.bank_card ? `${esc(w.bank_code)} ${esc(w.bank_card)}` : t("noCard"));
 
 const routes = {
   login: { title: "login", render() {
     view().innerHTML = `<form class="card" id="login">
-      ${field("student_no", "studentNo", 'required autocomplete="username" inputmode="numeric"')}
+      ${field("student_no", "studentNo", 'required autocomplete="username"')}
       ${field("password", "password", 'type="password" required autocomplete="current-password"')}
       <button class="primary" type="submit">${both("login")}</button></form>`;
-    const f = $("#login"); keepDraft(f, "login");
+    const f = $("#login"); const clear = keepDraft(f, "login");
     submitter(f, async () => {
       const r = await api("POST", "/session", { student_no: f.elements.student_no.value.trim(), password: f.elements.password.value });
-      session.token = r.token; go("home");
+      session.token = r.token; session.user = r.user_id; clear();
+      const back = sessionStorage.getItem("afterLogin"); sessionStorage.removeItem("afterLogin");
+      go(back && back !== "login" ? back : "home");
     });
   } },
 
   home: { render: async () => {
     const w = await loadWallet();
-    const st = "status_" + w.status;
-    const warn = w.category === "中专生" && w.status === "active" && !w.password_free
-      ? `<div class="warn" id="vocational-warning">${both("vocationalWarn")}</div>` : "";
+    const warn = w.password_free_warning && w.state === "active"
+      ? `<a class="warn" id="vocational-warning" href="#pwfree">${both("vocationalWarn")}</a>` : "";
+    const inactive = w.state === "inactive" ? `<a class="warn" id="activate-hint" href="#card">${both("bindFirst")}</a>` : "";
     view().innerHTML = `<section class="card">
-        <div class="muted">${esc(w.name)} · ${esc(w.student_no)} · <span id="wallet-status" data-status="${esc(w.status)}">${t(st)}</span></div>
+        <div class="muted">${esc(w.name)} · ${esc(w.student_no)} · <span id="wallet-state" data-state="${esc(w.state)}">${t("state_" + w.state)}</span></div>
         <div class="balance" id="balance" data-cents="${w.balance}">¥${yuan(w.balance)}</div>
-        <div class="muted">${w.bank_card ? `${esc(w.bank_card.bank_name || w.bank_card.bank)} ···· ${esc(w.bank_card.last4)}` : both("card")}</div>
-      </section>${warn}
+        ${w.held ? `<div class="muted">${t("available")} ¥${yuan(w.available)} · ${t("held")} ¥${yuan(w.held)}</div>` : ""}
+        <div class="muted" id="bank-card">${cardText(w)}</div>
+      </section>${inactive}${warn}
       <section class="grid">
         <button data-go="paycode">${both("payCode")}</button><button data-go="idcode">${both("idCode")}</button><button data-go="scan">${both("scan")}</button>
         <button data-go="topup">${both("topUp")}</button><button data-go="withdraw">${both("withdraw")}</button><button data-go="card">${both("card")}</button>
@@ -261,41 +344,46 @@ const routes = {
 
   card: { title: "card", render: async () => {
     const w = await loadWallet();
-    const left = w.unbinds_left ?? "";
+    const left = Math.max(0, MAX_UNBINDS - (w.unbinds || 0));
     if (w.bank_card) {
       view().innerHTML = `<section class="card"><dl class="kv">
-        <dt>${t("bankCode")}</dt><dd>${esc(w.bank_card.bank_name || w.bank_card.bank)}</dd>
-        <dt>${t("cardNumber")}</dt><dd>···· ${esc(w.bank_card.last4)}</dd>
-        <dt>${t("unbindsLeft")}</dt><dd id="unbinds-left">${esc(left)}</dd></dl>
+        <dt>${t("bankCode")}</dt><dd id="bank-code">${esc(w.bank_code)}</dd>
+        <dt>${t("cardNumber")}</dt><dd id="bank-card">${esc(w.bank_card)}</dd>
+        <dt>${t("unbindsLeft")}</dt><dd id="unbinds-left">${left}</dd></dl>
         <form id="unbind"><button class="danger" type="submit">${both("unbind")}</button></form></section>`;
-      const f = $("#unbind");
-      submitter(f, async () => { await api("DELETE", "/wallet/bank-card"); toast(t("done")); route(); });
+      submitter($("#unbind"), async () => { await api("DELETE", "/wallet/bank-card"); toast(t("done")); route(); });
       return;
     }
+    // The authorizer refuses unsupported banks with its own message.
+    const banks = [["CCB", "中国建设银行"], ["ICBC", "中国工商银行"], ["ABC", "中国农业银行"], ["BOC", "中国银行"], ["BOCOM", "交通银行"], ["CMB", "招商银行"]];
     view().innerHTML = `<form class="card" id="bind">
-      <label for="f-bank">${both("bankCode")}</label>
-      <select id="f-bank" name="bank">${(w.supported_banks || [{ code: "CCB", name: "中国建设银行" }]).map((b) => `<option value="${esc(b.code)}">${esc(b.name)}</option>`).join("")}</select>
-      ${field("card_number", "cardNumber", 'required inputmode="numeric" pattern="\\d{12,19}"')}
-      ${field("name", "holder", "required")}
-      ${field("id_number", "idNumber", 'required pattern="\\d{17}[\\dXx]"')}
-      ${field("phone", "phone", 'required inputmode="tel" pattern="1[3-9]\\d{9}"')}
-      <p class="muted">${t("unbindsLeft")}: <span id="unbinds-left">${esc(left)}</span></p>
+      <label for="f-bank_code">${both("bankCode")}</label>
+      <select id="f-bank_code" name="bank_code">${banks.map(([c, n]) => `<option value="${c}">${n} ${c}</option>`).join("")}</select>
+      ${field("card_number", "cardNumber", 'required inputmode="numeric" autocomplete="cc-number" maxlength="19"')}
+      ${field("name", "holder", 'required autocomplete="name"')}
+      ${field("id_number", "idNumber", 'required maxlength="18"')}
+      ${field("phone", "phone", 'required inputmode="tel" autocomplete="tel" maxlength="11"')}
+      <p class="muted">${t("unbindsLeft")}: <span id="unbinds-left">${left}</span></p>
       <button class="primary" type="submit">${both("bind")}</button></form>`;
-    const f = $("#bind"); const clear = keepDraft(f, "bind");
+    const f = $("#bind");
+    if (!f.elements.name.value) f.elements.name.value = w.name || "";
+    const clear = keepDraft(f, "bind");
     submitter(f, async () => {
       const v = Object.fromEntries(new FormData(f));
-      if (!luhn(v.card_number) || !/^\d{12,19}$/.test(v.card_number)) throw { code: "CARD_NUMBER_INVALID", message_zh: T.invalidCard[0], message_en: T.invalidCard[1] };
-      if (!idOK(v.id_number)) throw { code: "ID_NUMBER_INVALID", message_zh: T.invalidId[0], message_en: T.invalidId[1] };
-      if (!/^1[3-9]\d{9}$/.test(v.phone)) throw { code: "PHONE_INVALID", message_zh: T.invalidPhone[0], message_en: T.invalidPhone[1] };
-      await api("POST", "/wallet/bank-card", { bank: v.bank, card_number: v.card_number, name: v.name, id_number: v.id_number, phone: v.phone });
+      v.card_number = v.card_number.replace(/\s+/g, ""); v.id_number = v.id_number.trim().toUpperCase(); v.phone = v.phone.trim(); v.name = v.name.trim();
+      if (!/^\d{12,19}$/.test(v.card_number) || !luhn(v.card_number)) throw reason("invalidCard");
+      if (!idOK(v.id_number)) throw reason("invalidId");
+      if (!/^1[3-9]\d{9}$/.test(v.phone)) throw reason("invalidPhone");
+      await api("POST", "/wallet/bank-card", { bank_code: v.bank_code, card_number: v.card_number, name: v.name, id_number: v.id_number, phone: v.phone });
       clear(); toast(t("done")); go("home");
     });
   } },
 
   pwfree: { title: "pwfree", render: async () => {
     const w = await loadWallet();
-    const warn = w.category === "中专生" && !w.password_free ? `<div class="warn" id="vocational-warning">${both("vocationalWarn")}</div>` : "";
+    const warn = w.password_free_warning ? `<div class="warn" id="vocational-warning">${both("vocationalWarn")}</div>` : "";
     view().innerHTML = `<section class="card"><p id="pwfree-state" data-on="${!!w.password_free}">${both(w.password_free ? "pwfreeOn" : "pwfreeOff")}</p>${warn}
+      <p class="muted">${t("pwfreeHint")}</p>
       <form id="pwf"><button class="${w.password_free ? "danger" : "primary"}" type="submit">${both(w.password_free ? "unsignPwfree" : "signPwfree")}</button></form></section>`;
     submitter($("#pwf"), async () => { await api(w.password_free ? "DELETE" : "POST", "/wallet/password-free"); toast(t("done")); route(); });
   } },
@@ -305,41 +393,43 @@ const routes = {
 
   limits: { title: "limits", render: async () => {
     const w = await loadWallet();
-    const l = w.limits || {};
     view().innerHTML = `<form class="card" id="limits">
       ${field("per_transaction", "perTx", 'required inputmode="decimal"')}
       ${field("daily", "daily", 'required inputmode="decimal"')}
       <button class="primary" type="submit">${both("submit")}</button></form>`;
     const f = $("#limits");
-    if (l.per_transaction) f.elements.per_transaction.value = yuan(l.per_transaction);
-    if (l.daily) f.elements.daily.value = yuan(l.daily);
+    if (w.limit_per_tx) f.elements.per_transaction.value = yuan(w.limit_per_tx);
+    if (w.limit_daily) f.elements.daily.value = yuan(w.limit_daily);
+    const clear = keepDraft(f, "limits");
     submitter(f, async () => {
       await api("PUT", "/wallet/limits", { per_transaction: amountOf(f, "per_transaction"), daily: amountOf(f, "daily") });
-      toast(t("saved")); go("home");
+      clear(); toast(t("saved")); go("home");
     });
   } },
 
-  passwords: { title: "passwords", render: () => {
-    view().innerHTML = `<form class="card" id="paypwd">
-      ${field("old_password", "oldPwd", 'type="password" inputmode="numeric" autocomplete="off"')}
-      ${field("password", "payPwd", 'type="password" inputmode="numeric" required autocomplete="new-password"')}
-      <button class="primary" type="submit">${both("submit")}</button></form>
-      <form class="card" id="waterpwd">
-      ${field("password", "waterPwd", 'type="password" inputmode="numeric" required autocomplete="new-password"')}
+  passwords: { title: "passwords", render: async () => {
+    const w = await loadWallet();
+    const pwForm = (id, label, oldLabel, isSet) => `<form class="card" id="${id}">
+      <p class="muted">${both(label)}: <span data-set="${isSet}">${t(isSet ? "pwdSet" : "pwdUnset")}</span></p>
+      ${isSet ? field("old_password", oldLabel, 'type="password" inputmode="numeric" required autocomplete="off" maxlength="6"') : ""}
+      ${field("password", label, 'type="password" inputmode="numeric" required autocomplete="new-password" maxlength="6"')}
       <button class="primary" type="submit">${both("submit")}</button></form>`;
-    const p = $("#paypwd"), w = $("#waterpwd");
-    submitter(p, async () => {
-      await api("PUT", "/wallet/payment-password", { old_password: p.elements.old_password.value || undefined, password: checkPwd(p.elements.password.value) });
-      p.reset(); toast(t("saved"));
-    });
-    submitter(w, async () => { await api("PUT", "/wallet/water-password", { password: checkPwd(w.elements.password.value) }); w.reset(); toast(t("saved")); });
+    view().innerHTML = pwForm("paypwd", "payPwd", "oldPwd", w.payment_password_set) + pwForm("waterpwd", "waterPwd", "oldWaterPwd", w.water_password_set);
+    for (const [id, path] of [["paypwd", "/wallet/payment-password"], ["waterpwd", "/wallet/water-password"]]) {
+      const f = $("#" + id);
+      submitter(f, async () => {
+        const old = f.elements.old_password ? checkPwd(f.elements.old_password.value) : undefined;
+        await api("PUT", path, { old_password: old, password: checkPwd(f.elements.password.value) });
+        toast(t("saved")); route();
+      });
+    }
   } },
 
   wechat: { title: "wechat", render: async () => {
     const w = await loadWallet();
     if (w.wechat_linked) { view().innerHTML = `<section class="card ok" id="wechat-linked">${both("wechatLinked")}</section>`; return; }
     view().innerHTML = `<form class="card" id="wx"><p class="muted">${t("wechatHint")}</p>
-      ${field("code", "wechatCode", "required")}
+      ${field("code", "wechatCode", 'required autocomplete="off"')}
       <button class="primary" type="submit">${both("wechat")}</button></form>`;
     const f = $("#wx");
     submitter(f, async () => { await api("POST", "/wechat/link", { code: f.elements.code.value.trim() }); toast(t("done")); route(); });
@@ -347,46 +437,54 @@ const routes = {
 
   cancel: { title: "cancel", render: async () => {
     const w = await loadWallet();
-    const cancelled = w.status === "cancelled";
-    view().innerHTML = `<section class="card"><p>${t("status_" + w.status)}</p>
-      <p class="muted">${t("reopensLeft")}: <span id="reopens-left">${esc(w.reopens_left ?? "")}</span></p>
+    const cancelled = w.state === "cancelled";
+    view().innerHTML = `<section class="card"><p id="wallet-state" data-state="${esc(w.state)}">${t("state_" + w.state)}</p>
+      <p class="muted">${t("reopensLeft")}: <span id="reopens-left">${Math.max(0, MAX_REOPENS - (w.reopens || 0))}</span></p>
       ${cancelled ? "" : `<p class="muted">${t("cancelHint")}</p>`}
       <form id="cx"><button class="${cancelled ? "primary" : "danger"}" type="submit">${both(cancelled ? "doReopen" : "doCancel")}</button></form></section>
       <section class="card"><form id="lost"><button class="danger" type="submit">${both("lostCard")}</button></form>
       <form id="rmdev"><button class="danger" type="submit">${both("removeDevice")}</button></form></section>`;
-    submitter($("#cx"), async () => {
-      await api("POST", cancelled ? "/wallet/reopen" : "/wallet/cancel", {}, { idem: cancelled ? "reopen" : "cancel" });
+    // Cancelling asks twice, in the page (no blocking browser dialog).
+    const cx = $("#cx");
+    submitter(cx, async () => {
+      if (!cancelled && cx.dataset.confirm !== "1") {
+        cx.dataset.confirm = "1";
+        $("button", cx).innerHTML = both("confirmCancel");
+        return;
+      }
+      await api("POST", cancelled ? "/wallet/reopen" : "/wallet/cancel", {}, { money: !cancelled });
       toast(t("done")); route();
     });
     submitter($("#lost"), async () => { await api("POST", "/card/lost", {}); toast(t("lostCardDone")); });
     submitter($("#rmdev"), async () => {
       const d = device.info;
       if (d) await api("DELETE", "/devices/" + d.id);
-      device.info = null; await idbDel("device"); toast(t("done"));
+      await device.forget(); toast(t("done"));
     });
   } },
 
   tx: { title: "txs", render: async () => {
     view().innerHTML = `<section class="card"><ul class="tx" id="txlist"></ul><button id="more" hidden>${both("more")}</button></section>`;
-    let cursor = "";
+    let before = 0;
     const more = async () => {
-      const r = await api("GET", "/transactions?limit=20" + (cursor ? "&before=" + encodeURIComponent(cursor) : ""));
-      const items = r.transactions || r.items || [];
+      const r = await fresh(api("GET", "/transactions?limit=20" + (before ? "&before=" + before : "")));
+      const items = r.transactions || [];
       const ul = $("#txlist");
       if (!items.length && !ul.children.length) ul.innerHTML = `<li class="muted">${t("none")}</li>`;
       for (const x of items) {
         const li = document.createElement("li");
-        const sign = x.amount < 0 ? "neg" : "pos";
-        li.dataset.tx = x.id || x.tx || "";
-        li.innerHTML = `<div><div>${esc(x.merchant_name || x.merchant || x.kind)}${x.terminal ? " · " + esc(x.terminal) : ""}</div>
-          <div class="muted">${new Date(x.at).toLocaleString(lang === "zh" ? "zh-CN" : "en-GB")} · ${t("ch_" + x.channel)} · ${esc(x.status)}</div></div>
-          <div class="amt ${sign}">${x.amount < 0 ? "-" : "+"}¥${yuan(Math.abs(x.amount))}</div>`;
+        const incoming = x.kind === "top_up";
+        li.dataset.id = x.id; li.dataset.kind = x.kind; li.dataset.channel = x.channel || ""; li.dataset.status = x.status;
+        li.innerHTML = `<div><div>${esc(x.merchant_name || x.merchant || t("k_" + x.kind))}${x.terminal ? " · " + esc(x.terminal) : ""}</div>
+          <div class="muted">${when(x.time)} · ${t("k_" + x.kind)}${x.channel ? " · " + t("ch_" + x.channel) : ""}</div>
+          <div class="muted st-${esc(x.status)}">${t("s_" + x.status)}${x.code ? " · " + esc(x.code) : ""}${x.tx ? ` · <span class="txid">${esc(x.tx)}</span>` : ""}</div></div>
+          <div class="amt ${incoming ? "pos" : "neg"}">${incoming ? "+" : "-"}¥${yuan(x.amount)}</div>`;
         ul.appendChild(li);
       }
-      cursor = r.next || "";
-      $("#more").hidden = !cursor;
+      before = r.next_before || 0;
+      $("#more").hidden = !before;
     };
-    $("#more").addEventListener("click", () => more().catch((e) => toast(reasonText(e))));
+    $("#more").addEventListener("click", () => more().catch((e) => e !== STALE && toast(reasonText(e))));
     await more();
   } },
 
@@ -394,7 +492,7 @@ const routes = {
   idcode: { title: "idCode", render: () => codeView("identity") },
   scan: { title: "scan", render: () => scanView() },
   pay: { title: "pay", render: (qr) => payForm(qr) },
-  result: { title: "pay", render: () => resultView() },
+  result: { title: "paid", render: () => resultView() },
 };
 
 function moneyForm(name, path) {
@@ -403,8 +501,8 @@ function moneyForm(name, path) {
     <button class="primary" type="submit">${both(name === "topup" ? "topUp" : "withdraw")}</button></form>`;
   const f = $("#" + name); const clear = keepDraft(f, name);
   submitter(f, async () => {
-    const r = await api("POST", path, { amount: amountOf(f) }, { idem: name });
-    clear(); toast(`${t("done")} ¥${yuan(r.balance ?? 0)}`); go("home");
+    const r = await api("POST", path, { amount: amountOf(f) }, { money: true });
+    clear(); toast(`${t("done")} ¥${yuan(r.wallet ? r.wallet.balance : 0)}`); go("home");
   });
 }
 
@@ -413,40 +511,53 @@ function moneyForm(name, path) {
 // after each use (a new transaction in the list).
 async function codeView(purpose) {
   const isId = purpose === "identity";
-  view().innerHTML = `<section class="card qrbox ${isId ? "identity" : ""}">
+  view().innerHTML = `<section class="card qrbox ${isId ? "identity" : ""}" id="codebox" data-purpose="${purpose}">
     <div class="tabs"><button data-p="pay" class="${isId ? "" : "on"}">${both("payCode")}</button><button data-p="identity" class="${isId ? "on" : ""}">${both("idCode")}</button></div>
     ${isId ? `<p class="stamp" id="not-for-pay">${both("notForPay")}</p>` : ""}
-    <canvas class="qr" id="qr" aria-label="QR"></canvas>
+    <div class="qrwrap"><canvas class="qr" id="qr" role="img" aria-label="${t(isId ? "idCode" : "payCode")}"></canvas></div>
+    <p class="muted">${t(isId ? "showId" : "showCashier")}</p>
     <div class="count"><span id="count">60</span> ${t("validFor")}</div>
     <p class="muted" id="offline-note" hidden>${t("offlineCodes")}</p>
     <button id="refresh">${both("refresh")}</button></section>`;
   view().querySelectorAll("[data-p]").forEach((b) => b.addEventListener("click", () => go(b.dataset.p === "pay" ? "paycode" : "idcode")));
   const canvas = $("#qr");
-  let left = 60, lastTx = null, stopped = false;
+  let left = 60, lastTx = null, stopped = false, busy = false;
   const show = async () => {
-    const c = await makeCode(purpose);
-    drawQR(canvas, c.text);
-    canvas.dataset.code = c.text;
-    left = campuspay.codeValiditySeconds;
-    $("#count").textContent = left;
+    if (busy || stopped) return;
+    busy = true;
+    try {
+      const c = await makeCode(purpose);
+      if (stopped) return;
+      drawQR(canvas, c.text);
+      canvas.dataset.code = c.text;
+      canvas.dataset.made = String(c.made);
+      left = campuspay.codeValiditySeconds;
+      $("#count").textContent = left;
+    } finally { busy = false; }
   };
-  $("#refresh").addEventListener("click", () => show().catch((e) => toast(reasonText(e))));
+  const showErrToast = (e) => toast(reasonText(e));
+  $("#refresh").addEventListener("click", () => show().catch(showErrToast));
   const timer = setInterval(() => {
-    if (--left <= 0) show().catch((e) => toast(reasonText(e)));
+    if (--left <= 0) show().catch(showErrToast);
     else $("#count").textContent = left;
   }, 1000);
   // Refresh after each use: watch the newest transaction while on screen.
-  const watch = setInterval(async () => {
-    if (isId || stopped) return;
+  const watch = async () => {
+    if (stopped) return;
     try {
-      const r = await api("GET", "/transactions?limit=1");
+      const r = await api("GET", "/transactions?limit=1", undefined, { quiet: true });
       $("#offline-note").hidden = true;
-      const id = ((r.transactions || r.items || [])[0] || {}).id || "";
-      if (lastTx !== null && id !== lastTx) show();
+      const id = String(((r.transactions || [])[0] || {}).id || "");
+      if (!isId && lastTx !== null && id !== lastTx) show().catch(showErrToast);
       lastTx = id;
-    } catch { $("#offline-note").hidden = false; }
-  }, 3000);
-  onLeave(() => { stopped = true; clearInterval(timer); clearInterval(watch); });
+    } catch (e) { if (e.code === "NETERROR") $("#offline-note").hidden = false; }
+  };
+  const watcher = setInterval(watch, 2000);
+  // Keep the screen on while the code is shown (where the browser allows).
+  let lock = null;
+  if (navigator.wakeLock) navigator.wakeLock.request("screen").then((l) => { if (stopped) l.release(); else lock = l; }).catch(() => {});
+  onLeave(() => { stopped = true; clearInterval(timer); clearInterval(watcher); if (lock) lock.release().catch(() => {}); });
+  watch();
   await show();
 }
 
@@ -454,13 +565,13 @@ async function codeView(purpose) {
 // the page by the Go QR decoder compiled to WebAssembly.
 async function scanView() {
   view().innerHTML = `<section class="card"><p class="muted">${both("scanHint")}</p>
-    <video class="scan" id="video" playsinline muted></video>
+    <video class="scan" id="video" playsinline muted hidden></video>
     <label class="btn" for="photo">${both("pickPhoto")}</label><input type="file" id="photo" accept="image/*" hidden>
     <div id="scan-err"></div></section>`;
   const canvas = document.createElement("canvas");
+  const fail = (k) => { $("#scan-err").innerHTML = `<div class="err" role="alert" data-code="${k}">${both(k)}</div>`; };
   const found = (text) => {
-    const kind = campuspay.classify(text);
-    if (kind !== "merchant_qr") { $("#scan-err").innerHTML = `<div class="err">${lang === "zh" ? "不是商户收款码" : "Not a merchant QR code"}</div>`; return false; }
+    if (campuspay.classify(text) !== "merchant_qr") { fail("notMerchant"); return false; }
     go("pay", text); return true;
   };
   const decodeFrom = (src, w, h) => {
@@ -473,18 +584,21 @@ async function scanView() {
   };
   $("#photo").addEventListener("change", async (ev) => {
     const file = ev.target.files[0]; if (!file) return;
-    const img = await createImageBitmap(file);
-    const text = decodeFrom(img, img.width, img.height);
-    if (!text) { $("#scan-err").innerHTML = `<div class="err">${lang === "zh" ? "未识别到二维码" : "No QR code found"}</div>`; return; }
+    let text = "";
+    try { const img = await createImageBitmap(file); text = decodeFrom(img, img.width, img.height); } catch { /* not an image */ }
+    ev.target.value = "";
+    if (!text) { fail("noQR"); return; }
     found(text);
   });
+  if (!navigator.mediaDevices || !navigator.mediaDevices.getUserMedia) return;
   let stream;
   try {
     stream = await navigator.mediaDevices.getUserMedia({ video: { facingMode: "environment" }, audio: false });
-  } catch { $("#video").hidden = true; return; }
-  const v = $("#video"); v.srcObject = stream; await v.play().catch(() => {});
+  } catch { $("#scan-err").innerHTML = `<p class="muted">${both("noCamera")}</p>`; return; }
   let alive = true;
   onLeave(() => { alive = false; stream.getTracks().forEach((x) => x.stop()); });
+  if (!$("#video")) { alive = false; stream.getTracks().forEach((x) => x.stop()); return; }
+  const v = $("#video"); v.hidden = false; v.srcObject = stream; await v.play().catch(() => {});
   const tick = () => {
     if (!alive) return;
     if (v.videoWidth) { const text = decodeFrom(v, v.videoWidth, v.videoHeight); if (text && found(text)) return; }
@@ -497,35 +611,41 @@ function payForm(qr) {
   const m = campuspay.parseMerchantQR(qr || "");
   if (m.error) throw m;
   view().innerHTML = `<form class="card" id="scanpay">
-    <dl class="kv"><dt>${t("merchant")}</dt><dd id="pay-merchant">${esc(m.merchant)}</dd><dt>${t("terminal")}</dt><dd>${esc(m.terminal)}</dd></dl>
+    <dl class="kv"><dt>${t("merchant")}</dt><dd id="pay-merchant">${esc(m.merchant)}</dd><dt>${t("terminal")}</dt><dd id="pay-terminal">${esc(m.terminal)}</dd></dl>
     ${field("amount", "amountYuan", 'required inputmode="decimal" autofocus')}
-    ${field("password", "payPwd", 'type="password" inputmode="numeric" required autocomplete="off"')}
+    ${field("password", "payPwd", 'type="password" inputmode="numeric" required autocomplete="off" maxlength="6"')}
     <button class="primary" type="submit">${both("pay")}</button></form>`;
-  const f = $("#scanpay"); const clear = keepDraft(f, "scanpay");
+  const f = $("#scanpay"); const clear = keepDraft(f, "scanpay:" + qr);
   submitter(f, async () => {
     const amount = amountOf(f);
-    const r = await api("POST", "/scan-pay", { merchant_qr: qr, amount, payment_password: checkPwd(f.elements.password.value) }, { idem: "scanpay:" + qr + ":" + amount });
+    const r = await api("POST", "/scan-pay", { qr, amount, password: checkPwd(f.elements.password.value) }, { money: true });
     clear();
-    sessionStorage.setItem("lastResult", JSON.stringify({ ok: true, merchant: r.merchant_name || m.merchant, terminal: m.terminal, amount, at: r.at || new Date().toISOString(), tx: r.tx || r.id }));
+    const x = r.transaction || {};
+    sessionStorage.setItem("lastResult", JSON.stringify({ merchant: x.merchant_name || x.merchant || m.merchant, terminal: x.terminal || m.terminal,
+      amount: x.amount || amount, at: x.time, tx: x.tx, channel: x.channel, status: x.status }));
     go("result");
   });
 }
 
+// The result stays on screen, large, for the cashier to see.
 function resultView() {
   const r = JSON.parse(sessionStorage.getItem("lastResult") || "null");
-  if (!r) return go("home");
-  view().innerHTML = `<section class="card result okr" id="result">
-    <div>${both("paid")}</div><div class="big" id="result-amount">¥${yuan(r.amount)}</div>
-    <dl class="kv"><dt>${t("merchant")}</dt><dd>${esc(r.merchant)}</dd><dt>${t("terminal")}</dt><dd>${esc(r.terminal)}</dd>
-    <dt>${t("time")}</dt><dd>${new Date(r.at).toLocaleString(lang === "zh" ? "zh-CN" : "en-GB")}</dd>
+  if (!r) { go("home"); return; }
+  view().innerHTML = `<section class="card result okr" id="result" data-status="${esc(r.status)}">
+    <div class="big-ok">✓ ${both("paid")}</div><div class="big" id="result-amount">¥${yuan(r.amount)}</div>
+    <div class="result-merchant" id="result-merchant">${esc(r.merchant)}</div>
+    <dl class="kv"><dt>${t("terminal")}</dt><dd>${esc(r.terminal)}</dd>
+    <dt>${t("time")}</dt><dd id="result-time">${r.at ? when(r.at) : ""}</dd>
+    <dt>${t("channel")}</dt><dd>${r.channel ? t("ch_" + r.channel) : ""}</dd>
     <dt>${t("txNo")}</dt><dd id="result-tx">${esc(r.tx)}</dd></dl>
     <button class="primary" id="done">${both("done")}</button></section>`;
   $("#done").addEventListener("click", () => { sessionStorage.removeItem("lastResult"); go("home"); });
 }
 
 // ---------- start ----------
-$("#lang").addEventListener("click", () => { lang = lang === "zh" ? "en" : "zh"; localStorage.setItem("lang", lang); $("#lang").textContent = lang === "zh" ? "EN" : "中"; document.documentElement.lang = lang === "zh" ? "zh-CN" : "en"; route(); });
-$("#lang").textContent = lang === "zh" ? "EN" : "中";
+$("#lang").addEventListener("click", () => { lang = lang === "zh" ? "en" : "zh"; localStorage.setItem("lang", lang); setLang(); route(); });
+function setLang() { $("#lang").textContent = lang === "zh" ? "EN" : "中"; document.documentElement.lang = lang === "zh" ? "zh-CN" : "en"; }
+setLang();
 $("#back").addEventListener("click", () => go("home"));
 window.addEventListener("hashchange", route);
 window.addEventListener("online", () => setNet(true));
