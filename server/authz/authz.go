@@ -1,0 +1,582 @@
+// Package authz is the authorizer's side of the terminal link (DESIGN §4):
+// MQTT handlers on paho that take terminals' requests and journal entries
+// from the broker, hand them to the wallet (the Backend), and publish the
+// responses, journal acks, notices and each terminal's retained config. It
+// also tracks terminals' online/offline status from their births and Last
+// Wills.
+//
+// Several authorizers run side by side: requests and journal entries are
+// taken with a shared subscription ($share/{group}/...), so each message
+// goes to one of them; every authorizer follows all statuses. Exactly-once
+// money is the Backend's job (idempotent by transaction ID and by journal
+// sequence); this package adds that a message is acknowledged to the broker
+// only after it was handled and its answer published, so a crash redelivers
+// rather than loses it, and that messages about the same transaction are
+// handled one at a time.
+package authz
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"log/slog"
+	"runtime"
+	"sort"
+	"sync"
+	"time"
+
+	paho "github.com/eclipse/paho.mqtt.golang"
+
+	"campuspay/protocol"
+)
+
+// Backend is what the authorizer needs from the wallet service.
+type Backend interface {
+	// HandleRequest answers a request; idempotent by (Terminal, Tx).
+	HandleRequest(ctx context.Context, req *protocol.Request) *protocol.Response
+	// ApplyJournal applies a journal entry; idempotent by (Terminal, Seq)
+	// and durable before it returns.
+	ApplyJournal(ctx context.Context, e *protocol.JournalEntry) *protocol.JournalAck
+	// Notices returns the static-QR payments for terminal after cursor.
+	Notices(ctx context.Context, terminal string, after uint64) (*protocol.Notice, error)
+	// TerminalConfig returns terminal's current config.
+	TerminalConfig(ctx context.Context, terminal string) (*protocol.Config, error)
+	// AuthenticateTerminal checks a terminal's broker credentials (used
+	// by the embedded broker, not by this package).
+	AuthenticateTerminal(ctx context.Context, terminal, password string) bool
+}
+
+// Config configures an Authorizer.
+type Config struct {
+	// Broker is the broker URL: tcp://host:port or ssl://host:port.
+	Broker string
+	// TLS is used for ssl:// URLs (CA pool, optional client certificate).
+	TLS *tls.Config
+	// Username and Password are this instance's service credential. The
+	// client id is the user name, so each instance needs its own user
+	// name; it must stay the same across restarts (persistent session).
+	Username, Password string
+	// Group is the shared-subscription group (default "authz").
+	Group string
+	// Workers handle messages concurrently (default 4×GOMAXPROCS).
+	Workers int
+	// KeepAlive is the MQTT keepalive (default 5 s).
+	KeepAlive time.Duration
+	// PublishTimeout bounds waiting for the broker's PUBACK of an answer
+	// (default 10 s); the incoming message is acknowledged either way.
+	PublishTimeout time.Duration
+	// ConnectTimeout bounds one connection attempt, CONNACK included
+	// (default 5 s).
+	ConnectTimeout time.Duration
+	// MaxReconnectInterval caps paho's reconnect backoff (default 5 s).
+	MaxReconnectInterval time.Duration
+	// Now is the clock for ServerTime (default time.Now).
+	Now func() time.Time
+	// Logger receives the log; payloads and secrets are never logged.
+	Logger *slog.Logger
+	// OnStatus, if set, is called with every status change (state or
+	// conn_seq), stale wills excluded (from a worker goroutine; it must
+	// not block for long).
+	OnStatus func(TerminalStatus)
+}
+
+// TerminalStatus is a terminal's connectivity as the authorizer last saw it.
+type TerminalStatus struct {
+	Terminal string
+	State    string // protocol.StateOnline or StateOffline
+	ConnSeq  uint64
+	At       time.Time // the terminal's time in the status message
+	Seen     time.Time // when the authorizer received it
+	Software string
+}
+
+// Authorizer is a running set of MQTT handlers.
+type Authorizer struct {
+	cfg     Config
+	backend Backend
+	log     *slog.Logger
+	client  paho.Client
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	shards []*queue
+	wg     sync.WaitGroup
+
+	connected chan struct{} // closed at the first subscribed connection
+	connOnce  sync.Once
+	closeOnce sync.Once
+	subErr    chan error
+
+	mu         sync.Mutex
+	statuses   map[string]TerminalStatus
+	configured map[string]uint64 // terminal → conn_seq whose birth got a config
+}
+
+type job struct {
+	msg      paho.Message
+	terminal string
+	ch       protocol.Channel
+	req      *protocol.Request
+	entry    *protocol.JournalEntry
+	status   *protocol.StatusMsg
+}
+
+// New makes an Authorizer; Start connects it.
+func New(cfg Config, b Backend) (*Authorizer, error) {
+	if cfg.Broker == "" || cfg.Username == "" {
+		return nil, errors.New("authz: broker URL and user name are required")
+	}
+	if b == nil {
+		return nil, errors.New("authz: no backend")
+	}
+	if cfg.Group == "" {
+		cfg.Group = "authz"
+	}
+	if cfg.Workers <= 0 {
+		cfg.Workers = 4 * runtime.GOMAXPROCS(0)
+	}
+	if cfg.KeepAlive <= 0 {
+		cfg.KeepAlive = 5 * time.Second
+	}
+	if cfg.PublishTimeout <= 0 {
+		cfg.PublishTimeout = 10 * time.Second
+	}
+	if cfg.ConnectTimeout <= 0 {
+		cfg.ConnectTimeout = 5 * time.Second
+	}
+	if cfg.MaxReconnectInterval <= 0 {
+		cfg.MaxReconnectInterval = 5 * time.Second
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	a := &Authorizer{
+		cfg: cfg, backend: b, log: log.With("component", "authz", "instance", cfg.Username),
+		connected: make(chan struct{}), subErr: make(chan error, 1),
+		statuses: map[string]TerminalStatus{}, configured: map[string]uint64{},
+	}
+	a.ctx, a.cancel = context.WithCancel(context.Background())
+	o := paho.NewClientOptions().
+		AddBroker(cfg.Broker).
+		SetClientID(cfg.Username).
+		SetUsername(cfg.Username).
+		SetPassword(cfg.Password).
+		SetCleanSession(false).
+		SetOrderMatters(true). // the handler only enqueues; workers run concurrently
+		SetAutoAckDisabled(true).
+		SetKeepAlive(cfg.KeepAlive).
+		SetPingTimeout(cfg.KeepAlive).
+		SetConnectTimeout(cfg.ConnectTimeout).
+		SetAutoReconnect(true).
+		SetConnectRetry(true).
+		SetConnectRetryInterval(min(time.Second, cfg.MaxReconnectInterval)).
+		SetMaxReconnectInterval(cfg.MaxReconnectInterval).
+		SetResumeSubs(true).
+		// Set before Connect: a persistent session's queued messages
+		// arrive before the subscriptions are renewed.
+		SetDefaultPublishHandler(a.onMessage).
+		SetOnConnectHandler(a.onConnect).
+		SetConnectionLostHandler(func(_ paho.Client, err error) {
+			a.log.Warn("authz: connection lost", "err", err)
+		})
+	if cfg.TLS != nil {
+		o.SetTLSConfig(cfg.TLS)
+	}
+	a.client = paho.NewClient(o)
+	a.shards = make([]*queue, cfg.Workers)
+	for i := range a.shards {
+		a.shards[i] = newQueue()
+		a.wg.Add(1)
+		go a.worker(a.shards[i])
+	}
+	return a, nil
+}
+
+// Start connects to the broker and subscribes; it returns once the
+// subscriptions are in place, or with ctx's error (the client keeps
+// retrying in the background until Close).
+func (a *Authorizer) Start(ctx context.Context) error {
+	a.client.Connect() // with ConnectRetry the token completes only on success
+	select {
+	case <-a.connected:
+		return nil
+	case err := <-a.subErr:
+		return err
+	case <-ctx.Done():
+		return fmt.Errorf("authz: connect %s: %w", a.cfg.Broker, ctx.Err())
+	}
+}
+
+// Close disconnects and stops the workers. Messages not yet handled are
+// not acknowledged, so the broker redelivers them to this session later
+// (or, for shared subscriptions, as the broker decides).
+func (a *Authorizer) Close() error {
+	a.closeOnce.Do(func() {
+		a.cancel()
+		a.client.Disconnect(250)
+		a.wg.Wait()
+	})
+	return nil
+}
+
+func (a *Authorizer) onConnect(c paho.Client) {
+	filters := map[string]byte{
+		protocol.AuthorizerFilter(protocol.ChanRequest, a.cfg.Group): 1,
+		protocol.AuthorizerFilter(protocol.ChanJournal, a.cfg.Group): 1,
+		protocol.AuthorizerFilter(protocol.ChanStatus, ""):           1,
+	}
+	tok := c.SubscribeMultiple(filters, nil)
+	if !tok.WaitTimeout(a.cfg.PublishTimeout) || tok.Error() != nil {
+		err := fmt.Errorf("authz: subscribe: %v", tok.Error())
+		a.log.Error("authz: subscribe failed", "err", tok.Error())
+		select {
+		case a.subErr <- err:
+		default:
+		}
+		return
+	}
+	if st, ok := tok.(*paho.SubscribeToken); ok {
+		for f, q := range st.Result() {
+			if q > 1 {
+				a.log.Error("authz: subscription refused", "filter", f)
+			}
+		}
+	}
+	a.log.Info("authz: connected and subscribed", "broker", a.cfg.Broker)
+	a.connOnce.Do(func() { close(a.connected) })
+}
+
+// onMessage runs on paho's router: it decodes and enqueues, never blocks.
+func (a *Authorizer) onMessage(_ paho.Client, m paho.Message) {
+	terminal, ch, err := protocol.ParseTopic(m.Topic())
+	if err != nil || !ch.Up() {
+		a.log.Warn("authz: message on an unexpected topic dropped", "topic", m.Topic())
+		m.Ack()
+		return
+	}
+	j := job{msg: m, terminal: terminal, ch: ch}
+	key := terminal
+	switch ch {
+	case protocol.ChanRequest:
+		j.req = new(protocol.Request)
+		err = protocol.Decode(m.Payload(), j.req)
+		if err == nil && j.req.Terminal != terminal {
+			err = fmt.Errorf("request for terminal %q on %q's topic", j.req.Terminal, terminal)
+		}
+		if err == nil && j.req.Op != protocol.OpNotices {
+			key += "/" + string(j.req.Tx) // same transaction → same worker, in order
+		}
+	case protocol.ChanJournal:
+		j.entry = new(protocol.JournalEntry)
+		err = protocol.Decode(m.Payload(), j.entry)
+		if err == nil && j.entry.Terminal != terminal {
+			err = fmt.Errorf("journal entry for terminal %q on %q's topic", j.entry.Terminal, terminal)
+		}
+		if err == nil {
+			key += "/" + string(j.entry.Tx)
+		}
+	case protocol.ChanStatus:
+		j.status = new(protocol.StatusMsg)
+		err = protocol.Decode(m.Payload(), j.status)
+		if err == nil && j.status.Terminal != terminal {
+			err = fmt.Errorf("status for terminal %q on %q's topic", j.status.Terminal, terminal)
+		}
+	}
+	if err != nil {
+		// The error names fields, never their values.
+		a.log.Warn("authz: malformed message dropped", "terminal", terminal, "channel", string(ch), "bytes", len(m.Payload()), "err", err)
+		m.Ack()
+		return
+	}
+	a.shards[a.shardOf(key)].push(j)
+}
+
+// shardOf picks the worker for key: the same transaction always goes to
+// the same worker, so its messages are handled one at a time, in order.
+func (a *Authorizer) shardOf(key string) int {
+	h := fnv.New32a()
+	h.Write([]byte(key))
+	return int(h.Sum32() % uint32(len(a.shards)))
+}
+
+// worker handles its shard's messages in order until Close. Messages left
+// in the queue at Close stay unacknowledged and are redelivered.
+func (a *Authorizer) worker(q *queue) {
+	defer a.wg.Done()
+	for {
+		j, ok := q.pop(a.ctx)
+		if !ok {
+			return
+		}
+		a.handle(j)
+	}
+}
+
+// queue is a worker's FIFO. push never blocks: paho's router must not
+// stall, or the PUBACKs that workers wait for would stall behind it. Its
+// length is bounded by the broker's in-flight window for this client,
+// since messages are acknowledged only after they are handled.
+type queue struct {
+	mu    sync.Mutex
+	items []job
+	ready chan struct{} // holds a token while items is non-empty
+}
+
+func newQueue() *queue { return &queue{ready: make(chan struct{}, 1)} }
+
+func (q *queue) push(j job) {
+	q.mu.Lock()
+	q.items = append(q.items, j)
+	q.mu.Unlock()
+	select {
+	case q.ready <- struct{}{}:
+	default:
+	}
+}
+
+func (q *queue) pop(ctx context.Context) (job, bool) {
+	for {
+		q.mu.Lock()
+		if len(q.items) > 0 {
+			j := q.items[0]
+			q.items[0] = job{}
+			q.items = q.items[1:]
+			more := len(q.items) > 0
+			q.mu.Unlock()
+			if more {
+				select {
+				case q.ready <- struct{}{}:
+				default:
+				}
+			}
+			if ctx.Err() != nil {
+				return job{}, false
+			}
+			return j, true
+		}
+		q.mu.Unlock()
+		select {
+		case <-q.ready:
+		case <-ctx.Done():
+			return job{}, false
+		}
+	}
+}
+
+func (a *Authorizer) handle(j job) {
+	defer func() {
+		if r := recover(); r != nil {
+			// A bug in a handler must not take the authorizer down, nor
+			// come back forever as a redelivered message.
+			a.log.Error("authz: handler panic", "terminal", j.terminal, "channel", string(j.ch), "panic", fmt.Sprint(r))
+			a.ack(j)
+		}
+	}()
+	ctx := a.ctx
+	switch j.ch {
+	case protocol.ChanRequest:
+		if j.req.Op == protocol.OpNotices {
+			a.handleNotices(ctx, j)
+		} else {
+			a.handleRequest(ctx, j)
+		}
+	case protocol.ChanJournal:
+		a.handleJournal(ctx, j)
+	case protocol.ChanStatus:
+		a.handleStatus(ctx, j)
+	}
+}
+
+func (a *Authorizer) handleRequest(ctx context.Context, j job) {
+	req := j.req
+	resp := a.backend.HandleRequest(ctx, req)
+	if resp == nil {
+		resp = &protocol.Response{Status: protocol.StatusDeclined}
+		resp.SetReason(protocol.ErrInternal)
+	}
+	resp.Op, resp.Tx, resp.Terminal = req.Op, req.Tx, req.Terminal
+	// Stamped at publication, also on a replayed answer: terminals set
+	// their clocks by it.
+	resp.ServerTime = a.cfg.Now().UTC()
+	a.log.Info("authz: request", "terminal", req.Terminal, "op", string(req.Op), "tx", string(req.Tx),
+		"status", string(resp.Status), "code", resp.Code, "dup", j.msg.Duplicate())
+	a.publish(ctx, protocol.Topic(protocol.ChanResponse, req.Terminal), false, resp)
+	a.ack(j)
+}
+
+func (a *Authorizer) handleNotices(ctx context.Context, j job) {
+	n, err := a.backend.Notices(ctx, j.terminal, j.req.Cursor)
+	if err != nil {
+		a.log.Error("authz: notices", "terminal", j.terminal, "err", err)
+		a.ack(j) // the terminal asks again on its next connection or probe
+		return
+	}
+	if n == nil {
+		n = &protocol.Notice{Cursor: j.req.Cursor}
+	}
+	n.Terminal = j.terminal
+	// Always answered, even when empty: the answer tells the terminal that
+	// an authorizer is alive.
+	a.publish(ctx, protocol.Topic(protocol.ChanNotify, j.terminal), false, n)
+	a.ack(j)
+}
+
+func (a *Authorizer) handleJournal(ctx context.Context, j job) {
+	e := j.entry
+	ack := a.backend.ApplyJournal(ctx, e)
+	if ack == nil {
+		a.log.Error("authz: journal entry not applied", "terminal", e.Terminal, "seq", e.Seq)
+		a.ack(j) // not acked to the terminal: it resends
+		return
+	}
+	ack.Terminal, ack.Seq, ack.Tx = e.Terminal, e.Seq, e.Tx
+	a.log.Debug("authz: journal", "terminal", e.Terminal, "seq", e.Seq, "tx", string(e.Tx), "ok", ack.OK, "code", ack.Code)
+	a.publish(ctx, protocol.Topic(protocol.ChanJournalAck, e.Terminal), false, ack)
+	a.ack(j)
+}
+
+func (a *Authorizer) handleStatus(ctx context.Context, j job) {
+	s := j.status
+	a.mu.Lock()
+	prev, known := a.statuses[s.Terminal]
+	stale := known && (s.ConnSeq < prev.ConnSeq ||
+		// A will of the same connection after its birth is news; a birth
+		// repeated (retained copy) is not.
+		s.ConnSeq == prev.ConnSeq && s.State == protocol.StateOnline && prev.State == protocol.StateOffline)
+	cur := TerminalStatus{
+		Terminal: s.Terminal, State: s.State, ConnSeq: s.ConnSeq, At: s.At,
+		Seen: a.cfg.Now(), Software: s.Software,
+	}
+	changed := !stale && (!known || prev.State != s.State || prev.ConnSeq != s.ConnSeq)
+	if !stale {
+		a.statuses[s.Terminal] = cur
+	}
+	// Every connection of a terminal gets a fresh config once from this
+	// authorizer: at its birth, or at the retained copy of the birth when
+	// the authorizer (re)starts. server_time is then fresh, and a config
+	// lost with an embedded broker's restart is restored.
+	sendConfig := false
+	if !stale && s.State == protocol.StateOnline {
+		if last, ok := a.configured[s.Terminal]; !ok || s.ConnSeq > last {
+			a.configured[s.Terminal] = s.ConnSeq
+			sendConfig = true
+		}
+	}
+	a.mu.Unlock()
+	a.ack(j)
+	if stale {
+		a.log.Info("authz: stale status ignored", "terminal", s.Terminal, "state", s.State, "conn_seq", s.ConnSeq, "last_conn_seq", prev.ConnSeq)
+		return
+	}
+	if changed {
+		a.log.Info("authz: terminal status", "terminal", s.Terminal, "state", s.State, "conn_seq", s.ConnSeq, "retained", j.msg.Retained())
+		if a.cfg.OnStatus != nil {
+			a.cfg.OnStatus(cur)
+		}
+	}
+	if sendConfig {
+		if err := a.PublishConfig(ctx, s.Terminal); err != nil {
+			a.log.Warn("authz: config on birth", "terminal", s.Terminal, "err", err)
+		}
+	}
+}
+
+// ack acknowledges a handled message to the broker. It is acknowledged
+// even when the answer could not be published (the terminal asks again: the
+// Backend answers a repeat the same way), so that unacknowledged messages
+// never fill the broker's in-flight window for this client. While closing
+// it stays unacknowledged and is redelivered.
+func (a *Authorizer) ack(j job) {
+	if a.ctx.Err() == nil {
+		j.msg.Ack()
+	}
+}
+
+// PublishConfig publishes terminal's current config, retained, stamped
+// with the server time. Call it when a terminal's config changes.
+func (a *Authorizer) PublishConfig(ctx context.Context, terminal string) error {
+	cfg, err := a.backend.TerminalConfig(ctx, terminal)
+	if err != nil {
+		return fmt.Errorf("authz: config of %s: %w", terminal, err)
+	}
+	if cfg == nil {
+		return fmt.Errorf("authz: config of %s: none", terminal)
+	}
+	c := *cfg
+	c.Terminal = terminal
+	c.ServerTime = a.cfg.Now().UTC()
+	if !a.publish(ctx, protocol.Topic(protocol.ChanConfig, terminal), true, &c) {
+		return fmt.Errorf("authz: config of %s: not published", terminal)
+	}
+	return nil
+}
+
+// PublishNotice pushes a notice (e.g. one new static-QR payment) to its
+// terminal. A terminal that misses it gets it again by cursor on its next
+// connection.
+func (a *Authorizer) PublishNotice(ctx context.Context, n *protocol.Notice) error {
+	if n == nil || !protocol.ValidID(n.Terminal) {
+		return errors.New("authz: notice without a valid terminal")
+	}
+	if !a.publish(ctx, protocol.Topic(protocol.ChanNotify, n.Terminal), false, n) {
+		return fmt.Errorf("authz: notice for %s: not published", n.Terminal)
+	}
+	return nil
+}
+
+// Statuses returns every terminal's last known status, sorted by terminal.
+func (a *Authorizer) Statuses() []TerminalStatus {
+	a.mu.Lock()
+	out := make([]TerminalStatus, 0, len(a.statuses))
+	for _, s := range a.statuses {
+		out = append(out, s)
+	}
+	a.mu.Unlock()
+	sort.Slice(out, func(i, j int) bool { return out[i].Terminal < out[j].Terminal })
+	return out
+}
+
+// publish encodes m and publishes it with QoS 1, waiting for the PUBACK up
+// to PublishTimeout. It reports whether the broker took it.
+func (a *Authorizer) publish(ctx context.Context, topic string, retained bool, m any) bool {
+	var b []byte
+	var err error
+	switch m := m.(type) {
+	case *protocol.Response:
+		b, err = protocol.Encode(m)
+	case *protocol.JournalAck:
+		b, err = protocol.Encode(m)
+	case *protocol.Notice:
+		b, err = protocol.Encode(m)
+	case *protocol.Config:
+		b, err = protocol.Encode(m)
+	default:
+		err = fmt.Errorf("unexpected %T", m)
+	}
+	if err != nil {
+		a.log.Error("authz: encode", "topic", topic, "err", err)
+		return false
+	}
+	tok := a.client.Publish(topic, 1, retained, b)
+	t := time.NewTimer(a.cfg.PublishTimeout)
+	defer t.Stop()
+	select {
+	case <-tok.Done():
+		if err := tok.Error(); err != nil {
+			a.log.Warn("authz: publish", "topic", topic, "err", err)
+			return false
+		}
+		return true
+	case <-t.C:
+		a.log.Warn("authz: publish not acknowledged in time", "topic", topic)
+		return false
+	case <-ctx.Done():
+		return false
+	}
+}

@@ -1,0 +1,239 @@
+package authz
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"sync"
+	"testing"
+	"time"
+
+	"campuspay/protocol"
+)
+
+// fakeMsg is a paho.Message fed straight into the handler.
+type fakeMsg struct {
+	topic   string
+	payload []byte
+	retain  bool
+	mu      sync.Mutex
+	acked   int
+	ackedCh chan struct{} // closed at the first Ack, if set
+}
+
+func (m *fakeMsg) Duplicate() bool   { return false }
+func (m *fakeMsg) Qos() byte         { return 1 }
+func (m *fakeMsg) Retained() bool    { return m.retain }
+func (m *fakeMsg) Topic() string     { return m.topic }
+func (m *fakeMsg) MessageID() uint16 { return 1 }
+func (m *fakeMsg) Payload() []byte   { return m.payload }
+func (m *fakeMsg) Ack() {
+	m.mu.Lock()
+	m.acked++
+	if m.acked == 1 && m.ackedCh != nil {
+		close(m.ackedCh)
+	}
+	m.mu.Unlock()
+}
+
+// blockingBackend blocks pays of tx `slow` until release is closed and
+// records the order of calls.
+type blockingBackend struct {
+	slow    protocol.TxID
+	release chan struct{}
+	entered chan struct{}
+	mu      sync.Mutex
+	calls   []string
+	other   chan protocol.TxID
+}
+
+func (b *blockingBackend) HandleRequest(_ context.Context, r *protocol.Request) *protocol.Response {
+	if r.Tx == b.slow && r.Op == protocol.OpPay {
+		close(b.entered)
+		<-b.release
+	}
+	b.mu.Lock()
+	b.calls = append(b.calls, string(r.Op)+":"+string(r.Tx))
+	b.mu.Unlock()
+	if r.Tx != b.slow {
+		b.other <- r.Tx
+	}
+	return &protocol.Response{Status: protocol.StatusApproved}
+}
+func (b *blockingBackend) ApplyJournal(_ context.Context, e *protocol.JournalEntry) *protocol.JournalAck {
+	return &protocol.JournalAck{OK: true}
+}
+func (b *blockingBackend) Notices(context.Context, string, uint64) (*protocol.Notice, error) {
+	return nil, nil
+}
+func (b *blockingBackend) TerminalConfig(_ context.Context, t string) (*protocol.Config, error) {
+	return &protocol.Config{Terminal: t, Mode: protocol.ModePOS}, nil
+}
+func (b *blockingBackend) AuthenticateTerminal(context.Context, string, string) bool { return false }
+
+func newOffline(t *testing.T, b Backend) *Authorizer {
+	t.Helper()
+	// Never connected: publishes fail at once, which is all these tests need.
+	a, err := New(Config{Broker: "tcp://127.0.0.1:1", Username: "authz-test", Workers: 8, PublishTimeout: time.Second,
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}, b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { a.Close() })
+	return a
+}
+
+func txID(t *testing.T, n byte) protocol.TxID {
+	id, err := protocol.NewTxID(time.Unix(1700000000, 0), readerOf(n))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return id
+}
+
+type readerOf byte
+
+func (r readerOf) Read(p []byte) (int, error) {
+	for i := range p {
+		p[i] = byte(r)
+	}
+	return len(p), nil
+}
+
+func reqMsg(t *testing.T, op protocol.Op, tx protocol.TxID) *fakeMsg {
+	r := &protocol.Request{Op: op, Tx: tx, Terminal: "T1", At: time.Unix(1700000000, 0)}
+	if op == protocol.OpPay {
+		r.Amount, r.Cred = 100, &protocol.Credential{Kind: protocol.CredCard, Text: "01"}
+	}
+	b, err := protocol.Encode(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &fakeMsg{topic: protocol.Topic(protocol.ChanRequest, "T1"), payload: b}
+}
+
+// Messages about one transaction are handled one at a time, in order;
+// other transactions go on meanwhile.
+func TestSameTxSerialized(t *testing.T) {
+	slow := txID(t, 1)
+	b := &blockingBackend{slow: slow, release: make(chan struct{}), entered: make(chan struct{}), other: make(chan protocol.TxID, 100)}
+	a := newOffline(t, b)
+	a.onMessage(nil, reqMsg(t, protocol.OpPay, slow))
+	<-b.entered
+	rev := reqMsg(t, protocol.OpReverse, slow)
+	rev.ackedCh = make(chan struct{})
+	a.onMessage(nil, rev)
+	// Other transactions are answered while the slow one blocks its worker.
+	want := map[protocol.TxID]bool{}
+	for i := byte(2); i < 40; i++ {
+		tx := txID(t, i)
+		if a.shardOf("T1/"+string(tx)) == a.shardOf("T1/"+string(slow)) {
+			continue // queued behind the slow one by design
+		}
+		want[tx] = true
+		a.onMessage(nil, reqMsg(t, protocol.OpQuery, tx))
+	}
+	for len(want) > 0 {
+		select {
+		case tx := <-b.other:
+			delete(want, tx)
+		case <-time.After(10 * time.Second):
+			t.Fatalf("%d other transactions not handled while one was slow", len(want))
+		}
+	}
+	b.mu.Lock()
+	for _, c := range b.calls {
+		if c == "reverse:"+string(slow) {
+			t.Fatal("the reversal ran while the payment of the same Tx was in progress")
+		}
+	}
+	b.mu.Unlock()
+	close(b.release)
+	select {
+	case <-rev.ackedCh:
+	case <-time.After(10 * time.Second):
+		t.Fatal("reversal never handled")
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	var order []string
+	for _, c := range b.calls {
+		if c == "pay:"+string(slow) || c == "reverse:"+string(slow) {
+			order = append(order, c[:3])
+		}
+	}
+	if len(order) != 2 || order[0] != "pay" || order[1] != "rev" {
+		t.Fatalf("order %v, want pay then reverse", order)
+	}
+}
+
+func TestStatusStaleness(t *testing.T) {
+	a := newOffline(t, &blockingBackend{other: make(chan protocol.TxID, 10)})
+	st := func(state string, seq uint64, retained bool) {
+		b, _ := protocol.Encode(&protocol.StatusMsg{Terminal: "T1", State: state, ConnSeq: seq})
+		var s protocol.StatusMsg
+		if err := protocol.Decode(b, &s); err != nil {
+			t.Fatal(err)
+		}
+		a.handleStatus(context.Background(), job{msg: &fakeMsg{retain: retained}, terminal: "T1", ch: protocol.ChanStatus, status: &s})
+	}
+	tests := []struct {
+		state     string
+		seq       uint64
+		wantState string
+		wantSeq   uint64
+	}{
+		{protocol.StateOnline, 3, protocol.StateOnline, 3},
+		{protocol.StateOffline, 2, protocol.StateOnline, 3},  // an older connection's will
+		{protocol.StateOnline, 2, protocol.StateOnline, 3},   // an older birth
+		{protocol.StateOnline, 3, protocol.StateOnline, 3},   // repeated birth
+		{protocol.StateOffline, 3, protocol.StateOffline, 3}, // this connection's will
+		{protocol.StateOnline, 3, protocol.StateOffline, 3},  // its birth replayed after the will
+		{protocol.StateOnline, 4, protocol.StateOnline, 4},   // reconnected
+	}
+	for i, tt := range tests {
+		st(tt.state, tt.seq, false)
+		got := a.Statuses()
+		if len(got) != 1 || got[0].State != tt.wantState || got[0].ConnSeq != tt.wantSeq {
+			t.Fatalf("step %d (%s %d): statuses %+v, want %s %d", i, tt.state, tt.seq, got, tt.wantState, tt.wantSeq)
+		}
+	}
+}
+
+// FuzzOnMessage feeds arbitrary payloads on every up topic: nothing may
+// panic or reach the backend unless it decodes.
+func FuzzOnMessage(f *testing.F) {
+	for _, s := range []string{
+		`{"v":1,"op":"pay","tx":"01ARZ3NDEKTSV4RRFFQ69G5FAV","terminal":"T1","at":"2026-01-01T00:00:00Z","amount":100,"cred":{"kind":"card","text":"01"}}`,
+		`{"v":1,"terminal":"T1","seq":1,"tx":"01ARZ3NDEKTSV4RRFFQ69G5FAV","kind":"payment","status":"approved","amount":1,"at":"2026-01-01T00:00:00Z"}`,
+		`{"v":1,"terminal":"T1","state":"online","conn_seq":1}`,
+		`{"v":1,"op":"notices","tx":"","terminal":"T1","at":"2026-01-01T00:00:00Z","cursor":5}`,
+		`{}`, `null`, `[`, "\x00",
+	} {
+		for _, ch := range []byte{0, 1, 2} {
+			f.Add(ch, []byte(s))
+		}
+	}
+	b := &countingOK{}
+	f.Fuzz(func(t *testing.T, ch byte, payload []byte) {
+		a := newOffline(t, b)
+		c := []protocol.Channel{protocol.ChanRequest, protocol.ChanJournal, protocol.ChanStatus}[int(ch)%3]
+		m := &fakeMsg{topic: protocol.Topic(c, "T1"), payload: payload}
+		a.onMessage(nil, m)
+		if json.Valid(payload) || len(payload) == 0 {
+			return
+		}
+		m.mu.Lock()
+		defer m.mu.Unlock()
+		if m.acked != 1 {
+			t.Fatalf("invalid JSON not dropped and acked: %q", payload)
+		}
+	})
+}
+
+type countingOK struct{ blockingBackend }
+
+func (c *countingOK) HandleRequest(context.Context, *protocol.Request) *protocol.Response {
+	return &protocol.Response{Status: protocol.StatusApproved}
+}
