@@ -65,6 +65,7 @@ type FileConfig struct {
 	HoldTTL           Duration                 `json:"hold_ttl"`
 	Tariff            protocol.Tariff          `json:"tariff"`
 	AuthTimeoutMS     int                      `json:"auth_timeout_ms"`
+	MQTT              MQTTConfig               `json:"mqtt"`
 	Bank              struct {
 		BaseURL  string `json:"base_url"`
 		ClientID string `json:"client_id"`
@@ -173,6 +174,8 @@ type Main struct {
 	// TerminalConfig, AuthenticateTerminal and Terminals and subscribe to
 	// Svc.OnConfigChanged / OnNotice) — is added here by serve.
 	Daemons []Daemon
+
+	closers []func() // run by Close before the stores close (the embedded broker)
 
 	now func() time.Time
 }
@@ -313,6 +316,10 @@ func (m *Main) housekeeping(ctx context.Context) {
 // Close closes the stores.
 func (m *Main) Close() error {
 	var errs []error
+	for i := len(m.closers) - 1; i >= 0; i-- {
+		m.closers[i]()
+	}
+	m.closers = nil
 	if m.Store != nil {
 		errs = append(errs, m.Store.Close())
 	}

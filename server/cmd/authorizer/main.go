@@ -194,10 +194,9 @@ func (c *cli) serve(args []string) int {
 		return c.fail(err)
 	}
 	defer m.Close()
-	// The MQTT side is added here as Daemons (see Main.Daemons): the
-	// embedded broker with Authenticate = m.Svc.AuthenticateTerminal, and
-	// the authz handlers with m.Svc as their Backend, re-publishing
-	// configs from m.Svc.OnConfigChanged and notices from m.Svc.OnNotice.
+	if err := wireServe(c.ctx, m, c.common.data); err != nil {
+		return c.fail(err)
+	}
 	if err := m.Run(c.ctx, *addr, c.ready); err != nil {
 		return c.fail(err)
 	}
@@ -361,10 +360,16 @@ func (c *cli) terminalList(args []string) int {
 	if err != nil {
 		return c.fail(err)
 	}
+	// Link states as the running serve last saw them (Last Will aware).
+	states := readStatuses(c.common.data)
 	tw := tabwriter.NewWriter(c.out, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "ID\tMERCHANT\tCAMPUS\tMODE\tFIXED")
+	fmt.Fprintln(tw, "ID\tMERCHANT\tCAMPUS\tMODE\tFIXED\tLINK\tCONN_SEQ\tSINCE")
 	for _, t := range ts {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", t.ID, t.Merchant, t.Campus, t.Mode, protocol.FormatCents(t.FixedAmount))
+		link, seq, since := "never seen", "-", "-"
+		if st, ok := states[t.ID]; ok {
+			link, seq, since = st.State, fmt.Sprint(st.ConnSeq), st.Seen.Local().Format("2006-01-02 15:04:05")
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", t.ID, t.Merchant, t.Campus, t.Mode, protocol.FormatCents(t.FixedAmount), link, seq, since)
 	}
 	tw.Flush()
 	if *qr {

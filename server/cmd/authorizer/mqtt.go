@@ -1,0 +1,183 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync"
+
+	"campuspay/server/authz"
+	"campuspay/server/broker"
+	"campuspay/server/web"
+)
+
+// MQTTConfig is the "mqtt" section of the config file. With no BrokerURL
+// the authorizer runs its own embedded broker on Listen (and TLSListen);
+// with one, it connects to that broker (Mosquitto, EMQX) with its service
+// credential.
+type MQTTConfig struct {
+	Listen      string `json:"listen,omitempty"`       // embedded broker, plain TCP (default 127.0.0.1:1883)
+	TLSListen   string `json:"tls_listen,omitempty"`   // embedded broker, TLS
+	TLSCert     string `json:"tls_cert,omitempty"`     // PEM certificate for TLSListen
+	TLSKey      string `json:"tls_key,omitempty"`      // PEM key for TLSListen
+	BrokerURL   string `json:"broker_url,omitempty"`   // external broker: tcp://host:1883 or ssl://host:8883
+	CAFile      string `json:"ca_file,omitempty"`      // CA bundle for an ssl:// broker
+	Username    string `json:"username,omitempty"`     // service user on an external broker (and client id)
+	PasswordEnv string `json:"password_env,omitempty"` // variable holding its password (default CAMPUSPAY_MQTT_PASSWORD)
+	Group       string `json:"group,omitempty"`        // shared-subscription group (default "authz")
+}
+
+// statusFile is where serve keeps the terminals' link states for
+// `authorizer terminal list` (another process).
+const statusFile = "terminal-status.json"
+
+// wireServe adds the MQTT side and the web wallet to m before Run: the
+// embedded broker (unless an external one is configured), the authz
+// handlers with the wallet Service as their back end, config re-publication
+// on every change, notices pushed on every static-QR payment, and the
+// terminals' link states written for `terminal list`.
+func wireServe(ctx context.Context, m *Main, data string) error {
+	m.Mux.Handle("/", web.New(web.Config{GenDir: os.Getenv("CAMPUSPAY_WEB_GEN")}))
+	m.Mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("ok\n")) })
+
+	cfg := m.Config.MQTT
+	ac := authz.Config{Broker: cfg.BrokerURL, Group: cfg.Group, Logger: m.Log, Now: m.now}
+	if cfg.BrokerURL == "" {
+		listen := cfg.Listen
+		if listen == "" {
+			listen = "127.0.0.1:1883"
+		}
+		// The embedded broker's only service user is this process, with a
+		// password made fresh at every start and never written down.
+		pw := make([]byte, 24)
+		if _, err := rand.Read(pw); err != nil {
+			return err
+		}
+		svc := broker.Credential{User: "svc-authz", Password: hex.EncodeToString(pw)}
+		bc := broker.Config{Addr: listen, Services: []broker.Credential{svc}, Logger: m.Log,
+			Authenticate: func(user, pass string) bool { return m.Svc.AuthenticateTerminal(ctx, user, pass) }}
+		if cfg.TLSListen != "" {
+			cert, err := tls.LoadX509KeyPair(cfg.TLSCert, cfg.TLSKey)
+			if err != nil {
+				return fmt.Errorf("mqtt: tls listener: %w", err)
+			}
+			bc.TLSAddr, bc.TLS = cfg.TLSListen, &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+		}
+		b, err := broker.New(bc)
+		if err != nil {
+			return fmt.Errorf("mqtt: embedded broker: %w", err)
+		}
+		m.closers = append(m.closers, func() { b.Close() })
+		ac.Broker, ac.Username, ac.Password = "tcp://"+b.Addr(), svc.User, svc.Password
+		m.Log.Info("embedded MQTT broker", "addr", b.Addr(), "tls", b.TLSAddr())
+	} else {
+		env := cfg.PasswordEnv
+		if env == "" {
+			env = "CAMPUSPAY_MQTT_PASSWORD"
+		}
+		ac.Username, ac.Password = cfg.Username, os.Getenv(env)
+		if ac.Username == "" || ac.Password == "" {
+			return fmt.Errorf("mqtt: broker_url is set: give mqtt.username and the password in $%s", env)
+		}
+		if cfg.CAFile != "" {
+			pem, err := os.ReadFile(cfg.CAFile)
+			if err != nil {
+				return fmt.Errorf("mqtt: ca_file: %w", err)
+			}
+			pool := x509.NewCertPool()
+			if !pool.AppendCertsFromPEM(pem) {
+				return errors.New("mqtt: ca_file holds no certificate")
+			}
+			ac.TLS = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+		}
+	}
+	st := &statusWriter{path: filepath.Join(data, statusFile), all: map[string]authz.TerminalStatus{}}
+	ac.OnStatus = st.update
+	a, err := authz.New(ac, m.Svc)
+	if err != nil {
+		return fmt.Errorf("mqtt: %w", err)
+	}
+	m.Svc.OnConfigChanged(func(terminals []string) {
+		if terminals == nil {
+			ts, err := m.Svc.Terminals(ctx)
+			if err != nil {
+				m.Log.Error("config change: list terminals", "err", err)
+				return
+			}
+			for _, t := range ts {
+				terminals = append(terminals, t.ID)
+			}
+		}
+		for _, t := range terminals {
+			if err := a.PublishConfig(ctx, t); err != nil {
+				m.Log.Error("publish config", "terminal", t, "err", err)
+			}
+		}
+	})
+	m.Svc.OnNotice(func(terminal string) {
+		// Push only the newest payment; a terminal that missed one asks for
+		// everything after its own cursor when it reconnects (OpNotices).
+		n, err := m.Svc.Notices(ctx, terminal, 0)
+		if err != nil || len(n.Payments) == 0 {
+			return
+		}
+		last := n.Payments[len(n.Payments)-1]
+		n.Payments, n.Cursor = n.Payments[len(n.Payments)-1:], last.Seq
+		if err := a.PublishNotice(ctx, n); err != nil {
+			m.Log.Error("publish notice", "terminal", terminal, "err", err)
+		}
+	})
+	m.Daemons = append(m.Daemons, func(ctx context.Context) error {
+		if err := a.Start(ctx); err != nil {
+			return fmt.Errorf("mqtt: %w", err)
+		}
+		// Retained configs for every registered terminal, fresh at start.
+		if ts, err := m.Svc.Terminals(ctx); err == nil {
+			for _, t := range ts {
+				if err := a.PublishConfig(ctx, t.ID); err != nil {
+					m.Log.Error("publish config", "terminal", t.ID, "err", err)
+				}
+			}
+		}
+		<-ctx.Done()
+		return a.Close()
+	})
+	return nil
+}
+
+// statusWriter keeps the terminals' link states in a JSON file.
+type statusWriter struct {
+	mu   sync.Mutex
+	path string
+	all  map[string]authz.TerminalStatus
+}
+
+func (s *statusWriter) update(t authz.TerminalStatus) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.all[t.Terminal] = t
+	b, _ := json.MarshalIndent(s.all, "", "  ")
+	tmp := s.path + ".tmp"
+	if os.WriteFile(tmp, b, 0o600) == nil {
+		os.Rename(tmp, s.path)
+	}
+}
+
+// readStatuses reads what serve last wrote.
+func readStatuses(data string) map[string]authz.TerminalStatus {
+	out := map[string]authz.TerminalStatus{}
+	b, err := os.ReadFile(filepath.Join(data, statusFile))
+	if err == nil {
+		json.Unmarshal(b, &out)
+	}
+	return out
+}
+
