@@ -1,0 +1,133 @@
+package pgtest
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/jackc/pgx/v5"
+)
+
+func TestMain(m *testing.M) { os.Exit(Main(m)) }
+
+// TestNewDatabase: two tests' databases are separate and usable, and a
+// database is gone once its test has ended.
+func TestNewDatabase(t *testing.T) {
+	ctx := context.Background()
+	var first string
+	t.Run("a", func(t *testing.T) {
+		first = NewDatabase(t)
+		conn, err := pgx.Connect(ctx, first)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close(ctx)
+		if _, err := conn.Exec(ctx, "CREATE TABLE x (v int); INSERT INTO x VALUES (1)"); err != nil {
+			t.Fatal(err)
+		}
+		var fsync string
+		if err := conn.QueryRow(ctx, "SHOW fsync").Scan(&fsync); err != nil || fsync != "off" {
+			t.Fatalf("fsync = %q, %v", fsync, err)
+		}
+	})
+	t.Run("b", func(t *testing.T) {
+		conn, err := pgx.Connect(ctx, NewDatabase(t))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close(ctx)
+		var n int
+		if err := conn.QueryRow(ctx, "SELECT count(*) FROM pg_tables WHERE tablename = 'x'").Scan(&n); err != nil || n != 0 {
+			t.Fatalf("table of another test visible: %d %v", n, err)
+		}
+	})
+	if _, err := pgx.Connect(ctx, first); err == nil {
+		t.Fatal("database of a finished test still accepts connections")
+	}
+}
+
+// TestStartStop: a private cluster with fsync on starts, serves and leaves
+// nothing behind.
+func TestStartStop(t *testing.T) {
+	c, err := Start(Options{Fsync: true})
+	if errors.Is(err, ErrNoBinaries) {
+		t.Skip(err)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, c.ConnString("postgres"))
+	if err != nil {
+		c.Stop()
+		t.Fatal(err)
+	}
+	var fsync string
+	err = conn.QueryRow(ctx, "SHOW fsync").Scan(&fsync)
+	conn.Close(ctx)
+	if err != nil || fsync != "on" {
+		t.Errorf("fsync = %q, %v", fsync, err)
+	}
+	if err := c.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Stop(); err != nil {
+		t.Fatalf("second stop: %v", err)
+	}
+	if _, err := os.Stat(c.Dir); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("%s left behind: %v", c.Dir, err)
+	}
+	if _, err := pgx.Connect(ctx, c.ConnString("postgres")); err == nil {
+		t.Fatal("stopped cluster accepts connections")
+	}
+}
+
+// TestNew: a private cluster with extra settings, gone after its test.
+func TestNew(t *testing.T) {
+	var c *Cluster
+	t.Run("private", func(t *testing.T) {
+		c = New(t, Options{Settings: []string{"work_mem=7MB"}})
+		conn, err := pgx.Connect(context.Background(), c.NewDatabase(t))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close(context.Background())
+		var v string
+		if err := conn.QueryRow(context.Background(), "SHOW work_mem").Scan(&v); err != nil || v != "7MB" {
+			t.Fatalf("work_mem = %q, %v", v, err)
+		}
+	})
+	if c == nil {
+		return // skipped
+	}
+	if _, err := os.Stat(c.Dir); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("%s left behind: %v", c.Dir, err)
+	}
+}
+
+// TestRemoveStale: a directory left by a dead test binary is removed, one
+// of a live binary is kept.
+func TestRemoveStale(t *testing.T) {
+	mk := func(pid string) string {
+		d, err := os.MkdirTemp("", dirPrefix)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { os.RemoveAll(d) })
+		if err := os.WriteFile(filepath.Join(d, "owner.pid"), []byte(pid), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return d
+	}
+	dead := mk("2147483646") // above any pid_max
+	live := mk("1")
+	removeStale()
+	if _, err := os.Stat(dead); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("stale %s kept: %v", dead, err)
+	}
+	if _, err := os.Stat(live); err != nil {
+		t.Errorf("live %s removed: %v", live, err)
+	}
+}
