@@ -390,6 +390,8 @@ func (c *Campus) StartBox(spec BoxSpec) error {
 		"devices":       devs,
 		"status_listen": statusAddr,
 		"log_level":     "info",
+		// A demo student gives up on the WeChat password prompt after 8 s.
+		"paying_timeout_ms": 8000,
 	}
 	raw, _ = json.MarshalIndent(cfg, "", "  ")
 	b.config = filepath.Join(dir, "terminald.json")

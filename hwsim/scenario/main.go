@@ -26,7 +26,7 @@ func Main(args []string, stdout, stderr io.Writer) int {
 	live := fs.Bool("live", false, "stay up after the day so you can drive the devices with `hwsim ctl`")
 	timeout := fs.Duration("timeout", 3*time.Minute, "give up on the scripted day after this `long`")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: hwsim demo [--bin DIR] [--dir DIR] [--live]\n\nRuns a whole simulated campus: the authorizer with its embedded broker,\nthe bank and WeChat Pay simulators, and three real terminald processes\n(a canteen POS with a camera, a card-tap box with a PN532 reader, a Yungu\nshower with a Modbus valve), then a scripted day that exercises every\nwallet rule and fallback.")
+		fmt.Fprintln(stderr, "usage: hwsim demo [--bin DIR] [--dir DIR] [--live]\n\nRuns a whole simulated campus: the authorizer with its embedded broker,\nthe bank and WeChat Pay simulators, and three real terminald processes\n(a canteen POS with a camera, a shop till with a serial barcode scanner,\na card-tap box with a PN532 reader, a Yungu shower with a Modbus valve), then a scripted day that exercises every\nwallet rule and fallback.")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -61,7 +61,7 @@ func Main(args []string, stdout, stderr io.Writer) int {
 	fmt.Fprintf(stdout, "\nthe day took %.1fs\n", time.Since(start).Seconds())
 	if *live {
 		fmt.Fprintf(stdout, "\nlive: the campus stays up until ^C.\n  API (web wallet): %s\n  control:          export HWSIM_CTL=%s\n", c.API, c.ControlURL)
-		for _, id := range []string{posID, cardID, showerID} {
+		for _, id := range []string{posID, shopID, cardID, showerID} {
 			b := c.Boxes[id]
 			fmt.Fprintf(stdout, "  %-12s display %s  status %s\n", id, b.DisplayURL, b.StatusURL)
 		}

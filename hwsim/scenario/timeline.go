@@ -60,8 +60,8 @@ func (t *Timeline) Add(e Event) {
 	if !e.OK && e.Want != "" {
 		res += " (expected " + e.Want + ")"
 	}
-	fmt.Fprintf(t.w, "%s %8.3fs  %-10s %-16s %-44s %10s  %-9s %s\n", mark,
-		e.At.Sub(t.start).Seconds(), clip(e.Who, 10), clip(e.Where, 16), clip(e.What, 44), amount, e.Channel, res)
+	fmt.Fprintf(t.w, "%s %8.3fs  %s %s %s %10s  %-9s %s\n", mark,
+		e.At.Sub(t.start).Seconds(), pad(e.Who, 8), pad(e.Where, 12), pad(e.What, 46), amount, e.Channel, res)
 }
 
 // Failures returns the events whose outcome differed from the expected one.
@@ -84,12 +84,21 @@ func (t *Timeline) Len() int {
 	return len(t.events)
 }
 
-func clip(s string, n int) string {
-	r := []rune(s)
-	if len(r) <= n {
-		return s
+// pad clips s to n display columns and pads it to exactly n.
+func pad(s string, n int) string {
+	var b strings.Builder
+	w := 0
+	for _, r := range s {
+		rw := displayWidth(string(r))
+		if w+rw > n-1 && w+rw+displayWidth(s[len(b.String()):])-rw > n {
+			b.WriteString("…")
+			w++
+			break
+		}
+		b.WriteRune(r)
+		w += rw
 	}
-	return string(r[:n-1]) + "…"
+	return b.String() + strings.Repeat(" ", max(0, n-w))
 }
 
 // Table prints rows as an aligned table with a header.

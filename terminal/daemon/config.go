@@ -28,6 +28,10 @@ type Config struct {
 	// AuthTimeoutMS is the request deadline used until the authorizer's
 	// config says otherwise (0 = the modes default).
 	AuthTimeoutMS int `json:"auth_timeout_ms,omitempty"`
+	// PayingTimeoutMS is how long a WeChat payment may wait for the
+	// student's password on the phone before it is reversed (0 = the
+	// modes default, 60 s).
+	PayingTimeoutMS int `json:"paying_timeout_ms,omitempty"`
 }
 
 // BrokerConfig says how to reach the broker. The password is read from

@@ -125,7 +125,8 @@ func New(cfg *Config, o Options) (_ *Main, err error) {
 	m.machine, err = modes.New(modes.Options{
 		Mode: cfg.Mode, Terminal: cfg.Terminal, Journal: m.journal, Link: m.link, Devices: m.devs.devs,
 		Config: cached, Now: o.Now, Log: m.log, Heartbeat: m.heartbeat,
-		AuthTimeout: time.Duration(cfg.AuthTimeoutMS) * time.Millisecond,
+		AuthTimeout:   time.Duration(cfg.AuthTimeoutMS) * time.Millisecond,
+		PayingTimeout: time.Duration(cfg.PayingTimeoutMS) * time.Millisecond,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("daemon: %w", err)

@@ -10,7 +10,9 @@
 // capture stays open between calls (re-opening a stream costs hundreds of
 // milliseconds), but when Scan was not called for Config.Reopen the capture
 // is re-opened first, so frames buffered while the box was idle (a code
-// shown long ago) are never decoded.
+// shown long ago) are never decoded. While scanning a live source, a
+// grabber reads frames as fast as they arrive and the decoder always takes
+// the newest one, so a slow decode on a busy box never lags the phone.
 //
 // De-duplication: a text is not reported again while it keeps being seen:
 // it is suppressed until Config.Window has passed since it was last seen
@@ -80,12 +82,14 @@ type Scanner struct {
 
 	scanMu sync.Mutex // one Scan at a time
 
-	mu       sync.Mutex // guards everything below
+	mu       sync.Mutex // guards the capture and the fields below it
 	halted   bool
 	capture  *gocv.VideoCapture
-	dec      *decode.Decoder
-	seen     map[string]time.Time // text → last seen
-	lastScan time.Time            // when the previous Scan returned
+	lastScan time.Time // when the previous Scan returned
+
+	decMu sync.Mutex // guards the decoder and seen: decoding runs beside reading
+	dec   *decode.Decoder
+	seen  map[string]time.Time // text → last seen
 }
 
 // Open opens the capture and returns a Scanner.
@@ -185,15 +189,109 @@ func (s *Scanner) Scan(ctx context.Context) (device.Scan, error) {
 	if err := s.freshen(); err != nil {
 		return device.Scan{}, err
 	}
+	if !s.file {
+		return s.scanLive(ctx)
+	}
 	frame := gocv.NewMat()
 	defer frame.Close()
 	for {
 		if err := ctx.Err(); err != nil {
 			return device.Scan{}, err
 		}
-		sc, ok, err := s.step(&frame)
-		if err != nil || ok {
+		ok, err := s.read(&frame)
+		if err != nil {
+			return device.Scan{}, err
+		}
+		if !ok {
+			continue
+		}
+		if sc, found, err := s.decodeFrame(frame); err != nil || found {
 			return sc, err
+		}
+	}
+}
+
+// scanLive decodes the newest frame of a live source. A grabber goroutine
+// reads the stream as fast as it arrives and keeps only the latest frame:
+// an MJPEG stream over HTTP queues every frame (unlike a V4L2 ring that
+// drops them), so a decoder slower than the camera, on a busy box, would
+// otherwise fall further and further behind the student's phone.
+func (s *Scanner) scanLive(ctx context.Context) (device.Scan, error) {
+	g := &grabber{latest: gocv.NewMat(), next: gocv.NewMat(), wake: make(chan struct{}, 1)}
+	gctx, stop := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		g.run(gctx, s)
+	}()
+	defer func() {
+		stop()
+		<-done
+		g.latest.Close()
+		g.next.Close()
+	}()
+	frame := gocv.NewMat()
+	defer frame.Close()
+	var taken uint64
+	for {
+		select {
+		case <-ctx.Done():
+			return device.Scan{}, ctx.Err()
+		case <-done:
+			g.mu.Lock()
+			err := g.err
+			g.mu.Unlock()
+			if err == nil {
+				err = ctx.Err()
+			}
+			return device.Scan{}, err
+		case <-g.wake:
+		}
+		g.mu.Lock()
+		fresh := g.seq > taken
+		if fresh {
+			g.latest.CopyTo(&frame)
+			taken = g.seq
+		}
+		g.mu.Unlock()
+		if !fresh {
+			continue
+		}
+		if sc, found, err := s.decodeFrame(frame); err != nil || found {
+			return sc, err
+		}
+	}
+}
+
+// grabber holds the newest frame of a live capture.
+type grabber struct {
+	mu     sync.Mutex
+	latest gocv.Mat // newest frame, guarded by mu
+	next   gocv.Mat // being read into, owned by run
+	seq    uint64   // frames read
+	err    error    // why run stopped
+	wake   chan struct{}
+}
+
+func (g *grabber) run(ctx context.Context, s *Scanner) {
+	for ctx.Err() == nil {
+		ok, err := s.read(&g.next)
+		if err != nil {
+			g.mu.Lock()
+			g.err = err
+			g.mu.Unlock()
+			return
+		}
+		if !ok {
+			continue
+		}
+		g.mu.Lock()
+		g.latest, g.next = g.next, g.latest
+		g.seq++
+		g.mu.Unlock()
+		select {
+		case g.wake <- struct{}{}:
+		default:
 		}
 	}
 }
@@ -222,30 +320,42 @@ func (s *Scanner) freshen() error {
 	return nil
 }
 
-// step reads and decodes one frame under the lock, so Halt never closes
-// the capture or decoder under a running cgo call.
-func (s *Scanner) step(frame *gocv.Mat) (device.Scan, bool, error) {
+// read reads one frame under the capture lock, so Halt never closes the
+// capture under a running cgo call. ok is false when a live stream dropped
+// and was re-opened (the caller reads again).
+func (s *Scanner) read(frame *gocv.Mat) (ok bool, err error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.halted {
+		return false, device.ErrHalted
+	}
+	if s.capture.Read(frame) && !frame.Empty() {
+		return true, nil
+	}
+	if s.file {
+		return false, fmt.Errorf("camera: %s: %w", redacted(s.cfg.Source), ErrEndOfStream)
+	}
+	// A live stream dropped: re-open once now; if that fails the error goes
+	// to the caller and the next Scan tries again.
+	s.capture.Close()
+	s.capture = nil
+	c, err := s.open()
+	if err != nil {
+		return false, fmt.Errorf("camera: read %s: %w", redacted(s.cfg.Source), err)
+	}
+	s.capture = c
+	return false, nil
+}
+
+// decodeFrame decodes one frame under the decoder lock and applies the
+// de-duplication window.
+func (s *Scanner) decodeFrame(frame gocv.Mat) (device.Scan, bool, error) {
+	s.decMu.Lock()
+	defer s.decMu.Unlock()
+	if s.dec == nil {
 		return device.Scan{}, false, device.ErrHalted
 	}
-	if !s.capture.Read(frame) || frame.Empty() {
-		if s.file {
-			return device.Scan{}, false, fmt.Errorf("camera: %s: %w", redacted(s.cfg.Source), ErrEndOfStream)
-		}
-		// A live stream dropped: re-open once now; if that fails the
-		// error goes to the caller and the next Scan tries again.
-		s.capture.Close()
-		s.capture = nil
-		c, err := s.open()
-		if err != nil {
-			return device.Scan{}, false, fmt.Errorf("camera: read %s: %w", redacted(s.cfg.Source), err)
-		}
-		s.capture = c
-		return device.Scan{}, false, nil
-	}
-	syms, err := s.dec.Decode(*frame)
+	syms, err := s.dec.Decode(frame)
 	if err != nil {
 		return device.Scan{}, false, fmt.Errorf("camera: decode: %w", err)
 	}
@@ -278,15 +388,17 @@ func (s *Scanner) prune(now time.Time) {
 // progress returns ErrHalted after its current frame. Halt is idempotent.
 func (s *Scanner) Halt() error {
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	if s.capture != nil {
 		s.capture.Close()
 		s.capture = nil
 	}
+	s.halted = true
+	s.mu.Unlock()
+	s.decMu.Lock()
 	if s.dec != nil {
 		s.dec.Close()
 		s.dec = nil
 	}
-	s.halted = true
+	s.decMu.Unlock()
 	return nil
 }
