@@ -46,6 +46,9 @@ type Options struct {
 	Bin string    // folder with the authorizer and terminald binaries
 	Dir string    // campus folder; created, must be empty or absent
 	Out io.Writer // timeline and summary
+	// RequireBrowser fails the day when headless Chromium is missing
+	// (the acceptance test); the demo skips the web-wallet step instead.
+	RequireBrowser bool
 }
 
 // Student is one student of the roster, with the phone they use.

@@ -1,9 +1,11 @@
 package scenario
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"image/png"
 	"sort"
 	"strings"
 	"time"
@@ -13,6 +15,7 @@ import (
 	"campuspay/hwsim/rig"
 	"campuspay/hwsim/twin/cardtwin"
 	"campuspay/protocol"
+	"campuspay/server/web/browsertest"
 	"campuspay/terminal/device"
 )
 
@@ -75,7 +78,7 @@ func Day(ctx context.Context, opt Options) (c *Campus, err error) {
 	}
 	d := &day{c: c, ctx: ctx}
 	for _, step := range []func() error{
-		d.activation, d.codePayments, d.cardTaps, d.codeRefusals, d.wechat, d.showers, d.outage, d.lifecycle,
+		d.activation, d.codePayments, d.webWallet, d.cardTaps, d.codeRefusals, d.wechat, d.showers, d.outage, d.lifecycle,
 	} {
 		if err := step(); err != nil {
 			return c, err
@@ -257,6 +260,53 @@ func (d *day) codePayments() error {
 		return err
 	}
 	d.check(zw.Name, posID, "payment code beyond the balance → bank card", 120_00, d.lastChannel(zw), result(res), "approved")
+	return nil
+}
+
+// webWallet: a student opens the web wallet in a real browser (headless
+// Chromium), the page makes a payment code with its WebCrypto key and the
+// WebAssembly build of protocol/, and the canteen camera reads a photo of
+// the phone screen.
+func (d *day) webWallet() error {
+	cj := d.s("2024005")
+	if _, err := browsertest.Chromium(); err != nil {
+		if d.c.opt.RequireBrowser {
+			return err
+		}
+		d.c.Timeline.Add(Event{Who: cj.Name, Where: "web wallet", What: "web wallet code (no Chromium here: skipped)", Result: "skipped", OK: true})
+		return nil
+	}
+	ctx, cancel := d.wait(60 * time.Second)
+	defer cancel()
+	shot, code, err := browsertest.PayCodeScreenshot(ctx, d.c.API, cj.No, cj.Password)
+	if err != nil {
+		return fmt.Errorf("web wallet: %w", err)
+	}
+	img, err := png.Decode(bytes.NewReader(shot))
+	if err != nil {
+		return fmt.Errorf("web wallet screenshot: %w", err)
+	}
+	b := d.c.Boxes[posID]
+	mark := b.Display.Mark()
+	if err := b.Rig.Key("\x1b" + keysFor(4_50)); err != nil {
+		return err
+	}
+	if _, err := b.Display.WaitAfter(ctx, mark, "amount awaiting a code", func(s Screen) bool { return s.Kind == device.ScreenAwait }); err != nil {
+		return err
+	}
+	if err := b.Rig.ShowImage(img); err != nil {
+		return err
+	}
+	res, err := b.Display.Result(ctx, mark)
+	b.Rig.Blank()
+	if err != nil {
+		return err
+	}
+	got := result(res)
+	if protocol.Classify(code) != protocol.KindPayCode {
+		got = "not a pay code: " + protocol.Classify(code).String()
+	}
+	d.check(cj.Name, posID, "web wallet code, photographed by the camera", 4_50, d.lastChannel(cj), got, "approved")
 	return nil
 }
 

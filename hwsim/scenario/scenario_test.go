@@ -33,7 +33,14 @@ func binaries(t *testing.T) string {
 		}
 		_, file, _, _ := runtime.Caller(0)
 		root := filepath.Join(filepath.Dir(file), "..", "..")
-		cmd := exec.Command("go", "build", "-o", binDir+"/", "./server/cmd/authorizer", "./terminal/cmd/terminald")
+		// The web wallet's WebAssembly first: the authorizer embeds it.
+		cmd := exec.Command("bash", "scripts/build-wasm.sh")
+		cmd.Dir = root
+		if out, err := cmd.CombinedOutput(); err != nil {
+			buildErr = fmt.Errorf("build-wasm: %v\n%s", err, out)
+			return
+		}
+		cmd = exec.Command("go", "build", "-o", binDir+"/", "./server/cmd/authorizer", "./terminal/cmd/terminald")
 		cmd.Dir = root
 		out, err := cmd.CombinedOutput()
 		if err != nil {
@@ -75,7 +82,7 @@ func TestCampusDay(t *testing.T) {
 	var out bytes.Buffer
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
-	c, err := Day(ctx, Options{Bin: bin, Dir: dir, Out: &out})
+	c, err := Day(ctx, Options{Bin: bin, Dir: dir, Out: &out, RequireBrowser: true})
 	if c != nil {
 		defer c.Close()
 	}
