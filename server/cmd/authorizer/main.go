@@ -78,6 +78,8 @@ commands:
   terminal add|list      manage terminals
   ledger check           verify the ledger invariants (exit 1 on problems)
   tx list                list transactions, newest first
+  broker mosquitto       write Mosquitto's config, password file and ACL
+                         for the registered terminals
 
 Run "authorizer COMMAND --help" for a command's flags.
 `
@@ -140,6 +142,8 @@ func (c *cli) main(args []string) int {
 		return c.ledgerCheck(rest[1:])
 	case "tx list":
 		return c.txList(rest[1:])
+	case "broker mosquitto":
+		return c.brokerMosquitto(rest[1:])
 	}
 	switch cmd {
 	case "serve":
@@ -147,7 +151,7 @@ func (c *cli) main(args []string) int {
 	case "help":
 		fs.Usage()
 		return 0
-	case "roster", "merchant", "terminal", "ledger", "tx":
+	case "roster", "merchant", "terminal", "ledger", "tx", "broker":
 		if sub == "" && len(rest) > 0 && (rest[0] == "--help" || rest[0] == "-help" || rest[0] == "-h") {
 			fmt.Fprint(c.errw, usage)
 			return 0
@@ -339,6 +343,9 @@ func (c *cli) terminalAdd(args []string) int {
 	defer m.Close()
 	pw, err := m.Svc.AddTerminal(c.ctx, wallet.Terminal{ID: *id, Merchant: *merchant, Mode: protocol.Mode(*mode), FixedAmount: *fixed, Campus: *campus})
 	if err != nil {
+		return c.fail(err)
+	}
+	if err := saveMosquittoEntry(c.common.data, *id, pw); err != nil {
 		return c.fail(err)
 	}
 	fmt.Fprintf(c.out, "terminal %s saved\nbroker user: %s\nbroker password: %s\n(shown once; only its hash is stored — run \"terminal add\" again to issue a new one)\n", *id, *id, pw)

@@ -180,4 +180,3 @@ func readStatuses(data string) map[string]authz.TerminalStatus {
 	}
 	return out
 }
-
