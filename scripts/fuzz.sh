@@ -9,7 +9,7 @@ fail=0
 while IFS= read -r line; do
   file="${line%%:*}"
   name="$(sed -E 's/.*func (Fuzz[A-Za-z0-9_]*).*/\1/' <<<"$line")"
-  pkg="./$(dirname "$file")"
+  pkg="$(dirname "$file")"
   n=$((n + 1))
   printf 'fuzz %-45s %s ... ' "$pkg" "$name"
   if out=$(go test -run '^$' -fuzz "^${name}\$" -fuzztime "$fuzztime" "$pkg" 2>&1); then
