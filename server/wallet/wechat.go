@@ -59,7 +59,13 @@ func (s *Service) micropay(ctx context.Context, rec *Record, code, body string) 
 func (s *Service) orderQuery(ctx context.Context, rec *Record) (wxState, error) {
 	res, err := s.wx.OrderQuery(ctx, string(rec.Tx))
 	if errors.Is(err, wechat.ErrOrderNotExist) {
-		return wxFailed, nil // the micropay never arrived: nothing taken
+		// WeChat has not seen the micropay, but it may still be in flight:
+		// reverse the order number first, so a late arrival is refused,
+		// and only then call it failed.
+		if err := s.wxReverse(ctx, rec); err != nil {
+			return 0, err
+		}
+		return wxFailed, nil
 	}
 	if err != nil {
 		return 0, fmt.Errorf("%w (%v)", protocol.ErrWeChatUnavailable, err)
