@@ -114,7 +114,12 @@ func New(cfg *Config, o Options) (_ *Main, err error) {
 	}
 	if o.Devices != nil {
 		m.devs = &built{devs: *o.Devices}
-	} else if m.devs, err = buildDevices(cfg, m.log); err != nil {
+	} else if m.devs, err = buildDevices(cfg, m.log, func(d time.Duration) {
+		// Set before Run starts the scanner, so reading it here is safe.
+		if m.metrics != nil {
+			m.metrics.ObserveDecode(d)
+		}
+	}); err != nil {
 		return nil, err
 	}
 	if o.Link != nil {

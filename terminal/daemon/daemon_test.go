@@ -283,7 +283,7 @@ func TestDeviceFactoryErrors(t *testing.T) {
 		{Mode: protocol.ModePOS, Devices: DevicesConfig{Display: &DeviceConfig{Driver: "lcd"}}},
 	}
 	for i, c := range cases {
-		if _, err := buildDevices(&c, log); err == nil {
+		if _, err := buildDevices(&c, log, nil); err == nil {
 			t.Errorf("case %d: no error", i)
 		}
 	}

@@ -55,7 +55,7 @@ func (b *built) close() {
 
 // buildDevices opens the drivers the config names for the roles the mode
 // uses. On error everything opened so far is halted and closed.
-func buildDevices(c *Config, log *slog.Logger) (_ *built, err error) {
+func buildDevices(c *Config, log *slog.Logger, onDecode func(time.Duration)) (_ *built, err error) {
 	b := &built{}
 	defer func() {
 		if err != nil {
@@ -104,7 +104,7 @@ func buildDevices(c *Config, log *slog.Logger) (_ *built, err error) {
 		}
 	}
 	if dc.Scanner != nil && c.Mode == protocol.ModePOS {
-		if b.devs.Scanner, err = openScanner(dc.Scanner, log); err != nil {
+		if b.devs.Scanner, err = openScanner(dc.Scanner, log, onDecode); err != nil {
 			return nil, err
 		}
 	}
@@ -183,7 +183,7 @@ func openCard(d *DeviceConfig, log *slog.Logger) (device.CardReader, error) {
 	return r, nil
 }
 
-func openScanner(d *DeviceConfig, log *slog.Logger) (device.Scanner, error) {
+func openScanner(d *DeviceConfig, log *slog.Logger, onDecode func(time.Duration)) (device.Scanner, error) {
 	switch d.Driver {
 	case "camera":
 		src := d.Source
@@ -193,7 +193,7 @@ func openScanner(d *DeviceConfig, log *slog.Logger) (device.Scanner, error) {
 		if src == "" {
 			return nil, errors.New("daemon: camera needs source (index, file or URL)")
 		}
-		s, err := camera.Open(camera.Config{Source: src})
+		s, err := camera.Open(camera.Config{Source: src, OnDecode: onDecode})
 		if err != nil {
 			return nil, fmt.Errorf("daemon: %w", err)
 		}

@@ -72,6 +72,9 @@ type Config struct {
 	// WeChat adds OpenCV's wechat_qrcode as a last decode stage (see
 	// package decode: slower, reads a few more codes).
 	WeChat bool
+	// OnDecode, if set, receives each frame's decode time (wall clock),
+	// e.g. for a metrics histogram.
+	OnDecode func(time.Duration)
 }
 
 // Scanner reads codes from a camera. Scan calls are serialised; Halt may be
@@ -355,7 +358,11 @@ func (s *Scanner) decodeFrame(frame gocv.Mat) (device.Scan, bool, error) {
 	if s.dec == nil {
 		return device.Scan{}, false, device.ErrHalted
 	}
+	start := time.Now()
 	syms, err := s.dec.Decode(frame)
+	if s.cfg.OnDecode != nil {
+		s.cfg.OnDecode(time.Since(start))
+	}
 	if err != nil {
 		return device.Scan{}, false, fmt.Errorf("camera: decode: %w", err)
 	}

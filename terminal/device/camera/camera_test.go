@@ -360,3 +360,40 @@ func TestRedacted(t *testing.T) {
 }
 
 var _ device.Scanner = (*Scanner)(nil)
+
+// TestOnDecodeAndFreshFrames: every decoded frame is reported to OnDecode,
+// and after the scanner sat idle while the stream kept running, the next
+// Scan reads the code shown now, not frames queued while idle (the
+// grabber keeps only the newest frame).
+func TestOnDecodeAndFreshFrames(t *testing.T) {
+	cam, url := serve(t, hwcam.Options{})
+	var mu sync.Mutex
+	frames := 0
+	s := open(t, Config{Source: url, Reopen: -1, OnDecode: func(time.Duration) {
+		mu.Lock()
+		frames++
+		mu.Unlock()
+	}})
+	if err := cam.Show("CW1:EARLIER"); err != nil {
+		t.Fatal(err)
+	}
+	if got := scan(t, s); got.Text != "CW1:EARLIER" {
+		t.Fatalf("got %q", got.Text)
+	}
+	// Idle while the camera keeps streaming (frames queue in the socket),
+	// then a new code: it must be the first new text reported.
+	idle, cancel := context.WithTimeout(context.Background(), 1500*time.Millisecond)
+	<-idle.Done()
+	cancel()
+	if err := cam.Show("CW1:NOW"); err != nil {
+		t.Fatal(err)
+	}
+	if got := scan(t, s); got.Text != "CW1:NOW" {
+		t.Fatalf("got %q, want the code shown now", got.Text)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if frames < 2 {
+		t.Fatalf("OnDecode saw %d frames", frames)
+	}
+}
