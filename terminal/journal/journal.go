@@ -268,8 +268,8 @@ func (j *Journal) advance(ctx context.Context, t *Tx, to State, kind protocol.En
 func (j *Journal) Meter(ctx context.Context, t *Tx) error {
 	now := j.opts.Now().UTC()
 	err := j.write(ctx, func(q *sql.Tx) error {
-		r, err := q.ExecContext(ctx, `UPDATE tx SET pulses=?, ml=?, cost=?, updated_at=? WHERE id=? AND state=?`,
-			t.Pulses, t.ML, t.Cost, ms(now), t.ID, StateMetering)
+		r, err := q.ExecContext(ctx, `UPDATE tx SET pulses0=?, pulses=?, ml=?, cost=?, updated_at=? WHERE id=? AND state=?`,
+			t.Pulses0, t.Pulses, t.ML, t.Cost, ms(now), t.ID, StateMetering)
 		if err != nil {
 			return err
 		}

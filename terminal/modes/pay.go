@@ -46,6 +46,12 @@ func (m *Machine) payOutcome(ctx context.Context, t *journal.Tx, resp *protocol.
 		}
 		m.result(true, "支付成功", "Paid", channelNote(resp.Channel), t.Amount, 0)
 	case protocol.StatusDeclined:
+		if resp.Code == protocol.ErrInternal.Code {
+			// The authorizer failed part-way: it may already have moved
+			// money (a bank debit, a ledger post). Not a decline to trust:
+			// reverse it before the student pays another way.
+			return m.inDoubt(ctx, t)
+		}
 		t.Status, t.Code = resp.Status, resp.Code
 		if err := m.finish(ctx, t, journal.StateDeclined, protocol.EntryPayment); err != nil {
 			return err

@@ -243,3 +243,14 @@ func TestJournalFailureFaults(t *testing.T) {
 	}
 	_ = journal.StateCreated
 }
+
+// TestPOSInternalDeclineIsInDoubt: a "declined" with code INTERNAL means
+// the authorizer failed part-way and may have taken the money: the box
+// reverses it before the student pays another way.
+func TestPOSInternalDeclineIsInDoubt(t *testing.T) {
+	h := posAwait(t)
+	h.link.script(declined(protocol.ErrInternal), status(protocol.StatusReversed))
+	h.step(scan(h.payCode(protocol.PurposePay)), StateResult,
+		"J Created", "J Sent", "S Working 1250", "R pay 1250 code", "J InDoubt",
+		"S Working 1250 | 请稍候", "J Reversing", "R reverse", "J Reversed", "S Result ok=false 1250 | 交易超时，已撤销")
+}

@@ -247,9 +247,16 @@ func (m *Machine) meter(ctx context.Context) error {
 }
 
 // measure updates t from counter p; it reports whether anything changed.
-// The counter wraps at 2^32; a count that goes backwards (a meter reset)
-// is ignored so the charge never decreases.
+// The counter wraps at 2^32. A counter that goes backwards (the meter was
+// reset, e.g. a power blip on the RS-485 bus) re-bases Pulses0 so that the
+// water already metered is kept and only new pulses count: the charge
+// never decreases, and a reset never looks like four billion pulses.
 func (m *Machine) measure(t *journal.Tx, p uint32) bool {
+	expected := t.Pulses0 + uint32(t.Pulses)
+	if int32(p-expected) < 0 {
+		t.Pulses0 = p - uint32(t.Pulses)
+		return true // persist the new base
+	}
 	d := int64(p - t.Pulses0)
 	if d <= t.Pulses {
 		return false

@@ -246,3 +246,21 @@ func TestShowerOfflineCannotStart(t *testing.T) {
 	h.step(tap("04AB"), StateIdle, "S Idle")
 	h.step(up(), StateIdle, "S Input []")
 }
+
+// TestShowerMeterResetKeepsCharge: a flow meter that restarts from zero
+// mid-shower (a power blip on the bus) must neither lose the water metered
+// so far nor look like four billion pulses.
+func TestShowerMeterResetKeepsCharge(t *testing.T) {
+	h := showerHeld(t, 1000)
+	h.fm.Add(450)
+	h.advance(time.Second)
+	h.step(tick(), StateShowering, "J Metering", "S Shower 1.00L 30/1500")
+	h.fm.Set(0) // the meter restarted
+	h.advance(time.Second)
+	h.step(tick(), StateShowering, "S Shower 1.00L 30/1500")
+	h.fm.Add(450)
+	h.advance(time.Second)
+	h.step(tick(), StateShowering, "S Shower 2.00L 60/1500")
+	h.link.script(approved(""))
+	h.step(key(device.KeyStop), StateResult, "J Closing", "R capture 60 ml=2000", "J Captured", "S Result ok=true 60 | 用水 2.0 升")
+}
