@@ -2,12 +2,13 @@ package wechat
 
 import (
 	"bytes"
-	"crypto/hmac"
 	"encoding/base64"
 	"encoding/json"
 	"io"
 	"net/http"
 	"strconv"
+
+	"campuspay/server/wechat/wxpay"
 )
 
 const maxBody = 64 << 10
@@ -65,7 +66,7 @@ func (s *Sim) pay(api string, run func(req map[string]string) map[string]string)
 			writeReturnFail(w, "请求过大或不可读")
 			return
 		}
-		req, err := ParseXML(bytes.NewReader(body))
+		req, err := wxpay.Decode(bytes.NewReader(body))
 		switch {
 		case err != nil:
 			writeReturnFail(w, "XML格式错误")
@@ -76,7 +77,7 @@ func (s *Sim) pay(api string, run func(req map[string]string) map[string]string)
 		case req["sign_type"] != "HMAC-SHA256":
 			writeReturnFail(w, "sign_type must be HMAC-SHA256")
 			return
-		case !hmac.Equal([]byte(req["sign"]), []byte(Sign(req, s.cfg.APIKey))):
+		case !wxpay.Verify(req, s.cfg.APIKey):
 			writeReturnFail(w, "签名错误")
 			return
 		case req["nonce_str"] == "" || len(req["nonce_str"]) > 32:
@@ -99,15 +100,15 @@ func (s *Sim) pay(api string, run func(req map[string]string) map[string]string)
 		s.mu.Lock()
 		res["nonce_str"], _ = s.randomHex(16)
 		s.mu.Unlock()
-		res["sign"] = Sign(res, s.cfg.APIKey)
+		res["sign"] = wxpay.Sign(res, s.cfg.APIKey)
 		w.Header().Set("Content-Type", "text/xml; charset=utf-8")
-		w.Write(encodeXML(res))
+		w.Write(wxpay.EncodeCDATA(res))
 	}
 }
 
 func writeReturnFail(w http.ResponseWriter, msg string) {
 	w.Header().Set("Content-Type", "text/xml; charset=utf-8")
-	w.Write(encodeXML(map[string]string{"return_code": "FAIL", "return_msg": msg}))
+	w.Write(wxpay.EncodeCDATA(map[string]string{"return_code": "FAIL", "return_msg": msg}))
 }
 
 func failure(code, des string) map[string]string {

@@ -8,7 +8,10 @@
 // The rules of the wallet (who may pay, with which funds) live in package
 // wallet; this package only guarantees that money is conserved, that
 // constrained accounts never go negative, and that nothing is applied twice.
-// Storage is behind Store; ledger/sqlite is the default implementation.
+// Storage is behind Store; ledger/sqlite is the default implementation and
+// ledger/postgres the one for several authorizers. What the two share lives
+// here: the group-commit queue (Batcher), the invariants Check verifies
+// (Checker) and the listing of schema migrations (Migrations).
 //
 // # Accounts and signs
 //

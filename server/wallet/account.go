@@ -197,145 +197,144 @@ type BindRequest struct {
 	Phone      string `json:"phone,omitempty"`
 }
 
-// BindCard binds a bank card after the bank confirms the holder; the first
-// binding activates the wallet (rule 1).
-func (s *Service) BindCard(ctx context.Context, id uint32, r BindRequest) error {
+// updateUser runs change on user id's record under the user's lock and
+// saves the record if change succeeds; an error from change saves nothing.
+func (s *Service) updateUser(ctx context.Context, id uint32, change func(u *User) error) error {
 	defer s.lockUser(id)()
 	u, err := s.st.User(ctx, id)
 	if err != nil {
 		return err
 	}
-	switch {
-	case u.State == StateCancelled:
-		return protocol.ErrWalletCancelled
-	case u.BankCard != "":
-		return protocol.ErrCardAlreadyBound
-	}
-	h := bank.Holder{BankCode: r.BankCode, CardNumber: r.CardNumber, Name: r.Name, IDNumber: r.IDNumber, Phone: r.Phone}
-	if h.Name == "" {
-		h.Name = u.Name
-	}
-	if h.IDNumber == "" {
-		h.IDNumber = u.IDNumber
-	}
-	if h.Phone == "" {
-		h.Phone = u.Phone
-	}
-	switch {
-	case !ValidCardNumber(h.CardNumber):
-		return protocol.ErrCardNumberInvalid
-	case !ValidIDNumber(h.IDNumber):
-		return protocol.ErrIDNumberInvalid
-	case !ValidPhone(h.Phone):
-		return protocol.ErrPhoneInvalid
-	case !s.banks[h.BankCode]:
-		return protocol.ErrBankUnsupported
-	}
-	if err := s.bank.Verify(ctx, h); err != nil {
-		return mapBankErr(err)
-	}
-	u.BankCode, u.BankCard = h.BankCode, h.CardNumber
-	if u.State == StateInactive {
-		u.State = StateActive
+	if err := change(u); err != nil {
+		return err
 	}
 	return s.st.UpdateUser(ctx, u)
 }
 
+// BindCard binds a bank card after the bank confirms the holder; the first
+// binding activates the wallet (rule 1).
+func (s *Service) BindCard(ctx context.Context, id uint32, r BindRequest) error {
+	return s.updateUser(ctx, id, func(u *User) error {
+		switch {
+		case u.State == StateCancelled:
+			return protocol.ErrWalletCancelled
+		case u.BankCard != "":
+			return protocol.ErrCardAlreadyBound
+		}
+		h := bank.Holder{BankCode: r.BankCode, CardNumber: r.CardNumber, Name: r.Name, IDNumber: r.IDNumber, Phone: r.Phone}
+		if h.Name == "" {
+			h.Name = u.Name
+		}
+		if h.IDNumber == "" {
+			h.IDNumber = u.IDNumber
+		}
+		if h.Phone == "" {
+			h.Phone = u.Phone
+		}
+		switch {
+		case !ValidCardNumber(h.CardNumber):
+			return protocol.ErrCardNumberInvalid
+		case !ValidIDNumber(h.IDNumber):
+			return protocol.ErrIDNumberInvalid
+		case !ValidPhone(h.Phone):
+			return protocol.ErrPhoneInvalid
+		case !s.banks[h.BankCode]:
+			return protocol.ErrBankUnsupported
+		}
+		if err := s.bank.Verify(ctx, h); err != nil {
+			return mapBankErr(err)
+		}
+		u.BankCode, u.BankCard = h.BankCode, h.CardNumber
+		if u.State == StateInactive {
+			u.State = StateActive
+		}
+		return nil
+	})
+}
+
 // UnbindCard unbinds the bound card (rule 3: at most MaxUnbinds times ever).
 func (s *Service) UnbindCard(ctx context.Context, id uint32) error {
-	defer s.lockUser(id)()
-	u, err := s.st.User(ctx, id)
-	if err != nil {
-		return err
-	}
-	switch {
-	case u.State == StateCancelled:
-		return protocol.ErrWalletCancelled
-	case u.BankCard == "":
-		return protocol.ErrNoBankCard
-	case u.Unbinds >= MaxUnbinds:
-		return protocol.ErrUnbindLimit
-	}
-	u.Unbinds++
-	u.BankCode, u.BankCard = "", ""
-	return s.st.UpdateUser(ctx, u)
+	return s.updateUser(ctx, id, func(u *User) error {
+		switch {
+		case u.State == StateCancelled:
+			return protocol.ErrWalletCancelled
+		case u.BankCard == "":
+			return protocol.ErrNoBankCard
+		case u.Unbinds >= MaxUnbinds:
+			return protocol.ErrUnbindLimit
+		}
+		u.Unbinds++
+		u.BankCode, u.BankCard = "", ""
+		return nil
+	})
 }
 
 // Cancel cancels (注销) the wallet: the balance goes back to the bound card
 // first; pending holds refuse it (rule 2).
 func (s *Service) Cancel(ctx context.Context, id uint32) error {
-	defer s.lockUser(id)()
-	u, err := s.st.User(ctx, id)
-	if err != nil {
-		return err
-	}
-	if err := active(u); err != nil {
-		return err
-	}
-	b, err := s.led.Balance(ctx, walletAccount(id))
-	if err != nil {
-		return fmt.Errorf("wallet: cancel %d: %w", id, err)
-	}
-	if b.Held > 0 {
-		return protocol.ErrHoldsPending
-	}
-	if b.Posted > 0 {
-		if u.BankCard == "" {
-			return protocol.ErrNoBankCard
-		}
-		// One key per cancellation, so a retry of this cancellation
-		// repeats nothing and a later one is a new withdrawal.
-		key := fmt.Sprintf("cancel-%d-%d", id, u.Reopens)
-		if _, err := s.withdrawLocked(ctx, u, key, b.Posted); err != nil {
+	return s.updateUser(ctx, id, func(u *User) error {
+		if err := active(u); err != nil {
 			return err
 		}
-	}
-	u.State = StateCancelled
-	u.PasswordFree = false
-	return s.st.UpdateUser(ctx, u)
+		b, err := s.led.Balance(ctx, walletAccount(id))
+		if err != nil {
+			return fmt.Errorf("wallet: cancel %d: %w", id, err)
+		}
+		if b.Held > 0 {
+			return protocol.ErrHoldsPending
+		}
+		if b.Posted > 0 {
+			if u.BankCard == "" {
+				return protocol.ErrNoBankCard
+			}
+			// One key per cancellation, so a retry of this cancellation
+			// repeats nothing and a later one is a new withdrawal.
+			key := fmt.Sprintf("cancel-%d-%d", id, u.Reopens)
+			if _, err := s.withdrawLocked(ctx, u, key, b.Posted); err != nil {
+				return err
+			}
+		}
+		u.State = StateCancelled
+		u.PasswordFree = false
+		return nil
+	})
 }
 
 // Reopen re-activates a cancelled wallet (rule 2: at most MaxReopens times).
 func (s *Service) Reopen(ctx context.Context, id uint32) error {
-	defer s.lockUser(id)()
-	u, err := s.st.User(ctx, id)
-	if err != nil {
-		return err
-	}
-	switch {
-	case u.State == StateActive:
-		return protocol.ErrWalletActive
-	case u.State != StateCancelled:
-		return protocol.ErrWalletNotActive
-	case u.Reopens >= MaxReopens:
-		return protocol.ErrReopenLimit
-	}
-	u.Reopens++
-	u.State = StateActive
-	if u.BankCard == "" {
-		u.State = StateInactive // activation needs a card again
-	}
-	return s.st.UpdateUser(ctx, u)
+	return s.updateUser(ctx, id, func(u *User) error {
+		switch {
+		case u.State == StateActive:
+			return protocol.ErrWalletActive
+		case u.State != StateCancelled:
+			return protocol.ErrWalletNotActive
+		case u.Reopens >= MaxReopens:
+			return protocol.ErrReopenLimit
+		}
+		u.Reopens++
+		u.State = StateActive
+		if u.BankCard == "" {
+			u.State = StateInactive // activation needs a card again
+		}
+		return nil
+	})
 }
 
 // SetPasswordFree signs (on=true) or ends the password-free contract (rule 4).
 func (s *Service) SetPasswordFree(ctx context.Context, id uint32, on bool) error {
-	defer s.lockUser(id)()
-	u, err := s.st.User(ctx, id)
-	if err != nil {
-		return err
-	}
-	if err := active(u); err != nil {
-		return err
-	}
-	if on && u.PasswordFree {
-		return protocol.ErrPasswordFreeSigned
-	}
-	if !on && !u.PasswordFree {
-		return protocol.ErrPasswordFreeMissing
-	}
-	u.PasswordFree = on
-	return s.st.UpdateUser(ctx, u)
+	return s.updateUser(ctx, id, func(u *User) error {
+		if err := active(u); err != nil {
+			return err
+		}
+		if on && u.PasswordFree {
+			return protocol.ErrPasswordFreeSigned
+		}
+		if !on && !u.PasswordFree {
+			return protocol.ErrPasswordFreeMissing
+		}
+		u.PasswordFree = on
+		return nil
+	})
 }
 
 // SetLimits sets the user's per-transaction and daily limits (cents).
@@ -346,13 +345,10 @@ func (s *Service) SetLimits(ctx context.Context, id uint32, perTx, daily int64) 
 	if err := checkAmount(daily); err != nil {
 		return err
 	}
-	defer s.lockUser(id)()
-	u, err := s.st.User(ctx, id)
-	if err != nil {
-		return err
-	}
-	u.LimitPerTx, u.LimitDaily = perTx, daily
-	return s.st.UpdateUser(ctx, u)
+	return s.updateUser(ctx, id, func(u *User) error {
+		u.LimitPerTx, u.LimitDaily = perTx, daily
+		return nil
+	})
 }
 
 // SetPassword sets the payment (water=false) or water password. When one is
@@ -361,30 +357,27 @@ func (s *Service) SetPassword(ctx context.Context, id uint32, water bool, old, p
 	if !validPassword(pw) {
 		return protocol.ErrPasswordWeak
 	}
-	defer s.lockUser(id)()
-	u, err := s.st.User(ctx, id)
-	if err != nil {
-		return err
-	}
-	set := u.PayHash != ""
-	if water {
-		set = u.WaterHash != ""
-	}
-	if set {
-		if err := s.checkSecret(ctx, u, water, old); err != nil {
+	return s.updateUser(ctx, id, func(u *User) error {
+		set := u.PayHash != ""
+		if water {
+			set = u.WaterHash != ""
+		}
+		if set {
+			if err := s.checkSecret(ctx, u, water, old); err != nil {
+				return err
+			}
+		}
+		h, err := s.hash(pw)
+		if err != nil {
 			return err
 		}
-	}
-	h, err := s.hash(pw)
-	if err != nil {
-		return err
-	}
-	if water {
-		u.WaterHash, u.WaterFails, u.WaterLockedUntil = h, 0, time.Time{}
-	} else {
-		u.PayHash, u.PayFails, u.PayLockedUntil = h, 0, time.Time{}
-	}
-	return s.st.UpdateUser(ctx, u)
+		if water {
+			u.WaterHash, u.WaterFails, u.WaterLockedUntil = h, 0, time.Time{}
+		} else {
+			u.PayHash, u.PayFails, u.PayLockedUntil = h, 0, time.Time{}
+		}
+		return nil
+	})
 }
 
 // TopUp moves amount from the bound card into the wallet (rule 5). key makes
@@ -631,26 +624,23 @@ func (s *Service) LinkWeChat(ctx context.Context, id uint32, jsCode string) erro
 	if s.wx == nil {
 		return protocol.ErrWeChatUnavailable
 	}
-	defer s.lockUser(id)()
-	u, err := s.st.User(ctx, id)
-	if err != nil {
-		return err
-	}
-	if u.State != StateActive {
-		return protocol.ErrWeChatNeedsWallet
-	}
-	openID, err := s.wx.Code2Session(ctx, jsCode)
-	if err != nil {
-		return wechatErr(err)
-	}
-	if other, err := s.st.UserByOpenID(ctx, openID); err == nil && other.ID != id {
-		other.WeChatOpenID = "" // one WeChat identity pays for one student
-		if err := s.st.UpdateUser(ctx, other); err != nil {
-			return err
+	return s.updateUser(ctx, id, func(u *User) error {
+		if u.State != StateActive {
+			return protocol.ErrWeChatNeedsWallet
 		}
-	}
-	u.WeChatOpenID = openID
-	return s.st.UpdateUser(ctx, u)
+		openID, err := s.wx.Code2Session(ctx, jsCode)
+		if err != nil {
+			return wechatErr(err)
+		}
+		if other, err := s.st.UserByOpenID(ctx, openID); err == nil && other.ID != id {
+			other.WeChatOpenID = "" // one WeChat identity pays for one student
+			if err := s.st.UpdateUser(ctx, other); err != nil {
+				return err
+			}
+		}
+		u.WeChatOpenID = openID
+		return nil
+	})
 }
 
 // Transactions lists the user's transaction details, newest first.

@@ -3,7 +3,6 @@ package wechat
 import (
 	"bytes"
 	"context"
-	"crypto/hmac"
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
@@ -15,6 +14,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"campuspay/server/wechat/wxpay"
 )
 
 // maxResponse bounds how much of a response body is read.
@@ -313,11 +314,11 @@ func (c *HTTPClient) post(ctx context.Context, path string, fields map[string]st
 	for k, v := range fields {
 		req[k] = v
 	}
-	req["sign"] = sign(req, c.cfg.APIKey)
+	req["sign"] = wxpay.Sign(req, c.cfg.APIKey)
 
 	ctx, cancel := context.WithTimeout(ctx, c.cfg.Timeout)
 	defer cancel()
-	hreq, err := http.NewRequestWithContext(ctx, http.MethodPost, c.cfg.PayURL+path, bytes.NewReader(encodeXML(req)))
+	hreq, err := http.NewRequestWithContext(ctx, http.MethodPost, c.cfg.PayURL+path, bytes.NewReader(wxpay.Encode(req)))
 	if err != nil {
 		return nil, fmt.Errorf("build request: %w", err)
 	}
@@ -330,7 +331,7 @@ func (c *HTTPClient) post(ctx context.Context, path string, fields map[string]st
 	if hr.StatusCode != http.StatusOK {
 		return nil, fmt.Errorf("%w: HTTP %d", ErrUnavailable, hr.StatusCode)
 	}
-	resp, err := decodeXML(io.LimitReader(hr.Body, maxResponse))
+	resp, err := wxpay.Decode(io.LimitReader(hr.Body, maxResponse))
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
 	}
@@ -342,7 +343,7 @@ func (c *HTTPClient) checkResponse(resp map[string]string) (map[string]string, e
 	if resp["return_code"] != "SUCCESS" {
 		return nil, fmt.Errorf("%w: %s", ErrRejected, resp["return_msg"])
 	}
-	if !hmac.Equal([]byte(resp["sign"]), []byte(sign(resp, c.cfg.APIKey))) {
+	if !wxpay.Verify(resp, c.cfg.APIKey) {
 		return nil, fmt.Errorf("%w: response sign does not verify", ErrUnavailable)
 	}
 	if resp["appid"] != c.cfg.AppID || resp["mch_id"] != c.cfg.MchID {

@@ -182,6 +182,17 @@ func (c *cli) openFor(serve bool) (*Main, error) {
 	return Open(o)
 }
 
+// withMain opens the daemon's state for an admin command, runs f with it
+// and closes it again; f's result is the exit code.
+func (c *cli) withMain(f func(m *Main) int) int {
+	m, err := c.open()
+	if err != nil {
+		return c.fail(err)
+	}
+	defer m.Close()
+	return f(m)
+}
+
 func (c *cli) fail(err error) int {
 	fmt.Fprintln(c.errw, "authorizer:", err)
 	return 1
@@ -222,65 +233,62 @@ func (c *cli) rosterImport(args []string) int {
 		return c.fail(err)
 	}
 	defer f.Close()
-	m, err := c.open()
-	if err != nil {
-		return c.fail(err)
-	}
-	defer m.Close()
-	r := csv.NewReader(f)
-	r.FieldsPerRecord = -1
-	r.TrimLeadingSpace = true
-	var lines, created, updated, failed int
-	for first := true; ; first = false {
-		rec, err := r.Read()
-		if err == io.EOF {
-			break
-		}
-		line, _ := r.FieldPos(0)
-		if err != nil {
-			var pe *csv.ParseError
-			if errors.As(err, &pe) {
-				fmt.Fprintf(c.errw, "line %d: %v\n", pe.Line, pe.Err)
+	return c.withMain(func(m *Main) int {
+		r := csv.NewReader(f)
+		r.FieldsPerRecord = -1
+		r.TrimLeadingSpace = true
+		var lines, created, updated, failed int
+		for first := true; ; first = false {
+			rec, err := r.Read()
+			if err == io.EOF {
+				break
+			}
+			line, _ := r.FieldPos(0)
+			if err != nil {
+				var pe *csv.ParseError
+				if errors.As(err, &pe) {
+					fmt.Fprintf(c.errw, "line %d: %v\n", pe.Line, pe.Err)
+					failed++
+					continue
+				}
+				return c.fail(err)
+			}
+			if first {
+				continue // header
+			}
+			lines++
+			if len(rec) != 8 {
+				fmt.Fprintf(c.errw, "line %d: %d columns, want 8\n", line, len(rec))
 				failed++
 				continue
 			}
-			return c.fail(err)
-		}
-		if first {
-			continue // header
-		}
-		lines++
-		if len(rec) != 8 {
-			fmt.Fprintf(c.errw, "line %d: %d columns, want 8\n", line, len(rec))
-			failed++
-			continue
-		}
-		isNew, err := m.Svc.ImportStudent(c.ctx, wallet.RosterEntry{StudentNo: rec[0], Name: rec[1], IDNumber: strings.TrimSpace(rec[2]),
-			Phone: strings.TrimSpace(rec[3]), Category: strings.TrimSpace(rec[4]), Campus: strings.TrimSpace(rec[5]),
-			CardUID: strings.TrimSpace(rec[6]), Password: rec[7]})
-		switch {
-		case err != nil:
-			r := protocol.AsReason(err)
-			msg := r.EN
-			if r == protocol.ErrBadRequest || r == protocol.ErrInternal {
-				msg = err.Error()
+			isNew, err := m.Svc.ImportStudent(c.ctx, wallet.RosterEntry{StudentNo: rec[0], Name: rec[1], IDNumber: strings.TrimSpace(rec[2]),
+				Phone: strings.TrimSpace(rec[3]), Category: strings.TrimSpace(rec[4]), Campus: strings.TrimSpace(rec[5]),
+				CardUID: strings.TrimSpace(rec[6]), Password: rec[7]})
+			switch {
+			case err != nil:
+				r := protocol.AsReason(err)
+				msg := r.EN
+				if r == protocol.ErrBadRequest || r == protocol.ErrInternal {
+					msg = err.Error()
+				}
+				fmt.Fprintf(c.errw, "line %d: %s: %s\n", line, rec[0], msg)
+				failed++
+			case isNew:
+				created++
+			default:
+				updated++
 			}
-			fmt.Fprintf(c.errw, "line %d: %s: %s\n", line, rec[0], msg)
-			failed++
-		case isNew:
-			created++
-		default:
-			updated++
+			if *every > 0 && lines%*every == 0 {
+				fmt.Fprintf(c.out, "%d lines: %d new, %d updated, %d errors\n", lines, created, updated, failed)
+			}
 		}
-		if *every > 0 && lines%*every == 0 {
-			fmt.Fprintf(c.out, "%d lines: %d new, %d updated, %d errors\n", lines, created, updated, failed)
+		fmt.Fprintf(c.out, "done: %d lines: %d new, %d updated, %d errors\n", lines, created, updated, failed)
+		if failed > 0 {
+			return 1
 		}
-	}
-	fmt.Fprintf(c.out, "done: %d lines: %d new, %d updated, %d errors\n", lines, created, updated, failed)
-	if failed > 0 {
-		return 1
-	}
-	return 0
+		return 0
+	})
 }
 
 func (c *cli) merchantAdd(args []string) int {
@@ -291,16 +299,13 @@ func (c *cli) merchantAdd(args []string) int {
 	if done, code := c.parse(fs, args); done {
 		return code
 	}
-	m, err := c.open()
-	if err != nil {
-		return c.fail(err)
-	}
-	defer m.Close()
-	if err := m.Svc.AddMerchant(c.ctx, wallet.Merchant{ID: *id, Name: *name, Campus: *campus}); err != nil {
-		return c.fail(err)
-	}
-	fmt.Fprintf(c.out, "merchant %s saved\n", *id)
-	return 0
+	return c.withMain(func(m *Main) int {
+		if err := m.Svc.AddMerchant(c.ctx, wallet.Merchant{ID: *id, Name: *name, Campus: *campus}); err != nil {
+			return c.fail(err)
+		}
+		fmt.Fprintf(c.out, "merchant %s saved\n", *id)
+		return 0
+	})
 }
 
 func (c *cli) merchantList(args []string) int {
@@ -308,22 +313,19 @@ func (c *cli) merchantList(args []string) int {
 	if done, code := c.parse(fs, args); done {
 		return code
 	}
-	m, err := c.open()
-	if err != nil {
-		return c.fail(err)
-	}
-	defer m.Close()
-	ms, err := m.Svc.Merchants(c.ctx)
-	if err != nil {
-		return c.fail(err)
-	}
-	tw := tabwriter.NewWriter(c.out, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "ID\tNAME\tCAMPUS")
-	for _, x := range ms {
-		fmt.Fprintf(tw, "%s\t%s\t%s\n", x.ID, x.Name, x.Campus)
-	}
-	tw.Flush()
-	return 0
+	return c.withMain(func(m *Main) int {
+		ms, err := m.Svc.Merchants(c.ctx)
+		if err != nil {
+			return c.fail(err)
+		}
+		tw := tabwriter.NewWriter(c.out, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "ID\tNAME\tCAMPUS")
+		for _, x := range ms {
+			fmt.Fprintf(tw, "%s\t%s\t%s\n", x.ID, x.Name, x.Campus)
+		}
+		tw.Flush()
+		return 0
+	})
 }
 
 func (c *cli) terminalAdd(args []string) int {
@@ -336,20 +338,17 @@ func (c *cli) terminalAdd(args []string) int {
 	if done, code := c.parse(fs, args); done {
 		return code
 	}
-	m, err := c.open()
-	if err != nil {
-		return c.fail(err)
-	}
-	defer m.Close()
-	pw, err := m.Svc.AddTerminal(c.ctx, wallet.Terminal{ID: *id, Merchant: *merchant, Mode: protocol.Mode(*mode), FixedAmount: *fixed, Campus: *campus})
-	if err != nil {
-		return c.fail(err)
-	}
-	if err := saveMosquittoEntry(c.common.data, *id, pw); err != nil {
-		return c.fail(err)
-	}
-	fmt.Fprintf(c.out, "terminal %s saved\nbroker user: %s\nbroker password: %s\n(shown once; only its hash is stored — run \"terminal add\" again to issue a new one)\n", *id, *id, pw)
-	return 0
+	return c.withMain(func(m *Main) int {
+		pw, err := m.Svc.AddTerminal(c.ctx, wallet.Terminal{ID: *id, Merchant: *merchant, Mode: protocol.Mode(*mode), FixedAmount: *fixed, Campus: *campus})
+		if err != nil {
+			return c.fail(err)
+		}
+		if err := saveMosquittoEntry(c.common.data, *id, pw); err != nil {
+			return c.fail(err)
+		}
+		fmt.Fprintf(c.out, "terminal %s saved\nbroker user: %s\nbroker password: %s\n(shown once; only its hash is stored — run \"terminal add\" again to issue a new one)\n", *id, *id, pw)
+		return 0
+	})
 }
 
 func (c *cli) terminalList(args []string) int {
@@ -358,33 +357,30 @@ func (c *cli) terminalList(args []string) int {
 	if done, code := c.parse(fs, args); done {
 		return code
 	}
-	m, err := c.open()
-	if err != nil {
-		return c.fail(err)
-	}
-	defer m.Close()
-	ts, err := m.Store.Terminals(c.ctx)
-	if err != nil {
-		return c.fail(err)
-	}
-	// Link states as the running serve last saw them (Last Will aware).
-	states := readStatuses(c.common.data)
-	tw := tabwriter.NewWriter(c.out, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "ID\tMERCHANT\tCAMPUS\tMODE\tFIXED\tLINK\tCONN_SEQ\tSINCE")
-	for _, t := range ts {
-		link, seq, since := "never seen", "-", "-"
-		if st, ok := states[t.ID]; ok {
-			link, seq, since = st.State, fmt.Sprint(st.ConnSeq), st.Seen.Local().Format("2006-01-02 15:04:05")
+	return c.withMain(func(m *Main) int {
+		ts, err := m.Store.Terminals(c.ctx)
+		if err != nil {
+			return c.fail(err)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", t.ID, t.Merchant, t.Campus, t.Mode, protocol.FormatCents(t.FixedAmount), link, seq, since)
-	}
-	tw.Flush()
-	if *qr {
+		// Link states as the running serve last saw them (Last Will aware).
+		states := readStatuses(c.common.data)
+		tw := tabwriter.NewWriter(c.out, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "ID\tMERCHANT\tCAMPUS\tMODE\tFIXED\tLINK\tCONN_SEQ\tSINCE")
 		for _, t := range ts {
-			fmt.Fprintf(c.out, "%s %s\n", t.ID, t.MerchantQR)
+			link, seq, since := "never seen", "-", "-"
+			if st, ok := states[t.ID]; ok {
+				link, seq, since = st.State, fmt.Sprint(st.ConnSeq), st.Seen.Local().Format("2006-01-02 15:04:05")
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", t.ID, t.Merchant, t.Campus, t.Mode, protocol.FormatCents(t.FixedAmount), link, seq, since)
 		}
-	}
-	return 0
+		tw.Flush()
+		if *qr {
+			for _, t := range ts {
+				fmt.Fprintf(c.out, "%s %s\n", t.ID, t.MerchantQR)
+			}
+		}
+		return 0
+	})
 }
 
 func (c *cli) ledgerCheck(args []string) int {
@@ -392,25 +388,22 @@ func (c *cli) ledgerCheck(args []string) int {
 	if done, code := c.parse(fs, args); done {
 		return code
 	}
-	m, err := c.open()
-	if err != nil {
-		return c.fail(err)
-	}
-	defer m.Close()
-	r, err := m.Svc.CheckLedger(c.ctx)
-	if err != nil {
-		return c.fail(err)
-	}
-	fmt.Fprintf(c.out, "transfers %d, postings %d, accounts %d, holds %d, sum %d\n", r.Transfers, r.Postings, r.Accounts, r.Holds, r.Sum)
-	for _, p := range r.Problems {
-		fmt.Fprintln(c.out, "PROBLEM:", p)
-	}
-	if !r.OK() {
-		fmt.Fprintln(c.out, "ledger check FAILED")
-		return 1
-	}
-	fmt.Fprintln(c.out, "ledger OK")
-	return 0
+	return c.withMain(func(m *Main) int {
+		r, err := m.Svc.CheckLedger(c.ctx)
+		if err != nil {
+			return c.fail(err)
+		}
+		fmt.Fprintf(c.out, "transfers %d, postings %d, accounts %d, holds %d, sum %d\n", r.Transfers, r.Postings, r.Accounts, r.Holds, r.Sum)
+		for _, p := range r.Problems {
+			fmt.Fprintln(c.out, "PROBLEM:", p)
+		}
+		if !r.OK() {
+			fmt.Fprintln(c.out, "ledger check FAILED")
+			return 1
+		}
+		fmt.Fprintln(c.out, "ledger OK")
+		return 0
+	})
 }
 
 func (c *cli) txList(args []string) int {
@@ -421,30 +414,28 @@ func (c *cli) txList(args []string) int {
 	if done, code := c.parse(fs, args); done {
 		return code
 	}
-	m, err := c.open()
-	if err != nil {
-		return c.fail(err)
-	}
-	defer m.Close()
-	var recs []wallet.Record
-	if *user != "" {
-		u, err := m.Store.UserByStudentNo(c.ctx, *user)
-		if err != nil {
+	return c.withMain(func(m *Main) int {
+		var recs []wallet.Record
+		var err error
+		if *user != "" {
+			u, err := m.Store.UserByStudentNo(c.ctx, *user)
+			if err != nil {
+				return c.fail(err)
+			}
+			recs, err = m.Store.Records(c.ctx, u.ID, *before, *limit)
+			if err != nil {
+				return c.fail(err)
+			}
+		} else if recs, err = m.Svc.AllTransactions(c.ctx, *before, *limit); err != nil {
 			return c.fail(err)
 		}
-		recs, err = m.Store.Records(c.ctx, u.ID, *before, *limit)
-		if err != nil {
-			return c.fail(err)
+		tw := tabwriter.NewWriter(c.out, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "ID\tTIME\tKIND\tUSER\tTERMINAL\tMERCHANT\tAMOUNT\tCHANNEL\tSTATUS\tCODE")
+		for _, r := range recs {
+			fmt.Fprintf(tw, "%d\t%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\t%s\n", r.ID, r.Created.In(wallet.Shanghai).Format("2006-01-02 15:04:05"),
+				r.Kind, r.UserID, r.Terminal, r.Merchant, protocol.FormatCents(r.Amount), r.Channel, r.Status, r.Code)
 		}
-	} else if recs, err = m.Svc.AllTransactions(c.ctx, *before, *limit); err != nil {
-		return c.fail(err)
-	}
-	tw := tabwriter.NewWriter(c.out, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "ID\tTIME\tKIND\tUSER\tTERMINAL\tMERCHANT\tAMOUNT\tCHANNEL\tSTATUS\tCODE")
-	for _, r := range recs {
-		fmt.Fprintf(tw, "%d\t%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\t%s\n", r.ID, r.Created.In(wallet.Shanghai).Format("2006-01-02 15:04:05"),
-			r.Kind, r.UserID, r.Terminal, r.Merchant, protocol.FormatCents(r.Amount), r.Channel, r.Status, r.Code)
-	}
-	tw.Flush()
-	return 0
+		tw.Flush()
+		return 0
+	})
 }

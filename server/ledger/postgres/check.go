@@ -1,7 +1,6 @@
 package postgres
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 
@@ -9,9 +8,6 @@ import (
 
 	"campuspay/server/ledger"
 )
-
-// maxProblems bounds the report on a badly damaged ledger.
-const maxProblems = 100
 
 // Check implements ledger.Store. It recomputes every balance and held
 // amount from postings and holds in one REPEATABLE READ, READ ONLY
@@ -35,14 +31,7 @@ func (s *Store) Check(ctx context.Context) (ledger.Report, error) {
 }
 
 func check(ctx context.Context, tx pgx.Tx, r *ledger.Report) error {
-	problem := func(format string, args ...any) {
-		if len(r.Problems) == maxProblems {
-			r.Problems = append(r.Problems, "... more problems not listed")
-		}
-		if len(r.Problems) < maxProblems {
-			r.Problems = append(r.Problems, fmt.Sprintf(format, args...))
-		}
-	}
+	c := ledger.Checker{Report: r}
 	// each runs a query and hands every row to f.
 	each := func(q string, f func(pgx.Rows) error) error {
 		rows, err := tx.Query(ctx, q)
@@ -69,9 +58,7 @@ func check(ctx context.Context, tx pgx.Tx, r *ledger.Report) error {
 				Scan(&r.Transfers, &r.Postings, &r.Accounts, &r.Holds, &r.Sum)
 		}},
 		{"sum", func() error {
-			if r.Sum != 0 {
-				problem("all postings sum to %d, not 0", r.Sum)
-			}
+			c.Sum()
 			return nil
 		}},
 		{"transfers", func() error {
@@ -84,28 +71,11 @@ func check(ctx context.Context, tx pgx.Tx, r *ledger.Report) error {
 					if err := rows.Scan(&id, &key, &legs, &sum); err != nil {
 						return err
 					}
-					if legs < 2 {
-						problem("transfer %d %q has %d legs", id, key, legs)
-					}
-					if sum != 0 {
-						problem("transfer %d %q sums to %d", id, key, sum)
-					}
+					c.Transfer(id, key, legs, sum)
 					return nil
 				})
 		}},
 		{"content hashes", func() error {
-			// A posting edited so that sums still hold (two legs swapped
-			// between accounts) no longer matches the transfer's hash.
-			var cur ledger.Transfer
-			var curID int64
-			var curHash []byte
-			flush := func() {
-				if curID != 0 && len(cur.Postings) > 0 {
-					if h := cur.ContentHash(); !bytes.Equal(h[:], curHash) {
-						problem("transfer %d %q: postings do not match the content recorded when it was applied", curID, cur.Key)
-					}
-				}
-			}
 			err := each(`SELECT t.id, t.key, t.kind, t.hash, p.account, p.amount
 				FROM transfers t JOIN postings p ON p.transfer_id = t.id ORDER BY t.id, p.leg`,
 				func(rows pgx.Rows) error {
@@ -115,15 +85,10 @@ func check(ctx context.Context, tx pgx.Tx, r *ledger.Report) error {
 					if err := rows.Scan(&id, &key, &kind, &hash, &account, &amount); err != nil {
 						return err
 					}
-					if id != curID {
-						flush()
-						curID, curHash = id, hash
-						cur = ledger.Transfer{Key: key, Kind: kind, Postings: cur.Postings[:0]}
-					}
-					cur.Postings = append(cur.Postings, ledger.Posting{Account: ledger.AccountID(account), Amount: amount})
+					c.Posting(id, key, kind, hash, account, amount)
 					return nil
 				})
-			flush()
+			c.PostingsDone()
 			return err
 		}},
 		{"accounts", func() error {
@@ -141,24 +106,7 @@ func check(ctx context.Context, tx pgx.Tx, r *ledger.Report) error {
 					if err := rows.Scan(&id, &constrained, &balance, &held, &posted, &holding); err != nil {
 						return err
 					}
-					a := ledger.AccountID(id)
-					if constrained != a.Constrained() {
-						problem("account %s stored as constrained=%v", id, constrained)
-					}
-					if balance != posted {
-						problem("account %s: stored balance %d, postings sum to %d", id, balance, posted)
-					}
-					if held != holding {
-						problem("account %s: stored held %d, active holds sum to %d", id, held, holding)
-					}
-					if a.Constrained() {
-						if balance < 0 || posted < 0 {
-							problem("account %s is negative: balance %d, postings %d", id, balance, posted)
-						}
-						if holding > posted {
-							problem("account %s: active holds %d exceed balance %d", id, holding, posted)
-						}
-					}
+					c.Account(id, constrained, balance, held, posted, holding)
 					return nil
 				})
 		}},
@@ -178,8 +126,7 @@ func check(ctx context.Context, tx pgx.Tx, r *ledger.Report) error {
 					if err := rows.Scan(&key, &account, &amount, &state, &captured, &tid, &moved); err != nil {
 						return err
 					}
-					problem("hold %q on %s: amount %d, state %s, captured %d, capture transfer %v moving %v",
-						key, account, amount, state, captured, deref(tid), deref(moved))
+					c.BadHold(key, account, amount, state, captured, deref(tid), deref(moved))
 					return nil
 				})
 		}},

@@ -76,10 +76,7 @@ import (
 	"embed"
 	"errors"
 	"fmt"
-	"io/fs"
 	"path"
-	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -134,10 +131,7 @@ type Store struct {
 	wconn *pgx.Conn // owned by the writer goroutine; nil or closed: reconnect
 	reads *pool
 
-	mu      sync.RWMutex // guards closed against sends on queue
-	closed  bool
-	queue   chan *op
-	stopped chan struct{}
+	batcher *ledger.Batcher[*op]
 
 	batches, ops, retries, fallbacks atomic.Uint64
 	maxBatch                         atomic.Int64
@@ -184,9 +178,7 @@ func Open(ctx context.Context, connString string, opt Options) (*Store, error) {
 		s.wconn.Close(ctx)
 		return nil, fmt.Errorf("ledger/postgres: open %s: %w", where, err)
 	}
-	s.queue = make(chan *op, 4*opt.MaxBatch)
-	s.stopped = make(chan struct{})
-	go s.run()
+	s.batcher = ledger.NewBatcher("ledger/postgres", opt.MaxBatch, s.apply, opt.beforeBatch)
 	return s, nil
 }
 
@@ -207,30 +199,13 @@ func checkDurable(ctx context.Context, c *pgx.Conn) error {
 // version, each in its own transaction under an advisory lock, so that
 // processes starting together apply each migration once.
 func migrate(ctx context.Context, c *pgx.Conn) error {
-	names, err := fs.Glob(migrations, "migrations/*.sql")
+	list, err := ledger.Migrations(migrations, "migrations/*.sql")
 	if err != nil {
 		return err
 	}
-	type mig struct {
-		version int
-		name    string
-	}
-	var list []mig
-	for _, n := range names { // Glob returns them sorted; versions must also ascend
-		base := path.Base(n)
-		num, _, ok := strings.Cut(base, "_")
-		v, err := strconv.Atoi(num)
-		if !ok || err != nil || v <= 0 {
-			return fmt.Errorf("migration %s: name must be NNNN_what.sql", base)
-		}
-		if len(list) > 0 && v != list[len(list)-1].version+1 {
-			return fmt.Errorf("migration %s: version %d does not follow %d", base, v, list[len(list)-1].version)
-		}
-		list = append(list, mig{v, n})
-	}
 	latest := 0
 	if len(list) > 0 {
-		latest = list[len(list)-1].version
+		latest = list[len(list)-1].Version
 	}
 	// step runs f in a transaction holding the migration lock, with the
 	// schema version as it is under that lock.
@@ -258,21 +233,21 @@ func migrate(ctx context.Context, c *pgx.Conn) error {
 	}
 	for _, m := range list {
 		err := step(func(tx pgx.Tx, have int) error {
-			if m.version <= have {
+			if m.Version <= have {
 				return nil
 			}
-			body, err := migrations.ReadFile(m.name)
+			body, err := migrations.ReadFile(m.Path)
 			if err != nil {
 				return err
 			}
 			if _, err := tx.Exec(ctx, string(body)); err != nil {
 				return err
 			}
-			_, err = tx.Exec(ctx, "INSERT INTO schema_version (version) VALUES ($1)", m.version)
+			_, err = tx.Exec(ctx, "INSERT INTO schema_version (version) VALUES ($1)", m.Version)
 			return err
 		})
 		if err != nil {
-			return fmt.Errorf("migration %s: %w", path.Base(m.name), err)
+			return fmt.Errorf("migration %s: %w", path.Base(m.Path), err)
 		}
 	}
 	return nil
@@ -288,16 +263,9 @@ func (s *Store) Stats() Stats {
 // committed (or failed) and answered, then closes the connections. Calling
 // it again returns ErrClosed.
 func (s *Store) Close() error {
-	s.mu.Lock()
-	if s.closed {
-		s.mu.Unlock()
-		return ledger.ErrClosed
+	if err := s.batcher.Close(); err != nil {
+		return err
 	}
-	s.closed = true
-	close(s.queue)
-	s.mu.Unlock()
-	<-s.stopped
-
 	var err error
 	if s.wconn != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)

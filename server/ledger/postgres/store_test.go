@@ -271,44 +271,15 @@ func TestTwoInstancesHolds(t *testing.T) {
 // of its batch; block returns once the writer is waiting. Operations
 // submitted meanwhile queue up and land in that batch.
 func holdWriter(t *testing.T, opt *Options) (block func(s *Store), release func()) {
-	entered := make(chan struct{})
-	gate := make(chan struct{})
-	var armed bool
-	var mu sync.Mutex
-	opt.beforeBatch = func() {
-		mu.Lock()
-		a := armed
-		armed = false
-		mu.Unlock()
-		if a {
-			close(entered)
-			<-gate
-		}
-	}
-	block = func(s *Store) {
-		mu.Lock()
-		armed = true
-		mu.Unlock()
-		go s.ExpireHolds(context.Background(), t0)
-		select {
-		case <-entered:
-		case <-time.After(10 * time.Second):
-			t.Fatal("writer did not start a batch")
-		}
-	}
-	return block, func() { close(gate) }
+	g := ledgertest.NewGate()
+	opt.beforeBatch = g.Hook
+	return func(s *Store) { g.Block(t, s) }, g.Release
 }
 
 // waitQueued waits until n operations sit in the writer's queue.
 func waitQueued(t *testing.T, s *Store, n int) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for len(s.queue) < n {
-		if time.Now().After(deadline) {
-			t.Fatalf("%d operations queued, want %d", len(s.queue), n)
-		}
-		runtime.Gosched()
-	}
+	ledgertest.WaitQueued(t, s.batcher.Queued, n)
 }
 
 // TestBatchIsolatesFailures: in one batch, an operation the database

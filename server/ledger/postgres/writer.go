@@ -7,15 +7,13 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
-
-	"campuspay/server/ledger"
 )
 
 // op is one queued write: one statement (a ledger_* function call)
 // returning one row. The writer scans the row into dest; once the batch has
 // committed it calls result, which interprets dest into the caller's
 // variables and returns the operation's own outcome. The caller reads
-// those variables only after done delivers.
+// those variables only after the batcher has answered.
 type op struct {
 	ctx     context.Context
 	lock    []string // accounts to lock before the batch's statements
@@ -25,7 +23,6 @@ type op struct {
 	args    []any
 	dest    []any
 	result  func() error
-	done    chan error // buffered 1
 }
 
 // errUnknown marks a batch whose outcome is not known: the connection
@@ -47,64 +44,7 @@ const lockSQL = `SELECT 1 FROM accounts WHERE id = ANY (
 // commit.
 func (s *Store) submit(ctx context.Context, o *op) error {
 	o.ctx = ctx
-	o.done = make(chan error, 1)
-	s.mu.RLock()
-	if s.closed {
-		s.mu.RUnlock()
-		return ledger.ErrClosed
-	}
-	select {
-	case s.queue <- o:
-	case <-ctx.Done():
-		s.mu.RUnlock()
-		return ctx.Err()
-	}
-	s.mu.RUnlock()
-	select {
-	case err := <-o.done:
-		return err
-	case <-ctx.Done():
-		select { // prefer the real outcome if it is there
-		case err := <-o.done:
-			return err
-		default:
-		}
-		return fmt.Errorf("ledger/postgres: outcome unknown, retry with the same key: %w", ctx.Err())
-	}
-}
-
-// run is the writer goroutine: take what is queued, apply it in one
-// transaction, answer, repeat; exit when the queue is closed and empty.
-func (s *Store) run() {
-	defer close(s.stopped)
-	batch := make([]*op, 0, s.opt.MaxBatch)
-	for {
-		first, ok := <-s.queue
-		if !ok {
-			return
-		}
-		if s.opt.beforeBatch != nil {
-			s.opt.beforeBatch()
-		}
-		batch = append(batch[:0], first)
-	fill:
-		for len(batch) < s.opt.MaxBatch {
-			select {
-			case o, ok := <-s.queue:
-				if !ok {
-					break fill
-				}
-				batch = append(batch, o)
-			default:
-				break fill
-			}
-		}
-		errs := s.apply(batch)
-		for i, o := range batch {
-			o.done <- errs[i]
-			batch[i] = nil
-		}
-	}
+	return s.batcher.Submit(ctx, o)
 }
 
 // apply commits batch and returns one error per op: retried after

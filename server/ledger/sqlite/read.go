@@ -93,14 +93,7 @@ func scanEntries(rows *sql.Rows) ([]ledger.Entry, error) {
 		if err := rows.Scan(&id, &key, &kind, &memo, &at, &account, &amount); err != nil {
 			return nil, err
 		}
-		if len(es) == 0 || es[len(es)-1].ID != id {
-			es = append(es, ledger.Entry{
-				Transfer: ledger.Transfer{Key: key, Kind: kind, Memo: memo, At: fromNanos(at)},
-				Result:   ledger.Result{ID: id, Key: key, At: fromNanos(at)},
-			})
-		}
-		e := &es[len(es)-1]
-		e.Postings = append(e.Postings, ledger.Posting{Account: ledger.AccountID(account), Amount: amount})
+		es = ledger.AppendEntryRow(es, id, key, kind, memo, fromNanos(at), account, amount)
 	}
 	return es, rows.Err()
 }

@@ -37,11 +37,9 @@ import (
 	"embed"
 	"errors"
 	"fmt"
-	"io/fs"
 	"path"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -93,10 +91,8 @@ type Store struct {
 	// hot reads, prepared once (database/sql re-prepares per connection)
 	readBalance, readHold *sql.Stmt
 
-	mu      sync.RWMutex // guards closed against sends on queue
-	closed  bool
-	queue   chan *op
-	stopped chan struct{}
+	batcher *ledger.Batcher[*op]
+	errs    []error // the writer's answers to its current batch
 
 	batches, ops atomic.Uint64
 	maxBatch     atomic.Int64
@@ -168,9 +164,11 @@ func Open(path string, opt Options) (*Store, error) {
 		return fail(err)
 	}
 
-	s.queue = make(chan *op, 4*opt.MaxBatch)
-	s.stopped = make(chan struct{})
-	go s.run()
+	s.errs = make([]error, 0, opt.MaxBatch)
+	s.batcher = ledger.NewBatcher("ledger/sqlite", opt.MaxBatch, func(batch []*op) []error {
+		s.errs = s.commit(batch, s.errs[:0])
+		return s.errs
+	}, opt.beforeBatch)
 	return s, nil
 }
 
@@ -201,39 +199,22 @@ func migrate(ctx context.Context, c *sql.Conn) error {
 		version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)`); err != nil {
 		return fmt.Errorf("create schema_version: %w", err)
 	}
-	names, err := fs.Glob(migrations, "migrations/*.sql")
+	list, err := ledger.Migrations(migrations, "migrations/*.sql")
 	if err != nil {
 		return err
-	}
-	type mig struct {
-		version int
-		name    string
-	}
-	var list []mig
-	for _, n := range names { // Glob returns them sorted; versions must also ascend
-		base := path.Base(n)
-		num, _, ok := strings.Cut(base, "_")
-		v, err := strconv.Atoi(num)
-		if !ok || err != nil || v <= 0 {
-			return fmt.Errorf("migration %s: name must be NNNN_what.sql", base)
-		}
-		if len(list) > 0 && v != list[len(list)-1].version+1 {
-			return fmt.Errorf("migration %s: version %d does not follow %d", base, v, list[len(list)-1].version)
-		}
-		list = append(list, mig{v, n})
 	}
 	var have int
 	if err := c.QueryRowContext(ctx, "SELECT COALESCE(MAX(version), 0) FROM schema_version").Scan(&have); err != nil {
 		return fmt.Errorf("read schema_version: %w", err)
 	}
-	if len(list) > 0 && have > list[len(list)-1].version {
-		return fmt.Errorf("schema version %d is newer than this program's %d", have, list[len(list)-1].version)
+	if len(list) > 0 && have > list[len(list)-1].Version {
+		return fmt.Errorf("schema version %d is newer than this program's %d", have, list[len(list)-1].Version)
 	}
 	for _, m := range list {
-		if m.version <= have {
+		if m.Version <= have {
 			continue
 		}
-		body, err := migrations.ReadFile(m.name)
+		body, err := migrations.ReadFile(m.Path)
 		if err != nil {
 			return err
 		}
@@ -241,10 +222,10 @@ func migrate(ctx context.Context, c *sql.Conn) error {
 			if _, err := c.ExecContext(ctx, string(body)); err != nil {
 				return err
 			}
-			_, err := c.ExecContext(ctx, "INSERT INTO schema_version (version, applied_at) VALUES (?, ?)", m.version, time.Now().UnixNano())
+			_, err := c.ExecContext(ctx, "INSERT INTO schema_version (version, applied_at) VALUES (?, ?)", m.Version, time.Now().UnixNano())
 			return err
 		}); err != nil {
-			return fmt.Errorf("migration %s: %w", path.Base(m.name), err)
+			return fmt.Errorf("migration %s: %w", path.Base(m.Path), err)
 		}
 	}
 	return nil
@@ -274,16 +255,9 @@ func (s *Store) Stats() Stats {
 // committed (or failed) and answered, then closes the database. Calling it
 // again returns ErrClosed.
 func (s *Store) Close() error {
-	s.mu.Lock()
-	if s.closed {
-		s.mu.Unlock()
-		return ledger.ErrClosed
+	if err := s.batcher.Close(); err != nil {
+		return err
 	}
-	s.closed = true
-	close(s.queue)
-	s.mu.Unlock()
-	<-s.stopped
-
 	err := errors.Join(s.w.close(), s.wconn.Close(), s.wdb.Close(),
 		s.readBalance.Close(), s.readHold.Close(), s.rdb.Close())
 	if err != nil {

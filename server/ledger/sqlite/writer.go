@@ -5,18 +5,15 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-
-	"campuspay/server/ledger"
 )
 
 // op is one queued write. apply runs on the writer goroutine inside its own
 // savepoint and leaves its results in variables its closure captured; they
-// are read by the caller only after done delivers, which happens after the
-// batch's COMMIT.
+// are read by the caller only after the batcher has answered, which happens
+// after the batch's COMMIT.
 type op struct {
 	ctx   context.Context
 	apply func(w *writer) error
-	done  chan error // buffered 1
 }
 
 // errBatch marks a failure that poisons the whole transaction (the
@@ -29,65 +26,7 @@ func (e errBatch) Unwrap() error { return e.err }
 // submit queues apply for the writer and waits for the batch it lands in
 // to commit.
 func (s *Store) submit(ctx context.Context, apply func(w *writer) error) error {
-	o := &op{ctx: ctx, apply: apply, done: make(chan error, 1)}
-	s.mu.RLock()
-	if s.closed {
-		s.mu.RUnlock()
-		return ledger.ErrClosed
-	}
-	select {
-	case s.queue <- o:
-	case <-ctx.Done():
-		s.mu.RUnlock()
-		return ctx.Err()
-	}
-	s.mu.RUnlock()
-	select {
-	case err := <-o.done:
-		return err
-	case <-ctx.Done():
-		select { // prefer the real outcome if it is there
-		case err := <-o.done:
-			return err
-		default:
-		}
-		return fmt.Errorf("ledger/sqlite: outcome unknown, retry with the same key: %w", ctx.Err())
-	}
-}
-
-// run is the writer goroutine: take what is queued, apply it in one
-// transaction, answer, repeat; exit when the queue is closed and empty.
-func (s *Store) run() {
-	defer close(s.stopped)
-	batch := make([]*op, 0, s.opt.MaxBatch)
-	errs := make([]error, 0, s.opt.MaxBatch)
-	for {
-		first, ok := <-s.queue
-		if !ok {
-			return
-		}
-		if s.opt.beforeBatch != nil {
-			s.opt.beforeBatch()
-		}
-		batch = append(batch[:0], first)
-	fill:
-		for len(batch) < s.opt.MaxBatch {
-			select {
-			case o, ok := <-s.queue:
-				if !ok {
-					break fill
-				}
-				batch = append(batch, o)
-			default:
-				break fill
-			}
-		}
-		errs = s.commit(batch, errs[:0])
-		for i, o := range batch {
-			o.done <- errs[i]
-			batch[i] = nil
-		}
-	}
+	return s.batcher.Submit(ctx, &op{ctx: ctx, apply: apply})
 }
 
 // commit applies batch in one transaction and returns one error per op.
