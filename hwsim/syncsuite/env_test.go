@@ -1,4 +1,4 @@
-package authz_test
+package syncsuite_test
 
 import (
 	"bytes"
