@@ -27,6 +27,8 @@ vet:
 
 unit:
 	$(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) ./...
+	# gocv Mats are C memory: the camera loop must close every one it makes.
+	$(GO) test -count=1 -tags matprofile -run NoMatLeak ./terminal/device/camera/
 
 fuzz-short:
 	@bash scripts/fuzz.sh $(TEST_FUZZTIME)
