@@ -163,3 +163,9 @@ var (
 var (
 	ErrLoginLocked = reason("LOGIN_LOCKED", "登录失败次数过多，请稍后再试", "Too many failed logins; try again later")
 )
+
+// Wallet review fixes (appended; codes are never renamed).
+var (
+	ErrTxInProgress     = reason("TX_IN_PROGRESS", "有处理中的交易，请稍后再注销", "A transaction is still being processed; try again later")
+	ErrHolderNotStudent = reason("HOLDER_NOT_STUDENT", "持卡人须为本人", "The card holder must be the student")
+)

@@ -76,7 +76,7 @@ func TestStudentLifeAgainstRealAPI(t *testing.T) {
 	_, err = ph.TopUp(c, 10_00)
 	want(t, "top-up while inactive", err, protocol.ErrWalletNotActive)
 	_, err = ph.BindCard(c, phone.BankCard{BankCode: "CCB", CardNumber: s.BankCard, Name: "别人"})
-	want(t, "bind with another name", err, protocol.ErrBankNameMismatch)
+	want(t, "bind with another name", err, protocol.ErrHolderNotStudent)
 	w, err = ph.BindCard(c, phone.BankCard{BankCode: "CCB", CardNumber: s.BankCard})
 	want(t, "bind", err, nil)
 	if w.State != "active" {

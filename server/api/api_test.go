@@ -90,7 +90,7 @@ func TestEndToEnd(t *testing.T) {
 	anon := &client{t: t, base: c.base}
 	anon.want(401, "UNAUTHORIZED", "GET", "/api/v1/wallet", nil, nil)
 	c.want(422, "WALLET_NOT_ACTIVE", "POST", "/api/v1/wallet/top-up", map[string]int{"amount": 100}, nil)
-	c.want(422, "BANK_NAME_MISMATCH", "POST", "/api/v1/wallet/bank-card", map[string]string{"bank_code": "CCB", "card_number": s.BankCard, "name": "别人"}, nil)
+	c.want(422, "HOLDER_NOT_STUDENT", "POST", "/api/v1/wallet/bank-card", map[string]string{"bank_code": "CCB", "card_number": s.BankCard, "name": "别人"}, nil)
 	c.want(400, "CARD_NUMBER_INVALID", "POST", "/api/v1/wallet/bank-card", map[string]string{"bank_code": "CCB", "card_number": "1234"}, nil)
 	w := c.want(200, "", "POST", "/api/v1/wallet/bank-card", map[string]string{"bank_code": "CCB", "card_number": s.BankCard}, nil)
 	if w["state"] != "active" {

@@ -118,10 +118,31 @@ func (s *Service) Login(ctx context.Context, studentNo, password string) (*User,
 		f.until = now.Add(s.cfg.PasswordLock)
 		return nil, protocol.ErrLoginLocked
 	}
-	if len(s.loginFails) > 100_000 { // bound the memory a guesser can take
-		clear(s.loginFails)
+	if len(s.loginFails) > s.loginFailsCap() {
+		s.evictLoginFails(studentNo, now)
 	}
 	return nil, protocol.ErrLoginFailed
+}
+
+// maxLoginFails bounds the memory a guesser can take with failed logins.
+const maxLoginFails = 100_000
+
+func (s *Service) loginFailsCap() int {
+	if s.maxLoginFails > 0 {
+		return s.maxLoginFails
+	}
+	return maxLoginFails
+}
+
+// evictLoginFails drops the entries that lock nothing (counting, or past
+// their cool-down), never an active lockout and not keep's count. The
+// caller holds loginMu.
+func (s *Service) evictLoginFails(keep string, now time.Time) {
+	for no, f := range s.loginFails {
+		if no != keep && !now.Before(f.until) {
+			delete(s.loginFails, no)
+		}
+	}
 }
 
 type loginFail struct {
@@ -188,7 +209,8 @@ func maskCard(n string) string {
 }
 
 // BindRequest is what the student enters to bind a card. Name, IDNumber
-// and Phone default to the roster's when empty.
+// and Phone default to the roster's when empty; Name and IDNumber, when
+// given, must be the roster's (the ID number's X in either case).
 type BindRequest struct {
 	BankCode   string `json:"bank_code"`
 	CardNumber string `json:"card_number"`
@@ -221,25 +243,25 @@ func (s *Service) BindCard(ctx context.Context, id uint32, r BindRequest) error 
 		case u.BankCard != "":
 			return protocol.ErrCardAlreadyBound
 		}
-		h := bank.Holder{BankCode: r.BankCode, CardNumber: r.CardNumber, Name: r.Name, IDNumber: r.IDNumber, Phone: r.Phone}
-		if h.Name == "" {
-			h.Name = u.Name
-		}
-		if h.IDNumber == "" {
-			h.IDNumber = u.IDNumber
-		}
+		name, idNo := strings.TrimSpace(r.Name), strings.ToUpper(strings.TrimSpace(r.IDNumber)) // the check character X in either case
+		h := bank.Holder{BankCode: r.BankCode, CardNumber: r.CardNumber, Name: u.Name, IDNumber: u.IDNumber, Phone: r.Phone}
 		if h.Phone == "" {
 			h.Phone = u.Phone
 		}
 		switch {
 		case !ValidCardNumber(h.CardNumber):
 			return protocol.ErrCardNumberInvalid
-		case !ValidIDNumber(h.IDNumber):
+		case idNo != "" && !ValidIDNumber(idNo):
 			return protocol.ErrIDNumberInvalid
 		case !ValidPhone(h.Phone):
 			return protocol.ErrPhoneInvalid
 		case !s.banks[h.BankCode]:
 			return protocol.ErrBankUnsupported
+		// The wallet is the student's: the card must be theirs, whatever
+		// the bank would accept. The phone may differ from the roster's
+		// (students change numbers); the bank checks it.
+		case name != "" && name != u.Name, idNo != "" && !strings.EqualFold(idNo, u.IDNumber):
+			return protocol.ErrHolderNotStudent
 		}
 		if err := s.bank.Verify(ctx, h); err != nil {
 			return mapBankErr(err)
@@ -270,11 +292,42 @@ func (s *Service) UnbindCard(ctx context.Context, id uint32) error {
 }
 
 // Cancel cancels (注销) the wallet: the balance goes back to the bound card
-// first; pending holds refuse it (rule 2).
+// first; pending holds and transactions still in progress refuse it (rule
+// 2), so that no money is on its way into a wallet being closed.
+//
+// Money can still land in a cancelled wallet afterwards (a balance payment
+// reversed later, a refund the card refused): Withdraw accepts a cancelled
+// wallet, so the student can take it out to the bound card.
 func (s *Service) Cancel(ctx context.Context, id uint32) error {
 	return s.updateUser(ctx, id, func(u *User) error {
 		if err := active(u); err != nil {
 			return err
+		}
+		// The cancellation's withdrawals live in their own record
+		// namespace (the app's Idempotency-Key cannot reach it), one
+		// attempt each: a declined attempt is final, so the next
+		// cancellation tries again under a new attempt.
+		attempt := 0
+		for ; ; attempt++ {
+			rec, err := s.st.Record(ctx, cancelKey(id, u.Reopens, attempt))
+			if err != nil {
+				return err
+			}
+			if rec == nil {
+				break
+			}
+			if rec.Status == StatusProcessing { // an earlier cancellation's, in doubt
+				if _, err := s.completeWithdraw(ctx, rec); err != nil {
+					return err
+				}
+			}
+		}
+		unsettled, err := s.st.Unsettled(ctx, id)
+		if err != nil {
+			return fmt.Errorf("wallet: cancel %d: %w", id, err)
+		}
+		if len(unsettled) > 0 {
+			return protocol.ErrTxInProgress
 		}
 		b, err := s.led.Balance(ctx, walletAccount(id))
 		if err != nil {
@@ -287,10 +340,7 @@ func (s *Service) Cancel(ctx context.Context, id uint32) error {
 			if u.BankCard == "" {
 				return protocol.ErrNoBankCard
 			}
-			// One key per cancellation, so a retry of this cancellation
-			// repeats nothing and a later one is a new withdrawal.
-			key := fmt.Sprintf("cancel-%d-%d", id, u.Reopens)
-			if _, err := s.withdrawLocked(ctx, u, key, b.Posted); err != nil {
+			if _, err := s.withdrawLocked(ctx, u, cancelKey(id, u.Reopens, attempt), b.Posted); err != nil {
 				return err
 			}
 		}
@@ -298,6 +348,12 @@ func (s *Service) Cancel(ctx context.Context, id uint32) error {
 		u.PasswordFree = false
 		return nil
 	})
+}
+
+// cancelKey is the record key of a cancellation's withdrawal: per
+// re-open cycle and attempt, apart from the app's withdrawals.
+func cancelKey(id uint32, reopens, attempt int) string {
+	return fmt.Sprintf("U:%d:cancel:%d:%d", id, reopens, attempt)
 }
 
 // Reopen re-activates a cancelled wallet (rule 2: at most MaxReopens times).
@@ -425,7 +481,15 @@ func (s *Service) TopUp(ctx context.Context, id uint32, key string, amount int64
 }
 
 // completeTopUp performs the money steps of a recorded top-up; repeatable.
+// The caller holds the user lock.
 func (s *Service) completeTopUp(ctx context.Context, rec *Record) (*Record, error) {
+	u, err := s.st.User(ctx, rec.UserID)
+	if err != nil {
+		return nil, err
+	}
+	if err := active(u); err != nil {
+		return nil, s.undoTopUp(ctx, rec, err)
+	}
 	if _, err := s.bank.Debit(ctx, bankKey("tu", rec.Key), rec.BankCode, rec.BankCard, rec.Amount); err != nil {
 		if bankDefinite(err) {
 			return nil, s.finish(ctx, rec, protocol.StatusDeclined, mapBankErr(err))
@@ -440,7 +504,9 @@ func (s *Service) completeTopUp(ctx context.Context, rec *Record) (*Record, erro
 	return rec, s.finish(ctx, rec, protocol.StatusApproved, nil)
 }
 
-// Withdraw moves amount from the wallet to the bound card (rule 5).
+// Withdraw moves amount from the wallet to the bound card (rule 5). A
+// cancelled wallet may withdraw too: money that landed in it after the
+// cancellation (a reversed payment) must not be stuck.
 func (s *Service) Withdraw(ctx context.Context, id uint32, key string, amount int64) (*Record, error) {
 	if err := checkAmount(amount); err != nil {
 		return nil, err
@@ -450,17 +516,16 @@ func (s *Service) Withdraw(ctx context.Context, id uint32, key string, amount in
 	if err != nil {
 		return nil, err
 	}
-	if err := active(u); err != nil {
+	if err := active(u); err != nil && u.State != StateCancelled {
 		return nil, err
 	}
-	return s.withdrawLocked(ctx, u, key, amount)
+	return s.withdrawLocked(ctx, u, fmt.Sprintf("U:%d:withdraw:%s", u.ID, key), amount)
 }
 
-// withdrawLocked posts the ledger first (so the wallet never pays out more
-// than it holds), then credits the card; a definite refusal by the bank
-// posts the compensating transfer.
-func (s *Service) withdrawLocked(ctx context.Context, u *User, key string, amount int64) (*Record, error) {
-	rk := fmt.Sprintf("U:%d:withdraw:%s", u.ID, key)
+// withdrawLocked withdraws under record key rk: it posts the ledger first
+// (so the wallet never pays out more than it holds), then credits the
+// card; a definite refusal by the bank posts the compensating transfer.
+func (s *Service) withdrawLocked(ctx context.Context, u *User, rk string, amount int64) (*Record, error) {
 	rec, err := s.st.Record(ctx, rk)
 	if err != nil {
 		return nil, err
@@ -487,6 +552,40 @@ func (s *Service) withdrawLocked(ctx context.Context, u *User, key string, amoun
 		}
 	}
 	return s.completeWithdraw(ctx, rec)
+}
+
+// undoTopUp settles a top-up still in doubt whose wallet is no longer
+// active (cancelled meanwhile): the money must not land in it. If the
+// ledger already shows the top-up, it stands (a cancelled wallet can
+// withdraw). Otherwise whether the card was debited is learnt by repeating
+// the debit under its key (the bank's idempotency is the only way to know)
+// and the debit is credited back; the top-up is declined with why.
+func (s *Service) undoTopUp(ctx context.Context, rec *Record, why error) error {
+	if _, _, found, err := s.led.Lookup(ctx, "topup:"+rec.Key); err != nil {
+		return fmt.Errorf("wallet: lookup %s: %w", rec.Key, err)
+	} else if found {
+		return s.finish(ctx, rec, protocol.StatusApproved, nil)
+	}
+	if _, err := s.bank.Debit(ctx, bankKey("tu", rec.Key), rec.BankCode, rec.BankCard, rec.Amount); err != nil {
+		if bankDefinite(err) {
+			return s.finish(ctx, rec, protocol.StatusDeclined, why) // nothing was taken
+		}
+		return mapBankErr(err) // unknown: the same key resumes
+	}
+	if _, err := s.bank.Credit(ctx, bankKey("tu-undo", rec.Key), rec.BankCode, rec.BankCard, rec.Amount); err != nil {
+		if !bankDefinite(err) {
+			return mapBankErr(err)
+		}
+		// The card refuses the money back: it goes into the wallet, where
+		// a cancelled wallet can still withdraw it.
+		if _, err := s.led.Post(ctx, ledger.Transfer{Key: "topup:" + rec.Key, Kind: "topup", At: s.now(),
+			Memo:     "top-up from " + rec.BankCode + " " + maskCard(rec.BankCard) + " (card refused it back)",
+			Postings: []ledger.Posting{{Account: bankAccount(rec.BankCode), Amount: -rec.Amount}, {Account: walletAccount(rec.UserID), Amount: rec.Amount}}}); err != nil {
+			return fmt.Errorf("wallet: post top-up %s: %w", rec.Key, err)
+		}
+		return s.finish(ctx, rec, protocol.StatusApproved, nil)
+	}
+	return s.finish(ctx, rec, protocol.StatusDeclined, why)
 }
 
 // completeWithdraw performs the money steps of a recorded withdrawal;
@@ -633,8 +732,9 @@ func (s *Service) LinkWeChat(ctx context.Context, id uint32, jsCode string) erro
 			return wechatErr(err)
 		}
 		if other, err := s.st.UserByOpenID(ctx, openID); err == nil && other.ID != id {
-			other.WeChatOpenID = "" // one WeChat identity pays for one student
-			if err := s.st.UpdateUser(ctx, other); err != nil {
+			// One WeChat identity pays for one student. Only the openid is
+			// cleared: other is not locked, so its copy may be stale.
+			if err := s.st.ClearWeChat(ctx, other.ID, openID); err != nil {
 				return err
 			}
 		}

@@ -369,11 +369,21 @@ func (s *Service) payWeChat(ctx context.Context, t *Terminal, rec *Record, code 
 		return declined(err)
 	}
 	rec.UserID = u.ID
+	// The intent is recorded under the user lock, so a cancellation either
+	// sees it (and waits) or comes first (and this is refused).
+	unlock := s.lockUser(u.ID)
+	if u, err = s.st.User(ctx, u.ID); err != nil {
+		unlock()
+		return declined(err)
+	}
 	if err := active(u); err != nil {
+		unlock()
 		return s.save(ctx, rec, declined(err))
 	}
 	rec.Channel, rec.Status, rec.Updated = protocol.ChannelWeChat, StatusProcessing, s.now()
-	if err := s.st.PutRecord(ctx, rec); err != nil {
+	err = s.st.PutRecord(ctx, rec)
+	unlock()
+	if err != nil {
 		return declined(err)
 	}
 	st, err := s.micropay(ctx, rec, code, t.Merchant)
@@ -426,6 +436,19 @@ func (s *Service) resume(ctx context.Context, t *Terminal, rec *Record) *protoco
 	}
 	if rec.Kind == KindShower {
 		defer s.lockUser(u.ID)()
+		if u, err = s.st.User(ctx, u.ID); err != nil { // fresh, under the lock
+			return declined(err)
+		}
+		if err := active(u); err != nil {
+			// Cancelled meanwhile: no hold on a closed wallet (one placed
+			// before a crash is released).
+			if _, verr := s.led.VoidHold(ctx, holdKey(rec.Key), s.now()); verr != nil &&
+				!errors.Is(verr, ledger.ErrHoldNotFound) && !errors.Is(verr, ledger.ErrHoldClosed) {
+				return declined(fmt.Errorf("wallet: void %s: %w", rec.Key, verr))
+			}
+			rec.Amount = 0
+			return s.save(ctx, rec, declined(err))
+		}
 		return s.placeHold(ctx, u, rec) // PlaceHold is idempotent by key
 	}
 	if rec.Channel == protocol.ChannelWeChat {
@@ -436,7 +459,31 @@ func (s *Service) resume(ctx context.Context, t *Terminal, rec *Record) *protoco
 		return s.wechatOutcome(ctx, u, rec, st, err)
 	}
 	defer s.lockUser(u.ID)()
+	if u, err = s.st.User(ctx, u.ID); err != nil { // fresh, under the lock
+		return declined(err)
+	}
+	if err := active(u); err != nil {
+		// Cancelled meanwhile: settle it as a reversal would, so nothing
+		// stays taken for a wallet that is closed.
+		if err := s.settleClosed(ctx, rec); err != nil {
+			if errors.Is(err, protocol.ErrBankUnavailable) {
+				r := &protocol.Response{Status: protocol.StatusPending, Amount: rec.Amount, Channel: rec.Channel}
+				r.SetReason(protocol.ErrBankUnavailable)
+				return r // the next query tries again
+			}
+			return declined(err)
+		}
+		return s.save(ctx, rec, declined(err))
+	}
 	return s.fundAndAnswer(ctx, u, rec)
+}
+
+// settleClosed gives back whatever a payment in doubt (processing or
+// pending) took, before it is declined because its wallet is no longer
+// active. Money refunded to the balance stays withdrawable.
+func (s *Service) settleClosed(ctx context.Context, rec *Record) error {
+	_, err := s.refund(ctx, rec)
+	return err
 }
 
 // reverse answers OpReverse (WeChat micropay semantics, DESIGN §4).
@@ -453,6 +500,9 @@ func (s *Service) reverse(ctx context.Context, t *Terminal, req *protocol.Reques
 		return s.replay(ctx, t, rec)
 	}
 	if rec.Kind == KindShower {
+		if rec.Status == protocol.StatusDeclined {
+			return ok(0) // never held; the record keeps its reason
+		}
 		return s.void(ctx, rec)
 	}
 	if rec.Kind != KindPayment {

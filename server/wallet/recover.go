@@ -80,6 +80,15 @@ func (s *Service) recoverOne(ctx context.Context, rec *Record) error {
 		if u, err = s.st.User(ctx, cur.UserID); err != nil {
 			return err
 		}
+		if werr := active(u); werr != nil { // cancelled meanwhile: give back, decline
+			if err := s.settleClosed(ctx, cur); err != nil {
+				return err
+			}
+			if err := s.finish(ctx, cur, protocol.StatusDeclined, werr); err != werr {
+				return err
+			}
+			return nil // settled as declined
+		}
 		if err = s.fund(ctx, u, cur); errors.Is(err, errPending) {
 			return protocol.ErrBankUnavailable
 		}

@@ -90,8 +90,8 @@ func TestActivation(t *testing.T) {
 		r    wallet.BindRequest
 		want *protocol.Reason
 	}{
-		{"name", wallet.BindRequest{BankCode: "CCB", CardNumber: s.BankCard, Name: "别人"}, protocol.ErrBankNameMismatch},
-		{"id", wallet.BindRequest{BankCode: "CCB", CardNumber: s.BankCard, IDNumber: wallettest.IDNumber("11010520000101999")}, protocol.ErrBankIDMismatch},
+		{"name", wallet.BindRequest{BankCode: "CCB", CardNumber: s.BankCard, Name: "别人"}, protocol.ErrHolderNotStudent},
+		{"id", wallet.BindRequest{BankCode: "CCB", CardNumber: s.BankCard, IDNumber: wallettest.IDNumber("11010520000101999")}, protocol.ErrHolderNotStudent},
 		{"phone", wallet.BindRequest{BankCode: "CCB", CardNumber: s.BankCard, Phone: "13900000000"}, protocol.ErrBankPhoneMismatch},
 		{"bad id", wallet.BindRequest{BankCode: "CCB", CardNumber: s.BankCard, IDNumber: "110105200001011230"}, protocol.ErrIDNumberInvalid},
 		{"bad phone", wallet.BindRequest{BankCode: "CCB", CardNumber: s.BankCard, Phone: "12000000000"}, protocol.ErrPhoneInvalid},

@@ -38,9 +38,14 @@ type Config struct {
 	BcryptCost        int               // default bcrypt.DefaultCost; tests use bcrypt.MinCost
 	PasswordLock      time.Duration     // cool-down after PasswordTries wrong tries; default 15 min
 	CertValidity      time.Duration     // device certificates; default 30 days
-	HoldTTL           time.Duration     // shower holds expire after this; default 72 h
-	Tariff            protocol.Tariff   // shower tariff (Hold ≥ ShowerMinimum)
-	AuthTimeoutMS     int               // carried in terminal configs
+	// HoldTTL: shower holds expire after this; default 72 h. It must be
+	// the longest a shower box may stay offline: a shower that ended
+	// offline is settled from the box's journal by capturing its hold,
+	// and a hold that expired first can no longer be captured (the
+	// journal entry is refused HOLD_UNKNOWN and the water is not charged).
+	HoldTTL       time.Duration
+	Tariff        protocol.Tariff // shower tariff (Hold ≥ ShowerMinimum)
+	AuthTimeoutMS int             // carried in terminal configs
 }
 
 // Keys are the authorizer's secrets.
@@ -80,8 +85,9 @@ type Service struct {
 	authMu sync.Mutex
 	authOK map[string][32]byte // terminal → SHA-256(hash, password) last verified
 
-	loginMu    sync.Mutex
-	loginFails map[string]*loginFail
+	loginMu       sync.Mutex
+	loginFails    map[string]*loginFail
+	maxLoginFails int // 0: the default bound (tests lower it)
 
 	hookMu         sync.Mutex
 	configChanged  func(terminals []string)

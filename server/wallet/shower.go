@@ -169,7 +169,12 @@ func (s *Service) void(ctx context.Context, rec *Record) *protocol.Response {
 	}
 	hi, err := s.led.GetHold(ctx, holdKey(rec.Key))
 	if errors.Is(err, ledger.ErrHoldNotFound) {
-		// Never placed (declined, or crashed before): nothing to release.
+		// Never placed: nothing to release. A declined hold keeps its
+		// answer and reason; only an intent that never got its hold
+		// (a crash before it) becomes voided.
+		if rec.Status != StatusProcessing && rec.Status != protocol.StatusPending {
+			return s.replay(ctx, nil, rec)
+		}
 		rec.Amount = 0
 		return s.save(ctx, rec, &protocol.Response{Status: protocol.StatusVoided})
 	} else if err != nil {

@@ -64,6 +64,8 @@ func (s *Service) ApplyJournal(ctx context.Context, e *protocol.JournalEntry) *p
 		r := s.HandleRequest(ctx, req)
 		switch {
 		case r.Status == protocol.StatusApproved || r.Status == protocol.StatusVoided:
+		case r.Status == protocol.StatusDeclined && e.Amount == 0:
+			// A hold that was declined, and nothing metered: nothing to settle.
 		case r.Code == protocol.ErrTxConflict.Code:
 			// Captured online with another amount: the online capture
 			// stands; the entry is kept as the terminal's record.
@@ -298,6 +300,14 @@ func (s *Service) ScanPay(ctx context.Context, id uint32, key, qr string, amount
 	u, err := s.st.User(ctx, id)
 	if err != nil {
 		return nil, err
+	}
+	if rec != nil {
+		if werr := active(u); werr != nil { // in doubt, and cancelled meanwhile
+			if err := s.settleClosed(ctx, rec); err != nil {
+				return nil, err
+			}
+			return nil, s.finish(ctx, rec, protocol.StatusDeclined, werr)
+		}
 	}
 	if rec == nil {
 		if err := active(u); err != nil {

@@ -65,6 +65,21 @@
 // that step gets no answer, Recover finishes it even when the terminal
 // never asks again. Transactions left processing or pending (a crash, an
 // outage, a client that never came back) are settled by Recover as well.
+//
+// # Cancellation
+//
+// Cancel refuses (TX_IN_PROGRESS) while any of the user's records is
+// processing, pending or reversing, and (HOLDS_PENDING) while a hold is
+// active; new intents are recorded under the user lock after checking the
+// wallet is active, so none can start beside it. Its withdrawal has its
+// own record namespace ("U:<id>:cancel:<reopens>:<attempt>"), out of reach
+// of the app's Idempotency-Key; a declined attempt is final and the next
+// Cancel makes a new one. As a second line, a payment, scan-pay or top-up
+// resumed (by its terminal, its client or Recover) for a wallet no longer
+// active is settled as a reversal — what was taken is given back — and
+// declined, and a shower intent places no hold. Money can still land in a
+// cancelled wallet (a balance payment reversed later): Withdraw accepts a
+// cancelled wallet, so it never stays stuck.
 package wallet
 
 import (
@@ -256,9 +271,16 @@ type Store interface {
 	// Unfinished lists records still processing, pending or reversing, last updated
 	// before the given time, oldest first.
 	Unfinished(ctx context.Context, before time.Time, limit int) ([]Record, error)
-	// PaidBetween sums the wallet-funded (balance and bank card) approved
-	// payments of user created in [from, to).
+	// PaidBetween sums what the daily limit counts of user's records
+	// created in [from, to): wallet-funded (balance and bank card) payments
+	// approved, processing or pending, and active shower holds at the hold.
 	PaidBetween(ctx context.Context, user uint32, from, to time.Time) (int64, error)
+	// Unsettled lists user's records still processing, pending or
+	// reversing (money may still move), oldest first.
+	Unsettled(ctx context.Context, user uint32) ([]Record, error)
+	// ClearWeChat unlinks openID from user if it is still linked to it,
+	// touching nothing else of the user.
+	ClearWeChat(ctx context.Context, user uint32, openID string) error
 
 	// Journal entries applied, by (terminal, seq): the content hash of the
 	// first application, "" if none.

@@ -598,16 +598,32 @@ func (s *Store) Unfinished(ctx context.Context, before time.Time, limit int) ([]
 	return s.records(ctx, `status IN ('processing', 'pending', 'reversing') AND updated < ? ORDER BY updated LIMIT ?`, nanos(before), limit)
 }
 
-// PaidBetween implements wallet.Store.
+// PaidBetween implements wallet.Store. Besides approved payments it counts
+// what is committed but not final: active shower holds (at the hold) and
+// wallet-funded payments still processing or pending.
 func (s *Store) PaidBetween(ctx context.Context, user uint32, from, to time.Time) (int64, error) {
 	var sum int64
 	err := s.rdb.QueryRowContext(ctx, `SELECT COALESCE(SUM(amount), 0) FROM records WHERE user_id=? AND created>=? AND created<?
-		AND kind IN ('payment','scan_pay','shower') AND status='approved' AND channel IN ('balance','bank_card')`,
+		AND ((kind IN ('payment','scan_pay','shower') AND status IN ('approved','processing','pending') AND channel IN ('balance','bank_card'))
+			OR (kind='shower' AND status='held'))`,
 		user, nanos(from), nanos(to)).Scan(&sum)
 	if err != nil {
 		return 0, fmt.Errorf("wallet/sqlite: paid between: %w", err)
 	}
 	return sum, nil
+}
+
+// Unsettled implements wallet.Store.
+func (s *Store) Unsettled(ctx context.Context, user uint32) ([]wallet.Record, error) {
+	return s.records(ctx, `user_id=? AND status IN ('processing', 'pending', 'reversing') ORDER BY id`, user)
+}
+
+// ClearWeChat implements wallet.Store.
+func (s *Store) ClearWeChat(ctx context.Context, user uint32, openID string) error {
+	if err := s.exec(ctx, `UPDATE users SET wechat_openid='' WHERE id=? AND wechat_openid=?`, user, openID); err != nil {
+		return fmt.Errorf("wallet/sqlite: clear wechat of user %d: %w", user, err)
+	}
+	return nil
 }
 
 // JournalEntry implements wallet.Store.

@@ -199,3 +199,56 @@ func TestGroupCommit(t *testing.T) {
 		t.Fatalf("write after close: %v", err)
 	}
 }
+
+func TestPaidBetweenUnsettledClearWeChat(t *testing.T) {
+	s, _ := open(t)
+	u := &wallet.User{StudentNo: "1", Name: "张三", IDNumber: "x", Phone: "y", Campus: "yungu", LoginHash: "h",
+		State: wallet.StateActive, LimitPerTx: 1, LimitDaily: 2, WeChatOpenID: "o1"}
+	if _, err := s.UpsertRosterUser(ctx, u); err != nil {
+		t.Fatal(err)
+	}
+	u.WeChatOpenID, u.LimitDaily = "o1", 7
+	if err := s.UpdateUser(ctx, u); err != nil {
+		t.Fatal(err)
+	}
+	day := time.Date(2026, 11, 30, 0, 0, 0, 0, time.UTC)
+	at := day.Add(10 * time.Hour)
+	for i, r := range []wallet.Record{
+		{Kind: wallet.KindPayment, Channel: protocol.ChannelBalance, Status: protocol.StatusApproved, Amount: 1},       // counted
+		{Kind: wallet.KindPayment, Channel: protocol.ChannelBankCard, Status: protocol.StatusPending, Amount: 10},      // counted, unsettled
+		{Kind: wallet.KindScanPay, Channel: protocol.ChannelBalance, Status: wallet.StatusProcessing, Amount: 100},     // counted, unsettled
+		{Kind: wallet.KindShower, Channel: protocol.ChannelBalance, Status: protocol.StatusHeld, Amount: 1000},         // counted at the hold
+		{Kind: wallet.KindShower, Channel: protocol.ChannelBalance, Status: protocol.StatusVoided, Amount: 0},          // not
+		{Kind: wallet.KindPayment, Channel: protocol.ChannelWeChat, Status: protocol.StatusPending, Amount: 10000},     // not counted, unsettled
+		{Kind: wallet.KindPayment, Channel: protocol.ChannelBalance, Status: protocol.StatusDeclined, Amount: 100000},  // not
+		{Kind: wallet.KindPayment, Channel: protocol.ChannelBankCard, Status: wallet.StatusReversing, Amount: 1000000}, // not counted, unsettled
+		{Kind: wallet.KindTopUp, Channel: protocol.ChannelBankCard, Status: protocol.StatusApproved, Amount: 10000000}, // not
+	} {
+		r.Key, r.UserID, r.Created, r.Updated = fmt.Sprintf("k%d", i), u.ID, at, at
+		if err := s.PutRecord(ctx, &r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got, err := s.PaidBetween(ctx, u.ID, day, day.AddDate(0, 0, 1)); err != nil || got != 1111 {
+		t.Fatalf("PaidBetween = %d, %v; want 1111", got, err)
+	}
+	if got, err := s.Unsettled(ctx, u.ID); err != nil || len(got) != 4 || got[0].Key != "k1" {
+		t.Fatalf("Unsettled = %+v, %v", got, err)
+	}
+	if got, err := s.Unsettled(ctx, u.ID+1); err != nil || len(got) != 0 {
+		t.Fatalf("Unsettled of another user = %+v, %v", got, err)
+	}
+	// Clears only the named openid, and nothing else of the user.
+	if err := s.ClearWeChat(ctx, u.ID, "o2"); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := s.User(ctx, u.ID); got.WeChatOpenID != "o1" {
+		t.Fatalf("openid %q after clearing another", got.WeChatOpenID)
+	}
+	if err := s.ClearWeChat(ctx, u.ID, "o1"); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := s.User(ctx, u.ID); got.WeChatOpenID != "" || got.LimitDaily != 7 {
+		t.Fatalf("after clearing: %+v", got)
+	}
+}
