@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -54,7 +55,11 @@ func (d Duration) MarshalJSON() ([]byte, error) { return json.Marshal(time.Durat
 // left empty in the file and given in the environment instead:
 // CAMPUSPAY_BANK_SECRET, CAMPUSPAY_WECHAT_API_KEY, CAMPUSPAY_WECHAT_MINI_SECRET.
 type FileConfig struct {
-	HTTP              string                   `json:"http"` // API listen address
+	HTTP string `json:"http"` // API listen address
+	// TLSCert and TLSKey (PEM files) make serve speak HTTPS: phones on the
+	// campus network need it, WebCrypto only works in a secure context.
+	TLSCert           string                   `json:"tls_cert,omitempty"`
+	TLSKey            string                   `json:"tls_key,omitempty"`
 	Campuses          map[string]wallet.Campus `json:"campuses"`
 	SupportedBanks    []string                 `json:"supported_banks"`
 	DefaultLimitPerTx int64                    `json:"default_limit_per_tx"`
@@ -250,6 +255,14 @@ func (m *Main) Run(ctx context.Context, addr string, ready func(net.Addr)) error
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return fmt.Errorf("serve: %w", err)
+	}
+	if m.Config.TLSCert != "" || m.Config.TLSKey != "" {
+		cert, err := tls.LoadX509KeyPair(m.Config.TLSCert, m.Config.TLSKey)
+		if err != nil {
+			ln.Close()
+			return fmt.Errorf("serve: tls: %w", err)
+		}
+		ln = tls.NewListener(ln, &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12})
 	}
 	srv := &http.Server{Handler: m.Mux, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second}
 	ctx, cancel := context.WithCancel(ctx)

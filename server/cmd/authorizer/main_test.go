@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"campuspay/hwsim/bank"
+	"campuspay/server/broker/brokertest"
 	"campuspay/server/wallet/wallettest"
 )
 
@@ -24,6 +25,7 @@ func writeConfig(t *testing.T, dir, bankURL, wxURL string) string {
 	c.BcryptCost = 4
 	c.Bank.BaseURL, c.Bank.ClientID, c.Bank.Secret = bankURL, wallettest.BankClient, wallettest.BankSecret
 	c.WeChat.PayURL, c.WeChat.AppID, c.WeChat.MchID, c.WeChat.APIKey, c.WeChat.MiniSecret = wxURL, wallettest.WeChatApp, wallettest.WeChatMch, wallettest.WeChatKey, wallettest.WeChatMini
+	c.MQTT.Listen = "127.0.0.1:0" // the embedded broker on a free port
 	raw, err := json.MarshalIndent(c, "", "  ")
 	if err != nil {
 		t.Fatal(err)
@@ -151,6 +153,15 @@ func TestServe(t *testing.T) {
 	clock.Set(time.Now())
 	bs, burl, _, wurl := wallettest.Sims(t, clock)
 	cfg := writeConfig(t, dir, burl, wurl)
+	// Serve HTTPS, as for phones on the campus network.
+	pki := brokertest.NewPKI(t)
+	raw, _ := os.ReadFile(cfg)
+	var fc map[string]any
+	json.Unmarshal(raw, &fc)
+	fc["tls_cert"], fc["tls_key"] = pki.CertFile, pki.KeyFile
+	raw, _ = json.Marshal(fc)
+	os.WriteFile(cfg, raw, 0o600)
+	client := &http.Client{Transport: &http.Transport{TLSClientConfig: pki.ClientTLS(false)}}
 	base := []string{"--data", dir, "--config", cfg}
 	if code, _, errs := runCLI(t, append(base, "merchant", "add", "--id", "M1", "--name", "食堂", "--campus", "yungu")...); code != 0 {
 		t.Fatal(errs)
@@ -182,14 +193,14 @@ func TestServe(t *testing.T) {
 	case <-time.After(20 * time.Second):
 		t.Fatal("serve did not start")
 	}
-	url := "http://" + addr.String()
+	url := "https://" + addr.String()
 	post := func(path, token string, body any) map[string]any {
 		raw, _ := json.Marshal(body)
 		req, _ := http.NewRequest("POST", url+path, bytes.NewReader(raw))
 		if token != "" {
 			req.Header.Set("Authorization", "Bearer "+token)
 		}
-		resp, err := http.DefaultClient.Do(req)
+		resp, err := client.Do(req)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -201,6 +212,17 @@ func TestServe(t *testing.T) {
 			t.Fatalf("%s: %d %s", path, resp.StatusCode, b)
 		}
 		return m
+	}
+	// The web wallet and the health check are served beside the API.
+	for _, path := range []string{"/", "/healthz"} {
+		resp, err := client.Get(url + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			t.Fatalf("GET %s: %d", path, resp.StatusCode)
+		}
 	}
 	tok := post("/api/v1/session", "", map[string]string{"student_no": "20260001", "password": "secret1"})["token"].(string)
 	post("/api/v1/wallet/bank-card", tok, map[string]string{"bank_code": "CCB", "card_number": card})
