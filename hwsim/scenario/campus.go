@@ -46,6 +46,10 @@ type Options struct {
 	Bin string    // folder with the authorizer and terminald binaries
 	Dir string    // campus folder; created, must be empty or absent
 	Out io.Writer // timeline and summary
+	// Broker is "" for the authorizer's embedded broker, or "mosquitto":
+	// a real Mosquitto configured by `authorizer broker mosquitto`, which
+	// the authorizer and every terminal connect to.
+	Broker string
 	// RequireBrowser fails the day when headless Chromium is missing
 	// (the acceptance test); the demo skips the web-wallet step instead.
 	RequireBrowser bool
@@ -87,6 +91,8 @@ type Campus struct {
 	MQTT       string // 127.0.0.1:PORT of the broker the terminals use
 	authzCfg   string
 	authzEnv   []string
+	mosquitto  *Proc
+	mqttConf   string
 
 	Control    *ctl.Server
 	ControlURL string
@@ -144,6 +150,9 @@ func (c *Campus) Close() {
 	}
 	if c.Authorizer != nil {
 		c.Authorizer.Stop(10 * time.Second)
+	}
+	if c.mosquitto != nil {
+		c.mosquitto.Stop(5 * time.Second)
 	}
 	for i := len(c.closers) - 1; i >= 0; i-- {
 		c.closers[i]()
@@ -252,6 +261,9 @@ func (c *Campus) StartAuthorizer(merchants [][3]string, boxes []BoxSpec) error {
 			"mch_id": wechatMchID, "mini_app_id": wechatMini},
 		MQTT: map[string]string{"listen": mqttAddr},
 	}
+	if c.opt.Broker == "mosquitto" {
+		cfg.MQTT = map[string]string{"broker_url": "tcp://" + mqttAddr, "username": "authz-1"}
+	}
 	c.MQTT = mqttAddr
 	b, _ := json.MarshalIndent(cfg, "", "  ")
 	c.authzCfg = filepath.Join(c.opt.Dir, "authorizer.json")
@@ -300,6 +312,13 @@ func (c *Campus) StartAuthorizer(merchants [][3]string, boxes []BoxSpec) error {
 	}
 	c.Timeline.Add(Event{Who: "admin", Where: "authorizer", What: fmt.Sprintf("%d merchants, %d terminals registered", len(merchants), len(boxes)), Result: "ok", OK: true})
 	env := []string{"CAMPUSPAY_BANK_SECRET=" + bankSecret, "CAMPUSPAY_WECHAT_API_KEY=" + wechatAPIKey, "CAMPUSPAY_WECHAT_MINI_SECRET=" + wechatMiniSk}
+	if c.opt.Broker == "mosquitto" {
+		pw, err := c.startMosquitto(mqttAddr)
+		if err != nil {
+			return err
+		}
+		env = append(env, "CAMPUSPAY_MQTT_PASSWORD="+pw)
+	}
 	c.authzEnv = env
 	if err := c.startAuthorizer(); err != nil {
 		return err
@@ -321,6 +340,54 @@ func (c *Campus) startAuthorizer() error {
 	ctx, cancel := context.WithTimeout(c.ctx, 30*time.Second)
 	defer cancel()
 	return c.Authorizer.WaitHTTP(ctx, c.API+"/healthz")
+}
+
+// startMosquitto writes Mosquitto's files with the admin CLI (terminals
+// registered so far, service user authz-1) and starts it on addr. It
+// returns authz-1's password.
+func (c *Campus) startMosquitto(addr string) (string, error) {
+	_, port, _ := strings.Cut(addr, ":")
+	out, err := c.Admin("broker", "mosquitto", "--dir", filepath.Join(c.opt.Dir, "mosquitto"), "--port", port,
+		"--bind", "127.0.0.1", "--authorizer", "authz-1", "--user", "root")
+	if err != nil {
+		return "", fmt.Errorf("scenario: broker mosquitto: %w\n%s", err, out)
+	}
+	pw := ""
+	for _, l := range strings.Split(out, "\n") {
+		if rest, ok := strings.CutPrefix(l, "authorizer user authz-1 password: "); ok {
+			pw, _, _ = strings.Cut(rest, " ")
+		}
+	}
+	if pw == "" {
+		return "", fmt.Errorf("scenario: broker mosquitto printed no password:\n%s", out)
+	}
+	c.mqttConf = filepath.Join(c.opt.Dir, "mosquitto", "mosquitto.conf")
+	return pw, c.runMosquitto()
+}
+
+func (c *Campus) runMosquitto() error {
+	bin, err := exec.LookPath("mosquitto")
+	if err != nil {
+		if bin, err = exec.LookPath("/usr/sbin/mosquitto"); err != nil {
+			return fmt.Errorf("scenario: mosquitto not installed (make deps): %w", err)
+		}
+	}
+	if c.mosquitto, err = Start(c.opt.Dir, "mosquitto", bin, []string{"-c", c.mqttConf}, nil); err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(c.ctx, 10*time.Second)
+	defer cancel()
+	return c.mosquitto.WaitTCP(ctx, c.MQTT)
+}
+
+// RestartBroker kills the external Mosquitto (kill -9) and starts it
+// again; with the embedded broker it restarts the authorizer instead.
+func (c *Campus) RestartBroker() error {
+	if c.mosquitto == nil {
+		return c.RestartAuthorizer()
+	}
+	c.mosquitto.Kill()
+	return c.runMosquitto()
 }
 
 // RestartAuthorizer kills the authorizer (kill -9: its embedded broker

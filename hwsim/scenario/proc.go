@@ -108,6 +108,26 @@ func (p *Proc) WaitHTTP(ctx context.Context, url string) error {
 	}
 }
 
+// WaitTCP polls addr until it accepts a connection, the process exits or
+// ctx ends.
+func (p *Proc) WaitTCP(ctx context.Context, addr string) error {
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		if c, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
+			c.Close()
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("scenario: %s not listening on %s: %w (see %s)", p.Name, addr, ctx.Err(), p.Log)
+		case <-p.done:
+			return fmt.Errorf("scenario: %s exited: %v (see %s)", p.Name, p.err, p.Log)
+		case <-tick.C:
+		}
+	}
+}
+
 // FreeAddr returns a free 127.0.0.1 TCP address.
 func FreeAddr() (string, error) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")

@@ -18,8 +18,9 @@ type RushOptions struct {
 	Students  int   // students in the queue
 	Terminals int   // POS boxes
 	Seed      int64 // amounts and queue order
-	// KillAfter kills the authorizer (and so its embedded broker) with
-	// SIGKILL once this many payments have finished, then starts it again.
+	// KillAfter kills the broker with SIGKILL once this many payments
+	// have finished, then starts it again: the authorizer with its
+	// embedded broker, or the external Mosquitto (Options.Broker).
 	KillAfter int
 }
 
@@ -128,11 +129,15 @@ func Rush(ctx context.Context, opt Options, ro RushOptions) (*Campus, *RushResul
 				mu.Unlock()
 				if kill {
 					killOnce.Do(func() {
-						c.Timeline.Add(Event{Who: "chaos", Where: "authorizer", What: "kill -9 the authorizer and its broker", Result: "killed", OK: true})
-						if err := c.RestartAuthorizer(); err != nil {
+						what := "kill -9 the authorizer and its embedded broker"
+						if opt.Broker == "mosquitto" {
+							what = "kill -9 Mosquitto"
+						}
+						c.Timeline.Add(Event{Who: "chaos", Where: "broker", What: what, Result: "killed", OK: true})
+						if err := c.RestartBroker(); err != nil {
 							errs <- err
 						}
-						c.Timeline.Add(Event{Who: "chaos", Where: "authorizer", What: "authorizer restarted", Result: "ok", OK: true})
+						c.Timeline.Add(Event{Who: "chaos", Where: "broker", What: "broker back", Result: "ok", OK: true})
 					})
 				}
 			}

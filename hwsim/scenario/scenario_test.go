@@ -122,3 +122,30 @@ func TestLunchRush(t *testing.T) {
 		t.Fatalf("rush: %+v", res)
 	}
 }
+
+// TestLunchRushMosquitto: the same rush on a real Mosquitto configured by
+// `authorizer broker mosquitto` (per-terminal passwords and ACL), killed
+// with SIGKILL and restarted in the middle.
+func TestLunchRushMosquitto(t *testing.T) {
+	bin := binaries(t)
+	dir := t.TempDir()
+	var out bytes.Buffer
+	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
+	defer cancel()
+	c, res, err := Rush(ctx, Options{Bin: bin, Dir: dir, Out: &out, Broker: "mosquitto"}, RushOptions{Students: 100, Terminals: 5, Seed: 2, KillAfter: 40})
+	if c != nil {
+		defer c.Close()
+	}
+	if err == nil {
+		err = c.Summary(ctx)
+	}
+	t.Log("\n" + out.String())
+	if err != nil {
+		logs(t, dir)
+		t.Fatal(err)
+	}
+	if res.Approved+res.Refused != 100 || len(res.Unexpected) > 0 {
+		logs(t, dir)
+		t.Fatalf("rush: %+v", res)
+	}
+}

@@ -80,6 +80,7 @@ func (c *cli) brokerMosquitto(args []string) int {
 	cert := fs.String("cert", "", "server certificate `file` (TLS)")
 	key := fs.String("key", "", "server key `file` (TLS)")
 	clientCert := fs.Bool("require-client-cert", false, "TLS: also require a client certificate signed by --ca")
+	runAs := fs.String("user", "", "account mosquitto drops to when started as root (default: mosquitto's, \"mosquitto\")")
 	var authorizers multiFlag
 	fs.Var(&authorizers, "authorizer", "authorizer service user `name` (repeat; default authz-1); a new password is printed once for each")
 	if done, code := c.parse(fs, args); done {
@@ -117,7 +118,7 @@ func (c *cli) brokerMosquitto(args []string) int {
 	}
 	sort.Strings(lines)
 	files, err := broker.WriteMosquitto(broker.Mosquitto{Dir: *dir, Bind: *bind, Port: *port, TLSPort: *tlsPort,
-		CAFile: *ca, CertFile: *cert, KeyFile: *key, RequireClientCert: *clientCert, Authorizers: authorizers}, lines)
+		CAFile: *ca, CertFile: *cert, KeyFile: *key, RequireClientCert: *clientCert, Authorizers: authorizers, RunAs: *runAs}, lines)
 	if err != nil {
 		return c.fail(err)
 	}
