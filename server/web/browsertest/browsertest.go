@@ -116,6 +116,8 @@ func New(ctx context.Context, o Options) (*Browser, error) {
 	opts := append(chromedp.DefaultExecAllocatorOptions[:],
 		chromedp.ExecPath(o.ExecPath),
 		chromedp.UserDataDir(dir),
+		// Chromium's own temporary files go to the profile, removed with it.
+		chromedp.Env("TMPDIR="+dir),
 		chromedp.NoSandbox,
 		chromedp.DisableGPU,
 		chromedp.Flag("disable-quic", true),

@@ -28,6 +28,7 @@ func browser(t *testing.T, ctx context.Context) context.Context {
 	if err != nil {
 		t.Skip("chromium not installed")
 	}
+	profile := t.TempDir()
 	alloc, cancelAlloc := chromedp.NewExecAllocator(ctx,
 		chromedp.ExecPath(bin),
 		chromedp.Flag("headless", true),
@@ -40,7 +41,8 @@ func browser(t *testing.T, ctx context.Context) context.Context {
 		chromedp.Flag("disable-component-update", true),
 		chromedp.Flag("disable-sync", true),
 		chromedp.Flag("hide-scrollbars", true),
-		chromedp.UserDataDir(t.TempDir()),
+		chromedp.UserDataDir(profile),
+		chromedp.Env("TMPDIR="+profile), // Chromium's temporary files go with the profile
 		chromedp.WindowSize(800, 480),
 	)
 	bctx, cancel := chromedp.NewContext(alloc)
