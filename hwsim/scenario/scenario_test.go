@@ -97,42 +97,27 @@ func TestCampusDay(t *testing.T) {
 }
 
 // TestLunchRush: 200 students at 10 POS boxes; the authorizer and its
-// broker are killed with SIGKILL in the middle. Every payment is charged
-// exactly once and the ledger holds.
+// embedded broker are killed with SIGKILL in the middle.
 func TestLunchRush(t *testing.T) {
-	bin := binaries(t)
-	dir := t.TempDir()
-	var out bytes.Buffer
-	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
-	defer cancel()
-	c, res, err := Rush(ctx, Options{Bin: bin, Dir: dir, Out: &out}, RushOptions{Students: 200, Terminals: 10, Seed: 1, KillAfter: 80})
-	if c != nil {
-		defer c.Close()
-	}
-	if err == nil {
-		err = c.Summary(ctx)
-	}
-	t.Log("\n" + out.String())
-	if err != nil {
-		logs(t, dir)
-		t.Fatal(err)
-	}
-	if res.Approved+res.Refused != 200 || len(res.Unexpected) > 0 {
-		logs(t, dir)
-		t.Fatalf("rush: %+v", res)
-	}
+	rush(t, "", RushOptions{Students: 200, Terminals: 10, Seed: 1, KillAfter: 80})
 }
 
-// TestLunchRushMosquitto: the same rush on a real Mosquitto configured by
+// TestLunchRushMosquitto: the same on a real Mosquitto configured by
 // `authorizer broker mosquitto` (per-terminal passwords and ACL), killed
 // with SIGKILL and restarted in the middle.
 func TestLunchRushMosquitto(t *testing.T) {
+	rush(t, "mosquitto", RushOptions{Students: 100, Terminals: 5, Seed: 2, KillAfter: 40})
+}
+
+// rush runs a lunch rush and requires every payment charged exactly once
+// and the ledger sound.
+func rush(t *testing.T, broker string, ro RushOptions) {
 	bin := binaries(t)
 	dir := t.TempDir()
 	var out bytes.Buffer
 	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
 	defer cancel()
-	c, res, err := Rush(ctx, Options{Bin: bin, Dir: dir, Out: &out, Broker: "mosquitto"}, RushOptions{Students: 100, Terminals: 5, Seed: 2, KillAfter: 40})
+	c, res, err := Rush(ctx, Options{Bin: bin, Dir: dir, Out: &out, Broker: broker}, ro)
 	if c != nil {
 		defer c.Close()
 	}
@@ -144,7 +129,7 @@ func TestLunchRushMosquitto(t *testing.T) {
 		logs(t, dir)
 		t.Fatal(err)
 	}
-	if res.Approved+res.Refused != 100 || len(res.Unexpected) > 0 {
+	if res.Approved+res.Refused != ro.Students || len(res.Unexpected) > 0 {
 		logs(t, dir)
 		t.Fatalf("rush: %+v", res)
 	}
