@@ -145,3 +145,10 @@ func (p *Port) Close() error {
 func (p *Port) closeFiles() error {
 	return errors.Join(p.master.Close(), p.slave.Close())
 }
+
+// Queued reports how many bytes written to the driver are still waiting in
+// the terminal's input queue (TIOCINQ): a diagnostic for a driver that
+// stopped reading.
+func (p *Port) Queued() (int, error) {
+	return unix.IoctlGetInt(int(p.slave.Fd()), unix.TIOCINQ)
+}

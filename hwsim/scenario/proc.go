@@ -78,6 +78,20 @@ func (p *Proc) Stop(grace time.Duration) error {
 	}
 }
 
+// DumpGoroutines asks a Go child process for its goroutine dump (SIGQUIT
+// prints every stack to its log and exits), for a post-mortem of a box
+// that stopped answering.
+func (p *Proc) DumpGoroutines(wait time.Duration) {
+	if p.Exited() {
+		return
+	}
+	_ = p.cmd.Process.Signal(syscall.SIGQUIT)
+	select {
+	case <-p.done:
+	case <-time.After(wait):
+	}
+}
+
 // Kill ends the process at once (SIGKILL), like a power cut.
 func (p *Proc) Kill() {
 	if !p.Exited() {

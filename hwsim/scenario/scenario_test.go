@@ -66,8 +66,12 @@ func logs(t *testing.T, dir string) {
 	filepath.Walk(dir, func(p string, info os.FileInfo, err error) error {
 		if err == nil && strings.HasSuffix(p, ".log") {
 			b, _ := os.ReadFile(p)
-			if len(b) > 4000 {
-				b = b[len(b)-4000:]
+			keep := 4000
+			if strings.Contains(string(b), "SIGQUIT") {
+				keep = 200000 // a goroutine dump of a box that stopped answering
+			}
+			if len(b) > keep {
+				b = b[len(b)-keep:]
 			}
 			t.Logf("--- %s ---\n%s", p, b)
 		}
@@ -129,7 +133,8 @@ func rush(t *testing.T, broker string, ro RushOptions) {
 		logs(t, dir)
 		t.Fatal(err)
 	}
-	if res.Approved+res.Refused != ro.Students || len(res.Unexpected) > 0 {
+	// Every student has the money: every one must end approved, once.
+	if res.Approved != ro.Students || len(res.Unexpected) > 0 {
 		logs(t, dir)
 		t.Fatalf("rush: %+v", res)
 	}

@@ -135,3 +135,6 @@ func (e *Evdev) Close() error {
 	}
 	return nil
 }
+
+// Queued reports how many key bytes the driver has not read yet.
+func (s *Serial) Queued() (int, error) { return s.port.Queued() }
