@@ -410,7 +410,10 @@ func (m *Machine) onConfig(ctx context.Context, c *protocol.Config) error {
 		m.log.Error("cache config", "err", err) // the config is still used
 	}
 	m.cfg = c
-	if m.state == StateIdle || m.state == StateAwait {
+	// The authorizer republishes the config on every reconnection: an
+	// idle box (or a card box awaiting its fixed amount, which may have
+	// changed) starts over, but an amount the cashier keyed stays up.
+	if m.state == StateIdle || m.state == StateAwait && m.input == "" {
 		m.home()
 		m.render()
 	}

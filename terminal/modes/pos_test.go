@@ -254,3 +254,15 @@ func TestPOSInternalDeclineIsInDoubt(t *testing.T) {
 		"J Created", "J Sent", "S Working 1250", "R pay 1250 code", "J InDoubt",
 		"S Working 1250 | 请稍候", "J Reversing", "R reverse", "J Reversed", "S Result ok=false 1250 | 交易超时，已撤销")
 }
+
+// TestPOSConfigRepublishKeepsKeyedAmount: the authorizer republishes the
+// retained config on every reconnection; a sale the cashier has keyed must
+// survive it (it used to be wiped back to idle).
+func TestPOSConfigRepublishKeepsKeyedAmount(t *testing.T) {
+	h := posAwait(t)
+	again := *h.cfg
+	h.step(ConfigEvent{&again}, StateAwait)
+	h.link.script(approved(protocol.ChannelBalance))
+	h.step(scan(h.payCode(protocol.PurposePay)), StateResult,
+		"J Created", "J Sent", "S Working 1250", "R pay 1250 code", "J Approved", "S Result ok=true 1250 | 余额支付")
+}
