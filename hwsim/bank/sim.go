@@ -22,6 +22,7 @@ package bank
 
 import (
 	"bytes"
+	"campuspay/hwsim/loopback"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
@@ -101,7 +102,7 @@ type Sim struct {
 	dropNext   int
 	delay      time.Duration
 	stats      Stats
-	srv        *http.Server
+	server     loopback.Server
 }
 
 // New makes a simulator holding cfg.Accounts. It fails if an account is
@@ -229,60 +230,24 @@ func (s *Sim) Handler() http.Handler {
 // Serve serves the simulator on ln until Close. ln should be a loopback
 // listener: the control API is unauthenticated.
 func (s *Sim) Serve(ln net.Listener) error {
-	s.mu.Lock()
-	if s.srv != nil {
-		s.mu.Unlock()
-		return errors.New("banksim: already serving")
-	}
-	s.srv = &http.Server{Handler: s.Handler(), ReadHeaderTimeout: 10 * time.Second}
-	srv := s.srv
-	s.mu.Unlock()
-	if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+	if err := s.server.Serve(ln, s.Handler()); err != nil {
 		return fmt.Errorf("banksim: serve: %w", err)
 	}
 	return nil
 }
 
-// Start listens on addr (loopback only; "" or ":0" pick a free 127.0.0.1
-// port), serves in the background and returns the base URL.
+// Start listens on addr (loopback only; "" picks a free 127.0.0.1 port),
+// serves in the background and returns the base URL.
 func (s *Sim) Start(addr string) (string, error) {
-	ln, err := listenLoopback(addr)
+	url, err := s.server.Start(addr, s.Handler())
 	if err != nil {
 		return "", fmt.Errorf("banksim: %w", err)
 	}
-	go s.Serve(ln)
-	return "http://" + ln.Addr().String(), nil
+	return url, nil
 }
 
 // Close stops serving.
-func (s *Sim) Close() error {
-	s.mu.Lock()
-	srv := s.srv
-	s.mu.Unlock()
-	if srv == nil {
-		return nil
-	}
-	return srv.Close()
-}
-
-// listenLoopback listens on addr after checking that its host is a loopback
-// address; an empty host means 127.0.0.1.
-func listenLoopback(addr string) (net.Listener, error) {
-	if addr == "" {
-		addr = "127.0.0.1:0"
-	}
-	host, port, err := net.SplitHostPort(addr)
-	if err != nil {
-		return nil, fmt.Errorf("listen %q: %w", addr, err)
-	}
-	if host == "" || host == "localhost" {
-		host = "127.0.0.1"
-	}
-	if ip := net.ParseIP(host); ip == nil || !ip.IsLoopback() {
-		return nil, fmt.Errorf("listen %q: simulators serve on loopback only", addr)
-	}
-	return net.Listen("tcp", net.JoinHostPort(host, port))
-}
+func (s *Sim) Close() error { return s.server.Close() }
 
 // Wire error codes, as in campuspay/server/bank.
 const (

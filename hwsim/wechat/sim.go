@@ -24,15 +24,14 @@
 package wechat
 
 import (
+	"campuspay/hwsim/loopback"
 	"crypto/rand"
 	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net"
-	"net/http"
 	"os"
 	"sync"
 	"time"
@@ -95,7 +94,7 @@ type Sim struct {
 	seq         int64
 	failNext    map[string]int
 	unavailable int
-	srv         *http.Server
+	server      loopback.Server
 }
 
 // New makes an empty simulator.
@@ -242,17 +241,10 @@ func (s *Sim) UnavailableNext(n int) {
 	s.mu.Unlock()
 }
 
-// Serve serves the simulator on ln until Close; ln should be on loopback.
+// Serve serves the simulator on ln until Close. ln should be a loopback
+// listener: the control API is unauthenticated.
 func (s *Sim) Serve(ln net.Listener) error {
-	s.mu.Lock()
-	if s.srv != nil {
-		s.mu.Unlock()
-		return errors.New("wechatsim: already serving")
-	}
-	s.srv = &http.Server{Handler: s.Handler(), ReadHeaderTimeout: 10 * time.Second}
-	srv := s.srv
-	s.mu.Unlock()
-	if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+	if err := s.server.Serve(ln, s.Handler()); err != nil {
 		return fmt.Errorf("wechatsim: serve: %w", err)
 	}
 	return nil
@@ -261,41 +253,15 @@ func (s *Sim) Serve(ln net.Listener) error {
 // Start listens on addr (loopback only; "" picks a free 127.0.0.1 port),
 // serves in the background and returns the base URL.
 func (s *Sim) Start(addr string) (string, error) {
-	ln, err := listenLoopback(addr)
+	url, err := s.server.Start(addr, s.Handler())
 	if err != nil {
 		return "", fmt.Errorf("wechatsim: %w", err)
 	}
-	go s.Serve(ln)
-	return "http://" + ln.Addr().String(), nil
+	return url, nil
 }
 
 // Close stops serving.
-func (s *Sim) Close() error {
-	s.mu.Lock()
-	srv := s.srv
-	s.mu.Unlock()
-	if srv == nil {
-		return nil
-	}
-	return srv.Close()
-}
-
-func listenLoopback(addr string) (net.Listener, error) {
-	if addr == "" {
-		addr = "127.0.0.1:0"
-	}
-	host, port, err := net.SplitHostPort(addr)
-	if err != nil {
-		return nil, fmt.Errorf("listen %q: %w", addr, err)
-	}
-	if host == "" || host == "localhost" {
-		host = "127.0.0.1"
-	}
-	if ip := net.ParseIP(host); ip == nil || !ip.IsLoopback() {
-		return nil, fmt.Errorf("listen %q: simulators serve on loopback only", addr)
-	}
-	return net.Listen("tcp", net.JoinHostPort(host, port))
-}
+func (s *Sim) Close() error { return s.server.Close() }
 
 // randomHex returns 2n hex digits; s.mu must be held (Rand may not be safe
 // for concurrent use).

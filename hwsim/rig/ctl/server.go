@@ -24,6 +24,7 @@ package ctl
 
 import (
 	"bytes"
+	"campuspay/hwsim/loopback"
 	"context"
 	"encoding/json"
 	"errors"
@@ -32,7 +33,6 @@ import (
 	_ "image/jpeg" // screenshots may be JPEG
 	_ "image/png"
 	"io"
-	"net"
 	"net/http"
 	"sort"
 	"sync"
@@ -130,19 +130,10 @@ func (s *Server) Handler() http.Handler { return s.mux }
 // Start listens on addr (loopback only; "" picks a free 127.0.0.1 port),
 // serves in the background and returns the base URL.
 func (s *Server) Start(addr string) (string, error) {
-	if addr == "" {
-		addr = "127.0.0.1:0"
-	}
-	host, _, err := net.SplitHostPort(addr)
+	// The control API is unauthenticated: loopback only.
+	ln, err := loopback.Listen(addr)
 	if err != nil {
-		return "", fmt.Errorf("ctl: listen %s: %w", addr, err)
-	}
-	if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
-		return "", fmt.Errorf("ctl: listen %s: the control API is unauthenticated; use a loopback address", addr)
-	}
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return "", fmt.Errorf("ctl: listen %s: %w", addr, err)
+		return "", fmt.Errorf("ctl: %w", err)
 	}
 	srv := &http.Server{Handler: s.mux}
 	s.mu.Lock()
