@@ -608,7 +608,15 @@ func (d *day) outage() error {
 		got = err.Error()
 	}
 	d.check("terminal", posID, "queued journal entries drained", 0, "", got, "journal depth 0")
-	return nil
+	// Scan-to-pay while the POS is online: the authorizer pushes the
+	// payment to the till at once.
+	mark = b.Display.Mark()
+	if _, err := cj.App.ScanPay(ctx, qr, 3_00, "135790"); err != nil {
+		return err
+	}
+	_, err = b.Display.WaitAfter(ctx, mark, "pushed static-QR payment", func(s Screen) bool { return s.Kind == device.ScreenNotices })
+	d.check("cashier", posID, "scan-to-pay while online, pushed to the POS", 3_00, "", okOr(err), "ok")
+	return b.Rig.Key("\n")
 }
 
 // --- wallet life cycle -------------------------------------------------

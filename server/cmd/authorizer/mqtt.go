@@ -122,18 +122,30 @@ func wireServe(ctx context.Context, m *Main, data string) error {
 			}
 		}
 	})
+	// Static-QR payments are pushed as they happen, each once: after the
+	// first push for a terminal only the payments past the last pushed one
+	// are read. A terminal that missed some asks for everything after its
+	// own cursor when it reconnects (OpNotices).
+	var pushMu sync.Mutex
+	pushed := map[string]uint64{} // terminal → highest seq pushed by this process
 	m.Svc.OnNotice(func(terminal string) {
-		// Push only the newest payment; a terminal that missed one asks for
-		// everything after its own cursor when it reconnects (OpNotices).
-		n, err := m.Svc.Notices(ctx, terminal, 0)
+		pushMu.Lock()
+		defer pushMu.Unlock()
+		after, seen := pushed[terminal]
+		n, err := m.Svc.Notices(ctx, terminal, after)
 		if err != nil || len(n.Payments) == 0 {
 			return
 		}
-		last := n.Payments[len(n.Payments)-1]
-		n.Payments, n.Cursor = n.Payments[len(n.Payments)-1:], last.Seq
+		if !seen {
+			// First push since start: only the new payment, not the history.
+			n.Payments = n.Payments[len(n.Payments)-1:]
+		}
+		n.Cursor = n.Payments[len(n.Payments)-1].Seq
 		if err := a.PublishNotice(ctx, n); err != nil {
 			m.Log.Error("publish notice", "terminal", terminal, "err", err)
+			return
 		}
+		pushed[terminal] = n.Cursor
 	})
 	m.Daemons = append(m.Daemons, func(ctx context.Context) error {
 		if err := a.Start(ctx); err != nil {
