@@ -76,7 +76,8 @@ type Options struct {
 	Flags map[string]any
 	// Logf, if set, receives the page's console output and exceptions.
 	Logf func(format string, args ...any)
-	// Timeout bounds each wait for the page; default 15 s.
+	// Timeout bounds each wait for the page; default 45 s (a loaded CI
+	// machine runs the camera decode in WebAssembly slowly).
 	Timeout time.Duration
 }
 
@@ -107,7 +108,7 @@ func New(ctx context.Context, o Options) (*Browser, error) {
 		o.Scale = 2
 	}
 	if o.Timeout == 0 {
-		o.Timeout = 15 * time.Second
+		o.Timeout = 45 * time.Second
 	}
 	dir, err := os.MkdirTemp("", "campuspay-chromium-")
 	if err != nil {
