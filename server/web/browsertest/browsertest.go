@@ -10,9 +10,15 @@
 package browsertest
 
 import (
+	"bytes"
 	"context"
+	"encoding/base64"
 	"errors"
 	"fmt"
+	"image"
+	"image/color"
+	"image/draw"
+	pngpkg "image/png"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -22,6 +28,8 @@ import (
 
 	cdpruntime "github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
+
+	"campuspay/server/web/qrscan"
 )
 
 // ErrNoChromium means no Chromium binary was found.
@@ -314,6 +322,12 @@ func (b *Browser) ScreenshotOf(sel string) ([]byte, error) {
 // pixels per CSS pixel) and the code's text. The code was made by the
 // page, is valid for protocol.CodeValidity and unused. The student needs
 // no activated wallet to get a code, only a login.
+//
+// Two checks keep a bad picture from reaching a camera: the canvas's own
+// pixels must decode to the code (the page drew the right QR), and so must
+// the screenshot. A screenshot that does not decode is taken again after the
+// next frames (a capture taken while Chromium re-laid the page out, seen once
+// on a loaded CI machine); the page's drawing is never retried.
 func PayCodeScreenshot(ctx context.Context, baseURL, studentNo, password string) (png []byte, code string, err error) {
 	b, err := New(ctx, Options{})
 	if err != nil {
@@ -329,14 +343,98 @@ func PayCodeScreenshot(ctx context.Context, baseURL, studentNo, password string)
 	if code, err = b.Code("pay"); err != nil {
 		return nil, "", err
 	}
-	if png, err = b.ScreenshotOf("#qr"); err != nil {
+	if err := b.canvasShows("#qr", code); err != nil {
 		return nil, "", err
 	}
-	// The code may have been refreshed between reading and the screenshot.
-	if now, err := Eval[string](b, `document.querySelector("#qr").dataset.code`); err != nil || now != code {
-		return nil, "", fmt.Errorf("browsertest: the code changed while taking the screenshot")
+	const attempts = 3
+	var why []string
+	for i := 0; i < attempts; i++ {
+		if err := b.settle("#qr"); err != nil {
+			return nil, "", err
+		}
+		if png, err = b.ScreenshotOf("#qr"); err != nil {
+			return nil, "", err
+		}
+		// The code may have been refreshed between reading and the screenshot.
+		if now, err := Eval[string](b, `document.querySelector("#qr").dataset.code`); err != nil || now != code {
+			return nil, "", fmt.Errorf("browsertest: the code changed while taking the screenshot")
+		}
+		text, err := decodePNG(png)
+		if err == nil && text == code {
+			return png, code, nil
+		}
+		why = append(why, fmt.Sprintf("attempt %d: %q (%v), %s", i+1, text, err, describePNG(png)))
 	}
-	return png, code, nil
+	return png, code, fmt.Errorf("browsertest: the code screenshot does not decode though the canvas does: %s", strings.Join(why, "; "))
+}
+
+// settle waits until the fonts are loaded and the element's box is the same
+// over two animation frames, so a screenshot clips what is on screen.
+func (b *Browser) settle(sel string) error {
+	js := fmt.Sprintf(`(async () => {
+  await document.fonts.ready;
+  const frame = () => new Promise((r) => requestAnimationFrame(() => r()));
+  const box = () => { const r = document.querySelector(%q).getBoundingClientRect(); return [r.x, r.y, r.width, r.height].join(); };
+  for (let i = 0; i < 50; i++) {
+    const before = box(); await frame(); await frame();
+    if (box() === before) return true;
+  }
+  return false;
+})()`, sel)
+	ok, err := Eval[bool](b, js)
+	if err != nil {
+		return fmt.Errorf("browsertest: settle %s: %w", sel, err)
+	}
+	if !ok {
+		return fmt.Errorf("browsertest: %s kept moving for 100 frames", sel)
+	}
+	return nil
+}
+
+// canvasShows checks that the canvas's own pixels decode to want.
+func (b *Browser) canvasShows(sel, want string) error {
+	url, err := Eval[string](b, fmt.Sprintf(`document.querySelector(%q).toDataURL("image/png")`, sel))
+	if err != nil {
+		return fmt.Errorf("browsertest: read %s: %w", sel, err)
+	}
+	raw, err := base64.StdEncoding.DecodeString(strings.TrimPrefix(url, "data:image/png;base64,"))
+	if err != nil {
+		return fmt.Errorf("browsertest: read %s: %w", sel, err)
+	}
+	if text, err := decodePNG(raw); err != nil || text != want {
+		return fmt.Errorf("browsertest: the page drew a QR that decodes to %q (%v), want %q (%s)", text, err, want, describePNG(raw))
+	}
+	return nil
+}
+
+// decodePNG reads the QR code in a PNG.
+func decodePNG(b []byte) (string, error) {
+	img, err := pngpkg.Decode(bytes.NewReader(b))
+	if err != nil {
+		return "", err
+	}
+	rgba := image.NewRGBA(img.Bounds())
+	draw.Draw(rgba, rgba.Rect, img, img.Bounds().Min, draw.Src)
+	return qrscan.DecodeRGBA(rgba.Pix, rgba.Rect.Dx(), rgba.Rect.Dy())
+}
+
+// describePNG says what a picture that would not decode looks like: its
+// size and how much of it is dark (0 %% is a blank capture).
+func describePNG(b []byte) string {
+	img, err := pngpkg.Decode(bytes.NewReader(b))
+	if err != nil {
+		return fmt.Sprintf("%d bytes, not a PNG: %v", len(b), err)
+	}
+	r := img.Bounds()
+	dark := 0
+	for y := r.Min.Y; y < r.Max.Y; y++ {
+		for x := r.Min.X; x < r.Max.X; x++ {
+			if c := color.GrayModel.Convert(img.At(x, y)).(color.Gray); c.Y < 128 {
+				dark++
+			}
+		}
+	}
+	return fmt.Sprintf("%dx%d px, %.1f %% dark", r.Dx(), r.Dy(), 100*float64(dark)/float64(max(1, r.Dx()*r.Dy())))
 }
 
 // logConsole passes the page's console output and uncaught exceptions to logf

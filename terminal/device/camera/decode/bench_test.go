@@ -121,3 +121,55 @@ func BenchmarkDecode(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkIdleFrame is what an idle scanner costs: the first stage (the
+// one every frame meets) on camera frames with nothing in view, beside
+// plain gozxing on the same frames. The first stage adds the multi-QR
+// reader when the single reader finds nothing, so its ratio is above 1.
+func BenchmarkIdleFrame(b *testing.B) {
+	var frames []gocv.Mat
+	for _, o := range []hwcam.Options{{}, {Noise: 20, Glare: 0.8}, {Moire: 0.6, Noise: 6}} {
+		cam, err := hwcam.New(o)
+		if err != nil {
+			b.Fatal(err)
+		}
+		for n := range 3 {
+			f, err := cam.Frame(n)
+			if err != nil {
+				b.Fatal(err)
+			}
+			g := gocv.NewMat()
+			gocv.CvtColor(f, &g, gocv.ColorBGRToGray)
+			f.Close()
+			frames = append(frames, g)
+		}
+	}
+	b.Cleanup(func() {
+		for _, f := range frames {
+			f.Close()
+		}
+	})
+	d := newDecoder(b, Options{})
+	var tPlain, tFirst time.Duration
+	n := 0
+	for b.Loop() {
+		for _, f := range frames {
+			buf, err := f.DataPtrUint8()
+			if err != nil {
+				b.Fatal(err)
+			}
+			t0 := time.Now()
+			Plain(buf, f.Cols(), f.Rows())
+			t1 := time.Now()
+			d.stages[0].run(d, f)
+			tPlain += t1.Sub(t0)
+			tFirst += time.Since(t1)
+			n++
+		}
+	}
+	b.ReportMetric(float64(tPlain.Microseconds())/1000/float64(n), "plain_ms/frame")
+	b.ReportMetric(float64(tFirst.Microseconds())/1000/float64(n), "first_stage_ms/frame")
+	if tPlain > 0 {
+		b.ReportMetric(float64(tFirst)/float64(tPlain), "time_x_plain")
+	}
+}
