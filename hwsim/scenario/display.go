@@ -12,10 +12,8 @@ import (
 	"strings"
 	"sync"
 
-	"github.com/makiuchi-d/gozxing"
-	"github.com/makiuchi-d/gozxing/qrcode"
-
 	"campuspay/protocol"
+	"campuspay/server/web/qrscan"
 	"campuspay/terminal/device"
 )
 
@@ -184,13 +182,9 @@ func (d *Display) ReadQR(ctx context.Context, s Screen) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("display: QR image: %w", err)
 	}
-	bmp, err := gozxing.NewBinaryBitmapFromImage(img)
-	if err != nil {
-		return "", err
-	}
-	res, err := qrcode.NewQRCodeReader().Decode(bmp, nil)
+	text, err := qrscan.DecodeImage(img)
 	if err != nil {
 		return "", fmt.Errorf("display: QR image does not decode: %w", err)
 	}
-	return res.GetText(), nil
+	return text, nil
 }

@@ -15,9 +15,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
-	"image"
 	"image/color"
-	"image/draw"
 	pngpkg "image/png"
 	"os"
 	"os/exec"
@@ -413,9 +411,7 @@ func decodePNG(b []byte) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	rgba := image.NewRGBA(img.Bounds())
-	draw.Draw(rgba, rgba.Rect, img, img.Bounds().Min, draw.Src)
-	return qrscan.DecodeRGBA(rgba.Pix, rgba.Rect.Dx(), rgba.Rect.Dy())
+	return qrscan.DecodeImage(img)
 }
 
 // describePNG says what a picture that would not decode looks like: its

@@ -6,6 +6,8 @@ package qrscan
 import (
 	"errors"
 	"fmt"
+	"image"
+	"image/draw"
 
 	"github.com/makiuchi-d/gozxing"
 	multiqr "github.com/makiuchi-d/gozxing/multi/qrcode"
@@ -38,6 +40,14 @@ func DecodeRGBA(rgba []byte, w, h int) (string, error) {
 		lum[i] = byte((299*int(p[0]) + 587*int(p[1]) + 114*int(p[2])) / 1000)
 	}
 	return DecodeGray(lum, w, h)
+}
+
+// DecodeImage reads one QR code from a decoded picture (a PNG screenshot,
+// a display's QR image), as a phone camera pointed at it would.
+func DecodeImage(img image.Image) (string, error) {
+	rgba := image.NewRGBA(image.Rect(0, 0, img.Bounds().Dx(), img.Bounds().Dy()))
+	draw.Draw(rgba, rgba.Rect, img, img.Bounds().Min, draw.Src)
+	return DecodeRGBA(rgba.Pix, rgba.Rect.Dx(), rgba.Rect.Dy())
 }
 
 // DecodeGray reads one QR code from an 8-bit luminance buffer.
