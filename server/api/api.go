@@ -76,6 +76,7 @@ type route struct {
 
 var routes = []route{
 	{"POST", "/api/v1/session", false, false, (*Server).login},
+	{"DELETE", "/api/v1/session", true, false, (*Server).logout},
 	{"GET", "/api/v1/wallet", true, false, (*Server).getWallet},
 	{"POST", "/api/v1/wallet/bank-card", true, false, (*Server).bindCard},
 	{"DELETE", "/api/v1/wallet/bank-card", true, false, (*Server).unbindCard},
@@ -290,17 +291,26 @@ func (s *Server) idempotent(w http.ResponseWriter, r *http.Request, rt route, us
 	w.Write(b)
 }
 
-func (s *Server) authenticate(r *http.Request) (uint32, bool) {
+// bearer returns the request's bearer token, "" if it has none.
+func bearer(r *http.Request) string {
 	const prefix = "Bearer "
 	a := r.Header.Get("Authorization")
 	if len(a) <= len(prefix) || a[:len(prefix)] != prefix {
+		return ""
+	}
+	return a[len(prefix):]
+}
+
+func (s *Server) authenticate(r *http.Request) (uint32, bool) {
+	tok := bearer(r)
+	if tok == "" {
 		return 0, false
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	ss, ok := s.sessions[a[len(prefix):]]
+	ss, ok := s.sessions[tok]
 	if !ok || !s.opt.Now().Before(ss.expires) {
-		delete(s.sessions, a[len(prefix):])
+		delete(s.sessions, tok)
 		return 0, false
 	}
 	return ss.user, true
@@ -439,6 +449,15 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request, _ uint32) (any, e
 	s.sessions[tok] = session{user: u.ID, expires: exp}
 	s.mu.Unlock()
 	return loginResponse{Token: tok, UserID: u.ID, ExpiresAt: exp}, nil
+}
+
+// logout ends the session of the request's token on the server, so a
+// token copied from a shared or lost phone stops working at once.
+func (s *Server) logout(w http.ResponseWriter, r *http.Request, _ uint32) (any, error) {
+	s.mu.Lock()
+	delete(s.sessions, bearer(r))
+	s.mu.Unlock()
+	return map[string]bool{"logged_out": true}, nil
 }
 
 func (s *Server) view(ctx context.Context, user uint32, err error) (any, error) {

@@ -334,3 +334,17 @@ func TestLoginLock(t *testing.T) {
 	e.Clock.Advance(24 * time.Hour)
 	c.want(401, "UNAUTHORIZED", "GET", "/api/v1/wallet", nil, nil)
 }
+
+// TestLogout: DELETE /session ends that session on the server; another
+// session of the same student (a second phone) keeps working.
+func TestLogout(t *testing.T) {
+	_, c, s := setup(t)
+	m := c.want(200, "", "POST", "/api/v1/session", map[string]string{"student_no": s.No, "password": s.Password}, nil)
+	other := &client{t: t, base: c.base, token: m["token"].(string)}
+	if got := c.want(200, "", "DELETE", "/api/v1/session", nil, nil); got["logged_out"] != true {
+		t.Fatalf("logout answered %v", got)
+	}
+	c.want(401, "UNAUTHORIZED", "GET", "/api/v1/wallet", nil, nil)
+	c.want(401, "UNAUTHORIZED", "DELETE", "/api/v1/session", nil, nil)
+	other.want(200, "", "GET", "/api/v1/wallet", nil, nil)
+}

@@ -339,7 +339,11 @@ const routes = {
       </section>
       <button class="danger" id="logout">${both("logout")}</button>`;
     view().querySelectorAll("[data-go]").forEach((b) => b.addEventListener("click", () => go(b.dataset.go)));
-    $("#logout").addEventListener("click", () => { session.token = null; go("login"); });
+    // The server ends the session too; offline, the token just expires.
+    $("#logout").addEventListener("click", async () => {
+      await api("DELETE", "/session", undefined, { quiet: true }).catch(() => {});
+      session.token = null; go("login");
+    });
   } },
 
   card: { title: "card", render: async () => {

@@ -647,6 +647,30 @@ func TestAccountPages(t *testing.T) {
 			t.Fatal(err)
 		}
 	})
+
+	// Log out ends the session on the server, not only in the page.
+	t.Run("logout", func(t *testing.T) {
+		token := mustEval[string](t, b, `localStorage.getItem("token") || ""`)
+		if token == "" {
+			t.Fatal("no session token in the page")
+		}
+		must(t, b.Show("home"))
+		mustEval[bool](t, b, `(document.querySelector("#logout").click(), true)`)
+		if _, err := WaitFor[bool](b, `document.body.dataset.rendered === "login" && !localStorage.getItem("token")`); err != nil {
+			t.Fatal(err)
+		}
+		if reqs := r.requests("DELETE", "/api/v1/session"); len(reqs) != 1 {
+			t.Fatalf("logout requests %+v", reqs)
+		}
+		req, _ := http.NewRequest("GET", r.srv.URL+"/api/v1/wallet", nil)
+		req.Header.Set("Authorization", "Bearer "+token)
+		resp, err := http.DefaultClient.Do(req)
+		must(t, err)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusUnauthorized {
+			t.Fatalf("the old token after logout: %s, want 401", resp.Status)
+		}
+	})
 }
 
 // TestTopUpAnswerLost loses the answer to a top-up that the authorizer
