@@ -323,9 +323,8 @@ func (b *Browser) ScreenshotOf(sel string) ([]byte, error) {
 //
 // Two checks keep a bad picture from reaching a camera: the canvas's own
 // pixels must decode to the code (the page drew the right QR), and so must
-// the screenshot. A screenshot that does not decode is taken again after the
-// next frames (a capture taken while Chromium re-laid the page out, seen once
-// on a loaded CI machine); the page's drawing is never retried.
+// the screenshot; each error says how dark the picture was, so a log alone
+// tells a blank capture from a bad drawing.
 func PayCodeScreenshot(ctx context.Context, baseURL, studentNo, password string) (png []byte, code string, err error) {
 	b, err := New(ctx, Options{})
 	if err != nil {
@@ -344,49 +343,17 @@ func PayCodeScreenshot(ctx context.Context, baseURL, studentNo, password string)
 	if err := b.canvasShows("#qr", code); err != nil {
 		return nil, "", err
 	}
-	const attempts = 3
-	var why []string
-	for i := 0; i < attempts; i++ {
-		if err := b.settle("#qr"); err != nil {
-			return nil, "", err
-		}
-		if png, err = b.ScreenshotOf("#qr"); err != nil {
-			return nil, "", err
-		}
-		// The code may have been refreshed between reading and the screenshot.
-		if now, err := Eval[string](b, `document.querySelector("#qr").dataset.code`); err != nil || now != code {
-			return nil, "", fmt.Errorf("browsertest: the code changed while taking the screenshot")
-		}
-		text, err := decodePNG(png)
-		if err == nil && text == code {
-			return png, code, nil
-		}
-		why = append(why, fmt.Sprintf("attempt %d: %q (%v), %s", i+1, text, err, describePNG(png)))
+	if png, err = b.ScreenshotOf("#qr"); err != nil {
+		return nil, "", err
 	}
-	return png, code, fmt.Errorf("browsertest: the code screenshot does not decode though the canvas does: %s", strings.Join(why, "; "))
-}
-
-// settle waits until the fonts are loaded and the element's box is the same
-// over two animation frames, so a screenshot clips what is on screen.
-func (b *Browser) settle(sel string) error {
-	js := fmt.Sprintf(`(async () => {
-  await document.fonts.ready;
-  const frame = () => new Promise((r) => requestAnimationFrame(() => r()));
-  const box = () => { const r = document.querySelector(%q).getBoundingClientRect(); return [r.x, r.y, r.width, r.height].join(); };
-  for (let i = 0; i < 50; i++) {
-    const before = box(); await frame(); await frame();
-    if (box() === before) return true;
-  }
-  return false;
-})()`, sel)
-	ok, err := Eval[bool](b, js)
-	if err != nil {
-		return fmt.Errorf("browsertest: settle %s: %w", sel, err)
+	// The code may have been refreshed between reading and the screenshot.
+	if now, err := Eval[string](b, `document.querySelector("#qr").dataset.code`); err != nil || now != code {
+		return nil, "", fmt.Errorf("browsertest: the code changed while taking the screenshot")
 	}
-	if !ok {
-		return fmt.Errorf("browsertest: %s kept moving for 100 frames", sel)
+	if text, err := decodePNG(png); err != nil || text != code {
+		return nil, "", fmt.Errorf("browsertest: the code screenshot decodes to %q (%v) though the canvas shows the code (%s)", text, err, describePNG(png))
 	}
-	return nil
+	return png, code, nil
 }
 
 // canvasShows checks that the canvas's own pixels decode to want.
@@ -415,7 +382,7 @@ func decodePNG(b []byte) (string, error) {
 }
 
 // describePNG says what a picture that would not decode looks like: its
-// size and how much of it is dark (0 %% is a blank capture).
+// size and how much of it is dark (0 % is a blank capture).
 func describePNG(b []byte) string {
 	img, err := pngpkg.Decode(bytes.NewReader(b))
 	if err != nil {
