@@ -33,6 +33,11 @@ type MQTTConfig struct {
 	Username    string `json:"username,omitempty"`     // service user on an external broker (and client id)
 	PasswordEnv string `json:"password_env,omitempty"` // variable holding its password (default CAMPUSPAY_MQTT_PASSWORD)
 	Group       string `json:"group,omitempty"`        // shared-subscription group (default "authz")
+	// Workers handle terminal messages concurrently (default
+	// authz.DefaultWorkers); MaxQueue bounds the payments waiting for one
+	// (default 64 per worker; past it the oldest is answered BUSY).
+	Workers  int `json:"workers,omitempty"`
+	MaxQueue int `json:"max_queue,omitempty"`
 }
 
 // statusFile is where serve keeps the terminals' link states for
@@ -49,7 +54,8 @@ func wireServe(ctx context.Context, m *Main, data string) error {
 	m.Mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("ok\n")) })
 
 	cfg := m.Config.MQTT
-	ac := authz.Config{Broker: cfg.BrokerURL, Group: cfg.Group, Logger: m.Log, Now: m.now}
+	ac := authz.Config{Broker: cfg.BrokerURL, Group: cfg.Group, Logger: m.Log, Now: m.now,
+		Workers: cfg.Workers, MaxQueue: cfg.MaxQueue}
 	if cfg.BrokerURL == "" {
 		listen := cfg.Listen
 		if listen == "" {

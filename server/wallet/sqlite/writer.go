@@ -73,19 +73,19 @@ func (s *Store) commit(batch []*op) {
 		return
 	}
 	for i, o := range batch {
-		if _, err := tx.Exec("SAVEPOINT op"); err != nil {
+		if _, err := s.txExec(context.Background(), tx, qSavepoint); err != nil {
 			tx.Rollback()
 			fail(fmt.Errorf("wallet/sqlite: savepoint: %w", err))
 			return
 		}
 		if errs[i] = o.f(tx); errs[i] != nil {
-			if _, err := tx.Exec("ROLLBACK TO op"); err != nil {
+			if _, err := s.txExec(context.Background(), tx, qRollbackTo); err != nil {
 				tx.Rollback()
 				fail(fmt.Errorf("wallet/sqlite: rollback to savepoint: %w", err))
 				return
 			}
 		}
-		if _, err := tx.Exec("RELEASE op"); err != nil {
+		if _, err := s.txExec(context.Background(), tx, qRelease); err != nil {
 			tx.Rollback()
 			fail(fmt.Errorf("wallet/sqlite: release savepoint: %w", err))
 			return
