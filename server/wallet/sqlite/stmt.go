@@ -64,11 +64,13 @@ func (s *Store) query(ctx context.Context, q string, args ...any) (*sql.Rows, er
 // the writer's only connection (a statement cannot be prepared on it
 // while the writer's transaction holds it, so the set is fixed).
 const (
-	qSavepoint    = "SAVEPOINT op"
-	qRollbackTo   = "ROLLBACK TO op"
-	qRelease      = "RELEASE op"
-	qSeenExpire   = `DELETE FROM seen_codes WHERE expires < ?`
-	qSeenInsert   = `INSERT OR IGNORE INTO seen_codes (id, owner, expires) VALUES (?,?,?)`
+	qSavepoint  = "SAVEPOINT op"
+	qRollbackTo = "ROLLBACK TO op"
+	qRelease    = "RELEASE op"
+	qSeenExpire = `DELETE FROM seen_codes WHERE expires < ?`
+	// An expired entry not yet swept is taken over by the new owner.
+	qSeenInsert = `INSERT INTO seen_codes (id, owner, expires) VALUES (?1,?2,?3)
+		ON CONFLICT(id) DO UPDATE SET owner=excluded.owner, expires=excluded.expires WHERE seen_codes.expires < ?4`
 	qSeenOwner    = `SELECT owner FROM seen_codes WHERE id=?`
 	qRecordUpsert = `INSERT INTO records (key, kind, user_id, terminal, tx, merchant, amount, channel, bank_code, bank_card,
 		status, code, req_hash, response, qr_seq, created, updated) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)

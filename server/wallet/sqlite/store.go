@@ -18,6 +18,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	_ "github.com/mattn/go-sqlite3" // database/sql driver "sqlite3"
@@ -89,7 +90,9 @@ type Store struct {
 	wdb *sql.DB // one connection, used by the writer goroutine only
 	rdb *sql.DB
 	rst stmtCache // prepared reads on rdb
-	wst stmtCache // prepared hot writes on wdb (writer only)
+	// codeSweep is when MarkCode last deleted expired codes (unix nanos).
+	codeSweep atomic.Int64
+	wst       stmtCache // prepared hot writes on wdb (writer only)
 
 	mu      sync.RWMutex // guards closed against sends on queue
 	closed  bool
@@ -492,15 +495,24 @@ func (s *Store) Terminals(ctx context.Context) ([]wallet.Terminal, error) {
 // MarkCode implements wallet.Store. Expired codes are purged on the way.
 func (s *Store) MarkCode(ctx context.Context, codeID, owner string, expires, now time.Time) (string, error) {
 	var got string
-	err := s.write(ctx, func(tx *sql.Tx) error {
-		if _, err := s.txExec(ctx, tx, qSeenExpire, nanos(now)); err != nil {
-			return err
-		}
-		if _, err := s.txExec(ctx, tx, qSeenInsert, codeID, owner, nanos(expires)); err != nil {
+	mark := func(tx *sql.Tx) error {
+		if _, err := s.txExec(ctx, tx, qSeenInsert, codeID, owner, nanos(expires), nanos(now)); err != nil {
 			return err
 		}
 		return s.txQueryRow(ctx, tx, qSeenOwner, codeID).Scan(&got)
-	})
+	}
+	var err error
+	// Expired codes are swept at most once a second, not by every payment.
+	if last := s.codeSweep.Load(); now.UnixNano()-last >= int64(time.Second) && s.codeSweep.CompareAndSwap(last, now.UnixNano()) {
+		err = s.write(ctx, func(tx *sql.Tx) error {
+			if _, err := s.txExec(ctx, tx, qSeenExpire, nanos(now)); err != nil {
+				return err
+			}
+			return mark(tx)
+		})
+	} else {
+		err = s.writePlain(ctx, mark)
+	}
 	if err != nil {
 		return "", fmt.Errorf("wallet/sqlite: mark code: %w", err)
 	}
@@ -538,7 +550,7 @@ func (s *Store) Record(ctx context.Context, key string) (*wallet.Record, error) 
 func (s *Store) PutRecord(ctx context.Context, r *wallet.Record) error {
 	var seq uint64
 	var id int64
-	err := s.write(ctx, func(tx *sql.Tx) error {
+	err := s.writePlain(ctx, func(tx *sql.Tx) error { // one upsert; the rest reads
 		seq = r.QRSeq
 		if r.Kind == wallet.KindScanPay && r.Status == protocol.StatusApproved && seq == 0 {
 			if err := tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(qr_seq), 0) + 1 FROM records WHERE terminal=? AND qr_seq > 0`, r.Terminal).Scan(&seq); err != nil {
