@@ -624,8 +624,9 @@ func (s *Store) Unfinished(ctx context.Context, before time.Time, limit int) ([]
 func (s *Store) PaidBetween(ctx context.Context, user uint32, from, to time.Time) (int64, error) {
 	var sum int64
 	err := s.queryRow(ctx, `SELECT COALESCE(SUM(amount), 0) FROM records WHERE user_id=? AND created>=? AND created<?
-		AND ((kind IN ('payment','scan_pay','shower') AND status IN ('approved','processing','pending') AND channel IN ('balance','bank_card'))
-			OR (kind='shower' AND status='held'))`,
+		AND (((kind='payment' OR kind='scan_pay' OR kind='shower') AND (status='approved' OR status='processing' OR status='pending')
+				AND (channel='balance' OR channel='bank_card'))
+			OR (kind='shower' AND status='held'))`, // ORs, not IN lists: SQLite builds a table for each IN list on every run
 		user, nanos(from), nanos(to)).Scan(&sum)
 	if err != nil {
 		return 0, fmt.Errorf("wallet/sqlite: paid between: %w", err)
