@@ -98,7 +98,13 @@ func (s *Store) prepareWrites() error {
 
 // txExec runs a write in the writer's transaction, with its prepared
 // statement when it is one of hotWrites.
-func (s *Store) txExec(ctx context.Context, tx *sql.Tx, q string, args ...any) (sql.Result, error) {
+//
+// The caller's context is not passed down: a write the writer has started
+// runs to its end (its outcome must be known before the caller goes on),
+// and the driver runs every statement with a cancellable context on a
+// goroutine of its own, which costs the money path more than the write.
+func (s *Store) txExec(_ context.Context, tx *sql.Tx, q string, args ...any) (sql.Result, error) {
+	ctx := context.Background()
 	if st, ok := s.wst.m[q]; ok { // read-only after Open
 		return tx.StmtContext(ctx, st).ExecContext(ctx, args...)
 	}
@@ -107,7 +113,8 @@ func (s *Store) txExec(ctx context.Context, tx *sql.Tx, q string, args ...any) (
 
 // txQueryRow runs a read inside the writer's transaction, prepared when
 // it is one of hotWrites.
-func (s *Store) txQueryRow(ctx context.Context, tx *sql.Tx, q string, args ...any) *sql.Row {
+func (s *Store) txQueryRow(_ context.Context, tx *sql.Tx, q string, args ...any) *sql.Row {
+	ctx := context.Background()
 	if st, ok := s.wst.m[q]; ok {
 		return tx.StmtContext(ctx, st).QueryRowContext(ctx, args...)
 	}
