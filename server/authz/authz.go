@@ -59,7 +59,7 @@ type Config struct {
 	Username, Password string
 	// Group is the shared-subscription group (default "authz").
 	Group string
-	// Workers handle messages concurrently (default 64). Each waits for
+	// Workers handle messages concurrently (default DefaultWorkers). Each waits for
 	// its message's storage commits, so many workers are what lets the
 	// stores commit many payments per fsync (group commit).
 	Workers int
@@ -120,7 +120,7 @@ type Authorizer struct {
 }
 
 // DefaultWorkers is Config.Workers' default.
-const DefaultWorkers = 64
+const DefaultWorkers = 256
 
 type job struct {
 	shed     bool // answered BUSY without the backend (queue overflow)

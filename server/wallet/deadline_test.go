@@ -67,18 +67,18 @@ func TestPayDeadline(t *testing.T) {
 	e.Check()
 }
 
-// slowStore makes the seen-code write take longer than the terminal's
-// auth timeout, as a saturated disk would.
+// slowStore makes reading a user take longer than the terminal's auth
+// timeout, as a saturated disk would.
 type slowStore struct {
 	wallet.Store
 	clock *wallettest.Clock
 	by    time.Duration
 }
 
-func (s *slowStore) MarkCode(ctx context.Context, id, owner string, exp, now time.Time) (string, error) {
-	got, err := s.Store.MarkCode(ctx, id, owner, exp, now)
+func (s *slowStore) User(ctx context.Context, id uint32) (*wallet.User, error) {
+	u, err := s.Store.User(ctx, id)
 	s.clock.Advance(s.by)
-	return got, err
+	return u, err
 }
 
 // The deadline is checked again just before money moves: a request that

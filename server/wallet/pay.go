@@ -181,7 +181,7 @@ func (s *Service) pay(ctx context.Context, t *Terminal, req *protocol.Request, k
 			return s.payWeChat(ctx, t, rec, text)
 		case protocol.KindPayCode, protocol.KindIdentity:
 			var err error
-			if uid, err = s.codeUser(ctx, text, key, now); err != nil {
+			if uid, rec.use, err = s.codeUser(ctx, text, now); err != nil {
 				return s.save(ctx, rec, declined(err))
 			}
 		case protocol.KindAlipay, protocol.KindUnionPay:
@@ -256,28 +256,23 @@ func (s *Service) cardUser(ctx context.Context, text string) (*User, error) {
 	return s.st.UserByCard(ctx, uid)
 }
 
-// codeUser verifies a campus payment code: signature, purpose, freshness,
-// the device not revoked, and single use across campus (owner: the record
-// key, so that a retry of the same transaction is not "used twice").
-// It returns the code's user, whom the caller reads under the user lock.
-func (s *Service) codeUser(ctx context.Context, text, owner string, now time.Time) (uint32, error) {
+// codeUser verifies a campus payment code: signature, purpose, freshness
+// and the device not revoked. It returns the code's user, whom the caller
+// reads under the user lock, and the code's single-use mark, which fund
+// writes with the payment's intent: the code is spent campus-wide exactly
+// when money is about to move (a retry of the same transaction owns it
+// already; any other transaction is refused CODE_ALREADY_USED).
+func (s *Service) codeUser(ctx context.Context, text string, now time.Time) (uint32, *CodeUse, error) {
 	c, err := protocol.VerifyCodeWith(text, s.issuer, now, protocol.PurposePay, s.certs)
 	if err != nil {
-		return 0, err
+		return 0, nil, err
 	}
 	d, err := s.device(ctx, c.Cert.DeviceID)
 	if err != nil || d.Revoked || d.UserID != c.Cert.UserID {
-		return 0, protocol.ErrDeviceRevoked
+		return 0, nil, protocol.ErrDeviceRevoked
 	}
-	exp := c.Time.Add(protocol.CodeValidity + 2*protocol.MaxClockSkew)
-	got, err := s.st.MarkCode(ctx, c.ID(), owner, exp, now)
-	if err != nil {
-		return 0, err
-	}
-	if got != owner {
-		return 0, protocol.ErrCodeUsed
-	}
-	return c.Cert.UserID, nil
+	use := &CodeUse{ID: c.ID(), Expires: c.Time.Add(protocol.CodeValidity + 2*protocol.MaxClockSkew), Now: now}
+	return c.Cert.UserID, use, nil
 }
 
 // checkLimits enforces the user's per-transaction and daily limits on a
@@ -328,7 +323,18 @@ func (s *Service) fund(ctx context.Context, u *User, rec *Record) (after int64, 
 			return 0, false, protocol.ErrInsufficientFunds
 		}
 		rec.Status, rec.Updated = StatusProcessing, s.now()
-		if err := s.st.PutRecord(ctx, rec); err != nil {
+		if rec.use != nil {
+			owner, err := s.st.PutRecordUsingCode(ctx, rec, *rec.use)
+			if err != nil {
+				rec.Channel = ""
+				return 0, false, fmt.Errorf("wallet: record intent %s: %w", rec.Key, err)
+			}
+			if owner != rec.Key {
+				rec.Channel, rec.Status = "", ""
+				return 0, false, protocol.ErrCodeUsed
+			}
+			rec.use = nil
+		} else if err := s.st.PutRecord(ctx, rec); err != nil {
 			rec.Channel = ""
 			return 0, false, fmt.Errorf("wallet: record intent %s: %w", rec.Key, err)
 		}

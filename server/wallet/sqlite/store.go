@@ -495,33 +495,6 @@ func (s *Store) Terminals(ctx context.Context) ([]wallet.Terminal, error) {
 	return out, rows.Err()
 }
 
-// MarkCode implements wallet.Store. Expired codes are purged on the way.
-func (s *Store) MarkCode(ctx context.Context, codeID, owner string, expires, now time.Time) (string, error) {
-	var got string
-	mark := func(tx *sql.Tx) error {
-		if _, err := s.txExec(ctx, tx, qSeenInsert, codeID, owner, nanos(expires), nanos(now)); err != nil {
-			return err
-		}
-		return s.txQueryRow(ctx, tx, qSeenOwner, codeID).Scan(&got)
-	}
-	var err error
-	// Expired codes are swept at most once a second, not by every payment.
-	if last := s.codeSweep.Load(); now.UnixNano()-last >= int64(time.Second) && s.codeSweep.CompareAndSwap(last, now.UnixNano()) {
-		err = s.write(ctx, func(tx *sql.Tx) error {
-			if _, err := s.txExec(ctx, tx, qSeenExpire, nanos(now)); err != nil {
-				return err
-			}
-			return mark(tx)
-		})
-	} else {
-		err = s.writePlain(ctx, mark)
-	}
-	if err != nil {
-		return "", fmt.Errorf("wallet/sqlite: mark code: %w", err)
-	}
-	return got, nil
-}
-
 const recordCols = `id, key, kind, user_id, terminal, tx, merchant, amount, channel, bank_code, bank_card, status, code, req_hash, response, qr_seq, created, updated`
 
 func scanRecord(row interface{ Scan(...any) error }) (*wallet.Record, error) {
@@ -554,24 +527,64 @@ func (s *Store) PutRecord(ctx context.Context, r *wallet.Record) error {
 	var seq uint64
 	var id int64
 	err := s.writePlain(ctx, func(tx *sql.Tx) error { // one upsert; the rest reads
-		seq = r.QRSeq
-		if r.Kind == wallet.KindScanPay && r.Status == protocol.StatusApproved && seq == 0 {
-			if err := tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(qr_seq), 0) + 1 FROM records WHERE terminal=? AND qr_seq > 0`, r.Terminal).Scan(&seq); err != nil {
-				return fmt.Errorf("next cursor: %w", err)
-			}
-		}
-		if _, err := s.txExec(ctx, tx, qRecordUpsert,
-			r.Key, r.Kind, r.UserID, r.Terminal, string(r.Tx), r.Merchant, r.Amount, r.Channel, r.BankCode, r.BankCard,
-			string(r.Status), r.Code, r.ReqHash, r.Response, seq, nanos(r.Created), nanos(r.Updated)); err != nil {
-			return err
-		}
-		return s.txQueryRow(ctx, tx, qRecordID, r.Key).Scan(&id)
+		return s.putRecord(ctx, tx, r, &seq, &id)
 	})
 	if err != nil {
 		return fmt.Errorf("wallet/sqlite: put record %s: %w", r.Key, err)
 	}
 	r.ID, r.QRSeq = id, seq
 	return nil
+}
+
+// PutRecordUsingCode implements wallet.Store.
+func (s *Store) PutRecordUsingCode(ctx context.Context, r *wallet.Record, c wallet.CodeUse) (string, error) {
+	var seq uint64
+	var id int64
+	var owner string
+	// Expired marks are swept at most once a second, not by every payment
+	// (an expired mark still present is taken over by qSeenInsert).
+	last := s.codeSweep.Load()
+	sweep := c.Now.UnixNano()-last >= int64(time.Second) && s.codeSweep.CompareAndSwap(last, c.Now.UnixNano())
+	err := s.write(ctx, func(tx *sql.Tx) error {
+		if sweep {
+			if _, err := s.txExec(ctx, tx, qSeenExpire, nanos(c.Now)); err != nil {
+				return err
+			}
+		}
+		if _, err := s.txExec(ctx, tx, qSeenInsert, c.ID, r.Key, nanos(c.Expires), nanos(c.Now)); err != nil {
+			return err
+		}
+		if err := s.txQueryRow(ctx, tx, qSeenOwner, c.ID).Scan(&owner); err != nil {
+			return err
+		}
+		if owner != r.Key {
+			return nil
+		}
+		return s.putRecord(ctx, tx, r, &seq, &id)
+	})
+	if err != nil {
+		return "", fmt.Errorf("wallet/sqlite: put record %s using code: %w", r.Key, err)
+	}
+	if owner == r.Key {
+		r.ID, r.QRSeq = id, seq
+	}
+	return owner, nil
+}
+
+// putRecord upserts r in the writer's transaction.
+func (s *Store) putRecord(ctx context.Context, tx *sql.Tx, r *wallet.Record, seq *uint64, id *int64) error {
+	*seq = r.QRSeq
+	if r.Kind == wallet.KindScanPay && r.Status == protocol.StatusApproved && *seq == 0 {
+		if err := tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(qr_seq), 0) + 1 FROM records WHERE terminal=? AND qr_seq > 0`, r.Terminal).Scan(seq); err != nil {
+			return fmt.Errorf("next cursor: %w", err)
+		}
+	}
+	if _, err := s.txExec(ctx, tx, qRecordUpsert,
+		r.Key, r.Kind, r.UserID, r.Terminal, string(r.Tx), r.Merchant, r.Amount, r.Channel, r.BankCode, r.BankCard,
+		string(r.Status), r.Code, r.ReqHash, r.Response, *seq, nanos(r.Created), nanos(r.Updated)); err != nil {
+		return err
+	}
+	return s.txQueryRow(ctx, tx, qRecordID, r.Key).Scan(id)
 }
 
 func (s *Store) records(ctx context.Context, q string, args ...any) ([]wallet.Record, error) {
