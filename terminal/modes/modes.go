@@ -433,12 +433,25 @@ func (m *Machine) onNotice(ctx context.Context, n *protocol.Notice) error {
 	}
 	m.o.Link.Kick()
 	for _, p := range fresh {
-		m.lines = append(m.lines, fmt.Sprintf("%s  ¥%s  %s", p.At.Local().Format("01-02 15:04"),
-			protocol.FormatCents(p.Amount), p.User))
+		m.lines = append(m.lines, noticeLine(p))
 	}
 	m.showNotices()
 	return nil
 }
+
+// noticeLine is one static-QR payment as the cashier sees it. Two
+// students paying the same amount a minute apart, or one paying twice,
+// must not look alike: the time has seconds and the line ends with the
+// last digits of the transaction, which the student's app shows too.
+func noticeLine(p protocol.StaticQRPayment) string {
+	id := string(p.Tx)
+	return fmt.Sprintf("%s  ¥%s  %s  #%s", p.At.Local().Format("01-02 15:04:05"),
+		protocol.FormatCents(p.Amount), p.User, id[max(0, len(id)-noticeTxDigits):])
+}
+
+// noticeTxDigits is how many trailing characters of a static-QR payment's
+// transaction ID the notices screen shows.
+const noticeTxDigits = 4
 
 // showNotices puts the pending notices up if the cashier is not in the
 // middle of a payment.
