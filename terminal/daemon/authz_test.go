@@ -121,6 +121,9 @@ func newAuthz(t *testing.T, addr string, mode protocol.Mode) *fakeAuthz {
 	t.Helper()
 	a := newAuthzKeysOnly(t)
 	a.cfg.Mode = mode
+	if mode == protocol.ModeCard {
+		a.cfg.FixedAmount = 300
+	}
 	// A short connect timeout, as the real authorizer has: when a test
 	// stops the broker, mochi disconnects its clients before it closes
 	// the listening socket, and a reconnection that lands in that gap gets

@@ -32,6 +32,11 @@ type Config struct {
 	// student's password on the phone before it is reversed (0 = the
 	// modes default, 60 s).
 	PayingTimeoutMS int `json:"paying_timeout_ms,omitempty"`
+	// CardRetapMS: after a restart, the first tap of a card whose last
+	// tap came before the restart and less than this long ago does not
+	// pay — the card may have stayed on the reader (0 = the modes
+	// default, 60 s; see terminal/modes/card.go).
+	CardRetapMS int `json:"card_retap_ms,omitempty"`
 }
 
 // BrokerConfig says how to reach the broker. The password is read from

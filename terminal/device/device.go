@@ -41,12 +41,19 @@ type Tap struct {
 	UID    string    // upper-case hex, no separators (e.g. "04A2B3C4D5E6F7"), or the reader's decimal/hex ID text for 125 kHz tags
 	Source string    // driver name, e.g. "rdm6300", "pn532", "asciiuid"
 	At     time.Time // when it was read
+	// Held means the card was already in the field when the driver began
+	// watching (its first poll after opening): it may be a card left on
+	// the reader across a restart, not a new presentation. A held card
+	// must leave the field before it pays. Drivers that cannot tell
+	// (ASCII-line readers report each presentation once) leave it false.
+	Held bool
 }
 
 // CardReader reads card taps.
 type CardReader interface {
 	// Read blocks until a card is presented, ctx ends, or Halt.
-	// A card held on the reader is reported once, not repeatedly.
+	// A card held on the reader is reported once, not repeatedly; a card
+	// found in the field when the driver started is reported with Held.
 	Read(ctx context.Context) (Tap, error)
 	Halt() error
 }

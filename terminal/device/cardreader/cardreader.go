@@ -125,9 +125,9 @@ func newReader(port io.ReadWriteCloser, name string, cfg Config) *reader {
 	}
 }
 
-func (r *reader) emit(source, uid string) {
+func (r *reader) emit(source, uid string, held bool) {
 	select {
-	case r.taps <- device.Tap{UID: uid, Source: source, At: r.cfg.Now()}:
+	case r.taps <- device.Tap{UID: uid, Source: source, At: r.cfg.Now(), Held: held}:
 	default:
 		r.cfg.Logger.Warn("cardreader: queue full, tap dropped", "port", r.name)
 	}
@@ -210,10 +210,16 @@ type streamReader struct {
 	source string
 	dec    Decoder
 	pres   Presence
+	// repeats: the reader repeats its frame while the tag stays
+	// (RDM6300), so a frame within Gap of opening is a card that was
+	// already in the field: reported Held.
+	repeats bool
+	opened  time.Time
 }
 
-func startStream(port io.ReadWriteCloser, name, source string, dec Decoder, cfg Config) *streamReader {
-	s := &streamReader{reader: newReader(port, name, cfg), source: source, dec: dec, pres: Presence{Gap: cfg.Gap}}
+func startStream(port io.ReadWriteCloser, name, source string, dec Decoder, cfg Config, repeats bool) *streamReader {
+	s := &streamReader{reader: newReader(port, name, cfg), source: source, dec: dec, pres: Presence{Gap: cfg.Gap},
+		repeats: repeats, opened: cfg.Now()}
 	go s.loop()
 	return s
 }
@@ -228,8 +234,9 @@ func (s *streamReader) loop() {
 			if perr != nil {
 				s.cfg.Logger.Debug("cardreader: frame discarded", "port", s.name, "err", perr)
 			}
-			if ok && s.pres.New(uid, s.cfg.Now()) {
-				s.emit(s.source, uid)
+			if now := s.cfg.Now(); ok && s.pres.New(uid, now) {
+				held := s.repeats && s.pres.first && now.Sub(s.opened) < s.cfg.Gap
+				s.emit(s.source, uid, held)
 			}
 		}
 		if err != nil {
@@ -243,15 +250,17 @@ func (s *streamReader) loop() {
 // Presence tells a new presentation of a card from the same card still
 // held on the reader: a UID is new unless it was last seen within Gap.
 type Presence struct {
-	Gap  time.Duration
-	last string
-	at   time.Time
+	Gap   time.Duration
+	last  string
+	at    time.Time
+	first bool // the last New was the first sighting of any card
 }
 
 // New records uid as seen at now and reports whether it starts a new
 // presentation.
 func (p *Presence) New(uid string, now time.Time) bool {
 	same := uid == p.last && now.Sub(p.at) < p.Gap && !now.Before(p.at)
+	p.first = p.last == ""
 	p.last, p.at = uid, now
 	return !same
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"path/filepath"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -285,5 +286,80 @@ func TestOpenMissingPort(t *testing.T) {
 	}
 	if _, err := OpenPN532(p, Config{}); err == nil {
 		t.Error("OpenPN532 of a missing port succeeded")
+	}
+}
+
+// Issue 13 (1): a card already in the field at the driver's first poll
+// (left on the reader across a restart) is reported Held; taken off and
+// presented again, it is a new presentation.
+func TestPN532CardInTheFieldAtStartIsHeld(t *testing.T) {
+	ctx := ctxT(t)
+	tw, err := cardtwin.OpenPN532(cardtwin.Config{Link: link(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tw.Close()
+	tw.Present("04A2B3C4D5E6F7")
+	r, err := OpenPN532(tw.Path(), fastPN532)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Halt()
+	if tap, err := r.Read(ctx); err != nil || tap.UID != "04A2B3C4D5E6F7" || !tap.Held {
+		t.Fatalf("Read = %+v, %v; want the card, Held", tap, err)
+	}
+	tw.Remove()
+	if err := tw.WaitPolls(ctx, tw.Polls()+DefaultMisses+1); err != nil {
+		t.Fatal(err)
+	}
+	tw.Present("04A2B3C4D5E6F7")
+	if tap, err := r.Read(ctx); err != nil || tap.UID != "04A2B3C4D5E6F7" || tap.Held {
+		t.Fatalf("Read = %+v, %v; want the card, not Held", tap, err)
+	}
+}
+
+// settable is a clock the test moves (read by the driver's goroutine).
+type settable struct{ ns atomic.Int64 }
+
+func (c *settable) now() time.Time      { return time.Unix(0, c.ns.Load()) }
+func (c *settable) add(d time.Duration) { c.ns.Add(int64(d)) }
+
+// An RDM6300 repeats its frame while the tag stays: the first frame
+// within Gap of opening is a tag that was already there (Held); a first
+// frame later is a new presentation.
+func TestRDM6300TagInTheFieldAtStartIsHeld(t *testing.T) {
+	ctx := ctxT(t)
+	tw, err := cardtwin.OpenRDM6300(cardtwin.Config{Link: link(t), Repeats: 2, RepeatEvery: time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tw.Close()
+	clk := &settable{}
+	clk.ns.Store(time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC).UnixNano())
+	for _, tc := range []struct {
+		after time.Duration
+		held  bool
+	}{{0, true}, {2 * time.Second, false}} {
+		r, err := OpenRDM6300(tw.Path(), Config{Gap: time.Second, MaxAge: time.Hour, Now: clk.now})
+		if err != nil {
+			t.Fatal(err)
+		}
+		clk.add(tc.after)
+		if err := tw.Tap("62E3086CED"); err != nil {
+			t.Fatal(err)
+		}
+		if tap, err := r.Read(ctx); err != nil || tap.UID != "62E3086CED" || tap.Held != tc.held {
+			t.Fatalf("first frame %v after opening: Read = %+v, %v; want Held=%v", tc.after, tap, err, tc.held)
+		}
+		// Another tag is not the first sighting: never Held.
+		if err := tw.Tap("0A00B1C2D3"); err != nil {
+			t.Fatal(err)
+		}
+		if tap, err := r.Read(ctx); err != nil || tap.UID != "0A00B1C2D3" || tap.Held {
+			t.Fatalf("second tag: Read = %+v, %v; want not Held", tap, err)
+		}
+		if err := r.Halt(); err != nil {
+			t.Fatal(err)
+		}
 	}
 }

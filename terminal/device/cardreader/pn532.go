@@ -97,6 +97,7 @@ func (r *PN532Reader) poll(lineDone <-chan struct{}) {
 	defer func() { <-lineDone }()
 	ready := false
 	present, misses := "", 0
+	first := true // no poll answered yet: a card found now was already in the field
 	backoff := r.cfg.PollInterval
 	for !r.isHalted() {
 		if !ready {
@@ -127,8 +128,11 @@ func (r *PN532Reader) poll(lineDone <-chan struct{}) {
 				misses = 0
 				if uid != present {
 					present = uid
-					r.emit(SourcePN532, uid)
+					r.emit(SourcePN532, uid, first)
 				}
+			}
+			if err == nil {
+				first = false
 			}
 		}
 		if err != nil {
