@@ -14,14 +14,18 @@ import (
 //
 // One presentation of a card pays at most once, also across a restart
 // (a kill -9 with the student's card still on the reader). During a run
-// the reader driver reports a card held on it once. Across a restart:
+// the reader driver reports a card held on it once. Across a restart it
+// depends on what the driver knows (device.Presentation):
 //
-//   - a tap the driver reports Held (the card was already in the field
-//     at its first poll: PN532, RDM6300) never pays;
-//   - for RetapInterval after the start, the first tap of a card whose
-//     last tap in the journal came before the start and less than
-//     RetapInterval ago does not pay either: the card may have stayed on
-//     a reader that cannot tell (ASCII-line readers, a reader reset).
+//   - PresentationHeld (the card was already in the field at the
+//     driver's first poll: PN532, RDM6300) never pays;
+//   - PresentationNew (the card entered the field while the driver
+//     watched) pays: the student took it off and tapped again;
+//   - PresentationUnknown (ASCII-line readers): for RetapInterval after
+//     the start, the first tap of a card whose last tap in the journal
+//     came before the start and less than RetapInterval ago does not
+//     pay — it may be the card that stayed on the reader. Past that, or
+//     at the card's next tap, it pays.
 //
 // Such a tap pays nothing, starts no transaction and shows
 // ErrCardStillThere on the ready screen: "the card is still on the
@@ -41,20 +45,20 @@ var ErrCardStillThere = &protocol.Reason{Code: "CARD_NOT_REMOVED",
 // above), showing ErrCardStillThere if so. It fails only if the journal
 // does.
 func (m *Machine) heldTap(ctx context.Context, t device.Tap) (bool, error) {
-	uid := strings.ToUpper(strings.TrimSpace(t.UID))
-	held := t.Held
-	if !held {
+	var held bool
+	switch t.Presentation {
+	case device.PresentationHeld:
+		held = true
+	case device.PresentationUnknown:
 		var err error
-		if held, err = m.tappedBeforeStart(ctx, uid); err != nil {
+		if held, err = m.tappedBeforeStart(ctx, strings.ToUpper(strings.TrimSpace(t.UID))); err != nil {
 			return false, err
 		}
-	} else if m.tapped != nil {
-		m.tapped[uid] = true
 	}
 	if !held {
 		return false, nil
 	}
-	m.log.Info("card tap not paid: the card has not left the reader", "source", t.Source, "held", t.Held)
+	m.log.Info("card tap not paid: the card has not left the reader", "source", t.Source, "presentation", int(t.Presentation))
 	switch m.state {
 	case StateIdle, StateAmount, StateAwait:
 		m.prompt = ErrCardStillThere

@@ -36,19 +36,32 @@ func (h *harness) restart(after time.Duration) {
 	h.step(up(), StateAwait, "S Await 300")
 }
 
-func heldTap(uid string) TapEvent {
-	return TapEvent{device.Tap{UID: uid, Source: "fake", Held: true}}
+func presented(uid string, p device.Presentation) TapEvent {
+	return TapEvent{device.Tap{UID: uid, Source: "fake", Presentation: p}}
 }
 
 // A card the driver found in the field at its first poll does not pay;
 // taken off and tapped again, it does.
 func TestCardHeldByTheReaderDoesNotPay(t *testing.T) {
 	h := cardBox(t)
-	h.step(heldTap("04A1B2"), StateAwait, stillThere)
-	h.paysCard("04A1B2")
+	h.step(presented("04A1B2", device.PresentationHeld), StateAwait, stillThere)
+	h.link.script(approved(protocol.ChannelBalance))
+	h.step(presented("04A1B2", device.PresentationNew), StateResult, "J Created", "J Sent", "S Working 300",
+		"R pay 300 card", "J Approved", "S Result ok=true 300 | 余额支付")
 	if n := len(h.link.requests()); n != 1 {
 		t.Fatalf("%d requests, want 1", n)
 	}
+}
+
+// A reader that tells a new presentation is believed right after a
+// restart: the student took the card off and tapped again.
+func TestCardNewPresentationAfterARestartPays(t *testing.T) {
+	h := cardBox(t)
+	h.paysCard("04A1B2")
+	h.restart(time.Second)
+	h.link.script(approved(protocol.ChannelBalance))
+	h.step(presented("04A1B2", device.PresentationNew), StateResult, "J Created", "J Sent", "S Working 300",
+		"R pay 300 card", "J Approved", "S Result ok=true 300 | 余额支付")
 }
 
 // After a restart a reader that cannot tell reports the card again: its

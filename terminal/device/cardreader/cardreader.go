@@ -125,9 +125,9 @@ func newReader(port io.ReadWriteCloser, name string, cfg Config) *reader {
 	}
 }
 
-func (r *reader) emit(source, uid string, held bool) {
+func (r *reader) emit(source, uid string, p device.Presentation) {
 	select {
-	case r.taps <- device.Tap{UID: uid, Source: source, At: r.cfg.Now(), Held: held}:
+	case r.taps <- device.Tap{UID: uid, Source: source, At: r.cfg.Now(), Presentation: p}:
 	default:
 		r.cfg.Logger.Warn("cardreader: queue full, tap dropped", "port", r.name)
 	}
@@ -211,8 +211,9 @@ type streamReader struct {
 	dec    Decoder
 	pres   Presence
 	// repeats: the reader repeats its frame while the tag stays
-	// (RDM6300), so a frame within Gap of opening is a card that was
-	// already in the field: reported Held.
+	// (RDM6300), so a first frame within Gap of opening is a card that
+	// was already in the field (PresentationHeld), any other one a new
+	// presentation. A reader that does not repeat cannot tell.
 	repeats bool
 	opened  time.Time
 }
@@ -235,8 +236,15 @@ func (s *streamReader) loop() {
 				s.cfg.Logger.Debug("cardreader: frame discarded", "port", s.name, "err", perr)
 			}
 			if now := s.cfg.Now(); ok && s.pres.New(uid, now) {
-				held := s.repeats && s.pres.first && now.Sub(s.opened) < s.cfg.Gap
-				s.emit(s.source, uid, held)
+				p := device.PresentationUnknown
+				switch {
+				case !s.repeats:
+				case s.pres.first && now.Sub(s.opened) < s.cfg.Gap:
+					p = device.PresentationHeld
+				default:
+					p = device.PresentationNew
+				}
+				s.emit(s.source, uid, p)
 			}
 		}
 		if err != nil {

@@ -305,16 +305,16 @@ func TestPN532CardInTheFieldAtStartIsHeld(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer r.Halt()
-	if tap, err := r.Read(ctx); err != nil || tap.UID != "04A2B3C4D5E6F7" || !tap.Held {
-		t.Fatalf("Read = %+v, %v; want the card, Held", tap, err)
+	if tap, err := r.Read(ctx); err != nil || tap.UID != "04A2B3C4D5E6F7" || tap.Presentation != device.PresentationHeld {
+		t.Fatalf("Read = %+v, %v; want the card, held", tap, err)
 	}
 	tw.Remove()
 	if err := tw.WaitPolls(ctx, tw.Polls()+DefaultMisses+1); err != nil {
 		t.Fatal(err)
 	}
 	tw.Present("04A2B3C4D5E6F7")
-	if tap, err := r.Read(ctx); err != nil || tap.UID != "04A2B3C4D5E6F7" || tap.Held {
-		t.Fatalf("Read = %+v, %v; want the card, not Held", tap, err)
+	if tap, err := r.Read(ctx); err != nil || tap.UID != "04A2B3C4D5E6F7" || tap.Presentation != device.PresentationNew {
+		t.Fatalf("Read = %+v, %v; want the card, new", tap, err)
 	}
 }
 
@@ -338,8 +338,8 @@ func TestRDM6300TagInTheFieldAtStartIsHeld(t *testing.T) {
 	clk.ns.Store(time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC).UnixNano())
 	for _, tc := range []struct {
 		after time.Duration
-		held  bool
-	}{{0, true}, {2 * time.Second, false}} {
+		want  device.Presentation
+	}{{0, device.PresentationHeld}, {2 * time.Second, device.PresentationNew}} {
 		r, err := OpenRDM6300(tw.Path(), Config{Gap: time.Second, MaxAge: time.Hour, Now: clk.now})
 		if err != nil {
 			t.Fatal(err)
@@ -348,15 +348,15 @@ func TestRDM6300TagInTheFieldAtStartIsHeld(t *testing.T) {
 		if err := tw.Tap("62E3086CED"); err != nil {
 			t.Fatal(err)
 		}
-		if tap, err := r.Read(ctx); err != nil || tap.UID != "62E3086CED" || tap.Held != tc.held {
-			t.Fatalf("first frame %v after opening: Read = %+v, %v; want Held=%v", tc.after, tap, err, tc.held)
+		if tap, err := r.Read(ctx); err != nil || tap.UID != "62E3086CED" || tap.Presentation != tc.want {
+			t.Fatalf("first frame %v after opening: Read = %+v, %v; want presentation %d", tc.after, tap, err, tc.want)
 		}
-		// Another tag is not the first sighting: never Held.
+		// Another tag is not the first sighting: a new presentation.
 		if err := tw.Tap("0A00B1C2D3"); err != nil {
 			t.Fatal(err)
 		}
-		if tap, err := r.Read(ctx); err != nil || tap.UID != "0A00B1C2D3" || tap.Held {
-			t.Fatalf("second tag: Read = %+v, %v; want not Held", tap, err)
+		if tap, err := r.Read(ctx); err != nil || tap.UID != "0A00B1C2D3" || tap.Presentation != device.PresentationNew {
+			t.Fatalf("second tag: Read = %+v, %v; want new", tap, err)
 		}
 		if err := r.Halt(); err != nil {
 			t.Fatal(err)

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"io"
 	"time"
+
+	"campuspay/terminal/device"
 )
 
 // PN532 commands used by the driver (UM0701-02 §7).
@@ -128,7 +130,11 @@ func (r *PN532Reader) poll(lineDone <-chan struct{}) {
 				misses = 0
 				if uid != present {
 					present = uid
-					r.emit(SourcePN532, uid, first)
+					p := device.PresentationNew
+					if first {
+						p = device.PresentationHeld
+					}
+					r.emit(SourcePN532, uid, p)
 				}
 			}
 			if err == nil {
