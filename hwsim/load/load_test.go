@@ -1,0 +1,159 @@
+package load
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"campuspay/protocol"
+)
+
+// The load tests run the real binaries, built once per test run.
+var (
+	buildOnce sync.Once
+	binDir    string
+	buildErr  error
+)
+
+func binaries(t *testing.T) string {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("load: runs real processes (skipped with -short)")
+	}
+	buildOnce.Do(func() {
+		binDir, buildErr = os.MkdirTemp("", "load-bin-")
+		if buildErr != nil {
+			return
+		}
+		_, file, _, _ := runtime.Caller(0)
+		cmd := exec.Command("go", "build", "-o", binDir+"/", "./server/cmd/authorizer", "./hwsim/cmd/hwsim")
+		cmd.Dir = filepath.Join(filepath.Dir(file), "..", "..")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
+		}
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	return binDir
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if binDir != "" {
+		os.RemoveAll(binDir)
+	}
+	os.Exit(code)
+}
+
+// tiny is a small pass: the figures are not checked, the invariants are.
+func tiny(t *testing.T, broker string, l Load, echo bool) *Report {
+	t.Helper()
+	var out strings.Builder
+	rep, err := Run(context.Background(), Options{Bin: binaries(t), Dir: t.TempDir(), Broker: broker, Students: 10, Terminals: 2,
+		Load: l, Echo: echo, Authorizer: true,
+		// Generous: a loaded test machine must not turn into late charges.
+		AuthTimeout: 30 * time.Second, Out: &out, Rand: rand.NewChaCha8([32]byte{1})})
+	t.Log("\n" + out.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rep
+}
+
+// checkLedger: every payment the ledger holds was seen approved in time,
+// and every approval seen is in the ledger; the invariants hold.
+func checkLedger(t *testing.T, rep *Report) {
+	t.Helper()
+	tl := rep.Tally
+	if tl == nil || !tl.CheckOK {
+		t.Fatalf("ledger check: %+v", tl)
+	}
+	if tl.Payments != tl.Seen || len(tl.LateCharges) != 0 || len(tl.Missing) != 0 || tl.Refunds != 0 {
+		t.Fatalf("ledger %d payment transfers, %d approvals seen, late charges %v, missing %v, refunds %d",
+			tl.Payments, tl.Seen, tl.LateCharges, tl.Missing, tl.Refunds)
+	}
+	for tx, amount := range tl.Amounts {
+		if amount != rep.Options.Load.Amount {
+			t.Fatalf("%s charged %d, want %d", tx, amount, rep.Options.Load.Amount)
+		}
+	}
+}
+
+func TestClosedLoopEmbedded(t *testing.T) {
+	rep := tiny(t, Embedded, Load{Concurrency: 4, Payments: 200, Amount: 1_23}, true)
+	if e := rep.Echo; e.Sent != 200 || e.Answered != 200 || e.Timeouts != 0 {
+		t.Fatalf("echo: sent %d, answered %d, timeouts %d", e.Sent, e.Answered, e.Timeouts)
+	}
+	if a := rep.Authorizer; a.Sent != 200 || a.Approved != 200 || a.Timeouts != 0 || a.AuthTimeout != 30*time.Second {
+		t.Fatalf("authorizer: sent %d, approved %d, timeouts %d, deadline %v", a.Sent, a.Approved, a.Timeouts, a.AuthTimeout)
+	}
+	checkLedger(t, rep)
+	if rep.Tally.Payments != 200 {
+		t.Fatalf("%d payment transfers, want 200", rep.Tally.Payments)
+	}
+}
+
+func TestClosedLoopMosquitto(t *testing.T) {
+	if _, err := exec.LookPath("/usr/sbin/mosquitto"); err != nil {
+		t.Skip("mosquitto not installed (make deps)")
+	}
+	rep := tiny(t, Mosquitto, Load{Concurrency: 4, Payments: 200}, true)
+	if rep.Echo.Answered != 200 || rep.Authorizer.Approved != 200 {
+		t.Fatalf("echo answered %d, authorizer approved %d", rep.Echo.Answered, rep.Authorizer.Approved)
+	}
+	checkLedger(t, rep)
+}
+
+func TestOpenLoopEmbedded(t *testing.T) {
+	rep := tiny(t, Embedded, Load{Rate: 200, Payments: 100}, false)
+	a := rep.Authorizer
+	if a.Sent != 100 || a.Answered+a.Timeouts != 100 {
+		t.Fatalf("sent %d, answered %d, timeouts %d", a.Sent, a.Answered, a.Timeouts)
+	}
+	checkLedger(t, rep)
+}
+
+func TestParseStat(t *testing.T) {
+	// comm with spaces and a parenthesis; utime 150, stime 50 ticks.
+	line := "4242 (we ird) proc) S 1 4242 4242 0 -1 4194560 100 0 0 0 150 50 0 0 20 0 3 0 100 1000 10"
+	got, err := parseStat(line)
+	if err != nil || got != 2*time.Second {
+		t.Fatalf("parseStat: %v %v", got, err)
+	}
+	if _, err := parseStat("garbage"); err == nil {
+		t.Fatal("garbage parsed")
+	}
+	if self, err := procCPU(0); err != nil || self < 0 {
+		t.Fatalf("own CPU: %v %v", self, err)
+	}
+}
+
+func TestTxOfKey(t *testing.T) {
+	tx, _ := protocol.NewTxID(time.Unix(1_800_000_000, 0), rand.NewChaCha8([32]byte{}))
+	if got, err := txOfKey("pay:T:L-T00001:" + string(tx)); err != nil || got != tx {
+		t.Fatalf("txOfKey: %v %v", got, err)
+	}
+	if _, err := txOfKey("topup:U:1:topup:provision"); err == nil {
+		t.Fatal("a key without a transaction accepted")
+	}
+}
+
+func TestResultPercentiles(t *testing.T) {
+	r := &Result{Elapsed: 2 * time.Second, Answered: 10}
+	for i := 1; i <= 1000; i++ {
+		r.Latencies = append(r.Latencies, time.Duration(i)*time.Millisecond)
+	}
+	if r.Percentile(0.5) != 501*time.Millisecond || r.Percentile(0.99) != 991*time.Millisecond ||
+		r.Percentile(1) != 1000*time.Millisecond || r.Throughput() != 5 {
+		t.Fatalf("p50 %v p99 %v max %v throughput %v", r.Percentile(0.5), r.Percentile(0.99), r.Percentile(1), r.Throughput())
+	}
+}
