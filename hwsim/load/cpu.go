@@ -65,9 +65,13 @@ func parseStat(s string) (time.Duration, error) {
 }
 
 // cpuMeter measures processes' CPU between start and stop.
+// The machine is measured too: on a shared box the other processes'
+// share (the "machine" line minus the measured processes) explains a low
+// figure.
 type cpuMeter struct {
-	procs []ProcCPU
-	start []time.Duration
+	procs   []ProcCPU
+	start   []time.Duration
+	machine time.Duration
 }
 
 func newCPUMeter(procs ...ProcCPU) *cpuMeter {
@@ -76,15 +80,60 @@ func newCPUMeter(procs ...ProcCPU) *cpuMeter {
 		t, _ := procCPU(p.Pid)
 		m.start = append(m.start, t)
 	}
+	m.machine, _, _ = machineCPU()
 	return m
 }
 
+// stop returns each process's CPU since the start, then the whole
+// machine's busy time as a last entry named "machine" (Pid = CPU count).
 func (m *cpuMeter) stop() []ProcCPU {
-	out := make([]ProcCPU, len(m.procs))
+	out := make([]ProcCPU, 0, len(m.procs)+1)
 	for i, p := range m.procs {
 		t, _ := procCPU(p.Pid)
 		p.CPU = t - m.start[i]
-		out[i] = p
+		out = append(out, p)
+	}
+	if busy, cpus, err := machineCPU(); err == nil {
+		out = append(out, ProcCPU{Name: "machine", Pid: cpus, CPU: busy - m.machine})
 	}
 	return out
+}
+
+// machineCPU reads the busy (non-idle, non-iowait) CPU time of the whole
+// machine from /proc/stat, and the number of CPUs.
+func machineCPU() (busy time.Duration, cpus int, err error) {
+	raw, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return 0, 0, fmt.Errorf("load: cpu: %w", err)
+	}
+	return parseProcStat(string(raw))
+}
+
+func parseProcStat(s string) (busy time.Duration, cpus int, err error) {
+	for _, line := range strings.Split(s, "\n") {
+		f := strings.Fields(line)
+		if len(f) == 0 || !strings.HasPrefix(f[0], "cpu") {
+			continue
+		}
+		if f[0] != "cpu" {
+			cpus++
+			continue
+		}
+		var ticks int64
+		for i, x := range f[1:] {
+			if i == 3 || i == 4 || i >= 7 { // idle, iowait; steal, guest (guest is counted in user)
+				continue
+			}
+			n, err := strconv.ParseInt(x, 10, 64)
+			if err != nil {
+				return 0, 0, fmt.Errorf("load: cpu: /proc/stat: %w", err)
+			}
+			ticks += n
+		}
+		busy = time.Duration(ticks) * time.Second / clockTicks
+	}
+	if cpus == 0 {
+		return 0, 0, fmt.Errorf("load: cpu: /proc/stat lists no CPU")
+	}
+	return busy, cpus, nil
 }

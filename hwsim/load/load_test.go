@@ -157,3 +157,11 @@ func TestResultPercentiles(t *testing.T) {
 		t.Fatalf("p50 %v p99 %v max %v throughput %v", r.Percentile(0.5), r.Percentile(0.99), r.Percentile(1), r.Throughput())
 	}
 }
+
+func TestParseProcStat(t *testing.T) {
+	s := "cpu  100 5 50 1000 20 3 2 0 0 0\ncpu0 50 2 25 500 10 1 1 0 0 0\ncpu1 50 3 25 500 10 2 1 0 0 0\nintr 1\n"
+	busy, cpus, err := parseProcStat(s)
+	if err != nil || cpus != 2 || busy != 1600*time.Millisecond { // 100+5+50+3+2 ticks
+		t.Fatalf("busy %v, cpus %d, %v", busy, cpus, err)
+	}
+}

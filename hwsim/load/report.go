@@ -24,6 +24,10 @@ func PrintResult(w io.Writer, r *Result) {
 	}
 	var parts []string
 	for _, c := range r.CPU {
+		if c.Name == "machine" {
+			parts = append(parts, fmt.Sprintf("whole machine %.2f of %d cores busy", c.Cores(r.Wall), c.Pid))
+			continue
+		}
 		per := ""
 		if r.Answered > 0 {
 			per = fmt.Sprintf(", %.3f ms/answer", float64(c.CPU.Microseconds())/1000/float64(r.Answered))
