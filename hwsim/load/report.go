@@ -29,8 +29,8 @@ func PrintResult(w io.Writer, r *Result) {
 			continue
 		}
 		per := ""
-		if r.Answered > 0 {
-			per = fmt.Sprintf(", %.3f ms/answer", float64(c.CPU.Microseconds())/1000/float64(r.Answered))
+		if n := r.Answered + r.LateAnswers; n > 0 { // late answers cost as much
+			per = fmt.Sprintf(", %.3f ms/answer", float64(c.CPU.Microseconds())/1000/float64(n))
 		}
 		parts = append(parts, fmt.Sprintf("%s %.2f cores%s", c.Name, c.Cores(r.Wall), per))
 	}
