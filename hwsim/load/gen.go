@@ -99,11 +99,12 @@ type generator struct {
 	devices   []*phone
 	next      atomic.Uint64 // round robin over students and terminals
 
-	pending sync.Map // TxID → *request
-	mu      sync.Mutex
-	res     *Result
-	offset  time.Duration // terminal clock correction from the config's server time
-	timeout time.Duration
+	pending  sync.Map // TxID → *request
+	mu       sync.Mutex
+	res      *Result
+	finished bool          // under mu: answers after finish are not counted
+	offset   time.Duration // terminal clock correction from the config's server time
+	timeout  time.Duration
 }
 
 type termClient struct {
@@ -225,6 +226,9 @@ func (g *generator) onMessage(tc *termClient) paho.MessageHandler {
 		approved := a.Status == protocol.StatusApproved || a.Status == ""
 		g.mu.Lock()
 		defer g.mu.Unlock()
+		if g.finished {
+			return
+		}
 		g.res.Latencies = append(g.res.Latencies, lat)
 		if r.state.CompareAndSwap(0, 1) {
 			g.res.Answered++
@@ -388,10 +392,11 @@ func (g *generator) outstanding() int {
 	return n
 }
 
-// finish sorts the latencies.
+// finish sorts the latencies and freezes the result.
 func (g *generator) finish() *Result {
 	g.mu.Lock()
 	defer g.mu.Unlock()
+	g.finished = true
 	sort.Slice(g.res.Latencies, func(i, j int) bool { return g.res.Latencies[i] < g.res.Latencies[j] })
 	g.res.AuthTimeout = g.timeout
 	return g.res
