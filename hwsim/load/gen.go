@@ -44,6 +44,10 @@ type Load struct {
 	// Drain bounds the wait for answers still due after the last request
 	// (late answers count as such).
 	Drain time.Duration
+	// Reverse makes a terminal reverse each payment unanswered at its
+	// deadline, as terminald does (DESIGN §4): the authorizer must then
+	// refund it if it had approved it.
+	Reverse bool
 }
 
 // Result is what one phase measured.
@@ -65,7 +69,10 @@ type Result struct {
 	// given up and reversed them).
 	ApprovedTx map[protocol.TxID]bool
 	LateTx     map[protocol.TxID]bool
-	CPU        []ProcCPU
+	// Reversals sent (Load.Reverse) and their answers by status.
+	Reversals       int
+	ReversalAnswers map[protocol.Status]int
+	CPU             []ProcCPU
 }
 
 // Throughput is answers within the deadline per second of load.
@@ -99,12 +106,14 @@ type generator struct {
 	devices   []*phone
 	next      atomic.Uint64 // round robin over students and terminals
 
-	pending  sync.Map // TxID → *request
-	mu       sync.Mutex
-	res      *Result
-	finished bool          // under mu: answers after finish are not counted
-	offset   time.Duration // terminal clock correction from the config's server time
-	timeout  time.Duration
+	pending   sync.Map // TxID → *request
+	reversals sync.Map // TxID → struct{}: reversals awaiting their answer
+	reverse   bool
+	mu        sync.Mutex
+	res       *Result
+	finished  bool          // under mu: answers after finish are not counted
+	offset    time.Duration // terminal clock correction from the config's server time
+	timeout   time.Duration
 }
 
 type termClient struct {
@@ -120,6 +129,8 @@ type phone struct {
 }
 
 type request struct {
+	tc       *termClient
+	tx       protocol.TxID
 	sent     time.Time
 	deadline time.Time
 	state    atomic.Int32 // 0 waiting, 1 answered, 2 timed out
@@ -127,6 +138,7 @@ type request struct {
 }
 
 type answer struct {
+	Op     protocol.Op     `json:"op"`
 	Tx     protocol.TxID   `json:"tx"`
 	Status protocol.Status `json:"status"`
 	Code   string          `json:"code"`
@@ -216,6 +228,16 @@ func (g *generator) onMessage(tc *termClient) paho.MessageHandler {
 		if json.Unmarshal(m.Payload(), &a) != nil {
 			return
 		}
+		if a.Op == protocol.OpReverse {
+			if _, ok := g.reversals.LoadAndDelete(a.Tx); ok {
+				g.mu.Lock()
+				if !g.finished {
+					g.res.ReversalAnswers[a.Status]++
+				}
+				g.mu.Unlock()
+			}
+			return
+		}
 		v, ok := g.pending.LoadAndDelete(a.Tx)
 		if !ok {
 			return // a duplicate delivery
@@ -272,7 +294,7 @@ func (g *generator) send(amount int64) (*request, error) {
 	if err != nil {
 		return nil, err
 	}
-	r := &request{sent: now, deadline: now.Add(g.timeout), done: make(chan struct{})}
+	r := &request{tc: tc, tx: tx, sent: now, deadline: now.Add(g.timeout), done: make(chan struct{})}
 	g.pending.Store(tx, r)
 	g.mu.Lock()
 	g.res.Sent++
@@ -292,11 +314,29 @@ func (g *generator) wait(ctx context.Context, r *request) {
 	case <-t.C:
 	case <-ctx.Done():
 	}
-	if r.state.CompareAndSwap(0, 2) {
-		g.mu.Lock()
-		g.res.Timeouts++
-		g.mu.Unlock()
+	if !r.state.CompareAndSwap(0, 2) {
+		return
 	}
+	g.mu.Lock()
+	g.res.Timeouts++
+	g.mu.Unlock()
+	if g.reverse {
+		g.sendReverse(r)
+	}
+}
+
+// sendReverse reverses a payment whose deadline passed, by its ID.
+func (g *generator) sendReverse(r *request) {
+	termNow := g.now().Add(g.offset)
+	payload, err := protocol.Encode(&protocol.Request{Op: protocol.OpReverse, Tx: r.tx, Terminal: r.tc.id, At: termNow})
+	if err != nil {
+		return
+	}
+	g.reversals.Store(r.tx, struct{}{})
+	g.mu.Lock()
+	g.res.Reversals++
+	g.mu.Unlock()
+	r.tc.client.Publish(protocol.Topic(protocol.ChanRequest, r.tc.id), 1, false, payload)
 }
 
 // run offers the load and returns when it is done and every request is
@@ -389,6 +429,7 @@ func (g *generator) run(ctx context.Context, l Load) error {
 func (g *generator) outstanding() int {
 	n := 0
 	g.pending.Range(func(_, _ any) bool { n++; return true })
+	g.reversals.Range(func(_, _ any) bool { n++; return true })
 	return n
 }
 
@@ -402,9 +443,10 @@ func (g *generator) finish() *Result {
 	return g.res
 }
 
-func newGenerator(name, broker string, devices []Device, now func() time.Time, rnd io.Reader, timeout time.Duration) (*generator, error) {
-	g := &generator{now: now, rand: rnd, broker: broker, timeout: timeout,
-		res: &Result{Name: name, Declined: map[string]int{}, ApprovedTx: map[protocol.TxID]bool{}, LateTx: map[protocol.TxID]bool{}}}
+func newGenerator(name, broker string, devices []Device, now func() time.Time, rnd io.Reader, timeout time.Duration, reverse bool) (*generator, error) {
+	g := &generator{now: now, rand: rnd, broker: broker, timeout: timeout, reverse: reverse,
+		res: &Result{Name: name, Declined: map[string]int{}, ApprovedTx: map[protocol.TxID]bool{}, LateTx: map[protocol.TxID]bool{},
+			ReversalAnswers: map[protocol.Status]int{}}}
 	for _, d := range devices {
 		if len(d.DeviceKey) != ed25519.PrivateKeySize || len(d.Certificate) != protocol.CertificateSize {
 			return nil, fmt.Errorf("load: device of %s: bad key or certificate", d.StudentNo)

@@ -26,8 +26,10 @@
 // approvals the terminals saw in time: a transfer the terminal never saw
 // approved in time is a late charge (the terminal had given up on it).
 //
-// The generator does not reverse timed-out payments, so late charges stay
-// visible in the ledger.
+// By default the generator does not reverse timed-out payments, so late
+// charges stay in the ledger as they were made; with Load.Reverse each
+// terminal reverses a payment at its deadline, as terminald does, and the
+// tally shows how many late charges were refunded.
 package load
 
 import (
@@ -99,6 +101,7 @@ type Tally struct {
 	Refunds     int                     // refund transfers from it
 	Seen        int                     // approvals the terminals saw in time
 	LateCharges []protocol.TxID         // in the ledger, never seen approved in time
+	Refunded    int                     // of them, refunded since (reversed by the terminal)
 	LateSeen    int                     // of them, approvals that came after the deadline
 	Missing     []protocol.TxID         // seen approved, absent from the ledger (must be none)
 	Amounts     map[protocol.TxID]int64 // ledger amount by transaction
@@ -403,7 +406,7 @@ func (h *harness) authorizerPhase(ctx context.Context) error {
 
 // phase connects the terminals to broker and offers the load.
 func (h *harness) phase(ctx context.Context, name, broker string, wantConfig bool, procs []ProcCPU) (*Result, error) {
-	g, err := newGenerator(name, broker, h.creds.Students, h.opt.Now, h.opt.Rand, h.opt.AuthTimeout)
+	g, err := newGenerator(name, broker, h.creds.Students, h.opt.Now, h.opt.Rand, h.opt.AuthTimeout, h.opt.Load.Reverse)
 	if err != nil {
 		return nil, err
 	}
@@ -436,7 +439,7 @@ func (h *harness) tally(ctx context.Context, res *Result) (*Tally, error) {
 	}
 	sc := bufio.NewScanner(strings.NewReader(out))
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
-	charged := map[protocol.TxID]bool{}
+	charged, refunded := map[protocol.TxID]bool{}, map[protocol.TxID]bool{}
 	for sc.Scan() {
 		var l struct {
 			Key    string `json:"key"`
@@ -457,6 +460,7 @@ func (h *harness) tally(ctx context.Context, res *Result) (*Tally, error) {
 			t.Amounts[tx] += l.Amount
 		case l.Kind == "refund":
 			t.Refunds++
+			refunded[tx] = true
 			t.Amounts[tx] += l.Amount
 		}
 	}
@@ -465,6 +469,9 @@ func (h *harness) tally(ctx context.Context, res *Result) (*Tally, error) {
 			t.LateCharges = append(t.LateCharges, tx)
 			if res.LateTx[tx] {
 				t.LateSeen++
+			}
+			if refunded[tx] {
+				t.Refunded++
 			}
 		}
 	}

@@ -56,12 +56,15 @@ func TestMain(m *testing.M) {
 
 // tiny is a small pass: the figures are not checked, the invariants are.
 func tiny(t *testing.T, broker string, l Load, echo bool) *Report {
+	// Generous: a loaded test machine must not turn into late charges.
+	return tinyWith(t, broker, l, echo, 30*time.Second)
+}
+
+func tinyWith(t *testing.T, broker string, l Load, echo bool, authTimeout time.Duration) *Report {
 	t.Helper()
 	var out strings.Builder
 	rep, err := Run(context.Background(), Options{Bin: binaries(t), Dir: t.TempDir(), Broker: broker, Students: 10, Terminals: 2,
-		Load: l, Echo: echo, Authorizer: true,
-		// Generous: a loaded test machine must not turn into late charges.
-		AuthTimeout: 30 * time.Second, Out: &out, Rand: rand.NewChaCha8([32]byte{1})})
+		Load: l, Echo: echo, Authorizer: true, AuthTimeout: authTimeout, Out: &out, Rand: rand.NewChaCha8([32]byte{1})})
 	t.Log("\n" + out.String())
 	if err != nil {
 		t.Fatal(err)
@@ -120,6 +123,36 @@ func TestOpenLoopEmbedded(t *testing.T) {
 		t.Fatalf("sent %d, answered %d, timeouts %d", a.Sent, a.Answered, a.Timeouts)
 	}
 	checkLedger(t, rep)
+}
+
+// With a deadline no answer can meet, every payment is reversed at its
+// deadline as terminald would: whatever the authorizer charged late is
+// refunded, and nothing seen approved is lost.
+func TestReverseAtDeadline(t *testing.T) {
+	rep := tinyWith(t, Embedded, Load{Concurrency: 4, Payments: 40, Reverse: true, Drain: time.Minute}, false, time.Millisecond)
+	a, tl := rep.Authorizer, rep.Tally
+	if a.Sent != 40 || a.Reversals != a.Timeouts || a.Answered+a.Timeouts != 40 {
+		t.Fatalf("sent %d, answered %d, timeouts %d, reversals %d", a.Sent, a.Answered, a.Timeouts, a.Reversals)
+	}
+	n := 0
+	for _, c := range a.ReversalAnswers {
+		n += c
+	}
+	if n != a.Reversals || a.ReversalAnswers[protocol.StatusReversed] != n {
+		t.Fatalf("reversal answers %v for %d reversals", a.ReversalAnswers, a.Reversals)
+	}
+	if !tl.CheckOK || len(tl.Missing) != 0 || tl.Refunded != len(tl.LateCharges) || tl.Payments != tl.Seen+len(tl.LateCharges) {
+		t.Fatalf("tally: %+v", tl)
+	}
+	for tx, amount := range tl.Amounts {
+		want := int64(0)
+		if a.ApprovedTx[tx] {
+			want = rep.Options.Load.Amount
+		}
+		if amount != want {
+			t.Fatalf("%s: net charge %d, want %d", tx, amount, want)
+		}
+	}
 }
 
 func TestParseStat(t *testing.T) {

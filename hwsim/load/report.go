@@ -14,6 +14,14 @@ func PrintResult(w io.Writer, r *Result) {
 		r.Name, r.Sent, r.Answered, r.Throughput(), r.Approved, r.Timeouts, r.LateAnswers, r.LateApprove, r.AuthTimeout)
 	fmt.Fprintf(w, "%-10s latency p50 %s  p99 %s  p99.9 %s  max %s\n", "", ms(r.Percentile(0.5)), ms(r.Percentile(0.99)),
 		ms(r.Percentile(0.999)), ms(r.Percentile(1)))
+	if r.Reversals > 0 {
+		var rs []string
+		for st, n := range r.ReversalAnswers {
+			rs = append(rs, fmt.Sprintf("%s×%d", st, n))
+		}
+		sort.Strings(rs)
+		fmt.Fprintf(w, "%-10s reversals sent at the deadline %d, answered: %s\n", "", r.Reversals, strings.Join(rs, ", "))
+	}
 	if len(r.Declined) > 0 {
 		var ds []string
 		for k, n := range r.Declined {
@@ -43,8 +51,8 @@ func PrintTally(w io.Writer, t *Tally) {
 	if !t.CheckOK {
 		status = "FAILED"
 	}
-	fmt.Fprintf(w, "ledger     check %s; payment transfers %d, approvals seen in time %d, late charges %d (%d answered after the deadline), missing %d, refunds %d\n",
-		status, t.Payments, t.Seen, len(t.LateCharges), t.LateSeen, len(t.Missing), t.Refunds)
+	fmt.Fprintf(w, "ledger     check %s; payment transfers %d, approvals seen in time %d, late charges %d (%d answered after the deadline, %d refunded since), missing %d, refunds %d\n",
+		status, t.Payments, t.Seen, len(t.LateCharges), t.LateSeen, t.Refunded, len(t.Missing), t.Refunds)
 	if !t.CheckOK {
 		fmt.Fprintf(w, "%s\n", t.Check)
 	}

@@ -52,6 +52,7 @@ func runLoad(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	amount := fs.Int64("amount", 100, "`cents` per payment")
 	authTimeout := fs.Duration("auth-timeout", 5*time.Second, "terminals' auth timeout (auth_timeout_ms of their config): each request's `deadline`")
 	drain := fs.Duration("drain", 0, "after the load, wait at most this `long` for late answers (default auth timeout + 5s)")
+	reverse := fs.Bool("reverse", false, "terminals reverse each payment unanswered at its deadline, as terminald does")
 	echo := fs.Bool("echo", true, "run the echo baseline phase")
 	authz := fs.Bool("authorizer", true, "run the authorizer phase")
 	fs.Usage = func() { fmt.Fprint(stderr, loadUsage); fs.PrintDefaults() }
@@ -80,7 +81,7 @@ func runLoad(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		}
 		fmt.Fprintf(stdout, ", %v per phase (folder %s)\n", *duration, filepath.Join(*dir, b))
 		rep, err := load.Run(ctx, load.Options{Bin: *bin, Dir: filepath.Join(*dir, b), Broker: b, Students: *students, Terminals: *terminals,
-			Load: load.Load{Concurrency: *conc, Rate: *rate, Duration: *duration, Payments: *payments, Amount: *amount, Drain: *drain},
+			Load: load.Load{Concurrency: *conc, Rate: *rate, Duration: *duration, Payments: *payments, Amount: *amount, Drain: *drain, Reverse: *reverse},
 			Echo: *echo, Authorizer: *authz, AuthTimeout: *authTimeout, Out: stdout})
 		if err != nil {
 			fmt.Fprintf(stderr, "hwsim load: %v\n", err)
