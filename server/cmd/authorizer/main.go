@@ -8,6 +8,8 @@
 //	merchant add|list        manage merchants
 //	terminal add|list        manage terminals (prints a new broker password once)
 //	ledger check             verify the ledger (exit 1 on problems)
+//	ledger transfers         one account's transfers (--json for tools)
+//	provision                load-test data in bulk for hwsim load
 //	tx list                  list transactions, newest first
 //
 // --data (default ./data) holds wallet.db, ledger.db, issuer.key and
