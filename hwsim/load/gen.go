@@ -60,7 +60,7 @@ type Result struct {
 	Timeouts    int // no answer by the deadline
 	LateAnswers int // answers after the deadline (LateApproved of them approvals)
 	LateApprove int
-	Elapsed     time.Duration // from the first request to the last one sent
+	Elapsed     time.Duration // from the first request to the last one sent or answered in time, whichever is later
 	Wall        time.Duration // the whole measured window, drain included (CPU's denominator)
 	Latencies   []time.Duration
 	AuthTimeout time.Duration
@@ -106,14 +106,15 @@ type generator struct {
 	devices   []*phone
 	next      atomic.Uint64 // round robin over students and terminals
 
-	pending   sync.Map // TxID → *request
-	reversals sync.Map // TxID → struct{}: reversals awaiting their answer
-	reverse   bool
-	mu        sync.Mutex
-	res       *Result
-	finished  bool          // under mu: answers after finish are not counted
-	offset    time.Duration // terminal clock correction from the config's server time
-	timeout   time.Duration
+	pending    sync.Map // TxID → *request
+	reversals  sync.Map // TxID → struct{}: reversals awaiting their answer
+	reverse    bool
+	mu         sync.Mutex
+	res        *Result
+	finished   bool          // under mu: answers after finish are not counted
+	lastAnswer time.Time     // under mu: the last answer in time
+	offset     time.Duration // terminal clock correction from the config's server time
+	timeout    time.Duration
 }
 
 type termClient struct {
@@ -253,6 +254,9 @@ func (g *generator) onMessage(tc *termClient) paho.MessageHandler {
 		}
 		g.res.Latencies = append(g.res.Latencies, lat)
 		if r.state.CompareAndSwap(0, 1) {
+			if at.After(g.lastAnswer) {
+				g.lastAnswer = at
+			}
 			g.res.Answered++
 			if approved {
 				g.res.Approved++
@@ -404,6 +408,9 @@ func (g *generator) run(ctx context.Context, l Load) error {
 	wg.Wait()
 	g.mu.Lock()
 	g.res.Elapsed = time.Duration(last.Load())
+	if !g.lastAnswer.IsZero() {
+		g.res.Elapsed = max(g.res.Elapsed, g.lastAnswer.Sub(start))
+	}
 	g.mu.Unlock()
 	if runErr != nil {
 		return runErr
