@@ -157,6 +157,10 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 			return h.rep, err
 		}
 	}
+	raw, _ := json.MarshalIndent(Summarize(h.rep), "", "  ")
+	if err := os.WriteFile(filepath.Join(o.Dir, "report.json"), raw, 0o644); err != nil {
+		return h.rep, fmt.Errorf("load: %w", err)
+	}
 	return h.rep, nil
 }
 

@@ -2,6 +2,7 @@ package load
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -102,6 +103,15 @@ func TestClosedLoopEmbedded(t *testing.T) {
 	checkLedger(t, rep)
 	if rep.Tally.Payments != 200 {
 		t.Fatalf("%d payment transfers, want 200", rep.Tally.Payments)
+	}
+	raw, err := os.ReadFile(filepath.Join(rep.Options.Dir, "report.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var s Summary
+	if err := json.Unmarshal(raw, &s); err != nil || len(s.Phases) != 2 || s.Ledger == nil || s.Ledger.Payments != 200 ||
+		s.Phases[1].Approved != 200 || s.Concurrency != 4 {
+		t.Fatalf("report.json: %+v %v", s, err)
 	}
 }
 
