@@ -41,8 +41,12 @@ test: deps vet build unit fuzz-short
 fuzz:
 	@bash scripts/fuzz.sh $(FUZZTIME)
 
-bench: deps
+# LOAD_FLAGS: the short end-to-end load pass (README "Sizing a deployment").
+LOAD_FLAGS ?= --terminals 100 --students 1000 --concurrency 256 --duration 3s
+
+bench: deps build
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime 2s ./...
+	bin/hwsim load --bin bin --broker mosquitto,embedded $(LOAD_FLAGS)
 
 demo: deps build
 	bin/hwsim demo --bin bin

@@ -8,6 +8,8 @@
 //	merchant add|list        manage merchants
 //	terminal add|list        manage terminals (prints a new broker password once)
 //	ledger check             verify the ledger (exit 1 on problems)
+//	ledger transfers         one account's transfers (--json for tools)
+//	provision                load-test data in bulk for hwsim load
 //	tx list                  list transactions, newest first
 //
 // --data (default ./data) holds wallet.db, ledger.db, issuer.key and
@@ -77,7 +79,9 @@ commands:
   merchant add|list      manage merchants
   terminal add|list      manage terminals
   ledger check           verify the ledger invariants (exit 1 on problems)
+  ledger transfers       list one account's transfers (--json for tools)
   tx list                list transactions, newest first
+  provision              load-test data in bulk (students, devices, terminals)
   broker mosquitto       write Mosquitto's config, password file and ACL
                          for the registered terminals
 
@@ -140,6 +144,8 @@ func (c *cli) main(args []string) int {
 		return c.terminalList(rest[1:])
 	case "ledger check":
 		return c.ledgerCheck(rest[1:])
+	case "ledger transfers":
+		return c.ledgerTransfers(rest[1:])
 	case "tx list":
 		return c.txList(rest[1:])
 	case "broker mosquitto":
@@ -148,6 +154,8 @@ func (c *cli) main(args []string) int {
 	switch cmd {
 	case "serve":
 		return c.serve(rest)
+	case "provision":
+		return c.provision(rest)
 	case "help":
 		fs.Usage()
 		return 0
