@@ -17,7 +17,12 @@ import (
 	"testing"
 	"time"
 
+	dto "github.com/prometheus/client_model/go"
+
+	"campuspay/protocol"
+	"campuspay/server/authz"
 	"campuspay/server/broker/brokertest"
+	"campuspay/server/metrics"
 )
 
 // lockedBuffer is a bytes.Buffer safe for the daemon's goroutines.
@@ -371,4 +376,67 @@ func TestSystemdNotify(t *testing.T) {
 	read("WATCHDOG=1")
 	s.stop()
 	read("STOPPING=1")
+}
+
+// The connected-terminals gauge follows the retained statuses.
+func TestConnectedTerminalsGauge(t *testing.T) {
+	s := &statusWriter{path: filepath.Join(t.TempDir(), statusFile), all: map[string]authz.TerminalStatus{}}
+	s.update(authz.TerminalStatus{Terminal: "T1", State: protocol.StateOnline})
+	s.update(authz.TerminalStatus{Terminal: "T2", State: protocol.StateOnline})
+	s.update(authz.TerminalStatus{Terminal: "T1", State: protocol.StateOffline})
+	var m dto.Metric
+	metrics.ConnectedTerminals.Write(&m)
+	if got := m.GetGauge().GetValue(); got != 1 {
+		t.Fatalf("connected terminals %v, want 1", got)
+	}
+}
+
+// ops_listen moves /metrics and /readyz off the API listener.
+func TestOpsListen(t *testing.T) {
+	dir := t.TempDir()
+	cfg := writeConfig(t, dir, "", "")
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	opsAddr := ln.Addr().String()
+	ln.Close()
+	editConfig(t, cfg, func(m map[string]any) { m["ops_listen"] = opsAddr })
+	s := startServe(t, []string{"--data", dir, "--config", cfg})
+	waitReady(t, http.DefaultClient, "http://"+opsAddr)
+	for url, want := range map[string]int{s.url + "/metrics": 404, "http://" + opsAddr + "/metrics": 200, s.url + "/healthz": 200} {
+		resp, err := http.Get(url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != want {
+			t.Errorf("GET %s: %d, want %d", url, resp.StatusCode, want)
+		}
+	}
+}
+
+// The example dashboard is valid JSON and every panel queries something.
+func TestGrafanaDashboard(t *testing.T) {
+	raw, err := os.ReadFile("../../../configs/grafana-authorizer.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var d struct {
+		Panels []struct {
+			Title   string
+			Targets []struct{ Expr string }
+		}
+	}
+	if err := json.Unmarshal(raw, &d); err != nil {
+		t.Fatal(err)
+	}
+	if len(d.Panels) < 10 {
+		t.Fatalf("%d panels", len(d.Panels))
+	}
+	for _, p := range d.Panels {
+		if len(p.Targets) == 0 || p.Targets[0].Expr == "" {
+			t.Errorf("panel %q has no query", p.Title)
+		}
+	}
 }
