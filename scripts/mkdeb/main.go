@@ -13,12 +13,15 @@
 package main
 
 import (
+	"debug/elf"
 	"flag"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"runtime"
+	"sort"
 	"strings"
 	"time"
 
@@ -150,6 +153,10 @@ func (p pkg) build(o Options, tmp string) (string, error) {
 		c := c
 		contents = append(contents, &c)
 	}
+	deps, err := sharedLibDepends(bin)
+	if err != nil {
+		return "", err
+	}
 	info := &nfpm.Info{
 		Name:          p.name,
 		Arch:          o.Arch,
@@ -164,7 +171,7 @@ func (p pkg) build(o Options, tmp string) (string, error) {
 		License:       "Proprietary",
 		MTime:         o.MTime,
 		Overridables: nfpm.Overridables{
-			Depends:  []string{"passwd"},
+			Depends:  append([]string{"passwd"}, deps...),
 			Contents: contents,
 			Scripts: nfpm.Scripts{
 				PreInstall:  filepath.Join(o.Root, "configs", "deb", "preinst.sh"),
@@ -196,6 +203,62 @@ func (p pkg) build(o Options, tmp string) (string, error) {
 		return "", err
 	}
 	return path, nil
+}
+
+// sharedLibDepends names the Debian packages that hold the shared libraries
+// bin links to directly (its DT_NEEDED entries, found through ldd and
+// dpkg -S on the build host): terminald needs Debian's OpenCV runtime,
+// the authorizer only libc6. Without ldd or dpkg it returns none.
+func sharedLibDepends(bin string) ([]string, error) {
+	f, err := elf.Open(bin)
+	if err != nil {
+		return nil, nil // not an ELF file (a test's stand-in)
+	}
+	needed, err := f.ImportedLibraries()
+	f.Close()
+	if err != nil || len(needed) == 0 {
+		return nil, nil
+	}
+	out, err := exec.Command("ldd", bin).Output()
+	if err != nil {
+		return nil, nil
+	}
+	paths := map[string]string{} // soname → path
+	for _, l := range strings.Split(string(out), "\n") {
+		if name, rest, ok := strings.Cut(strings.TrimSpace(l), " => "); ok {
+			if fs := strings.Fields(rest); len(fs) > 0 && strings.HasPrefix(fs[0], "/") {
+				paths[name] = fs[0]
+			}
+		}
+	}
+	seen := map[string]bool{}
+	var deps []string
+	for _, so := range needed {
+		p := paths[so]
+		if p == "" {
+			return nil, fmt.Errorf("%s: ldd does not resolve %s", bin, so)
+		}
+		pkg := ""
+		candidates := []string{p, "/usr" + p}
+		if real, err := filepath.EvalSymlinks(p); err == nil {
+			candidates = append(candidates, real)
+		}
+		for _, c := range candidates {
+			if out, err := exec.Command("dpkg", "-S", c).Output(); err == nil {
+				pkg, _, _ = strings.Cut(strings.TrimSpace(string(out)), ":")
+				break
+			}
+		}
+		if pkg == "" {
+			return nil, fmt.Errorf("%s: no Debian package holds %s (%s)", bin, so, p)
+		}
+		if !seen[pkg] {
+			seen[pkg] = true
+			deps = append(deps, pkg)
+		}
+	}
+	sort.Strings(deps)
+	return deps, nil
 }
 
 var notDeb = regexp.MustCompile(`[^0-9A-Za-z.+~]`)

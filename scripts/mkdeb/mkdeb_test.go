@@ -88,7 +88,7 @@ func TestPackagesInstall(t *testing.T) {
 		}
 	}
 	control, _ := os.ReadFile(filepath.Join(ctl, "control"))
-	for _, want := range []string{"Package: campuspay-authorizer", "Version: 1.4.2+3+gabcdef", "Architecture: amd64", "Depends: passwd"} {
+	for _, want := range []string{"Package: campuspay-authorizer", "Version: 1.4.2+3+gabcdef", "Architecture: amd64", "Depends: passwd, libc6"} {
 		if !strings.Contains(string(control), want) {
 			t.Errorf("control lacks %q:\n%s", want, control)
 		}
