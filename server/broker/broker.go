@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync/atomic"
 	"time"
 
 	mqtt "github.com/mochi-mqtt/server/v2"
@@ -143,6 +144,10 @@ func (b *Broker) ServiceURL() string {
 	}
 	return ""
 }
+
+// ClientsConnected is the number of MQTT clients connected now (the
+// authorizer's own connection included).
+func (b *Broker) ClientsConnected() int64 { return atomic.LoadInt64(&b.srv.Info.ClientsConnected) }
 
 // Close stops the broker and disconnects every client. Sessions and
 // retained messages live only in memory and are lost: nothing about money

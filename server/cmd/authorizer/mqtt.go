@@ -86,6 +86,8 @@ func wireServe(ctx context.Context, m *Main, data string) error {
 		m.Mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("ok\n")) })
 	}
 	m.ready.mqtt = true
+	servedLedger.Store(m.Ledger)
+	m.closers = append(m.closers, func() { servedLedger.CompareAndSwap(m.Ledger, nil) })
 
 	cfg := m.Config.MQTT
 	// The MQTT handlers log through connWatch, which follows their link's
@@ -128,7 +130,8 @@ func wireServe(ctx context.Context, m *Main, data string) error {
 			cleanup()
 			return fmt.Errorf("mqtt: embedded broker: %w", err)
 		}
-		m.closers = append(m.closers, func() { b.Close(); cleanup() })
+		servedBroker.Store(b)
+		m.closers = append(m.closers, func() { servedBroker.CompareAndSwap(b, nil); b.Close(); cleanup() })
 		ac.Broker, ac.Username, ac.Password = b.ServiceURL(), svc.User, svc.Password
 		m.Log.Info("embedded MQTT broker", "addr", b.Addr(), "tls", b.TLSAddr())
 	} else {

@@ -247,7 +247,8 @@ func TestOpsEndpoints(t *testing.T) {
 	body, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
 	for _, want := range []string{"go_goroutines", "process_resident_memory_bytes", "campuspay_connected_terminals",
-		"campuspay_payments_total", "campuspay_queue_depth", "campuspay_batch_size", "campuspay_open_holds", "campuspay_broker_acl_denied_total"} {
+		"campuspay_payments_total", "campuspay_queue_depth", "campuspay_batch_size", "campuspay_open_holds", "campuspay_broker_acl_denied_total",
+		"campuspay_ledger_commits_total", "campuspay_broker_clients 1"} {
 		if !bytes.Contains(body, []byte(want)) {
 			t.Errorf("/metrics lacks %s", want)
 		}
