@@ -441,3 +441,21 @@ func TestGrafanaDashboard(t *testing.T) {
 		}
 	}
 }
+
+// The example config is valid, and names the secrets it needs when served.
+func TestExampleConfigValidates(t *testing.T) {
+	t.Setenv("CAMPUSPAY_BANK_SECRET", "")
+	t.Setenv("CAMPUSPAY_WECHAT_API_KEY", "")
+	const path = "../../../configs/authorizer.json"
+	c, err := LoadConfig(path, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Validate(path, Secrets{}); err != nil {
+		t.Fatal(err)
+	}
+	err = c.Validate(path, Secrets{Bank: true, WeChat: true})
+	if err == nil || !strings.Contains(err.Error(), "2 problem(s)") || !strings.Contains(err.Error(), "CAMPUSPAY_WECHAT_API_KEY; WeChat payment codes") {
+		t.Fatalf("served without secrets: %v", err)
+	}
+}
