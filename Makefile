@@ -10,7 +10,7 @@ FUZZTIME ?= 30s
 TEST_FUZZTIME ?= 2s
 TEST_TIMEOUT  ?= 12m
 
-.PHONY: all build deps test vet unit fuzz fuzz-short bench demo demo-live clean
+.PHONY: all build deps test vet unit fuzz fuzz-short bench demo demo-live clean package
 
 all: build
 
@@ -53,6 +53,11 @@ demo: deps build
 
 demo-live: deps build
 	bin/hwsim demo --bin bin --live
+
+# Debian packages of the authorizer and terminald (nfpm as a Go library):
+# dist/campuspay-{authorizer,terminald}_VERSION_ARCH.deb.
+package: build
+	$(GO) run ./scripts/mkdeb --bin bin --root . --out dist --version $(VERSION)
 
 clean:
 	rm -rf bin

@@ -159,7 +159,9 @@ func (c *HTTPClient) call(ctx context.Context, path string, body any) (*response
 			}
 			wait *= 2
 		}
+		start := time.Now()
 		resp, err := c.once(ctx, path, raw)
+		observe(path, start, err)
 		if err == nil || !errors.Is(err, ErrUnavailable) {
 			return resp, err
 		}

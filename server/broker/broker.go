@@ -12,6 +12,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync/atomic"
+	"time"
 
 	mqtt "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/listeners"
@@ -31,6 +33,11 @@ type Config struct {
 	// Addr is the plain TCP listen address ("127.0.0.1:1883", ":0" for a
 	// free port). Empty: no plain listener.
 	Addr string
+	// ServiceSocket is a Unix socket path for the authorizer's own
+	// connection: only service users may connect on it. It lets a broker
+	// with only a TLS listener serve its authorizer without a plain TCP
+	// port. Empty: none.
+	ServiceSocket string
 	// TLSAddr and TLS configure the TLS listener. Set TLS.ClientAuth to
 	// tls.RequireAndVerifyClientCert with ClientCAs to require client
 	// certificates in addition to passwords.
@@ -51,12 +58,16 @@ type Broker struct {
 	srv     *mqtt.Server
 	addr    string
 	tlsAddr string
+	socket  string
 	log     *slog.Logger
 }
 
+// serviceListener is the id of the ServiceSocket listener.
+const serviceListener = "svc"
+
 // New starts an embedded broker with cfg. Close stops it.
 func New(cfg Config) (*Broker, error) {
-	if cfg.Addr == "" && cfg.TLSAddr == "" {
+	if cfg.Addr == "" && cfg.TLSAddr == "" && cfg.ServiceSocket == "" {
 		return nil, errors.New("broker: no listen address")
 	}
 	if cfg.TLSAddr != "" && cfg.TLS == nil {
@@ -74,7 +85,8 @@ func New(cfg Config) (*Broker, error) {
 	if log == nil {
 		log = slog.Default()
 	}
-	log = log.With("component", "broker")
+	// Packets are summarised and repeated records rate-limited (logfilter.go).
+	log = slog.New(newLimitHandler(log.Handler(), time.Now)).With("component", "broker")
 	srv := mqtt.New(&mqtt.Options{InlineClient: false, Logger: log})
 	h := &accessHook{authenticate: cfg.Authenticate, services: cfg.Services, log: log}
 	if err := srv.AddHook(h, nil); err != nil {
@@ -87,6 +99,14 @@ func New(cfg Config) (*Broker, error) {
 			return nil, fmt.Errorf("broker: listen %s: %w", cfg.Addr, err)
 		}
 		b.addr = l.Address()
+	}
+	if cfg.ServiceSocket != "" {
+		l := listeners.NewUnixSock(listeners.Config{ID: serviceListener, Address: cfg.ServiceSocket})
+		if err := srv.AddListener(l); err != nil {
+			srv.Close()
+			return nil, fmt.Errorf("broker: listen %s: %w", cfg.ServiceSocket, err)
+		}
+		b.socket = cfg.ServiceSocket
 	}
 	if cfg.TLSAddr != "" {
 		t := cfg.TLS.Clone()
@@ -112,6 +132,22 @@ func (b *Broker) Addr() string { return b.addr }
 
 // TLSAddr is the TLS listener's address (host:port), "" if none.
 func (b *Broker) TLSAddr() string { return b.tlsAddr }
+
+// ServiceURL is the URL an in-process service client dials: the service
+// socket (unix://PATH) when there is one, else the plain listener.
+func (b *Broker) ServiceURL() string {
+	if b.socket != "" {
+		return "unix://" + b.socket
+	}
+	if b.addr != "" {
+		return "tcp://" + b.addr
+	}
+	return ""
+}
+
+// ClientsConnected is the number of MQTT clients connected now (the
+// authorizer's own connection included).
+func (b *Broker) ClientsConnected() int64 { return atomic.LoadInt64(&b.srv.Info.ClientsConnected) }
 
 // Close stops the broker and disconnects every client. Sessions and
 // retained messages live only in memory and are lost: nothing about money
@@ -154,16 +190,21 @@ func (h *accessHook) OnConnectAuthenticate(cl *mqtt.Client, pk packets.Packet) b
 	refuse := func(why string) bool {
 		// The password is never logged.
 		h.log.Warn("broker: connection refused", "client", cl.ID, "user", user, "remote", cl.Net.Remote, "reason", why)
+		connRefused.WithLabelValues(why).Inc()
 		return false
 	}
 	if user == "" || cl.ID != user {
 		return refuse("client id must equal the user name")
 	}
-	if service, ok := h.isService(user, pass); service {
+	service, ok := h.isService(user, pass)
+	if service {
 		if !ok {
 			return refuse("bad credentials")
 		}
 		return true
+	}
+	if cl.Net.Listener == serviceListener {
+		return refuse("service socket is for the authorizer only")
 	}
 	if !protocol.ValidID(user) {
 		return refuse("bad terminal id")
@@ -194,6 +235,11 @@ func (h *accessHook) OnACLCheck(cl *mqtt.Client, topic string, write bool) bool 
 	}
 	if !ok {
 		h.log.Warn("broker: access denied", "user", user, "topic", topic, "write", write)
+		if write {
+			aclDenied.WithLabelValues("write").Inc()
+		} else {
+			aclDenied.WithLabelValues("read").Inc()
+		}
 	}
 	return ok
 }

@@ -225,7 +225,9 @@ func (c *HTTPClient) Reverse(ctx context.Context, outTradeNo string) (bool, erro
 
 // Code2Session implements Client. Login codes are single use, so there is one
 // attempt: a retry after a lost answer could only be told "already used".
-func (c *HTTPClient) Code2Session(ctx context.Context, jsCode string) (string, error) {
+func (c *HTTPClient) Code2Session(ctx context.Context, jsCode string) (openID string, err error) {
+	start := time.Now()
+	defer func() { observe("/sns/jscode2session", start, err) }()
 	q := url.Values{
 		"appid":      {c.cfg.MiniAppID},
 		"secret":     {c.cfg.MiniSecret},
@@ -301,6 +303,13 @@ func (c *HTTPClient) retry(ctx context.Context, attempt func() error) error {
 
 // post makes one signed call and returns the checked response fields.
 func (c *HTTPClient) post(ctx context.Context, path string, fields map[string]string) (map[string]string, error) {
+	start := time.Now()
+	resp, err := c.postOnce(ctx, path, fields)
+	observe(path, start, err)
+	return resp, err
+}
+
+func (c *HTTPClient) postOnce(ctx context.Context, path string, fields map[string]string) (map[string]string, error) {
 	nonce := make([]byte, 16)
 	if _, err := io.ReadFull(c.cfg.Rand, nonce); err != nil {
 		return nil, fmt.Errorf("nonce: %w", err)

@@ -25,6 +25,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"os"
 	"sort"
 	"strconv"
 	"strings"
@@ -71,6 +72,10 @@ func Open(path string, opts Options) (*Journal, error) {
 	}
 	if opts.Now == nil {
 		opts.Now = time.Now
+	}
+	if f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600); err == nil { // owner-only; SQLite gives -wal and -shm the same mode
+		f.Chmod(0o600)
+		f.Close()
 	}
 	dsn := "file:" + path + "?_journal_mode=WAL&_synchronous=FULL&_busy_timeout=5000&_txlock=immediate"
 	db, err := sql.Open("sqlite3", dsn)

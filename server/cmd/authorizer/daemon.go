@@ -70,8 +70,15 @@ type FileConfig struct {
 	HoldTTL           Duration                 `json:"hold_ttl"`
 	Tariff            protocol.Tariff          `json:"tariff"`
 	AuthTimeoutMS     int                      `json:"auth_timeout_ms"`
-	MQTT              MQTTConfig               `json:"mqtt"`
-	Bank              struct {
+	// LogLevel (debug, info, warn, error) and LogFormat (json, text) set
+	// serve's log on stderr; --log-level overrides the level.
+	LogLevel  string `json:"log_level,omitempty"`
+	LogFormat string `json:"log_format,omitempty"`
+	// OpsListen, when set, serves /metrics, /healthz and /readyz on their
+	// own listener (keep it off the students' network) instead of the API's.
+	OpsListen string     `json:"ops_listen,omitempty"`
+	MQTT      MQTTConfig `json:"mqtt"`
+	Bank      struct {
 		BaseURL  string `json:"base_url"`
 		ClientID string `json:"client_id"`
 		Secret   string `json:"secret,omitempty"`
@@ -103,6 +110,8 @@ func DefaultConfig() FileConfig {
 		HoldTTL:           Duration(72 * time.Hour),
 		Tariff:            protocol.Tariff{CentsPerLitre: 10, PulsesPerLitre: 450, Hold: 2000, IdleTimeoutS: 60},
 		AuthTimeoutMS:     5000,
+		LogLevel:          "info",
+		LogFormat:         "json",
 	}
 	return c
 }
@@ -149,11 +158,18 @@ type Options struct {
 	Data       string           // data folder: SQLite files and keys
 	ConfigPath string           // default DATA/authorizer.json (optional there)
 	Now        func() time.Time // default time.Now
-	Log        *slog.Logger
+	// Log is the log; when nil, one is made from the config's log_level
+	// and log_format on LogOutput (default stderr), LogLevel overriding.
+	Log       *slog.Logger
+	LogOutput io.Writer
+	LogLevel  string
 	// Bank and WeChat override the adapters built from the config (tests).
 	Bank     bank.Client
 	WeChat   wechat.Client
 	NoWeChat bool // do not build a WeChat adapter from the config
+	// Serve: the daemon is starting, so the gateways' secrets are checked
+	// with the rest of the config.
+	Serve bool
 }
 
 // Daemon is a long-running part of serve; it returns when ctx ends.
@@ -181,6 +197,7 @@ type Main struct {
 	Daemons []Daemon
 
 	closers []func() // run by Close before the stores close (the embedded broker)
+	ready   *readiness
 
 	now func() time.Time
 }
@@ -194,9 +211,6 @@ func Open(o Options) (*Main, error) {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	if o.Log == nil {
-		o.Log = slog.Default()
-	}
 	explicit := o.ConfigPath != ""
 	if !explicit {
 		o.ConfigPath = filepath.Join(o.Data, "authorizer.json")
@@ -205,12 +219,34 @@ func Open(o Options) (*Main, error) {
 	if err != nil {
 		return nil, err
 	}
+	need := Secrets{Bank: o.Serve && o.Bank == nil, WeChat: o.Serve && o.WeChat == nil && !o.NoWeChat}
+	if o.LogLevel != "" {
+		cfg.LogLevel = o.LogLevel
+	}
+	if err := cfg.Validate(o.ConfigPath, need); err != nil {
+		return nil, err
+	}
+	if o.Log == nil {
+		w := o.LogOutput
+		if w == nil {
+			w = os.Stderr
+		}
+		if o.Log, err = newLogger(w, cfg.LogFormat, cfg.LogLevel); err != nil {
+			return nil, err
+		}
+	}
 	if err := os.MkdirAll(o.Data, 0o700); err != nil {
 		return nil, fmt.Errorf("data folder: %w", err)
 	}
 	m := &Main{Config: cfg, Log: o.Log, now: o.Now}
+	m.ready = newReadiness(m, o.Data)
 	if m.Keys, err = loadKeys(o.Data); err != nil {
 		return nil, err
+	}
+	for _, db := range []string{"ledger.db", "wallet.db"} {
+		if err := privateDB(filepath.Join(o.Data, db)); err != nil {
+			return nil, fmt.Errorf("data folder: %w", err)
+		}
 	}
 	if m.Ledger, err = ledgersqlite.Open(filepath.Join(o.Data, "ledger.db"), ledgersqlite.Options{}); err != nil {
 		return nil, err
@@ -264,7 +300,7 @@ func (m *Main) Run(ctx context.Context, addr string, ready func(net.Addr)) error
 		}
 		ln = tls.NewListener(ln, &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12})
 	}
-	srv := &http.Server{Handler: m.Mux, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second}
+	srv := &http.Server{Handler: accessLog(m.Log, m.Mux), ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	errs := make(chan error, len(m.Daemons)+2)
@@ -289,7 +325,8 @@ func (m *Main) Run(ctx context.Context, addr string, ready func(net.Addr)) error
 	for _, d := range m.Daemons {
 		run(func() error { return d(ctx) })
 	}
-	m.Log.Info("authorizer serving", "http", ln.Addr().String())
+	m.Log.Info("authorizer serving", "http", ln.Addr().String(), "version", version)
+	run(func() error { notifier{r: m.ready, log: m.Log}.run(ctx); return nil })
 	if ready != nil {
 		ready(ln.Addr())
 	}
@@ -333,6 +370,9 @@ func (m *Main) Close() error {
 		m.closers[i]()
 	}
 	m.closers = nil
+	if m.ready != nil {
+		m.ready.close()
+	}
 	if m.Store != nil {
 		errs = append(errs, m.Store.Close())
 	}

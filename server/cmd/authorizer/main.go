@@ -11,6 +11,8 @@
 //	ledger transfers         one account's transfers (--json for tools)
 //	provision                load-test data in bulk for hwsim load
 //	tx list                  list transactions, newest first
+//	backup DIR               online backup of the data folder
+//	restore DIR              restore a backup into an empty data folder
 //
 // --data (default ./data) holds wallet.db, ledger.db, issuer.key and
 // seal.key (created on first run, mode 0600); --config defaults to
@@ -84,6 +86,8 @@ commands:
   provision              load-test data in bulk (students, devices, terminals)
   broker mosquitto       write Mosquitto's config, password file and ACL
                          for the registered terminals
+  backup DIR             consistent online backup of the data folder (while serving)
+  restore DIR            restore a backup into an empty --data folder
 
 Run "authorizer COMMAND --help" for a command's flags.
 `
@@ -156,6 +160,10 @@ func (c *cli) main(args []string) int {
 		return c.serve(rest)
 	case "provision":
 		return c.provision(rest)
+	case "backup":
+		return c.backup(rest)
+	case "restore":
+		return c.restore(rest)
 	case "help":
 		fs.Usage()
 		return 0
@@ -180,12 +188,16 @@ func (c *cli) open() (*Main, error) { return c.openFor(false) }
 func (c *cli) openFor(serve bool) (*Main, error) {
 	o := c.opts
 	o.Data, o.ConfigPath = c.common.data, c.common.config
+	o.Serve = serve
 	if !serve && o.Bank == nil {
 		o.Bank = unconfiguredBank{}
 		o.NoWeChat = true
 	}
-	if o.Log == nil {
+	if o.Log == nil && !serve {
 		o.Log = slog.New(slog.NewTextHandler(c.errw, nil))
+	}
+	if o.LogOutput == nil {
+		o.LogOutput = c.errw
 	}
 	return Open(o)
 }
@@ -207,16 +219,26 @@ func (c *cli) fail(err error) int {
 }
 
 func (c *cli) serve(args []string) int {
-	fs := c.newFlags("serve", "serve [--http ADDR]")
+	fs := c.newFlags("serve", "serve [--http ADDR] [--log-level LEVEL] [--pprof ADDR]")
 	addr := fs.String("http", "", "HTTP API listen `address` (default: the config's \"http\", 127.0.0.1:8080)")
+	level := fs.String("log-level", "", "log `level`: debug, info, warn or error (default: the config's log_level, info)")
+	pprofAddr := fs.String("pprof", "", "serve net/http/pprof on this loopback `address` (e.g. 127.0.0.1:6060); off by default")
 	if done, code := c.parse(fs, args); done {
 		return code
 	}
+	c.opts.LogLevel = *level
 	m, err := c.openFor(true)
 	if err != nil {
 		return c.fail(err)
 	}
 	defer m.Close()
+	if *pprofAddr != "" {
+		ln, err := listenLoopback("pprof", *pprofAddr)
+		if err != nil {
+			return c.fail(err)
+		}
+		m.Daemons = append(m.Daemons, pprofDaemon(ln, m.Log))
+	}
 	if err := wireServe(c.ctx, m, c.common.data); err != nil {
 		return c.fail(err)
 	}

@@ -47,7 +47,7 @@ func runCLI(t *testing.T, args ...string) (int, string, string) {
 func TestHelpAndVersion(t *testing.T) {
 	dir := t.TempDir()
 	cmds := [][]string{{}, {"serve"}, {"roster", "import"}, {"merchant", "add"}, {"merchant", "list"}, {"terminal", "add"},
-		{"terminal", "list"}, {"ledger", "check"}, {"tx", "list"}}
+		{"terminal", "list"}, {"ledger", "check"}, {"tx", "list"}, {"backup"}, {"restore"}}
 	for _, c := range cmds {
 		args := append([]string{"--data", dir}, c...)
 		if code, _, errs := runCLI(t, append(args, "--help")...); code != 0 || !strings.Contains(errs, "usage: authorizer") {

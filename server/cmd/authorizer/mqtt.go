@@ -9,13 +9,17 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
 	"sync"
 
+	"campuspay/protocol"
 	"campuspay/server/authz"
 	"campuspay/server/broker"
+	"campuspay/server/metrics"
 	"campuspay/server/web"
 )
 
@@ -40,6 +44,28 @@ type MQTTConfig struct {
 	MaxQueue int `json:"max_queue,omitempty"`
 }
 
+// defaultMQTTListen is the embedded broker's plain listener when the
+// config names no listener at all.
+const defaultMQTTListen = "127.0.0.1:1883"
+
+// serviceSocketPath is where the embedded broker listens for this
+// process's own MQTT connection: DATA/mqtt.sock, or a private temporary
+// folder when that path is too long for a Unix socket. cleanup removes it.
+func serviceSocketPath(data string) (path string, cleanup func(), err error) {
+	abs, err := filepath.Abs(filepath.Join(data, "mqtt.sock"))
+	if err != nil {
+		return "", nil, fmt.Errorf("service socket: %w", err)
+	}
+	if len(abs) < 100 { // sun_path holds 108 bytes
+		return abs, func() { os.Remove(abs) }, nil
+	}
+	dir, err := os.MkdirTemp("", "campuspay-mqtt-")
+	if err != nil {
+		return "", nil, fmt.Errorf("service socket: %w", err)
+	}
+	return filepath.Join(dir, "mqtt.sock"), func() { os.RemoveAll(dir) }, nil
+}
+
 // statusFile is where serve keeps the terminals' link states for
 // `authorizer terminal list` (another process).
 const statusFile = "terminal-status.json"
@@ -51,38 +77,68 @@ const statusFile = "terminal-status.json"
 // terminals' link states written for `terminal list`.
 func wireServe(ctx context.Context, m *Main, data string) error {
 	m.Mux.Handle("/", web.New(web.Config{GenDir: os.Getenv("CAMPUSPAY_WEB_GEN")}))
-	m.Mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("ok\n")) })
+	if m.Config.OpsListen == "" {
+		opsHandlers(m.Mux, m.ready)
+	} else {
+		ln, err := net.Listen("tcp", m.Config.OpsListen)
+		if err != nil {
+			return fmt.Errorf("ops listener: %w", err)
+		}
+		mux := http.NewServeMux()
+		opsHandlers(mux, m.ready)
+		m.Daemons = append(m.Daemons, serveDaemon("ops endpoints (/metrics, /readyz)", ln, accessLog(m.Log, mux), m.Log))
+		// The API's own liveness probe stays where it was.
+		m.Mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("ok\n")) })
+	}
+	m.ready.mqtt = true
+	servedLedger.Store(m.Ledger)
+	m.closers = append(m.closers, func() { servedLedger.CompareAndSwap(m.Ledger, nil) })
 
 	cfg := m.Config.MQTT
-	ac := authz.Config{Broker: cfg.BrokerURL, Group: cfg.Group, Logger: m.Log, Now: m.now,
+	// The MQTT handlers log through connWatch, which follows their link's
+	// state for /readyz.
+	ac := authz.Config{Broker: cfg.BrokerURL, Group: cfg.Group, Now: m.now,
+		Logger: slog.New(&connWatch{inner: m.Log.Handler(), up: &m.ready.brokerUp}),
 		Workers: cfg.Workers, MaxQueue: cfg.MaxQueue}
 	if cfg.BrokerURL == "" {
+		// A plain listener only when asked for, or by default when no
+		// listener at all is configured: with only tls_listen the broker
+		// opens no plain TCP port (issue 13 item 9).
 		listen := cfg.Listen
-		if listen == "" {
-			listen = "127.0.0.1:1883"
+		if listen == "" && cfg.TLSListen == "" {
+			listen = defaultMQTTListen
 		}
 		// The embedded broker's only service user is this process, with a
-		// password made fresh at every start and never written down.
+		// password made fresh at every start and never written down. It
+		// connects on a Unix socket in the data folder that only service
+		// users may use.
 		pw := make([]byte, 24)
 		if _, err := rand.Read(pw); err != nil {
 			return err
 		}
+		sock, cleanup, err := serviceSocketPath(data)
+		if err != nil {
+			return fmt.Errorf("mqtt: %w", err)
+		}
 		svc := broker.Credential{User: "svc-authz", Password: hex.EncodeToString(pw)}
-		bc := broker.Config{Addr: listen, Services: []broker.Credential{svc}, Logger: m.Log,
+		bc := broker.Config{Addr: listen, ServiceSocket: sock, Services: []broker.Credential{svc}, Logger: m.Log,
 			Authenticate: func(user, pass string) bool { return m.Svc.AuthenticateTerminal(ctx, user, pass) }}
 		if cfg.TLSListen != "" {
 			cert, err := tls.LoadX509KeyPair(cfg.TLSCert, cfg.TLSKey)
 			if err != nil {
+				cleanup()
 				return fmt.Errorf("mqtt: tls listener: %w", err)
 			}
 			bc.TLSAddr, bc.TLS = cfg.TLSListen, &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 		}
 		b, err := broker.New(bc)
 		if err != nil {
+			cleanup()
 			return fmt.Errorf("mqtt: embedded broker: %w", err)
 		}
-		m.closers = append(m.closers, func() { b.Close() })
-		ac.Broker, ac.Username, ac.Password = "tcp://"+b.Addr(), svc.User, svc.Password
+		servedBroker.Store(b)
+		m.closers = append(m.closers, func() { servedBroker.CompareAndSwap(b, nil); b.Close(); cleanup() })
+		ac.Broker, ac.Username, ac.Password = b.ServiceURL(), svc.User, svc.Password
 		m.Log.Info("embedded MQTT broker", "addr", b.Addr(), "tls", b.TLSAddr())
 	} else {
 		env := cfg.PasswordEnv
@@ -182,6 +238,13 @@ func (s *statusWriter) update(t authz.TerminalStatus) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.all[t.Terminal] = t
+	online := 0
+	for _, x := range s.all {
+		if x.State == protocol.StateOnline {
+			online++
+		}
+	}
+	metrics.ConnectedTerminals.Set(float64(online))
 	b, _ := json.MarshalIndent(s.all, "", "  ")
 	tmp := s.path + ".tmp"
 	if os.WriteFile(tmp, b, 0o600) == nil {

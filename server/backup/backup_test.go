@@ -1,0 +1,118 @@
+package backup_test
+
+import (
+	"context"
+	"database/sql"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"campuspay/server/backup"
+	ledgersqlite "campuspay/server/ledger/sqlite"
+	walletsqlite "campuspay/server/wallet/sqlite"
+)
+
+// data makes a data folder with real (empty) stores, left open like a
+// running authorizer's, and a key file.
+func data(t *testing.T) string {
+	t.Helper()
+	dir := t.TempDir()
+	l, err := ledgersqlite.Open(filepath.Join(dir, "ledger.db"), ledgersqlite.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	w, err := walletsqlite.Open(filepath.Join(dir, "wallet.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { w.Close() })
+	os.WriteFile(filepath.Join(dir, "issuer.key"), []byte("key\n"), 0o600)
+	os.WriteFile(filepath.Join(dir, "mqtt.sock"), nil, 0o600) // skipped
+	return dir
+}
+
+func TestBackupVerifiesAndRefuses(t *testing.T) {
+	ctx := context.Background()
+	src := data(t)
+	dst := filepath.Join(t.TempDir(), "b")
+	m, err := backup.Create(ctx, src, dst, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	names := map[string]bool{}
+	for _, f := range m.Files {
+		names[f.Name] = true
+	}
+	if !names["wallet.db"] || !names["ledger.db"] || !names["issuer.key"] || names["mqtt.sock"] || names["ledger.db-wal"] {
+		t.Fatalf("files %v", names)
+	}
+	if st, _ := os.Stat(dst); st.Mode().Perm() != 0o700 {
+		t.Errorf("backup folder mode %v", st.Mode().Perm())
+	}
+	if _, err := backup.Create(ctx, src, dst, "test"); err == nil || !strings.Contains(err.Error(), "not empty") {
+		t.Errorf("backup into a used folder: %v", err)
+	}
+	if _, err := backup.Verify(ctx, dst); err != nil {
+		t.Fatal(err)
+	}
+
+	// A changed byte is found.
+	bad := filepath.Join(t.TempDir(), "bad")
+	os.MkdirAll(bad, 0o700)
+	for _, f := range append(m.Files, backup.File{Name: backup.ManifestFile}) {
+		b, _ := os.ReadFile(filepath.Join(dst, f.Name))
+		if f.Name == "issuer.key" {
+			b[0] ^= 1
+		}
+		os.WriteFile(filepath.Join(bad, f.Name), b, 0o600)
+	}
+	if _, err := backup.Restore(ctx, bad, t.TempDir()); err == nil || !strings.Contains(err.Error(), "issuer.key differs") {
+		t.Errorf("tampered backup: %v", err)
+	}
+	// No manifest: not a backup.
+	os.Remove(filepath.Join(bad, backup.ManifestFile))
+	if _, err := backup.Verify(ctx, bad); err == nil || !strings.Contains(err.Error(), "no manifest") {
+		t.Errorf("backup without manifest: %v", err)
+	}
+	// A ledger from a newer release is refused.
+	newer := filepath.Join(t.TempDir(), "newer")
+	os.MkdirAll(newer, 0o700)
+	for _, f := range append(m.Files, backup.File{Name: backup.ManifestFile}) {
+		b, _ := os.ReadFile(filepath.Join(dst, f.Name))
+		os.WriteFile(filepath.Join(newer, f.Name), b, 0o600)
+	}
+	db, err := sql.Open("sqlite3", filepath.Join(newer, "ledger.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Exec("INSERT INTO schema_version (version, applied_at) VALUES (9999, 0)"); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	n2 := filepath.Join(t.TempDir(), "n2")
+	if _, err := backup.Create(ctx, newer, n2, "future"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := backup.Restore(ctx, n2, t.TempDir()); err == nil || !strings.Contains(err.Error(), "newer than this program's") {
+		t.Errorf("newer schema: %v", err)
+	}
+
+	// Restore into a folder with data is refused; into an empty one works.
+	if _, err := backup.Restore(ctx, dst, src); err == nil || !strings.Contains(err.Error(), "already holds") {
+		t.Errorf("restore over data: %v", err)
+	}
+	fresh := filepath.Join(t.TempDir(), "fresh")
+	if _, err := backup.Restore(ctx, dst, fresh); err != nil {
+		t.Fatal(err)
+	}
+	l, err := ledgersqlite.Open(filepath.Join(fresh, "ledger.db"), ledgersqlite.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	if r, err := l.Check(ctx); err != nil || !r.OK() {
+		t.Fatalf("restored ledger: %v %v", r, err)
+	}
+}

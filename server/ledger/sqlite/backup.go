@@ -1,0 +1,46 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+
+	"campuspay/server/ledger"
+)
+
+// LatestSchema is the newest schema version this program migrates to. A
+// backup (or database) with a higher version comes from a newer release
+// and must not be opened by this one.
+func LatestSchema() (int, error) {
+	list, err := ledger.Migrations(migrations, "migrations/*.sql")
+	if err != nil {
+		return 0, fmt.Errorf("ledger/sqlite: migrations: %w", err)
+	}
+	if len(list) == 0 {
+		return 0, nil
+	}
+	return list[len(list)-1].Version, nil
+}
+
+// SchemaVersion reads the schema version recorded in the open database
+// (through the read pool) and the newest this program knows; readiness
+// checks that they are equal.
+func (s *Store) SchemaVersion(ctx context.Context) (have, want int, err error) {
+	if want, err = LatestSchema(); err != nil {
+		return 0, 0, err
+	}
+	if have, err = FileSchemaVersion(ctx, s.rdb); err != nil {
+		return 0, 0, err
+	}
+	return have, want, nil
+}
+
+// FileSchemaVersion reads the schema version recorded in db, a ledger
+// database opened by any means (a backup being restored, for one).
+func FileSchemaVersion(ctx context.Context, db *sql.DB) (int, error) {
+	var have int
+	if err := db.QueryRowContext(ctx, "SELECT COALESCE(MAX(version), 0) FROM schema_version").Scan(&have); err != nil {
+		return 0, fmt.Errorf("ledger/sqlite: read schema_version: %w", err)
+	}
+	return have, nil
+}
