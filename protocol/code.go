@@ -94,8 +94,8 @@ type Certificate struct {
 
 // IssueCertificate signs c with the issuer key and returns its 110 bytes.
 func IssueCertificate(c Certificate, issuer ed25519.PrivateKey) ([]byte, error) {
-	if len(c.DeviceKey) != ed25519.PublicKeySize {
-		return nil, fmt.Errorf("protocol: issue certificate: device key has %d bytes", len(c.DeviceKey))
+	if err := CheckDeviceKey(c.DeviceKey); err != nil {
+		return nil, fmt.Errorf("protocol: issue certificate: %w", err)
 	}
 	if len(issuer) != ed25519.PrivateKeySize {
 		return nil, fmt.Errorf("protocol: issue certificate: bad issuer key")
@@ -140,6 +140,9 @@ func (c Certificate) Verify(keys IssuerKeys, now time.Time) error {
 		return ErrCodeUnknownIssuer
 	}
 	if !ed25519.Verify(pub, signed(certDomain, c.raw[:certSignedLen]), c.raw[certSignedLen:]) {
+		return ErrCodeBadCertSig
+	}
+	if CheckDeviceKey(c.DeviceKey) != nil { // certified before keys were checked
 		return ErrCodeBadCertSig
 	}
 	if !now.Before(c.Expires) {

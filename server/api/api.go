@@ -143,7 +143,7 @@ func Status(r *protocol.Reason) int {
 	case protocol.ErrTxConflict:
 		return http.StatusConflict
 	case protocol.ErrBadRequest, protocol.ErrAmountInvalid, protocol.ErrIDNumberInvalid, protocol.ErrPhoneInvalid,
-		protocol.ErrCardNumberInvalid, protocol.ErrPasswordWeak:
+		protocol.ErrCardNumberInvalid, protocol.ErrPasswordWeak, protocol.ErrDeviceKeyInvalid:
 		return http.StatusBadRequest
 	case protocol.ErrPaymentPasswordLocked, protocol.ErrWaterPasswordLocked, protocol.ErrLoginLocked:
 		return http.StatusLocked

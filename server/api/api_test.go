@@ -145,7 +145,9 @@ func TestEndToEnd(t *testing.T) {
 	if r.Status != protocol.StatusApproved {
 		t.Fatalf("pay with the new device: %+v", r)
 	}
-	c.want(400, "BAD_REQUEST", "POST", "/api/v1/devices", map[string]string{"public_key": "AAAA"}, nil)
+	c.want(400, "DEVICE_KEY_INVALID", "POST", "/api/v1/devices", map[string]string{"public_key": "AAAA"}, nil)
+	// Issue 13 item 8: the all-zero (small-order) key gets no certificate.
+	c.want(400, "DEVICE_KEY_INVALID", "POST", "/api/v1/devices", map[string]string{"public_key": base64.StdEncoding.EncodeToString(make([]byte, 32))}, nil)
 	c.want(404, "NOT_FOUND", "DELETE", "/api/v1/devices/99999", nil, nil)
 	c.want(404, "NOT_FOUND", "DELETE", "/api/v1/devices/x", nil, nil)
 	c.want(200, "", "DELETE", fmt.Sprintf("/api/v1/devices/%.0f", d["device_id"]), nil, nil)

@@ -244,7 +244,7 @@ func (s *Service) BindCard(ctx context.Context, id uint32, r BindRequest) error 
 			return protocol.ErrCardAlreadyBound
 		}
 		name, idNo := strings.TrimSpace(r.Name), strings.ToUpper(strings.TrimSpace(r.IDNumber)) // the check character X in either case
-		h := bank.Holder{BankCode: r.BankCode, CardNumber: r.CardNumber, Name: u.Name, IDNumber: u.IDNumber, Phone: r.Phone}
+		h := bank.Holder{BankCode: r.BankCode, CardNumber: NormalizeCardNumber(r.CardNumber), Name: u.Name, IDNumber: u.IDNumber, Phone: r.Phone}
 		if h.Phone == "" {
 			h.Phone = u.Phone
 		}
@@ -492,7 +492,7 @@ func (s *Service) completeTopUp(ctx context.Context, rec *Record) (*Record, erro
 	}
 	if _, err := s.bank.Debit(ctx, bankKey("tu", rec.Key), rec.BankCode, rec.BankCard, rec.Amount); err != nil {
 		if bankDefinite(err) {
-			return nil, s.finish(ctx, rec, protocol.StatusDeclined, mapBankErr(err))
+			return nil, s.finish(ctx, rec, protocol.StatusDeclined, topUpBankErr(err))
 		}
 		return nil, mapBankErr(err) // outcome unknown: the same key resumes
 	}
@@ -661,8 +661,8 @@ type DeviceCert struct {
 
 // RegisterDevice issues a certificate for a phone's Ed25519 public key.
 func (s *Service) RegisterDevice(ctx context.Context, id uint32, pub []byte) (*DeviceCert, error) {
-	if len(pub) != ed25519.PublicKeySize {
-		return nil, fmt.Errorf("device key has %d bytes: %w", len(pub), protocol.ErrBadRequest)
+	if err := protocol.CheckDeviceKey(pub); err != nil {
+		return nil, err
 	}
 	if _, err := s.st.User(ctx, id); err != nil {
 		return nil, err
