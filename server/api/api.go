@@ -317,19 +317,28 @@ func (s *Server) authenticate(r *http.Request) (uint32, bool) {
 }
 
 // DecodeBody parses a JSON request body strictly: one object, known
-// fields only, nothing after it.
+// fields only, each named exactly (case-sensitive) and at most once
+// (protocol.CheckJSONNames: {"AMOUNT":1} and {"amount":100,"amount":1} are
+// refused, not read as an amount), nothing after it.
 func DecodeBody(r io.Reader, v any) error {
-	d := json.NewDecoder(r)
-	d.DisallowUnknownFields()
-	if err := d.Decode(v); err != nil {
+	b, err := io.ReadAll(r)
+	if err != nil {
 		var mb *http.MaxBytesError
 		if errors.As(err, &mb) {
 			return fmt.Errorf("body over %d bytes: %w", mb.Limit, protocol.ErrBadRequest)
 		}
 		return fmt.Errorf("body: %v: %w", err, protocol.ErrBadRequest)
 	}
+	d := json.NewDecoder(bytes.NewReader(b))
+	d.DisallowUnknownFields()
+	if err := d.Decode(v); err != nil {
+		return fmt.Errorf("body: %v: %w", err, protocol.ErrBadRequest)
+	}
 	if _, err := d.Token(); err != io.EOF {
 		return fmt.Errorf("body: data after the JSON object: %w", protocol.ErrBadRequest)
+	}
+	if err := protocol.CheckJSONNames(b, v); err != nil {
+		return fmt.Errorf("body: %v: %w", err, protocol.ErrBadRequest)
 	}
 	return nil
 }

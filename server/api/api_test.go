@@ -350,3 +350,27 @@ func TestLogout(t *testing.T) {
 	c.want(401, "UNAUTHORIZED", "DELETE", "/api/v1/session", nil, nil)
 	other.want(200, "", "GET", "/api/v1/wallet", nil, nil)
 }
+
+// Issue 13 item 7: member names are matched exactly and only once, so
+// {"AMOUNT":1} withdraws nothing and {"amount":100,"amount":1} charges
+// nothing: both are refused before any money moves.
+func TestStrictJSONNames(t *testing.T) {
+	e, c, s := setup(t)
+	c.want(200, "", "POST", "/api/v1/wallet/bank-card", map[string]string{"bank_code": "CCB", "card_number": s.BankCard}, nil)
+	c.want(200, "", "POST", "/api/v1/wallet/top-up", map[string]int{"amount": 10_00}, nil)
+	for _, tc := range []struct{ method, path, body string }{
+		{"POST", "/api/v1/wallet/withdraw", `{"AMOUNT":1}`},
+		{"POST", "/api/v1/wallet/withdraw", `{"Amount":1}`},
+		{"POST", "/api/v1/wallet/top-up", `{"amount":100,"amount":1}`},
+		{"POST", "/api/v1/wallet/top-up", `{"amount":100,"\u0061mount":1}`},
+		{"PUT", "/api/v1/wallet/limits", `{"per_transaction":100,"daily":100,"Daily":1}`},
+		{"POST", "/api/v1/session", `{"student_no":"` + s.No + `","PASSWORD":"` + s.Password + `"}`},
+	} {
+		c.want(400, "BAD_REQUEST", tc.method, tc.path, tc.body, nil)
+	}
+	if e.Balance(s) != 10_00 || e.BankBalance(s) != 90_00 {
+		t.Fatalf("wallet %d bank %d after refused bodies", e.Balance(s), e.BankBalance(s))
+	}
+	c.want(200, "", "POST", "/api/v1/wallet/withdraw", `{"amount":1}`, nil)
+	e.Check()
+}
