@@ -10,8 +10,6 @@ import (
 	"strings"
 	"time"
 
-	"golang.org/x/crypto/bcrypt"
-
 	"campuspay/protocol"
 	"campuspay/server/bank"
 	"campuspay/server/ledger"
@@ -77,77 +75,6 @@ func (s *Service) ImportStudent(ctx context.Context, e RosterEntry) (bool, error
 		return false, fmt.Errorf("wallet: import %s: %w", e.StudentNo, err)
 	}
 	return created, nil
-}
-
-// Login checks a student number and login password. After PasswordTries
-// wrong passwords in a row a student number is locked for the cool-down
-// (counted in memory: a restart forgets, which only helps a guesser by
-// the restart rate).
-func (s *Service) Login(ctx context.Context, studentNo, password string) (*User, error) {
-	now := s.now()
-	s.loginMu.Lock()
-	if f := s.loginFails[studentNo]; f != nil && now.Before(f.until) {
-		s.loginMu.Unlock()
-		return nil, protocol.ErrLoginLocked
-	}
-	s.loginMu.Unlock()
-	u, err := s.st.UserByStudentNo(ctx, studentNo)
-	if err != nil && !errors.Is(err, protocol.ErrUserUnknown) {
-		return nil, err
-	}
-	hash := s.dummyLoginHash // compared anyway, so an unknown number takes as long
-	if u != nil {
-		hash = []byte(u.LoginHash)
-	}
-	ok := bcrypt.CompareHashAndPassword(hash, []byte(password)) == nil && u != nil
-	s.loginMu.Lock()
-	defer s.loginMu.Unlock()
-	if ok {
-		delete(s.loginFails, studentNo)
-		return u, nil
-	}
-	if s.loginFails == nil {
-		s.loginFails = map[string]*loginFail{}
-	}
-	f := s.loginFails[studentNo]
-	if f == nil || !f.until.IsZero() {
-		f = &loginFail{}
-		s.loginFails[studentNo] = f
-	}
-	if f.n++; f.n >= PasswordTries {
-		f.until = now.Add(s.cfg.PasswordLock)
-		return nil, protocol.ErrLoginLocked
-	}
-	if len(s.loginFails) > s.loginFailsCap() {
-		s.evictLoginFails(studentNo, now)
-	}
-	return nil, protocol.ErrLoginFailed
-}
-
-// maxLoginFails bounds the memory a guesser can take with failed logins.
-const maxLoginFails = 100_000
-
-func (s *Service) loginFailsCap() int {
-	if s.maxLoginFails > 0 {
-		return s.maxLoginFails
-	}
-	return maxLoginFails
-}
-
-// evictLoginFails drops the entries that lock nothing (counting, or past
-// their cool-down), never an active lockout and not keep's count. The
-// caller holds loginMu.
-func (s *Service) evictLoginFails(keep string, now time.Time) {
-	for no, f := range s.loginFails {
-		if no != keep && !now.Before(f.until) {
-			delete(s.loginFails, no)
-		}
-	}
-}
-
-type loginFail struct {
-	n     int
-	until time.Time
 }
 
 // View is a wallet as the app shows it.
