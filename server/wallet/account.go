@@ -15,68 +15,6 @@ import (
 	"campuspay/server/ledger"
 )
 
-// RosterEntry is one line of the school's roster.
-type RosterEntry struct {
-	StudentNo string
-	Name      string
-	IDNumber  string
-	Phone     string
-	Category  string
-	Campus    string
-	CardUID   string
-	Password  string // initial app login password
-}
-
-// ImportStudent validates e and creates the user, or updates the roster
-// fields of an existing one (wallet state and passwords are kept, so a
-// re-import changes nothing a student did). It reports whether the user is new.
-func (s *Service) ImportStudent(ctx context.Context, e RosterEntry) (bool, error) {
-	e.StudentNo = strings.TrimSpace(e.StudentNo)
-	e.Name = strings.TrimSpace(e.Name)
-	switch {
-	case !validStudentNo(e.StudentNo):
-		return false, fmt.Errorf("student number %q: %w", e.StudentNo, protocol.ErrBadRequest)
-	case e.Name == "" || len(e.Name) > 64:
-		return false, fmt.Errorf("name %q: %w", e.Name, protocol.ErrBadRequest)
-	case !ValidIDNumber(e.IDNumber):
-		return false, protocol.ErrIDNumberInvalid
-	case !ValidPhone(e.Phone):
-		return false, protocol.ErrPhoneInvalid
-	case e.Password == "" || len(e.Password) > 72:
-		return false, fmt.Errorf("initial password: %w", protocol.ErrPasswordWeak)
-	}
-	if _, ok := s.cfg.Campuses[e.Campus]; !ok {
-		return false, fmt.Errorf("campus %q is not configured: %w", e.Campus, protocol.ErrBadRequest)
-	}
-	uid := ""
-	if e.CardUID != "" {
-		var ok bool
-		if uid, ok = NormalizeCardUID(e.CardUID); !ok {
-			return false, fmt.Errorf("card UID %q: %w", e.CardUID, protocol.ErrBadRequest)
-		}
-	}
-	if uid != "" {
-		if other, err := s.st.UserByCard(ctx, uid); err == nil && other.StudentNo != e.StudentNo {
-			return false, fmt.Errorf("card %s is registered to %s: %w", uid, other.StudentNo, protocol.ErrBadRequest)
-		}
-	}
-	u := &User{
-		StudentNo: e.StudentNo, Name: e.Name, IDNumber: e.IDNumber, Phone: e.Phone,
-		Category: e.Category, Campus: e.Campus, CardUID: uid, State: StateInactive,
-		LimitPerTx: s.cfg.DefaultLimitPerTx, LimitDaily: s.cfg.DefaultLimitDaily,
-	}
-	if old, err := s.st.UserByStudentNo(ctx, e.StudentNo); err == nil && old.LoginHash != "" {
-		u.LoginHash = old.LoginHash // a re-import does not reset a password (and skips bcrypt)
-	} else if u.LoginHash, err = s.hash(e.Password); err != nil {
-		return false, err
-	}
-	created, err := s.st.UpsertRosterUser(ctx, u)
-	if err != nil {
-		return false, fmt.Errorf("wallet: import %s: %w", e.StudentNo, err)
-	}
-	return created, nil
-}
-
 // View is a wallet as the app shows it.
 type View struct {
 	UserID       uint32 `json:"user_id"`
