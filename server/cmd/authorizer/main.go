@@ -10,8 +10,9 @@
 //	ledger check             verify the ledger (exit 1 on problems)
 //	tx list                  list transactions, newest first
 //
-// --data (default ./data) holds wallet.db, ledger.db, issuer.key and
-// seal.key (created on first run, mode 0600); --config defaults to
+// --data (default ./data) holds wallet.db, ledger.db, issuer.key,
+// seal.key and wallet-fields.key (the key of the personal data in
+// wallet.db; keys created on first run, mode 0600); --config defaults to
 // DATA/authorizer.json when it exists.
 package main
 

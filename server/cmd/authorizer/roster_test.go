@@ -90,4 +90,18 @@ func TestRosterImportDuplicates(t *testing.T) {
 	if _, err := m.Svc.Login(ctx, "20260101", "first-pw"); err != nil {
 		t.Fatalf("login after the fix: %v", err)
 	}
+	// Item 6: the data folder keeps the field key (0600) beside the other
+	// keys, and the database files no ID or phone number in clear.
+	if fi, err := os.Stat(filepath.Join(dir, "wallet-fields.key")); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("wallet-fields.key: %v %v", fi, err)
+	}
+	files, _ := filepath.Glob(filepath.Join(dir, "wallet.db*"))
+	for _, f := range files {
+		b, _ := os.ReadFile(f)
+		for _, v := range []string{id("11010520000101101"), "13800000101", "13900000102"} {
+			if strings.Contains(string(b), v) {
+				t.Errorf("%s holds %s in clear", filepath.Base(f), v)
+			}
+		}
+	}
 }

@@ -8,6 +8,10 @@
 // payments share an fsync), each write in its own savepoint; reads use a
 // pool of query-only connections. The authorizer is the only process
 // writing the file.
+//
+// Bank card numbers, resident ID numbers and phones are encrypted under a
+// key kept outside the database (fields.go); the schema is versioned by
+// numbered migrations (migrate.go).
 package sqlite
 
 import (
@@ -16,6 +20,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"path/filepath"
 	"strings"
 	"sync"
 	"time"
@@ -86,6 +91,8 @@ type Store struct {
 	wdb *sql.DB // one connection, used by the writer goroutine only
 	rdb *sql.DB
 
+	fc *fieldCipher // personal data columns
+
 	mu      sync.RWMutex // guards closed against sends on queue
 	closed  bool
 	queue   chan *op
@@ -94,12 +101,41 @@ type Store struct {
 
 var _ wallet.Store = (*Store)(nil)
 
-// Open opens (creating if needed) the wallet store at path.
-func Open(path string) (*Store, error) {
+// Option configures Open.
+type Option func(*options)
+
+type options struct{ key []byte }
+
+// WithFieldKey gives the key (FieldKeySize bytes) the personal data
+// columns are encrypted under. Without it, Open uses KeyFile beside the
+// database, creating it (mode 0600) on first use.
+func WithFieldKey(key []byte) Option { return func(o *options) { o.key = key } }
+
+// Open opens (creating if needed) the wallet store at path and applies
+// the migrations it lacks. A database whose personal data is under another
+// key is refused.
+func Open(path string, opts ...Option) (*Store, error) {
 	if path == "" || strings.ContainsAny(path, "?#") {
 		return nil, fmt.Errorf("wallet/sqlite: open %q: path must be non-empty without '?' or '#'", path)
 	}
-	wdb, err := sql.Open("sqlite3", path+"?_journal_mode=WAL&_synchronous=FULL&_foreign_keys=1&_txlock=immediate&_busy_timeout=5000")
+	var o options
+	for _, f := range opts {
+		f(&o)
+	}
+	if o.key == nil {
+		k, err := LoadOrCreateFieldKey(filepath.Join(filepath.Dir(path), KeyFile))
+		if err != nil {
+			return nil, err
+		}
+		o.key = k
+	}
+	fc, err := newFieldCipher(o.key)
+	if err != nil {
+		return nil, fmt.Errorf("wallet/sqlite: open %s: %w", path, err)
+	}
+	// secure_delete: a value rewritten (encrypted by a migration, a card
+	// unbound) is overwritten in the file, not left in a free page.
+	wdb, err := sql.Open("sqlite3", path+"?_journal_mode=WAL&_synchronous=FULL&_foreign_keys=1&_txlock=immediate&_busy_timeout=5000&_secure_delete=on")
 	if err != nil {
 		return nil, fmt.Errorf("wallet/sqlite: open %s: %w", path, err)
 	}
@@ -110,9 +146,27 @@ func Open(path string) (*Store, error) {
 		wdb.Close()
 		return nil, fmt.Errorf("wallet/sqlite: open %s: %w", path, err)
 	}
-	if _, err := wdb.Exec(schema); err != nil {
+	ctx := context.Background()
+	ran, err := migrate(ctx, wdb, fc)
+	if err != nil {
 		wdb.Close()
 		return nil, fmt.Errorf("wallet/sqlite: schema %s: %w", path, err)
+	}
+	var check string
+	if err := wdb.QueryRowContext(ctx, `SELECT check_value FROM field_key WHERE id = 1`).Scan(&check); err != nil {
+		wdb.Close()
+		return nil, fmt.Errorf("wallet/sqlite: open %s: field key check: %w", path, err)
+	}
+	if check != fc.check {
+		wdb.Close()
+		return nil, fmt.Errorf("wallet/sqlite: open %s: its personal data is encrypted under another key than the one given (%s in the data folder)", path, KeyFile)
+	}
+	if ran {
+		// Pages written before the migration (clear values) leave the WAL.
+		if _, err := wdb.ExecContext(ctx, `PRAGMA wal_checkpoint(TRUNCATE)`); err != nil {
+			wdb.Close()
+			return nil, fmt.Errorf("wallet/sqlite: checkpoint %s: %w", path, err)
+		}
 	}
 	rdb, err := sql.Open("sqlite3", path+"?_query_only=1&_foreign_keys=1&_busy_timeout=5000")
 	if err != nil {
@@ -121,7 +175,7 @@ func Open(path string) (*Store, error) {
 	}
 	rdb.SetMaxOpenConns(4)
 	rdb.SetMaxIdleConns(4)
-	s := &Store{wdb: wdb, rdb: rdb, queue: make(chan *op, 4*maxBatch), stopped: make(chan struct{})}
+	s := &Store{wdb: wdb, rdb: rdb, fc: fc, queue: make(chan *op, 4*maxBatch), stopped: make(chan struct{})}
 	go s.run()
 	return s, nil
 }
@@ -186,7 +240,7 @@ const userCols = `id, student_no, name, id_number, phone, category, campus, card
 	bank_code, bank_card, password_free, wechat_openid, pay_hash, pay_fails, pay_locked, water_hash, water_fails, water_locked,
 	limit_per_tx, limit_daily`
 
-func scanUser(row interface{ Scan(...any) error }) (*wallet.User, error) {
+func (s *Store) scanUser(row interface{ Scan(...any) error }) (*wallet.User, error) {
 	var u wallet.User
 	var pf int
 	var payLocked, waterLocked int64
@@ -201,11 +255,18 @@ func scanUser(row interface{ Scan(...any) error }) (*wallet.User, error) {
 	}
 	u.PasswordFree = pf != 0
 	u.PayLockedUntil, u.WaterLockedUntil = fromNanos(payLocked), fromNanos(waterLocked)
+	var e1, e2, e3 error
+	u.BankCard, e1 = s.fc.open(colUserCard, u.BankCard)
+	u.IDNumber, e2 = s.fc.open(colUserID, u.IDNumber)
+	u.Phone, e3 = s.fc.open(colUserPhone, u.Phone)
+	if err := errors.Join(e1, e2, e3); err != nil {
+		return nil, fmt.Errorf("wallet/sqlite: user %d: %w", u.ID, err)
+	}
 	return &u, nil
 }
 
 func (s *Store) userWhere(ctx context.Context, where string, arg any) (*wallet.User, error) {
-	return scanUser(s.rdb.QueryRowContext(ctx, "SELECT "+userCols+" FROM users WHERE "+where, arg))
+	return s.scanUser(s.rdb.QueryRowContext(ctx, "SELECT "+userCols+" FROM users WHERE "+where, arg))
 }
 
 // User implements wallet.Store.
@@ -244,6 +305,11 @@ func (s *Store) UserByOpenID(ctx context.Context, openID string) (*wallet.User, 
 func (s *Store) UpsertRosterUser(ctx context.Context, u *wallet.User) (bool, error) {
 	var n int
 	var got *wallet.User
+	idNo, err1 := s.fc.seal(colUserID, u.IDNumber)
+	phone, err2 := s.fc.seal(colUserPhone, u.Phone)
+	if err := errors.Join(err1, err2); err != nil {
+		return false, err
+	}
 	err := s.write(ctx, func(tx *sql.Tx) error {
 		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM users WHERE student_no=?`, u.StudentNo).Scan(&n); err != nil {
 			return err
@@ -252,11 +318,11 @@ func (s *Store) UpsertRosterUser(ctx context.Context, u *wallet.User) (bool, err
 		VALUES (?,?,?,?,?,?,?,?,?,?,?)
 		ON CONFLICT(student_no) DO UPDATE SET name=excluded.name, id_number=excluded.id_number, phone=excluded.phone,
 			category=excluded.category, campus=excluded.campus, card_uid=excluded.card_uid`,
-			u.StudentNo, u.Name, u.IDNumber, u.Phone, u.Category, u.Campus, u.CardUID, u.LoginHash, u.State, u.LimitPerTx, u.LimitDaily); err != nil {
+			u.StudentNo, u.Name, idNo, phone, u.Category, u.Campus, u.CardUID, u.LoginHash, u.State, u.LimitPerTx, u.LimitDaily); err != nil {
 			return err
 		}
 		var err error
-		got, err = scanUser(tx.QueryRowContext(ctx, "SELECT "+userCols+" FROM users WHERE student_no=?", u.StudentNo))
+		got, err = s.scanUser(tx.QueryRowContext(ctx, "SELECT "+userCols+" FROM users WHERE student_no=?", u.StudentNo))
 		return err
 	})
 	if err != nil {
@@ -268,10 +334,16 @@ func (s *Store) UpsertRosterUser(ctx context.Context, u *wallet.User) (bool, err
 
 // UpdateUser implements wallet.Store.
 func (s *Store) UpdateUser(ctx context.Context, u *wallet.User) error {
+	card, err1 := s.fc.seal(colUserCard, u.BankCard)
+	idNo, err2 := s.fc.seal(colUserID, u.IDNumber)
+	phone, err3 := s.fc.seal(colUserPhone, u.Phone)
+	if err := errors.Join(err1, err2, err3); err != nil {
+		return err
+	}
 	err := s.exec(ctx, `UPDATE users SET name=?, id_number=?, phone=?, category=?, campus=?, card_uid=?, login_hash=?,
-		state=?, reopens=?, unbinds=?, bank_code=?, bank_card=?, password_free=?, wechat_openid=?, pay_hash=?, pay_fails=?, pay_locked=?,
+		state=?, reopens=?, unbinds=?, bank_code=?, bank_card=?, bank_card_last4=?, password_free=?, wechat_openid=?, pay_hash=?, pay_fails=?, pay_locked=?,
 		water_hash=?, water_fails=?, water_locked=?, limit_per_tx=?, limit_daily=? WHERE id=?`,
-		u.Name, u.IDNumber, u.Phone, u.Category, u.Campus, u.CardUID, u.LoginHash, u.State, u.Reopens, u.Unbinds, u.BankCode, u.BankCard,
+		u.Name, idNo, phone, u.Category, u.Campus, u.CardUID, u.LoginHash, u.State, u.Reopens, u.Unbinds, u.BankCode, card, last4(u.BankCard),
 		b2i(u.PasswordFree), u.WeChatOpenID, u.PayHash, u.PayFails, nanos(u.PayLockedUntil), u.WaterHash, u.WaterFails,
 		nanos(u.WaterLockedUntil), u.LimitPerTx, u.LimitDaily, u.ID)
 	if err != nil {
@@ -497,7 +569,7 @@ func (s *Store) MarkCode(ctx context.Context, codeID, owner string, expires, now
 
 const recordCols = `id, key, kind, user_id, terminal, tx, merchant, amount, channel, bank_code, bank_card, status, code, req_hash, response, qr_seq, created, updated`
 
-func scanRecord(row interface{ Scan(...any) error }) (*wallet.Record, error) {
+func (s *Store) scanRecord(row interface{ Scan(...any) error }) (*wallet.Record, error) {
 	var r wallet.Record
 	var tx, status string
 	var created, updated int64
@@ -506,12 +578,16 @@ func scanRecord(row interface{ Scan(...any) error }) (*wallet.Record, error) {
 		return nil, err
 	}
 	r.Tx, r.Status, r.Created, r.Updated = protocol.TxID(tx), protocol.Status(status), fromNanos(created), fromNanos(updated)
+	var err error
+	if r.BankCard, err = s.fc.open(colRecordCard, r.BankCard); err != nil {
+		return nil, fmt.Errorf("record %s: %w", r.Key, err)
+	}
 	return &r, nil
 }
 
 // Record implements wallet.Store.
 func (s *Store) Record(ctx context.Context, key string) (*wallet.Record, error) {
-	r, err := scanRecord(s.rdb.QueryRowContext(ctx, `SELECT `+recordCols+` FROM records WHERE key=?`, key))
+	r, err := s.scanRecord(s.rdb.QueryRowContext(ctx, `SELECT `+recordCols+` FROM records WHERE key=?`, key))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, nil
 	}
@@ -526,7 +602,11 @@ func (s *Store) Record(ctx context.Context, key string) (*wallet.Record, error) 
 func (s *Store) PutRecord(ctx context.Context, r *wallet.Record) error {
 	var seq uint64
 	var id int64
-	err := s.write(ctx, func(tx *sql.Tx) error {
+	card, err := s.fc.seal(colRecordCard, r.BankCard)
+	if err != nil {
+		return err
+	}
+	err = s.write(ctx, func(tx *sql.Tx) error {
 		seq = r.QRSeq
 		if r.Kind == wallet.KindScanPay && r.Status == protocol.StatusApproved && seq == 0 {
 			if err := tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(qr_seq), 0) + 1 FROM records WHERE terminal=? AND qr_seq > 0`, r.Terminal).Scan(&seq); err != nil {
@@ -534,11 +614,11 @@ func (s *Store) PutRecord(ctx context.Context, r *wallet.Record) error {
 			}
 		}
 		if _, err := tx.ExecContext(ctx, `INSERT INTO records (key, kind, user_id, terminal, tx, merchant, amount, channel, bank_code, bank_card,
-		status, code, req_hash, response, qr_seq, created, updated) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)
+		bank_card_last4, status, code, req_hash, response, qr_seq, created, updated) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)
 		ON CONFLICT(key) DO UPDATE SET kind=excluded.kind, user_id=excluded.user_id, amount=excluded.amount, channel=excluded.channel,
-		bank_code=excluded.bank_code, bank_card=excluded.bank_card, status=excluded.status, code=excluded.code,
+		bank_code=excluded.bank_code, bank_card=excluded.bank_card, bank_card_last4=excluded.bank_card_last4, status=excluded.status, code=excluded.code,
 		response=excluded.response, qr_seq=excluded.qr_seq, updated=excluded.updated`,
-			r.Key, r.Kind, r.UserID, r.Terminal, string(r.Tx), r.Merchant, r.Amount, r.Channel, r.BankCode, r.BankCard,
+			r.Key, r.Kind, r.UserID, r.Terminal, string(r.Tx), r.Merchant, r.Amount, r.Channel, r.BankCode, card, last4(r.BankCard),
 			string(r.Status), r.Code, r.ReqHash, r.Response, seq, nanos(r.Created), nanos(r.Updated)); err != nil {
 			return err
 		}
@@ -559,7 +639,7 @@ func (s *Store) records(ctx context.Context, q string, args ...any) ([]wallet.Re
 	defer rows.Close()
 	var out []wallet.Record
 	for rows.Next() {
-		r, err := scanRecord(rows)
+		r, err := s.scanRecord(rows)
 		if err != nil {
 			return nil, fmt.Errorf("wallet/sqlite: records: %w", err)
 		}
