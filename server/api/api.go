@@ -456,6 +456,7 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request, _ uint32) (any, e
 	case errors.As(err, &locked):
 		if locked.Failed {
 			loginFailures.Inc()
+			loginLocks.Inc()
 		} else {
 			loginThrottled.WithLabelValues(scopeAccount).Inc()
 		}

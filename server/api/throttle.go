@@ -55,6 +55,10 @@ var (
 		Name: "campuspay_login_throttled_total",
 		Help: "App logins refused unchecked: scope address or global (rate limits), account (the student number is locked for this client).",
 	}, []string{"scope"})
+	loginLocks = promauto.NewCounter(prometheus.CounterOpts{
+		Name: "campuspay_login_locks_total",
+		Help: "Student numbers locked (for one client address or for all) by a wrong password; each further one doubles the lock.",
+	})
 )
 
 // Throttle scopes (label values of campuspay_login_throttled_total).

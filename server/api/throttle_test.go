@@ -113,6 +113,7 @@ func TestLoginThrottle(t *testing.T) {
 	// The account lock answers 423 with Retry-After and is counted as an
 	// account throttle once the lock is set.
 	e.Clock.Advance(time.Hour)
+	locks0 := metric(t, "campuspay_login_locks_total", "")
 	guesser := "198.51.100.9:1"
 	for i := 1; i <= wallet.PasswordTries; i++ {
 		want := 401
@@ -131,6 +132,9 @@ func TestLoginThrottle(t *testing.T) {
 	}
 	if d := metric(t, "campuspay_login_throttled_total", "account") - acct0; d != 1 {
 		t.Errorf("account throttles counted %v, want 1", d)
+	}
+	if d := metric(t, "campuspay_login_locks_total", "") - locks0; d != 1 {
+		t.Errorf("locks counted %v, want 1", d)
 	}
 	if st, _, _ := loginAt(t, srv, "203.0.113.5:4000", s.No, s.Password); st != 200 {
 		t.Fatalf("the student from their phone while the guesser is locked: %d", st)
