@@ -19,6 +19,7 @@ require (
 	gocv.io/x/gocv v0.31.0
 	golang.org/x/crypto v0.59.0
 	golang.org/x/sys v0.50.0
+	golang.org/x/time v0.16.0
 )
 
 require (

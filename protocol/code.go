@@ -95,8 +95,8 @@ type Certificate struct {
 
 // IssueCertificate signs c with the issuer key and returns its 110 bytes.
 func IssueCertificate(c Certificate, issuer ed25519.PrivateKey) ([]byte, error) {
-	if len(c.DeviceKey) != ed25519.PublicKeySize {
-		return nil, fmt.Errorf("protocol: issue certificate: device key has %d bytes", len(c.DeviceKey))
+	if err := CheckDeviceKey(c.DeviceKey); err != nil {
+		return nil, fmt.Errorf("protocol: issue certificate: %w", err)
 	}
 	if len(issuer) != ed25519.PrivateKeySize {
 		return nil, fmt.Errorf("protocol: issue certificate: bad issuer key")
@@ -149,6 +149,9 @@ func (c Certificate) verify(keys IssuerKeys, now time.Time, cache *CertCache) er
 			return ErrCodeBadCertSig
 		}
 		cache.add(pub, c.raw)
+	}
+	if CheckDeviceKey(c.DeviceKey) != nil { // certified before keys were checked
+		return ErrCodeBadCertSig
 	}
 	if !now.Before(c.Expires) {
 		return ErrCodeCertExpired

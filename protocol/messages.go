@@ -257,8 +257,9 @@ func Encode[M Message](m M) ([]byte, error) {
 	return b, nil
 }
 
-// Decode parses a payload strictly: size bound, known fields only, the
-// right version, and the message's own validation.
+// Decode parses a payload strictly: size bound, known fields only, member
+// names exactly as documented (case-sensitive) and each at most once
+// (CheckJSONNames), the right version, and the message's own validation.
 func Decode[M Message](b []byte, m M) error {
 	if len(b) > MaxMessageSize {
 		return fmt.Errorf("protocol: decode %T: %d bytes: %w", m, len(b), ErrBadRequest)
@@ -270,6 +271,9 @@ func Decode[M Message](b []byte, m M) error {
 	}
 	if d.More() {
 		return fmt.Errorf("protocol: decode %T: trailing data: %w", m, ErrBadRequest)
+	}
+	if err := CheckJSONNames(b, m); err != nil {
+		return fmt.Errorf("protocol: decode %T: %v: %w", m, err, ErrBadRequest)
 	}
 	if v := version(any(m)); v != Version {
 		return fmt.Errorf("protocol: decode %T: version %d: %w", m, v, ErrProtocolVersion)

@@ -176,3 +176,18 @@ var (
 	ErrDeadline    = reason("DEADLINE_PASSED", "请求已超时，未扣款，请重新支付", "The request arrived after the terminal's deadline; nothing was charged, please pay again")
 	ErrRequestTime = reason("REQUEST_TIME_INVALID", "终端时间异常，未扣款，请稍后重试", "The terminal's clock is off; nothing was charged, try again shortly")
 )
+
+// Input and account hardening (issue 13; appended, codes are never renamed).
+var (
+	ErrDeviceKeyInvalid = reason("DEVICE_KEY_INVALID", "设备密钥无效，请重新安装或更新App", "The device key is not valid; reinstall or update the app")
+	ErrBankCardLowFunds = reason("BANK_CARD_INSUFFICIENT", "银行卡余额不足", "The bank card's balance does not cover the amount")
+	ErrLoginThrottled   = reason("LOGIN_THROTTLED", "登录尝试过于频繁，请稍后再试", "Too many login attempts; try again later")
+	ErrRosterDuplicate  = reason("ROSTER_DUPLICATE", "文件中有重复的学号或卡号，所涉各行均未导入", "The student number or card appears on more than one line of the file; none of those lines was imported")
+	ErrRosterColumns    = reason("ROSTER_COLUMNS", "列数不正确，应为8列", "Wrong number of columns; want 8")
+	ErrRosterCampus     = reason("ROSTER_CAMPUS_UNKNOWN", "校区不存在", "No such campus")
+	ErrRosterStudentNo  = reason("ROSTER_STUDENT_NO_INVALID", "学号格式不正确", "The student number is not valid")
+	ErrRosterName       = reason("ROSTER_NAME_INVALID", "姓名不能为空且不超过64字节", "The name must be non-empty and at most 64 bytes")
+	ErrRosterCardUID    = reason("ROSTER_CARD_UID_INVALID", "卡号格式不正确（4–20位十六进制）", "The card UID must be 4–20 hex digits")
+	ErrRosterCardTaken  = reason("ROSTER_CARD_TAKEN", "该卡已登记给其他学生", "The card is registered to another student")
+	ErrRosterPassword   = reason("ROSTER_PASSWORD_INVALID", "初始密码不能为空且不超过72字节", "The initial password must be non-empty and at most 72 bytes")
+)

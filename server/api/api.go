@@ -49,6 +49,8 @@ type Options struct {
 	Rand     io.Reader        // tokens and generated keys; default crypto/rand
 	TokenTTL time.Duration    // default 24 h
 	Log      *slog.Logger     // default slog.Default()
+	// LoginLimits throttle logins per client address and in all.
+	LoginLimits LoginLimits
 }
 
 // Server serves the API.
@@ -57,6 +59,7 @@ type Server struct {
 	idem IdempotencyStore
 	opt  Options
 	mux  *http.ServeMux
+	thr  *loginThrottle
 
 	mu       sync.Mutex
 	sessions map[string]session
@@ -120,7 +123,7 @@ func New(svc *wallet.Service, idem IdempotencyStore, opt Options) *Server {
 	if opt.Log == nil {
 		opt.Log = slog.Default()
 	}
-	s := &Server{svc: svc, idem: idem, opt: opt, mux: http.NewServeMux(), sessions: map[string]session{}}
+	s := &Server{svc: svc, idem: idem, opt: opt, mux: http.NewServeMux(), thr: newLoginThrottle(opt.LoginLimits), sessions: map[string]session{}}
 	for _, rt := range routes {
 		s.mux.HandleFunc(rt.method+" "+rt.path, s.wrap(rt))
 	}
@@ -143,10 +146,12 @@ func Status(r *protocol.Reason) int {
 	case protocol.ErrTxConflict:
 		return http.StatusConflict
 	case protocol.ErrBadRequest, protocol.ErrAmountInvalid, protocol.ErrIDNumberInvalid, protocol.ErrPhoneInvalid,
-		protocol.ErrCardNumberInvalid, protocol.ErrPasswordWeak:
+		protocol.ErrCardNumberInvalid, protocol.ErrPasswordWeak, protocol.ErrDeviceKeyInvalid:
 		return http.StatusBadRequest
 	case protocol.ErrPaymentPasswordLocked, protocol.ErrWaterPasswordLocked, protocol.ErrLoginLocked:
 		return http.StatusLocked
+	case protocol.ErrLoginThrottled:
+		return http.StatusTooManyRequests
 	case protocol.ErrBankUnavailable, protocol.ErrWeChatUnavailable:
 		return http.StatusServiceUnavailable
 	case protocol.ErrInternal:
@@ -317,19 +322,28 @@ func (s *Server) authenticate(r *http.Request) (uint32, bool) {
 }
 
 // DecodeBody parses a JSON request body strictly: one object, known
-// fields only, nothing after it.
+// fields only, each named exactly (case-sensitive) and at most once
+// (protocol.CheckJSONNames: {"AMOUNT":1} and {"amount":100,"amount":1} are
+// refused, not read as an amount), nothing after it.
 func DecodeBody(r io.Reader, v any) error {
-	d := json.NewDecoder(r)
-	d.DisallowUnknownFields()
-	if err := d.Decode(v); err != nil {
+	b, err := io.ReadAll(r)
+	if err != nil {
 		var mb *http.MaxBytesError
 		if errors.As(err, &mb) {
 			return fmt.Errorf("body over %d bytes: %w", mb.Limit, protocol.ErrBadRequest)
 		}
 		return fmt.Errorf("body: %v: %w", err, protocol.ErrBadRequest)
 	}
+	d := json.NewDecoder(bytes.NewReader(b))
+	d.DisallowUnknownFields()
+	if err := d.Decode(v); err != nil {
+		return fmt.Errorf("body: %v: %w", err, protocol.ErrBadRequest)
+	}
 	if _, err := d.Token(); err != io.EOF {
 		return fmt.Errorf("body: data after the JSON object: %w", protocol.ErrBadRequest)
+	}
+	if err := protocol.CheckJSONNames(b, v); err != nil {
+		return fmt.Errorf("body: %v: %w", err, protocol.ErrBadRequest)
 	}
 	return nil
 }
@@ -429,10 +443,32 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request, _ uint32) (any, e
 	if err := DecodeBody(r.Body, &req); err != nil {
 		return nil, err
 	}
-	u, err := s.svc.Login(r.Context(), req.StudentNo, req.Password)
-	if err != nil {
+	addr, now := clientAddr(r), s.opt.Now()
+	refund, scope, wait := s.thr.admit(addr, now)
+	if scope != "" {
+		loginThrottled.WithLabelValues(scope).Inc()
+		retryAfter(w, wait)
+		return nil, protocol.ErrLoginThrottled
+	}
+	u, err := s.svc.LoginFrom(r.Context(), req.StudentNo, req.Password, addr)
+	var locked *wallet.LoginLockedError
+	switch {
+	case errors.As(err, &locked):
+		if locked.Failed {
+			loginFailures.Inc()
+			loginLocks.Inc()
+		} else {
+			loginThrottled.WithLabelValues(scopeAccount).Inc()
+		}
+		retryAfter(w, locked.Until.Sub(now))
+		return nil, err
+	case errors.Is(err, protocol.ErrLoginFailed):
+		loginFailures.Inc()
+		return nil, err
+	case err != nil:
 		return nil, err
 	}
+	refund()
 	var b [32]byte
 	if _, err := io.ReadFull(s.opt.Rand, b[:]); err != nil {
 		return nil, fmt.Errorf("api: token: %w", err)
@@ -440,7 +476,7 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request, _ uint32) (any, e
 	tok := base64.RawURLEncoding.EncodeToString(b[:])
 	exp := s.opt.Now().Add(s.opt.TokenTTL)
 	s.mu.Lock()
-	now := s.opt.Now()
+	now = s.opt.Now()
 	for k, v := range s.sessions { // sweep expired sessions
 		if !now.Before(v.expires) {
 			delete(s.sessions, k)
@@ -449,6 +485,11 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request, _ uint32) (any, e
 	s.sessions[tok] = session{user: u.ID, expires: exp}
 	s.mu.Unlock()
 	return loginResponse{Token: tok, UserID: u.ID, ExpiresAt: exp}, nil
+}
+
+// retryAfter tells the client when to try again (whole seconds, at least 1).
+func retryAfter(w http.ResponseWriter, d time.Duration) {
+	w.Header().Set("Retry-After", strconv.FormatInt(int64(max(time.Second, d+time.Second-1)/time.Second), 10))
 }
 
 // logout ends the session of the request's token on the server, so a

@@ -145,7 +145,9 @@ func TestEndToEnd(t *testing.T) {
 	if r.Status != protocol.StatusApproved {
 		t.Fatalf("pay with the new device: %+v", r)
 	}
-	c.want(400, "BAD_REQUEST", "POST", "/api/v1/devices", map[string]string{"public_key": "AAAA"}, nil)
+	c.want(400, "DEVICE_KEY_INVALID", "POST", "/api/v1/devices", map[string]string{"public_key": "AAAA"}, nil)
+	// Issue 13 item 8: the all-zero (small-order) key gets no certificate.
+	c.want(400, "DEVICE_KEY_INVALID", "POST", "/api/v1/devices", map[string]string{"public_key": base64.StdEncoding.EncodeToString(make([]byte, 32))}, nil)
 	c.want(404, "NOT_FOUND", "DELETE", "/api/v1/devices/99999", nil, nil)
 	c.want(404, "NOT_FOUND", "DELETE", "/api/v1/devices/x", nil, nil)
 	c.want(200, "", "DELETE", fmt.Sprintf("/api/v1/devices/%.0f", d["device_id"]), nil, nil)
@@ -347,4 +349,28 @@ func TestLogout(t *testing.T) {
 	c.want(401, "UNAUTHORIZED", "GET", "/api/v1/wallet", nil, nil)
 	c.want(401, "UNAUTHORIZED", "DELETE", "/api/v1/session", nil, nil)
 	other.want(200, "", "GET", "/api/v1/wallet", nil, nil)
+}
+
+// Issue 13 item 7: member names are matched exactly and only once, so
+// {"AMOUNT":1} withdraws nothing and {"amount":100,"amount":1} charges
+// nothing: both are refused before any money moves.
+func TestStrictJSONNames(t *testing.T) {
+	e, c, s := setup(t)
+	c.want(200, "", "POST", "/api/v1/wallet/bank-card", map[string]string{"bank_code": "CCB", "card_number": s.BankCard}, nil)
+	c.want(200, "", "POST", "/api/v1/wallet/top-up", map[string]int{"amount": 10_00}, nil)
+	for _, tc := range []struct{ method, path, body string }{
+		{"POST", "/api/v1/wallet/withdraw", `{"AMOUNT":1}`},
+		{"POST", "/api/v1/wallet/withdraw", `{"Amount":1}`},
+		{"POST", "/api/v1/wallet/top-up", `{"amount":100,"amount":1}`},
+		{"POST", "/api/v1/wallet/top-up", `{"amount":100,"\u0061mount":1}`},
+		{"PUT", "/api/v1/wallet/limits", `{"per_transaction":100,"daily":100,"Daily":1}`},
+		{"POST", "/api/v1/session", `{"student_no":"` + s.No + `","PASSWORD":"` + s.Password + `"}`},
+	} {
+		c.want(400, "BAD_REQUEST", tc.method, tc.path, tc.body, nil)
+	}
+	if e.Balance(s) != 10_00 || e.BankBalance(s) != 90_00 {
+		t.Fatalf("wallet %d bank %d after refused bodies", e.Balance(s), e.BankBalance(s))
+	}
+	c.want(200, "", "POST", "/api/v1/wallet/withdraw", `{"amount":1}`, nil)
+	e.Check()
 }

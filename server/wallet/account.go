@@ -10,145 +10,10 @@ import (
 	"strings"
 	"time"
 
-	"golang.org/x/crypto/bcrypt"
-
 	"campuspay/protocol"
 	"campuspay/server/bank"
 	"campuspay/server/ledger"
 )
-
-// RosterEntry is one line of the school's roster.
-type RosterEntry struct {
-	StudentNo string
-	Name      string
-	IDNumber  string
-	Phone     string
-	Category  string
-	Campus    string
-	CardUID   string
-	Password  string // initial app login password
-}
-
-// ImportStudent validates e and creates the user, or updates the roster
-// fields of an existing one (wallet state and passwords are kept, so a
-// re-import changes nothing a student did). It reports whether the user is new.
-func (s *Service) ImportStudent(ctx context.Context, e RosterEntry) (bool, error) {
-	e.StudentNo = strings.TrimSpace(e.StudentNo)
-	e.Name = strings.TrimSpace(e.Name)
-	switch {
-	case !validStudentNo(e.StudentNo):
-		return false, fmt.Errorf("student number %q: %w", e.StudentNo, protocol.ErrBadRequest)
-	case e.Name == "" || len(e.Name) > 64:
-		return false, fmt.Errorf("name %q: %w", e.Name, protocol.ErrBadRequest)
-	case !ValidIDNumber(e.IDNumber):
-		return false, protocol.ErrIDNumberInvalid
-	case !ValidPhone(e.Phone):
-		return false, protocol.ErrPhoneInvalid
-	case e.Password == "" || len(e.Password) > 72:
-		return false, fmt.Errorf("initial password: %w", protocol.ErrPasswordWeak)
-	}
-	if _, ok := s.cfg.Campuses[e.Campus]; !ok {
-		return false, fmt.Errorf("campus %q is not configured: %w", e.Campus, protocol.ErrBadRequest)
-	}
-	uid := ""
-	if e.CardUID != "" {
-		var ok bool
-		if uid, ok = NormalizeCardUID(e.CardUID); !ok {
-			return false, fmt.Errorf("card UID %q: %w", e.CardUID, protocol.ErrBadRequest)
-		}
-	}
-	if uid != "" {
-		if other, err := s.st.UserByCard(ctx, uid); err == nil && other.StudentNo != e.StudentNo {
-			return false, fmt.Errorf("card %s is registered to %s: %w", uid, other.StudentNo, protocol.ErrBadRequest)
-		}
-	}
-	u := &User{
-		StudentNo: e.StudentNo, Name: e.Name, IDNumber: e.IDNumber, Phone: e.Phone,
-		Category: e.Category, Campus: e.Campus, CardUID: uid, State: StateInactive,
-		LimitPerTx: s.cfg.DefaultLimitPerTx, LimitDaily: s.cfg.DefaultLimitDaily,
-	}
-	if old, err := s.st.UserByStudentNo(ctx, e.StudentNo); err == nil && old.LoginHash != "" {
-		u.LoginHash = old.LoginHash // a re-import does not reset a password (and skips bcrypt)
-	} else if u.LoginHash, err = s.hash(e.Password); err != nil {
-		return false, err
-	}
-	created, err := s.st.UpsertRosterUser(ctx, u)
-	if err != nil {
-		return false, fmt.Errorf("wallet: import %s: %w", e.StudentNo, err)
-	}
-	return created, nil
-}
-
-// Login checks a student number and login password. After PasswordTries
-// wrong passwords in a row a student number is locked for the cool-down
-// (counted in memory: a restart forgets, which only helps a guesser by
-// the restart rate).
-func (s *Service) Login(ctx context.Context, studentNo, password string) (*User, error) {
-	now := s.now()
-	s.loginMu.Lock()
-	if f := s.loginFails[studentNo]; f != nil && now.Before(f.until) {
-		s.loginMu.Unlock()
-		return nil, protocol.ErrLoginLocked
-	}
-	s.loginMu.Unlock()
-	u, err := s.st.UserByStudentNo(ctx, studentNo)
-	if err != nil && !errors.Is(err, protocol.ErrUserUnknown) {
-		return nil, err
-	}
-	hash := s.dummyLoginHash // compared anyway, so an unknown number takes as long
-	if u != nil {
-		hash = []byte(u.LoginHash)
-	}
-	ok := bcrypt.CompareHashAndPassword(hash, []byte(password)) == nil && u != nil
-	s.loginMu.Lock()
-	defer s.loginMu.Unlock()
-	if ok {
-		delete(s.loginFails, studentNo)
-		return u, nil
-	}
-	if s.loginFails == nil {
-		s.loginFails = map[string]*loginFail{}
-	}
-	f := s.loginFails[studentNo]
-	if f == nil || !f.until.IsZero() {
-		f = &loginFail{}
-		s.loginFails[studentNo] = f
-	}
-	if f.n++; f.n >= PasswordTries {
-		f.until = now.Add(s.cfg.PasswordLock)
-		return nil, protocol.ErrLoginLocked
-	}
-	if len(s.loginFails) > s.loginFailsCap() {
-		s.evictLoginFails(studentNo, now)
-	}
-	return nil, protocol.ErrLoginFailed
-}
-
-// maxLoginFails bounds the memory a guesser can take with failed logins.
-const maxLoginFails = 100_000
-
-func (s *Service) loginFailsCap() int {
-	if s.maxLoginFails > 0 {
-		return s.maxLoginFails
-	}
-	return maxLoginFails
-}
-
-// evictLoginFails drops the entries that lock nothing (counting, or past
-// their cool-down), never an active lockout and not keep's count. The
-// caller holds loginMu.
-func (s *Service) evictLoginFails(keep string, now time.Time) {
-	for no, f := range s.loginFails {
-		if no != keep && !now.Before(f.until) {
-			delete(s.loginFails, no)
-		}
-	}
-}
-
-type loginFail struct {
-	n     int
-	until time.Time
-}
 
 // View is a wallet as the app shows it.
 type View struct {
@@ -244,7 +109,7 @@ func (s *Service) BindCard(ctx context.Context, id uint32, r BindRequest) error 
 			return protocol.ErrCardAlreadyBound
 		}
 		name, idNo := strings.TrimSpace(r.Name), strings.ToUpper(strings.TrimSpace(r.IDNumber)) // the check character X in either case
-		h := bank.Holder{BankCode: r.BankCode, CardNumber: r.CardNumber, Name: u.Name, IDNumber: u.IDNumber, Phone: r.Phone}
+		h := bank.Holder{BankCode: r.BankCode, CardNumber: NormalizeCardNumber(r.CardNumber), Name: u.Name, IDNumber: u.IDNumber, Phone: r.Phone}
 		if h.Phone == "" {
 			h.Phone = u.Phone
 		}
@@ -492,7 +357,7 @@ func (s *Service) completeTopUp(ctx context.Context, rec *Record) (*Record, erro
 	}
 	if _, err := s.bank.Debit(ctx, bankKey("tu", rec.Key), rec.BankCode, rec.BankCard, rec.Amount); err != nil {
 		if bankDefinite(err) {
-			return nil, s.finish(ctx, rec, protocol.StatusDeclined, mapBankErr(err))
+			return nil, s.finish(ctx, rec, protocol.StatusDeclined, topUpBankErr(err))
 		}
 		return nil, mapBankErr(err) // outcome unknown: the same key resumes
 	}
@@ -661,8 +526,8 @@ type DeviceCert struct {
 
 // RegisterDevice issues a certificate for a phone's Ed25519 public key.
 func (s *Service) RegisterDevice(ctx context.Context, id uint32, pub []byte) (*DeviceCert, error) {
-	if len(pub) != ed25519.PublicKeySize {
-		return nil, fmt.Errorf("device key has %d bytes: %w", len(pub), protocol.ErrBadRequest)
+	if err := protocol.CheckDeviceKey(pub); err != nil {
+		return nil, err
 	}
 	if _, err := s.st.User(ctx, id); err != nil {
 		return nil, err

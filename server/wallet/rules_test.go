@@ -201,7 +201,7 @@ func TestTopUpWithdrawIdempotent(t *testing.T) {
 	_, err := e.Svc.TopUp(ctx, s.ID, "k1", 41_00)
 	wantErr(t, err, protocol.ErrTxConflict)
 	_, err = e.Svc.TopUp(ctx, s.ID, "k2", 61_00)
-	wantErr(t, err, protocol.ErrBankDeclined)
+	wantErr(t, err, protocol.ErrBankCardLowFunds) // issue 13 item 11: not the generic BANK_DECLINED
 	for i := 0; i < 2; i++ {
 		if _, err := e.Svc.Withdraw(ctx, s.ID, "w1", 15_00); err != nil {
 			t.Fatal(err)

@@ -93,7 +93,8 @@ type Service struct {
 
 	loginMu       sync.Mutex
 	loginFails    map[string]*loginFail
-	maxLoginFails int // 0: the default bound (tests lower it)
+	maxLoginFails int        // 0: the default bound (tests lower it)
+	loginLocks    keyedMutex // one password check at a time per student number (login.go)
 
 	hookMu         sync.Mutex
 	configChanged  func(terminals []string)

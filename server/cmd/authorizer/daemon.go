@@ -251,7 +251,14 @@ func Open(o Options) (*Main, error) {
 	if m.Ledger, err = ledgersqlite.Open(filepath.Join(o.Data, "ledger.db"), ledgersqlite.Options{}); err != nil {
 		return nil, err
 	}
-	if m.Store, err = walletsqlite.Open(filepath.Join(o.Data, "wallet.db")); err != nil {
+	// Bank card, ID and phone numbers in wallet.db are encrypted under a
+	// key kept beside the other keys, not in the database.
+	fieldKey, err := readOrCreate(filepath.Join(o.Data, walletsqlite.KeyFile), walletsqlite.NewFieldKey)
+	if err != nil {
+		m.Ledger.Close()
+		return nil, err
+	}
+	if m.Store, err = walletsqlite.Open(filepath.Join(o.Data, "wallet.db"), walletsqlite.WithFieldKey(fieldKey)); err != nil {
 		m.Ledger.Close()
 		return nil, err
 	}

@@ -14,8 +14,9 @@
 //	backup DIR               online backup of the data folder
 //	restore DIR              restore a backup into an empty data folder
 //
-// --data (default ./data) holds wallet.db, ledger.db, issuer.key and
-// seal.key (created on first run, mode 0600); --config defaults to
+// --data (default ./data) holds wallet.db, ledger.db, issuer.key,
+// seal.key and wallet-fields.key (the key of the personal data in
+// wallet.db; keys created on first run, mode 0600); --config defaults to
 // DATA/authorizer.json when it exists.
 package main
 
@@ -249,7 +250,7 @@ func (c *cli) serve(args []string) int {
 }
 
 func (c *cli) rosterImport(args []string) int {
-	fs := c.newFlags("roster import", "roster import [--every N] FILE.csv\n\ncolumns (with a header line): student number, name, ID number, phone, category, campus, card UID, initial password")
+	fs := c.newFlags("roster import", "roster import [--every N] FILE.csv\n\ncolumns (with a header line): student number, name, ID number, phone, category, campus (id or name), card UID, initial password\nlines sharing a student number or card are all refused")
 	every := fs.Int("every", 1000, "report progress every `N` lines")
 	if done, code := c.parse(fs, args); done {
 		return code
@@ -267,7 +268,10 @@ func (c *cli) rosterImport(args []string) int {
 		r := csv.NewReader(f)
 		r.FieldsPerRecord = -1
 		r.TrimLeadingSpace = true
-		var lines, created, updated, failed int
+		// The whole file first: duplicates within it are refused on every
+		// line involved (wallet.ImportRoster).
+		var entries []wallet.RosterEntry
+		var lines, failed int
 		for first := true; ; first = false {
 			rec, err := r.Read()
 			if err == io.EOF {
@@ -277,7 +281,8 @@ func (c *cli) rosterImport(args []string) int {
 			if err != nil {
 				var pe *csv.ParseError
 				if errors.As(err, &pe) {
-					fmt.Fprintf(c.errw, "line %d: %v\n", pe.Line, pe.Err)
+					fmt.Fprintf(c.errw, "line %d: CSV 格式错误 / CSV error: %v\n", pe.Line, pe.Err)
+					lines++
 					failed++
 					continue
 				}
@@ -288,37 +293,52 @@ func (c *cli) rosterImport(args []string) int {
 			}
 			lines++
 			if len(rec) != 8 {
-				fmt.Fprintf(c.errw, "line %d: %d columns, want 8\n", line, len(rec))
+				rosterLineError(c.errw, line, rec[0], fmt.Errorf("%d columns: %w", len(rec), protocol.ErrRosterColumns))
 				failed++
 				continue
 			}
-			isNew, err := m.Svc.ImportStudent(c.ctx, wallet.RosterEntry{StudentNo: rec[0], Name: rec[1], IDNumber: strings.TrimSpace(rec[2]),
-				Phone: strings.TrimSpace(rec[3]), Category: strings.TrimSpace(rec[4]), Campus: strings.TrimSpace(rec[5]),
-				CardUID: strings.TrimSpace(rec[6]), Password: rec[7]})
-			switch {
-			case err != nil:
-				r := protocol.AsReason(err)
-				msg := r.EN
-				if r == protocol.ErrBadRequest || r == protocol.ErrInternal {
-					msg = err.Error()
-				}
-				fmt.Fprintf(c.errw, "line %d: %s: %s\n", line, rec[0], msg)
-				failed++
-			case isNew:
-				created++
-			default:
-				updated++
-			}
-			if *every > 0 && lines%*every == 0 {
-				fmt.Fprintf(c.out, "%d lines: %d new, %d updated, %d errors\n", lines, created, updated, failed)
-			}
+			entries = append(entries, wallet.RosterEntry{StudentNo: strings.TrimSpace(rec[0]), Name: rec[1], IDNumber: rec[2],
+				Phone: rec[3], Category: rec[4], Campus: rec[5], CardUID: rec[6], Password: rec[7], Line: line})
 		}
-		fmt.Fprintf(c.out, "done: %d lines: %d new, %d updated, %d errors\n", lines, created, updated, failed)
+		count := map[wallet.ImportOutcome]int{}
+		done := 0
+		err := m.Svc.ImportRoster(c.ctx, entries, func(i int, o wallet.ImportOutcome, err error) {
+			if err != nil {
+				rosterLineError(c.errw, entries[i].Line, entries[i].StudentNo, err)
+				failed++
+			} else {
+				count[o]++
+			}
+			if done++; *every > 0 && done%*every == 0 {
+				fmt.Fprintf(c.out, "%d of %d lines: %d new, %d updated, %d unchanged, %d errors\n", done, len(entries),
+					count[wallet.ImportNew], count[wallet.ImportUpdated], count[wallet.ImportUnchanged], failed)
+			}
+		})
+		if err != nil {
+			return c.fail(err)
+		}
+		fmt.Fprintf(c.out, "done: %d lines: %d new, %d updated, %d unchanged, %d errors\n", lines, count[wallet.ImportNew],
+			count[wallet.ImportUpdated], count[wallet.ImportUnchanged], failed)
 		if failed > 0 {
 			return 1
 		}
 		return 0
 	})
+}
+
+// rosterLineError prints one roster line's error: the reason in Chinese
+// and English, then what exactly was wrong.
+func rosterLineError(w io.Writer, line int, no string, err error) {
+	r := protocol.AsReason(err)
+	msg := r.ZH + " / " + r.EN
+	detail := strings.TrimSuffix(err.Error(), ": "+r.Error())
+	if r == protocol.ErrInternal {
+		detail = err.Error()
+	}
+	if detail != "" && detail != r.Error() {
+		msg += " (" + detail + ")"
+	}
+	fmt.Fprintf(w, "line %d: %s: %s\n", line, no, msg)
 }
 
 func (c *cli) merchantAdd(args []string) int {

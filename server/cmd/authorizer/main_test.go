@@ -124,17 +124,19 @@ func TestAdminCommands(t *testing.T) {
 	if code != 1 {
 		t.Fatalf("import with bad lines: exit %d", code)
 	}
-	for _, want := range []string{"line 3: 20260002: The ID card number is not valid", "line 4: 20260003: The mobile number is not valid", "line 5: 8 columns", "line 6: 20260005"} {
-		want = strings.Replace(want, "8 columns", "5 columns, want 8", 1)
+	for _, want := range []string{"line 3: 20260002: 身份证号码格式不正确 / The ID card number is not valid",
+		"line 4: 20260003: 手机号码格式不正确 / The mobile number is not valid",
+		"line 5: 20260004: 列数不正确，应为8列 / Wrong number of columns; want 8 (5 columns)",
+		"line 6: 20260005: 校区不存在 / No such campus (campus \"mars\")"} {
 		if !strings.Contains(errs, want) {
 			t.Errorf("import errors %q lack %q", errs, want)
 		}
 	}
-	if !strings.Contains(out, "2 lines:") || !strings.Contains(out, "done: 6 lines: 2 new, 0 updated, 4 errors") {
+	if !strings.Contains(out, "2 of 5 lines:") || !strings.Contains(out, "done: 6 lines: 2 new, 0 updated, 0 unchanged, 4 errors") {
 		t.Fatalf("import output %q", out)
 	}
 	_, out, _ = cli("roster", "import", f)
-	if !strings.Contains(out, "done: 6 lines: 0 new, 2 updated, 4 errors") {
+	if !strings.Contains(out, "done: 6 lines: 0 new, 0 updated, 2 unchanged, 4 errors") {
 		t.Fatalf("re-import output %q", out)
 	}
 	if code, out, _ := cli("ledger", "check"); code != 0 || !strings.Contains(out, "ledger OK") {

@@ -98,7 +98,7 @@ func wireServe(ctx context.Context, m *Main, data string) error {
 	// The MQTT handlers log through connWatch, which follows their link's
 	// state for /readyz.
 	ac := authz.Config{Broker: cfg.BrokerURL, Group: cfg.Group, Now: m.now,
-		Logger: slog.New(&connWatch{inner: m.Log.Handler(), up: &m.ready.brokerUp}),
+		Logger:  slog.New(&connWatch{inner: m.Log.Handler(), up: &m.ready.brokerUp}),
 		Workers: cfg.Workers, MaxQueue: cfg.MaxQueue}
 	if cfg.BrokerURL == "" {
 		// A plain listener only when asked for, or by default when no

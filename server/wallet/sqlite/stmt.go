@@ -73,9 +73,9 @@ const (
 		ON CONFLICT(id) DO UPDATE SET owner=excluded.owner, expires=excluded.expires WHERE seen_codes.expires < ?4`
 	qSeenOwner    = `SELECT owner FROM seen_codes WHERE id=?`
 	qRecordUpsert = `INSERT INTO records (key, kind, user_id, terminal, tx, merchant, amount, channel, bank_code, bank_card,
-		status, code, req_hash, response, qr_seq, created, updated) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)
+		bank_card_last4, status, code, req_hash, response, qr_seq, created, updated) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)
 		ON CONFLICT(key) DO UPDATE SET kind=excluded.kind, user_id=excluded.user_id, amount=excluded.amount, channel=excluded.channel,
-		bank_code=excluded.bank_code, bank_card=excluded.bank_card, status=excluded.status, code=excluded.code,
+		bank_code=excluded.bank_code, bank_card=excluded.bank_card, bank_card_last4=excluded.bank_card_last4, status=excluded.status, code=excluded.code,
 		response=excluded.response, qr_seq=excluded.qr_seq, updated=excluded.updated`
 	qRecordID = `SELECT id FROM records WHERE key=?`
 )

@@ -8,6 +8,10 @@
 // payments share an fsync), each write in its own savepoint; reads use a
 // pool of query-only connections. The authorizer is the only process
 // writing the file.
+//
+// Bank card numbers, resident ID numbers and phones are encrypted under a
+// key kept outside the database (fields.go); the schema is versioned by
+// numbered migrations (migrate.go).
 package sqlite
 
 import (
@@ -16,6 +20,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -97,6 +102,8 @@ type Store struct {
 	codeSweep atomic.Int64
 	wst       stmtCache // prepared hot writes on wdb (writer only)
 
+	fc *fieldCipher // personal data columns
+
 	mu      sync.RWMutex // guards closed against sends on queue
 	closed  bool
 	queue   chan *op
@@ -105,12 +112,41 @@ type Store struct {
 
 var _ wallet.Store = (*Store)(nil)
 
-// Open opens (creating if needed) the wallet store at path.
-func Open(path string) (*Store, error) {
+// Option configures Open.
+type Option func(*options)
+
+type options struct{ key []byte }
+
+// WithFieldKey gives the key (FieldKeySize bytes) the personal data
+// columns are encrypted under. Without it, Open uses KeyFile beside the
+// database, creating it (mode 0600) on first use.
+func WithFieldKey(key []byte) Option { return func(o *options) { o.key = key } }
+
+// Open opens (creating if needed) the wallet store at path and applies
+// the migrations it lacks. A database whose personal data is under another
+// key is refused.
+func Open(path string, opts ...Option) (*Store, error) {
 	if path == "" || strings.ContainsAny(path, "?#") {
 		return nil, fmt.Errorf("wallet/sqlite: open %q: path must be non-empty without '?' or '#'", path)
 	}
-	wdb, err := sql.Open("sqlite3", path+"?_journal_mode=WAL&_synchronous=FULL&_foreign_keys=1&_txlock=immediate&_busy_timeout=5000")
+	var o options
+	for _, f := range opts {
+		f(&o)
+	}
+	if o.key == nil {
+		k, err := LoadOrCreateFieldKey(filepath.Join(filepath.Dir(path), KeyFile))
+		if err != nil {
+			return nil, err
+		}
+		o.key = k
+	}
+	fc, err := newFieldCipher(o.key)
+	if err != nil {
+		return nil, fmt.Errorf("wallet/sqlite: open %s: %w", path, err)
+	}
+	// secure_delete: a value rewritten (encrypted by a migration, a card
+	// unbound) is overwritten in the file, not left in a free page.
+	wdb, err := sql.Open("sqlite3", path+"?_journal_mode=WAL&_synchronous=FULL&_foreign_keys=1&_txlock=immediate&_busy_timeout=5000&_secure_delete=on")
 	if err != nil {
 		return nil, fmt.Errorf("wallet/sqlite: open %s: %w", path, err)
 	}
@@ -121,9 +157,27 @@ func Open(path string) (*Store, error) {
 		wdb.Close()
 		return nil, fmt.Errorf("wallet/sqlite: open %s: %w", path, err)
 	}
-	if _, err := wdb.Exec(schema); err != nil {
+	ctx := context.Background()
+	ran, err := migrate(ctx, wdb, fc)
+	if err != nil {
 		wdb.Close()
 		return nil, fmt.Errorf("wallet/sqlite: schema %s: %w", path, err)
+	}
+	var check string
+	if err := wdb.QueryRowContext(ctx, `SELECT check_value FROM field_key WHERE id = 1`).Scan(&check); err != nil {
+		wdb.Close()
+		return nil, fmt.Errorf("wallet/sqlite: open %s: field key check: %w", path, err)
+	}
+	if check != fc.check {
+		wdb.Close()
+		return nil, fmt.Errorf("wallet/sqlite: open %s: its personal data is encrypted under another key than the one given (%s in the data folder)", path, KeyFile)
+	}
+	if ran {
+		// Pages written before the migration (clear values) leave the WAL.
+		if _, err := wdb.ExecContext(ctx, `PRAGMA wal_checkpoint(TRUNCATE)`); err != nil {
+			wdb.Close()
+			return nil, fmt.Errorf("wallet/sqlite: checkpoint %s: %w", path, err)
+		}
 	}
 	rdb, err := sql.Open("sqlite3", path+"?_query_only=1&_foreign_keys=1&_busy_timeout=5000")
 	if err != nil {
@@ -132,7 +186,7 @@ func Open(path string) (*Store, error) {
 	}
 	rdb.SetMaxOpenConns(4)
 	rdb.SetMaxIdleConns(4)
-	s := &Store{wdb: wdb, rdb: rdb, rst: stmtCache{db: rdb}, wst: stmtCache{db: wdb}, queue: make(chan *op, 4*maxBatch), stopped: make(chan struct{})}
+	s := &Store{wdb: wdb, rdb: rdb, fc: fc, rst: stmtCache{db: rdb}, wst: stmtCache{db: wdb}, queue: make(chan *op, 4*maxBatch), stopped: make(chan struct{})}
 	if err := s.prepareWrites(); err != nil {
 		rdb.Close()
 		wdb.Close()
@@ -204,7 +258,7 @@ const userCols = `id, student_no, name, id_number, phone, category, campus, card
 	bank_code, bank_card, password_free, wechat_openid, pay_hash, pay_fails, pay_locked, water_hash, water_fails, water_locked,
 	limit_per_tx, limit_daily`
 
-func scanUser(row interface{ Scan(...any) error }) (*wallet.User, error) {
+func (s *Store) scanUser(row interface{ Scan(...any) error }) (*wallet.User, error) {
 	var u wallet.User
 	var pf int
 	var payLocked, waterLocked int64
@@ -219,11 +273,18 @@ func scanUser(row interface{ Scan(...any) error }) (*wallet.User, error) {
 	}
 	u.PasswordFree = pf != 0
 	u.PayLockedUntil, u.WaterLockedUntil = fromNanos(payLocked), fromNanos(waterLocked)
+	var e1, e2, e3 error
+	u.BankCard, e1 = s.fc.open(colUserCard, u.BankCard)
+	u.IDNumber, e2 = s.fc.open(colUserID, u.IDNumber)
+	u.Phone, e3 = s.fc.open(colUserPhone, u.Phone)
+	if err := errors.Join(e1, e2, e3); err != nil {
+		return nil, fmt.Errorf("wallet/sqlite: user %d: %w", u.ID, err)
+	}
 	return &u, nil
 }
 
 func (s *Store) userWhere(ctx context.Context, where string, arg any) (*wallet.User, error) {
-	return scanUser(s.queryRow(ctx, "SELECT "+userCols+" FROM users WHERE "+where, arg))
+	return s.scanUser(s.queryRow(ctx, "SELECT "+userCols+" FROM users WHERE "+where, arg))
 }
 
 // User implements wallet.Store.
@@ -262,6 +323,11 @@ func (s *Store) UserByOpenID(ctx context.Context, openID string) (*wallet.User, 
 func (s *Store) UpsertRosterUser(ctx context.Context, u *wallet.User) (bool, error) {
 	var n int
 	var got *wallet.User
+	idNo, err1 := s.fc.seal(colUserID, u.IDNumber)
+	phone, err2 := s.fc.seal(colUserPhone, u.Phone)
+	if err := errors.Join(err1, err2); err != nil {
+		return false, err
+	}
 	err := s.write(ctx, func(tx *sql.Tx) error {
 		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM users WHERE student_no=?`, u.StudentNo).Scan(&n); err != nil {
 			return err
@@ -270,11 +336,11 @@ func (s *Store) UpsertRosterUser(ctx context.Context, u *wallet.User) (bool, err
 		VALUES (?,?,?,?,?,?,?,?,?,?,?)
 		ON CONFLICT(student_no) DO UPDATE SET name=excluded.name, id_number=excluded.id_number, phone=excluded.phone,
 			category=excluded.category, campus=excluded.campus, card_uid=excluded.card_uid`,
-			u.StudentNo, u.Name, u.IDNumber, u.Phone, u.Category, u.Campus, u.CardUID, u.LoginHash, u.State, u.LimitPerTx, u.LimitDaily); err != nil {
+			u.StudentNo, u.Name, idNo, phone, u.Category, u.Campus, u.CardUID, u.LoginHash, u.State, u.LimitPerTx, u.LimitDaily); err != nil {
 			return err
 		}
 		var err error
-		got, err = scanUser(tx.QueryRowContext(ctx, "SELECT "+userCols+" FROM users WHERE student_no=?", u.StudentNo))
+		got, err = s.scanUser(tx.QueryRowContext(ctx, "SELECT "+userCols+" FROM users WHERE student_no=?", u.StudentNo))
 		return err
 	})
 	if err != nil {
@@ -286,10 +352,16 @@ func (s *Store) UpsertRosterUser(ctx context.Context, u *wallet.User) (bool, err
 
 // UpdateUser implements wallet.Store.
 func (s *Store) UpdateUser(ctx context.Context, u *wallet.User) error {
+	card, err1 := s.fc.seal(colUserCard, u.BankCard)
+	idNo, err2 := s.fc.seal(colUserID, u.IDNumber)
+	phone, err3 := s.fc.seal(colUserPhone, u.Phone)
+	if err := errors.Join(err1, err2, err3); err != nil {
+		return err
+	}
 	err := s.exec(ctx, `UPDATE users SET name=?, id_number=?, phone=?, category=?, campus=?, card_uid=?, login_hash=?,
-		state=?, reopens=?, unbinds=?, bank_code=?, bank_card=?, password_free=?, wechat_openid=?, pay_hash=?, pay_fails=?, pay_locked=?,
+		state=?, reopens=?, unbinds=?, bank_code=?, bank_card=?, bank_card_last4=?, password_free=?, wechat_openid=?, pay_hash=?, pay_fails=?, pay_locked=?,
 		water_hash=?, water_fails=?, water_locked=?, limit_per_tx=?, limit_daily=? WHERE id=?`,
-		u.Name, u.IDNumber, u.Phone, u.Category, u.Campus, u.CardUID, u.LoginHash, u.State, u.Reopens, u.Unbinds, u.BankCode, u.BankCard,
+		u.Name, idNo, phone, u.Category, u.Campus, u.CardUID, u.LoginHash, u.State, u.Reopens, u.Unbinds, u.BankCode, card, last4(u.BankCard),
 		b2i(u.PasswordFree), u.WeChatOpenID, u.PayHash, u.PayFails, nanos(u.PayLockedUntil), u.WaterHash, u.WaterFails,
 		nanos(u.WaterLockedUntil), u.LimitPerTx, u.LimitDaily, u.ID)
 	if err != nil {
@@ -497,7 +569,7 @@ func (s *Store) Terminals(ctx context.Context) ([]wallet.Terminal, error) {
 
 const recordCols = `id, key, kind, user_id, terminal, tx, merchant, amount, channel, bank_code, bank_card, status, code, req_hash, response, qr_seq, created, updated`
 
-func scanRecord(row interface{ Scan(...any) error }) (*wallet.Record, error) {
+func (s *Store) scanRecord(row interface{ Scan(...any) error }) (*wallet.Record, error) {
 	var r wallet.Record
 	var tx, status string
 	var created, updated int64
@@ -506,12 +578,16 @@ func scanRecord(row interface{ Scan(...any) error }) (*wallet.Record, error) {
 		return nil, err
 	}
 	r.Tx, r.Status, r.Created, r.Updated = protocol.TxID(tx), protocol.Status(status), fromNanos(created), fromNanos(updated)
+	var err error
+	if r.BankCard, err = s.fc.open(colRecordCard, r.BankCard); err != nil {
+		return nil, fmt.Errorf("record %s: %w", r.Key, err)
+	}
 	return &r, nil
 }
 
 // Record implements wallet.Store.
 func (s *Store) Record(ctx context.Context, key string) (*wallet.Record, error) {
-	r, err := scanRecord(s.queryRow(ctx, `SELECT `+recordCols+` FROM records WHERE key=?`, key))
+	r, err := s.scanRecord(s.queryRow(ctx, `SELECT `+recordCols+` FROM records WHERE key=?`, key))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, nil
 	}
@@ -526,8 +602,12 @@ func (s *Store) Record(ctx context.Context, key string) (*wallet.Record, error) 
 func (s *Store) PutRecord(ctx context.Context, r *wallet.Record) error {
 	var seq uint64
 	var id int64
-	err := s.writePlain(ctx, func(tx *sql.Tx) error { // one upsert; the rest reads
-		return s.putRecord(ctx, tx, r, &seq, &id)
+	card, err := s.fc.seal(colRecordCard, r.BankCard)
+	if err != nil {
+		return err
+	}
+	err = s.writePlain(ctx, func(tx *sql.Tx) error { // one upsert; the rest reads
+		return s.putRecord(ctx, tx, r, card, &seq, &id)
 	})
 	if err != nil {
 		return fmt.Errorf("wallet/sqlite: put record %s: %w", r.Key, err)
@@ -541,11 +621,15 @@ func (s *Store) PutRecordUsingCode(ctx context.Context, r *wallet.Record, c wall
 	var seq uint64
 	var id int64
 	var owner string
+	card, err := s.fc.seal(colRecordCard, r.BankCard)
+	if err != nil {
+		return "", err
+	}
 	// Expired marks are swept at most once a second, not by every payment
 	// (an expired mark still present is taken over by qSeenInsert).
 	last := s.codeSweep.Load()
 	sweep := c.Now.UnixNano()-last >= int64(time.Second) && s.codeSweep.CompareAndSwap(last, c.Now.UnixNano())
-	err := s.write(ctx, func(tx *sql.Tx) error {
+	err = s.write(ctx, func(tx *sql.Tx) error {
 		if sweep {
 			if _, err := s.txExec(ctx, tx, qSeenExpire, nanos(c.Now)); err != nil {
 				return err
@@ -560,7 +644,7 @@ func (s *Store) PutRecordUsingCode(ctx context.Context, r *wallet.Record, c wall
 		if owner != r.Key {
 			return nil
 		}
-		return s.putRecord(ctx, tx, r, &seq, &id)
+		return s.putRecord(ctx, tx, r, card, &seq, &id)
 	})
 	if err != nil {
 		return "", fmt.Errorf("wallet/sqlite: put record %s using code: %w", r.Key, err)
@@ -572,7 +656,8 @@ func (s *Store) PutRecordUsingCode(ctx context.Context, r *wallet.Record, c wall
 }
 
 // putRecord upserts r in the writer's transaction.
-func (s *Store) putRecord(ctx context.Context, tx *sql.Tx, r *wallet.Record, seq *uint64, id *int64) error {
+// card is r.BankCard sealed by the field cipher (outside the writer).
+func (s *Store) putRecord(ctx context.Context, tx *sql.Tx, r *wallet.Record, card string, seq *uint64, id *int64) error {
 	*seq = r.QRSeq
 	if r.Kind == wallet.KindScanPay && r.Status == protocol.StatusApproved && *seq == 0 {
 		if err := tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(qr_seq), 0) + 1 FROM records WHERE terminal=? AND qr_seq > 0`, r.Terminal).Scan(seq); err != nil {
@@ -580,7 +665,7 @@ func (s *Store) putRecord(ctx context.Context, tx *sql.Tx, r *wallet.Record, seq
 		}
 	}
 	if _, err := s.txExec(ctx, tx, qRecordUpsert,
-		r.Key, r.Kind, r.UserID, r.Terminal, string(r.Tx), r.Merchant, r.Amount, r.Channel, r.BankCode, r.BankCard,
+		r.Key, r.Kind, r.UserID, r.Terminal, string(r.Tx), r.Merchant, r.Amount, r.Channel, r.BankCode, card, last4(r.BankCard),
 		string(r.Status), r.Code, r.ReqHash, r.Response, *seq, nanos(r.Created), nanos(r.Updated)); err != nil {
 		return err
 	}
@@ -595,7 +680,7 @@ func (s *Store) records(ctx context.Context, q string, args ...any) ([]wallet.Re
 	defer rows.Close()
 	var out []wallet.Record
 	for rows.Next() {
-		r, err := scanRecord(rows)
+		r, err := s.scanRecord(rows)
 		if err != nil {
 			return nil, fmt.Errorf("wallet/sqlite: records: %w", err)
 		}

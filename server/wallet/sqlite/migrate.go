@@ -1,0 +1,159 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// migration is one numbered step of the schema, applied once in its own
+// transaction and recorded in schema_version. Steps are Go, not SQL
+// files, because a step may have to rewrite rows (encrypting them needs
+// the key, which the database never holds).
+type migration struct {
+	version int
+	name    string
+	apply   func(ctx context.Context, tx *sql.Tx, fc *fieldCipher) error
+}
+
+var migrations = []migration{
+	{1, "base schema", func(ctx context.Context, tx *sql.Tx, _ *fieldCipher) error {
+		_, err := tx.ExecContext(ctx, schema) // IF NOT EXISTS: a no-op on a database from before schema_version
+		return err
+	}},
+	{2, "personal data encrypted", encryptPersonalData},
+}
+
+// migrate applies every migration newer than the recorded version and
+// reports whether any ran.
+func migrate(ctx context.Context, db *sql.DB, fc *fieldCipher) (bool, error) {
+	if _, err := db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_version (
+		version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)`); err != nil {
+		return false, fmt.Errorf("create schema_version: %w", err)
+	}
+	var have int
+	if err := db.QueryRowContext(ctx, `SELECT COALESCE(MAX(version), 0) FROM schema_version`).Scan(&have); err != nil {
+		return false, fmt.Errorf("read schema_version: %w", err)
+	}
+	if last := migrations[len(migrations)-1].version; have > last {
+		return false, fmt.Errorf("schema version %d is newer than this program's %d", have, last)
+	}
+	ran := false
+	for _, m := range migrations {
+		if m.version <= have {
+			continue
+		}
+		tx, err := db.BeginTx(ctx, nil)
+		if err != nil {
+			return ran, err
+		}
+		if err := m.apply(ctx, tx, fc); err != nil {
+			tx.Rollback()
+			return ran, fmt.Errorf("migration %d (%s): %w", m.version, m.name, err)
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO schema_version (version, name, applied_at) VALUES (?,?,?)`,
+			m.version, m.name, time.Now().UnixNano()); err != nil {
+			tx.Rollback()
+			return ran, fmt.Errorf("migration %d: %w", m.version, err)
+		}
+		if err := tx.Commit(); err != nil {
+			return ran, fmt.Errorf("migration %d: commit: %w", m.version, err)
+		}
+		ran = true
+	}
+	return ran, nil
+}
+
+// encryptPersonalData (migration 2) encrypts the bank card numbers of
+// users and records and the users' resident ID numbers and phones that
+// earlier versions stored in clear, keeps the cards' last four digits, and
+// records which key they are under. The writer connection runs with
+// secure_delete, so the clear values are overwritten in the file, and Open
+// checkpoints the WAL afterwards.
+func encryptPersonalData(ctx context.Context, tx *sql.Tx, fc *fieldCipher) error {
+	for _, q := range []string{
+		`ALTER TABLE users ADD COLUMN bank_card_last4 TEXT NOT NULL DEFAULT ''`,
+		`ALTER TABLE records ADD COLUMN bank_card_last4 TEXT NOT NULL DEFAULT ''`,
+		`CREATE TABLE field_key (id INTEGER PRIMARY KEY CHECK (id = 1), check_value TEXT NOT NULL)`,
+	} {
+		if _, err := tx.ExecContext(ctx, q); err != nil {
+			return err
+		}
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO field_key (id, check_value) VALUES (1, ?)`, fc.check); err != nil {
+		return err
+	}
+	type user struct {
+		id               int64
+		card, idNo, tele string
+	}
+	var users []user
+	rows, err := tx.QueryContext(ctx, `SELECT id, bank_card, id_number, phone FROM users`)
+	if err != nil {
+		return err
+	}
+	for rows.Next() {
+		var u user
+		if err := rows.Scan(&u.id, &u.card, &u.idNo, &u.tele); err != nil {
+			rows.Close()
+			return err
+		}
+		users = append(users, u)
+	}
+	if err := errors.Join(rows.Err(), rows.Close()); err != nil {
+		return err
+	}
+	for _, u := range users {
+		card, err1 := sealClear(fc, colUserCard, u.card)
+		idNo, err2 := sealClear(fc, colUserID, u.idNo)
+		tele, err3 := sealClear(fc, colUserPhone, u.tele)
+		if err := errors.Join(err1, err2, err3); err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE users SET bank_card=?, bank_card_last4=?, id_number=?, phone=? WHERE id=?`,
+			card, last4(u.card), idNo, tele, u.id); err != nil {
+			return err
+		}
+	}
+	type record struct {
+		id   int64
+		card string
+	}
+	var recs []record
+	rows, err = tx.QueryContext(ctx, `SELECT id, bank_card FROM records WHERE bank_card <> ''`)
+	if err != nil {
+		return err
+	}
+	for rows.Next() {
+		var r record
+		if err := rows.Scan(&r.id, &r.card); err != nil {
+			rows.Close()
+			return err
+		}
+		recs = append(recs, r)
+	}
+	if err := errors.Join(rows.Err(), rows.Close()); err != nil {
+		return err
+	}
+	for _, r := range recs {
+		card, err := sealClear(fc, colRecordCard, r.card)
+		if err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE records SET bank_card=?, bank_card_last4=? WHERE id=?`, card, last4(r.card), r.id); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// sealClear encrypts a value stored in clear (one already encrypted stays).
+func sealClear(fc *fieldCipher, col, v string) (string, error) {
+	if strings.HasPrefix(v, encPrefix) {
+		return v, nil
+	}
+	return fc.seal(col, v)
+}
