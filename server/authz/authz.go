@@ -29,6 +29,7 @@ import (
 	paho "github.com/eclipse/paho.mqtt.golang"
 
 	"campuspay/protocol"
+	"campuspay/server/metrics"
 )
 
 // Backend is what the authorizer needs from the wallet service.
@@ -123,7 +124,8 @@ type Authorizer struct {
 const DefaultWorkers = 256
 
 type job struct {
-	shed     bool // answered BUSY without the backend (queue overflow)
+	shed     bool      // answered BUSY without the backend (queue overflow)
+	received time.Time // when the message reached this authorizer (metrics)
 	msg      paho.Message
 	terminal string
 	ch       protocol.Channel
@@ -273,7 +275,7 @@ func (a *Authorizer) onMessage(_ paho.Client, m paho.Message) {
 		m.Ack()
 		return
 	}
-	j := job{msg: m, terminal: terminal, ch: ch}
+	j := job{msg: m, terminal: terminal, ch: ch, received: time.Now()}
 	key := terminal
 	switch ch {
 	case protocol.ChanRequest:
@@ -360,11 +362,13 @@ func (q *queue) push(j job) {
 	q.items = append(q.items, j)
 	if j.movesMoney() {
 		q.money++
+		metrics.QueueDepth.Inc()
 		if q.money > q.maxMoney {
 			for i := range q.items {
 				if it := &q.items[i]; it.movesMoney() && !it.shed {
 					it.shed = true
 					q.money--
+					metrics.QueueDepth.Dec()
 					break
 				}
 			}
@@ -386,6 +390,7 @@ func (q *queue) pop(ctx context.Context) (job, bool) {
 			q.items = q.items[1:]
 			if j.movesMoney() && !j.shed {
 				q.money--
+				metrics.QueueDepth.Dec()
 			}
 			more := len(q.items) > 0
 			q.mu.Unlock()
@@ -447,6 +452,7 @@ func (a *Authorizer) handleRequest(ctx context.Context, j job) {
 		resp.SetReason(protocol.ErrInternal)
 	}
 	resp.Op, resp.Tx, resp.Terminal = req.Op, req.Tx, req.Terminal
+	count(j, resp)
 	// Stamped at publication, also on a replayed answer: terminals set
 	// their clocks by it.
 	resp.ServerTime = a.cfg.Now().UTC()
@@ -533,6 +539,41 @@ func (a *Authorizer) handleStatus(ctx context.Context, j job) {
 			a.log.Warn("authz: config on birth", "terminal", s.Terminal, "err", err)
 		}
 	}
+}
+
+// count records a request's outcome and its time in this authorizer
+// (queue included) in the metrics.
+func count(j job, resp *protocol.Response) {
+	if !j.received.IsZero() {
+		metrics.OpSeconds.WithLabelValues(string(j.req.Op)).Observe(time.Since(j.received).Seconds())
+	}
+	switch {
+	case j.shed:
+		metrics.ShedTotal.WithLabelValues("queue_full").Inc()
+	case resp.Code == protocol.ErrDeadline.Code:
+		metrics.ShedTotal.WithLabelValues("deadline").Inc()
+	case resp.Code == protocol.ErrRequestTime.Code:
+		metrics.ShedTotal.WithLabelValues("clock").Inc()
+	}
+	if j.req.Op != protocol.OpPay {
+		return
+	}
+	channel := resp.Channel
+	if channel == "" {
+		channel = "none" // refused before a funding channel was chosen
+	}
+	outcome := metrics.OutcomeRefused
+	switch {
+	case resp.Status == protocol.StatusApproved:
+		outcome = metrics.OutcomeApproved
+	case resp.Status == protocol.StatusPending:
+		outcome = metrics.OutcomePending
+	case resp.Status == protocol.StatusReversed:
+		outcome = metrics.OutcomeReversed
+	case resp.Code == protocol.ErrInternal.Code:
+		outcome = metrics.OutcomeError
+	}
+	metrics.PaymentsTotal.WithLabelValues(channel, outcome).Inc()
 }
 
 // ack acknowledges a handled message to the broker. It is acknowledged

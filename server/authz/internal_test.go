@@ -9,7 +9,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
 	"campuspay/protocol"
+	"campuspay/server/metrics"
 )
 
 // fakeMsg is a paho.Message fed straight into the handler.
@@ -316,5 +319,22 @@ func TestShedRequestAnsweredBusy(t *testing.T) {
 	}
 	if m.acked != 1 {
 		t.Fatalf("acked %d times, want 1", m.acked)
+	}
+}
+
+// Outcomes and sheds are counted on the metrics the operator sees.
+func TestCountOutcomes(t *testing.T) {
+	before := testutil.ToFloat64(metrics.PaymentsTotal.WithLabelValues("balance", metrics.OutcomeApproved))
+	shedBefore := testutil.ToFloat64(metrics.ShedTotal.WithLabelValues("deadline"))
+	req := &protocol.Request{Op: protocol.OpPay}
+	count(job{req: req, received: time.Now()}, &protocol.Response{Status: protocol.StatusApproved, Channel: "balance"})
+	late := &protocol.Response{Status: protocol.StatusDeclined}
+	late.SetReason(protocol.ErrDeadline)
+	count(job{req: req}, late)
+	if got := testutil.ToFloat64(metrics.PaymentsTotal.WithLabelValues("balance", metrics.OutcomeApproved)); got != before+1 {
+		t.Fatalf("approved balance payments %v, want %v", got, before+1)
+	}
+	if got := testutil.ToFloat64(metrics.ShedTotal.WithLabelValues("deadline")); got != shedBefore+1 {
+		t.Fatalf("deadline sheds %v, want %v", got, shedBefore+1)
 	}
 }

@@ -5,6 +5,8 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+
+	"campuspay/server/metrics"
 )
 
 // ErrClosed is returned by a Store after Close.
@@ -69,6 +71,7 @@ func (s *Store) run() {
 				break more
 			}
 		}
+		metrics.BatchSize.Observe(float64(len(batch)))
 		s.commit(batch)
 	}
 }
