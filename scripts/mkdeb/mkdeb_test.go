@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -73,6 +74,18 @@ func TestPackagesInstall(t *testing.T) {
 		for _, want := range []string{"Type=notify", "WatchdogSec=", "ExecStart=" + exe + " ", "User=campuspay", "StateDirectoryMode=0700", "/etc/campuspay/"} {
 			if !strings.Contains(string(b), want) {
 				t.Errorf("%s lacks %q", unit, want)
+			}
+		}
+	}
+	// systemd itself accepts the units (the binary path swapped for one
+	// that exists on this host).
+	if sa, err := exec.LookPath("systemd-analyze"); err == nil {
+		for unit, exe := range map[string]string{"campuspay-authorizer.service": "/usr/bin/authorizer", "campuspay-terminald.service": "/usr/bin/terminald"} {
+			b, _ := os.ReadFile(filepath.Join(root, "lib/systemd/system", unit))
+			p := filepath.Join(t.TempDir(), unit)
+			os.WriteFile(p, []byte(strings.ReplaceAll(string(b), "ExecStart="+exe, "ExecStart=/bin/true")), 0o644)
+			if out, err := exec.Command(sa, "verify", p).CombinedOutput(); err != nil || len(bytes.TrimSpace(out)) > 0 {
+				t.Errorf("systemd-analyze verify %s: %v\n%s", unit, err, out)
 			}
 		}
 	}
