@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -132,6 +133,10 @@ func ParseCertificate(b []byte) (Certificate, error) {
 
 // Verify checks the issuer signature and expiry of a parsed certificate.
 func (c Certificate) Verify(keys IssuerKeys, now time.Time) error {
+	return c.verify(keys, now, nil)
+}
+
+func (c Certificate) verify(keys IssuerKeys, now time.Time, cache *CertCache) error {
 	if len(c.raw) != CertificateSize {
 		return ErrCodeMalformed
 	}
@@ -139,8 +144,11 @@ func (c Certificate) Verify(keys IssuerKeys, now time.Time) error {
 	if !ok || len(pub) != ed25519.PublicKeySize {
 		return ErrCodeUnknownIssuer
 	}
-	if !ed25519.Verify(pub, signed(certDomain, c.raw[:certSignedLen]), c.raw[certSignedLen:]) {
-		return ErrCodeBadCertSig
+	if !cache.known(pub, c.raw) {
+		if !ed25519.Verify(pub, signed(certDomain, c.raw[:certSignedLen]), c.raw[certSignedLen:]) {
+			return ErrCodeBadCertSig
+		}
+		cache.add(pub, c.raw)
 	}
 	if !now.Before(c.Expires) {
 		return ErrCodeCertExpired
@@ -240,7 +248,14 @@ func ParseCode(s string) (*Code, error) {
 // PurposePay with an identity code fails with ErrIdentityCode; any other
 // purpose mismatch with ErrCodeWrongPurpose.
 func (c *Code) Verify(keys IssuerKeys, now time.Time, want Purpose) error {
-	if err := c.Cert.Verify(keys, now); err != nil {
+	return c.VerifyWith(keys, now, want, nil)
+}
+
+// VerifyWith is Verify with a cache of certificates whose issuer signature
+// has already been verified (nil: none). The device signature, the
+// purpose, the certificate's expiry and freshness are checked every time.
+func (c *Code) VerifyWith(keys IssuerKeys, now time.Time, want Purpose, cache *CertCache) error {
+	if err := c.Cert.verify(keys, now, cache); err != nil {
 		return err
 	}
 	if !ed25519.Verify(c.Cert.DeviceKey, signed(codeDomain, c.raw[:codeSignedLen]), c.raw[codeSignedLen:]) {
@@ -263,14 +278,85 @@ func (c *Code) Verify(keys IssuerKeys, now time.Time, want Purpose) error {
 
 // VerifyCode parses and verifies s for the wanted purpose at time now.
 func VerifyCode(s string, keys IssuerKeys, now time.Time, want Purpose) (*Code, error) {
+	return VerifyCodeWith(s, keys, now, want, nil)
+}
+
+// VerifyCodeWith is VerifyCode with a cache of verified certificates.
+func VerifyCodeWith(s string, keys IssuerKeys, now time.Time, want Purpose, cache *CertCache) (*Code, error) {
 	c, err := ParseCode(s)
 	if err != nil {
 		return nil, err
 	}
-	if err := c.Verify(keys, now, want); err != nil {
+	if err := c.VerifyWith(keys, now, want, cache); err != nil {
 		return c, err
 	}
 	return c, nil
+}
+
+// CertCache remembers device certificates whose issuer signature verified,
+// so that a busy authorizer checks each certificate's signature once
+// instead of on every code (a student's certificate lives for weeks; codes
+// come every minute). Entries are keyed by the issuer key and the exact
+// certificate bytes, so a changed key or a single altered byte misses.
+// It is bounded: when full it forgets the older half. Safe for concurrent
+// use; a nil *CertCache caches nothing.
+type CertCache struct {
+	mu       sync.Mutex
+	max      int
+	cur, old map[string]struct{}
+}
+
+// NewCertCache makes a cache of about max certificates (at least 2).
+func NewCertCache(max int) *CertCache {
+	max = (max + 1) / 2
+	if max < 1 {
+		max = 1
+	}
+	return &CertCache{max: max, cur: map[string]struct{}{}}
+}
+
+func certCacheKey(pub ed25519.PublicKey, raw []byte) string {
+	return string(pub) + string(raw)
+}
+
+func (c *CertCache) known(pub ed25519.PublicKey, raw []byte) bool {
+	if c == nil {
+		return false
+	}
+	k := certCacheKey(pub, raw)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if _, ok := c.cur[k]; ok {
+		return true
+	}
+	if _, ok := c.old[k]; ok {
+		c.put(k) // still in use: keep it through the next turnover
+		return true
+	}
+	return false
+}
+
+func (c *CertCache) add(pub ed25519.PublicKey, raw []byte) {
+	if c == nil {
+		return
+	}
+	c.mu.Lock()
+	c.put(certCacheKey(pub, raw))
+	c.mu.Unlock()
+}
+
+func (c *CertCache) put(k string) {
+	if len(c.cur) >= c.max {
+		c.old, c.cur = c.cur, make(map[string]struct{}, c.max)
+	}
+	c.cur[k] = struct{}{}
+}
+
+// Len reports how many certificates the cache holds.
+func (c *CertCache) Len() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.cur) + len(c.old)
 }
 
 func signed(domain, body []byte) []byte {

@@ -169,3 +169,10 @@ var (
 	ErrTxInProgress     = reason("TX_IN_PROGRESS", "有处理中的交易，请稍后再注销", "A transaction is still being processed; try again later")
 	ErrHolderNotStudent = reason("HOLDER_NOT_STUDENT", "持卡人须为本人", "The card holder must be the student")
 )
+
+// The money path under load (appended; codes are never renamed).
+var (
+	ErrBusy        = reason("BUSY", "系统繁忙，请重新支付", "The system is busy; please pay again")
+	ErrDeadline    = reason("DEADLINE_PASSED", "请求已超时，未扣款，请重新支付", "The request arrived after the terminal's deadline; nothing was charged, please pay again")
+	ErrRequestTime = reason("REQUEST_TIME_INVALID", "终端时间异常，未扣款，请稍后重试", "The terminal's clock is off; nothing was charged, try again shortly")
+)

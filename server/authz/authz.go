@@ -22,7 +22,6 @@ import (
 	"fmt"
 	"hash/fnv"
 	"log/slog"
-	"runtime"
 	"sort"
 	"sync"
 	"time"
@@ -60,8 +59,14 @@ type Config struct {
 	Username, Password string
 	// Group is the shared-subscription group (default "authz").
 	Group string
-	// Workers handle messages concurrently (default 4×GOMAXPROCS).
+	// Workers handle messages concurrently (default DefaultWorkers). Each waits for
+	// its message's storage commits, so many workers are what lets the
+	// stores commit many payments per fsync (group commit).
 	Workers int
+	// MaxQueue bounds the pay and hold requests waiting for a worker
+	// (default 64 per worker). Past it the oldest waiting request is shed:
+	// answered BUSY at once without touching money.
+	MaxQueue int
 	// KeepAlive is the MQTT keepalive (default 5 s).
 	KeepAlive time.Duration
 	// PublishTimeout bounds waiting for the broker's PUBACK of an answer
@@ -114,7 +119,11 @@ type Authorizer struct {
 	configured map[string]uint64 // terminal → conn_seq whose birth got a config
 }
 
+// DefaultWorkers is Config.Workers' default.
+const DefaultWorkers = 256
+
 type job struct {
+	shed     bool // answered BUSY without the backend (queue overflow)
 	msg      paho.Message
 	terminal string
 	ch       protocol.Channel
@@ -135,7 +144,10 @@ func New(cfg Config, b Backend) (*Authorizer, error) {
 		cfg.Group = "authz"
 	}
 	if cfg.Workers <= 0 {
-		cfg.Workers = 4 * runtime.GOMAXPROCS(0)
+		cfg.Workers = DefaultWorkers
+	}
+	if cfg.MaxQueue <= 0 {
+		cfg.MaxQueue = 64 * cfg.Workers
 	}
 	if cfg.KeepAlive <= 0 {
 		cfg.KeepAlive = 5 * time.Second
@@ -190,8 +202,9 @@ func New(cfg Config, b Backend) (*Authorizer, error) {
 	}
 	a.client = paho.NewClient(o)
 	a.shards = make([]*queue, cfg.Workers)
+	perShard := max(1, (cfg.MaxQueue+cfg.Workers-1)/cfg.Workers)
 	for i := range a.shards {
-		a.shards[i] = newQueue()
+		a.shards[i] = newQueue(perShard)
 		a.wg.Add(1)
 		go a.worker(a.shards[i])
 	}
@@ -321,18 +334,42 @@ func (a *Authorizer) worker(q *queue) {
 // queue is a worker's FIFO. push never blocks: paho's router must not
 // stall, or the PUBACKs that workers wait for would stall behind it. Its
 // length is bounded by the broker's in-flight window for this client,
-// since messages are acknowledged only after they are handled.
+// since messages are acknowledged only after they are handled; on top of
+// that, at most maxMoney pay and hold requests wait to be worked on: one
+// more marks the oldest of them shed (its terminal has waited longest and
+// is the first to give up), which the worker then answers BUSY at once.
 type queue struct {
-	mu    sync.Mutex
-	items []job
-	ready chan struct{} // holds a token while items is non-empty
+	mu       sync.Mutex
+	items    []job
+	money    int // pay and hold requests in items not shed
+	maxMoney int
+	ready    chan struct{} // holds a token while items is non-empty
 }
 
-func newQueue() *queue { return &queue{ready: make(chan struct{}, 1)} }
+func newQueue(maxMoney int) *queue {
+	return &queue{ready: make(chan struct{}, 1), maxMoney: maxMoney}
+}
+
+// movesMoney reports whether j is a request that may start moving money.
+func (j *job) movesMoney() bool {
+	return j.req != nil && (j.req.Op == protocol.OpPay || j.req.Op == protocol.OpHold)
+}
 
 func (q *queue) push(j job) {
 	q.mu.Lock()
 	q.items = append(q.items, j)
+	if j.movesMoney() {
+		q.money++
+		if q.money > q.maxMoney {
+			for i := range q.items {
+				if it := &q.items[i]; it.movesMoney() && !it.shed {
+					it.shed = true
+					q.money--
+					break
+				}
+			}
+		}
+	}
 	q.mu.Unlock()
 	select {
 	case q.ready <- struct{}{}:
@@ -347,6 +384,9 @@ func (q *queue) pop(ctx context.Context) (job, bool) {
 			j := q.items[0]
 			q.items[0] = job{}
 			q.items = q.items[1:]
+			if j.movesMoney() && !j.shed {
+				q.money--
+			}
 			more := len(q.items) > 0
 			q.mu.Unlock()
 			if more {
@@ -395,7 +435,13 @@ func (a *Authorizer) handle(j job) {
 
 func (a *Authorizer) handleRequest(ctx context.Context, j job) {
 	req := j.req
-	resp := a.backend.HandleRequest(ctx, req)
+	var resp *protocol.Response
+	if j.shed {
+		resp = &protocol.Response{V: protocol.Version, Status: protocol.StatusDeclined}
+		resp.SetReason(protocol.ErrBusy)
+	} else {
+		resp = a.backend.HandleRequest(ctx, req)
+	}
 	if resp == nil {
 		resp = &protocol.Response{Status: protocol.StatusDeclined}
 		resp.SetReason(protocol.ErrInternal)
@@ -404,7 +450,9 @@ func (a *Authorizer) handleRequest(ctx context.Context, j job) {
 	// Stamped at publication, also on a replayed answer: terminals set
 	// their clocks by it.
 	resp.ServerTime = a.cfg.Now().UTC()
-	a.log.Info("authz: request", "terminal", req.Terminal, "op", string(req.Op), "tx", string(req.Tx),
+	// Debug only: an info line per payment costs more than the payment's
+	// own storage work at a lunch rush (metrics count them).
+	a.log.Debug("authz: request", "terminal", req.Terminal, "op", string(req.Op), "tx", string(req.Tx),
 		"status", string(resp.Status), "code", resp.Code, "dup", j.msg.Duplicate())
 	a.publish(ctx, protocol.Topic(protocol.ChanResponse, req.Terminal), false, resp)
 	a.ack(j)

@@ -237,3 +237,84 @@ type countingOK struct{ blockingBackend }
 func (c *countingOK) HandleRequest(context.Context, *protocol.Request) *protocol.Response {
 	return &protocol.Response{Status: protocol.StatusApproved}
 }
+
+// A worker's queue holds at most maxMoney pay and hold requests waiting:
+// one more sheds the oldest waiting one (its terminal gives up first),
+// never a query, a reversal or a journal entry, and the shed request is
+// still delivered to the worker, which answers it BUSY without the backend.
+func TestQueueShedsOldestPayment(t *testing.T) {
+	q := newQueue(2)
+	mk := func(op protocol.Op, n byte) job {
+		return job{req: &protocol.Request{Op: op, Tx: txID(t, n)}}
+	}
+	push := []job{
+		mk(protocol.OpReverse, 1), // never shed
+		mk(protocol.OpPay, 2),
+		mk(protocol.OpHold, 3),
+		{entry: &protocol.JournalEntry{Seq: 1}}, // never shed
+		mk(protocol.OpPay, 4),                   // over the bound: 2 is shed
+		mk(protocol.OpQuery, 5),                 // not money: no shedding
+		mk(protocol.OpPay, 6),                   // over again: 3 is shed
+	}
+	for _, j := range push {
+		q.push(j)
+	}
+	want := []string{"reverse", "pay shed", "hold shed", "journal", "pay", "query", "pay"}
+	var got []string
+	for range push {
+		j, ok := q.pop(context.Background())
+		if !ok {
+			t.Fatal("queue closed")
+		}
+		s := "journal"
+		if j.req != nil {
+			s = string(j.req.Op)
+		}
+		if j.shed {
+			s += " shed"
+		}
+		got = append(got, s)
+	}
+	if len(got) != len(want) {
+		t.Fatalf("got %v, want %v", got, want)
+	}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Fatalf("got %v, want %v", got, want)
+		}
+	}
+	if q.money != 0 {
+		t.Fatalf("money count %d after draining, want 0", q.money)
+	}
+}
+
+// countingBackend counts the requests that reach it.
+type countingBackend struct {
+	blockingBackend
+	n int
+}
+
+func (c *countingBackend) HandleRequest(ctx context.Context, r *protocol.Request) *protocol.Response {
+	c.n++
+	return &protocol.Response{Status: protocol.StatusApproved}
+}
+
+// A shed request is answered BUSY and acknowledged, and never reaches the
+// backend (no money path work at all).
+func TestShedRequestAnsweredBusy(t *testing.T) {
+	b := &countingBackend{}
+	a := newOffline(t, b)
+	m := reqMsg(t, protocol.OpPay, txID(t, 9))
+	j := job{msg: m, terminal: "T1", ch: protocol.ChanRequest, shed: true}
+	j.req = new(protocol.Request)
+	if err := protocol.Decode(m.payload, j.req); err != nil {
+		t.Fatal(err)
+	}
+	a.handle(j)
+	if b.n != 0 {
+		t.Fatalf("backend saw %d requests, want 0", b.n)
+	}
+	if m.acked != 1 {
+		t.Fatalf("acked %d times, want 1", m.acked)
+	}
+}

@@ -151,7 +151,9 @@ func mosquittoConf(m Mosquitto, f Files) string {
 	w("autosave_interval 60")
 	// Sessions of terminals gone for two weeks are dropped.
 	w("persistent_client_expiration 14d")
-	w("max_inflight_messages 100")
+	// The authorizer acknowledges a request only once it is handled, so
+	// this window is how many payments it can batch into one commit.
+	w("max_inflight_messages 1000")
 	w("max_queued_messages 10000")
 	dest := m.LogDest
 	if dest == "" {

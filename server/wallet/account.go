@@ -694,6 +694,7 @@ func (s *Service) RevokeDevice(ctx context.Context, id, device uint32) error {
 	if err := s.st.RevokeDevice(ctx, device); err != nil {
 		return fmt.Errorf("wallet: revoke device %d: %w", device, err)
 	}
+	s.hotDevices.drop(device)
 	return s.changed(ctx, nil)
 }
 

@@ -50,7 +50,15 @@ func declined(err error) *protocol.Response {
 }
 
 func (s *Service) handle(ctx context.Context, req *protocol.Request) *protocol.Response {
-	t, err := s.st.Terminal(ctx, req.Terminal)
+	if req.Op == protocol.OpPay || req.Op == protocol.OpHold {
+		// Shed before any work: an overloaded authorizer that reaches a
+		// request only after its terminal gave up answers it at once, moves
+		// no money and records nothing (the terminal reverses the Tx).
+		if err := s.checkDeadline(req, s.now()); err != nil {
+			return declined(err)
+		}
+	}
+	t, err := s.terminal(ctx, req.Terminal)
 	if err != nil {
 		return declined(err)
 	}
@@ -159,20 +167,21 @@ func (s *Service) pay(ctx context.Context, t *Terminal, req *protocol.Request, k
 		return s.save(ctx, rec, declined(protocol.ErrUnsupportedOp))
 	}
 	text := strings.TrimSpace(req.Cred.Text)
-	var u *User
+	var uid uint32
 	switch req.Cred.Kind {
 	case protocol.CredCard:
-		var err error
-		if u, err = s.cardUser(ctx, text); err != nil {
+		u, err := s.cardUser(ctx, text)
+		if err != nil {
 			return s.save(ctx, rec, declined(err))
 		}
+		uid = u.ID
 	case protocol.CredCode, protocol.CredWeChat:
 		switch k := protocol.Classify(text); k {
 		case protocol.KindWeChat:
 			return s.payWeChat(ctx, t, rec, text)
 		case protocol.KindPayCode, protocol.KindIdentity:
 			var err error
-			if u, err = s.codeUser(ctx, text, key, now); err != nil {
+			if uid, rec.use, err = s.codeUser(ctx, text, now); err != nil {
 				return s.save(ctx, rec, declined(err))
 			}
 		case protocol.KindAlipay, protocol.KindUnionPay:
@@ -187,10 +196,12 @@ func (s *Service) pay(ctx context.Context, t *Terminal, req *protocol.Request, k
 	default:
 		return s.save(ctx, rec, declined(protocol.ErrUnsupportedOp))
 	}
-	rec.UserID = u.ID
-	defer s.lockUser(u.ID)()
-	u, err := s.st.User(ctx, u.ID) // fresh, under the lock
-	if err != nil {
+	rec.UserID = uid
+	defer s.lockUser(uid)()
+	u, err := s.st.User(ctx, uid) // fresh, under the lock
+	if errors.Is(err, protocol.ErrUserUnknown) {
+		return s.save(ctx, rec, declined(err))
+	} else if err != nil {
 		return declined(err)
 	}
 	if err := active(u); err != nil {
@@ -202,13 +213,18 @@ func (s *Service) pay(ctx context.Context, t *Terminal, req *protocol.Request, k
 	if err := s.checkLimits(ctx, u, rec.Amount); err != nil {
 		return s.save(ctx, rec, declined(err))
 	}
+	// Checked again just before money moves: waiting for this student's
+	// lock or for the store may have taken the request past its deadline.
+	if err := s.checkDeadline(req, s.now()); err != nil {
+		return s.save(ctx, rec, declined(err))
+	}
 	return s.fundAndAnswer(ctx, u, rec)
 }
 
 // fundAndAnswer funds rec (choosing the channel if not yet chosen) and
 // answers the terminal. The caller holds the user lock.
 func (s *Service) fundAndAnswer(ctx context.Context, u *User, rec *Record) *protocol.Response {
-	err := s.fund(ctx, u, rec)
+	after, known, err := s.fund(ctx, u, rec)
 	switch {
 	case errors.Is(err, errPending):
 		r := &protocol.Response{Status: protocol.StatusPending, Amount: rec.Amount, Channel: rec.Channel}
@@ -217,15 +233,13 @@ func (s *Service) fundAndAnswer(ctx context.Context, u *User, rec *Record) *prot
 	case err != nil:
 		return s.save(ctx, rec, declined(err))
 	}
-	return s.save(ctx, rec, s.approved(ctx, u, rec))
-}
-
-func (s *Service) approved(ctx context.Context, u *User, rec *Record) *protocol.Response {
 	r := &protocol.Response{Status: protocol.StatusApproved, Amount: rec.Amount, Channel: rec.Channel, User: MaskName(u.Name)}
-	if b, err := s.led.Balance(ctx, walletAccount(u.ID)); err == nil {
+	if known {
+		r.Balance = &after
+	} else if b, err := s.led.Balance(ctx, walletAccount(u.ID)); err == nil {
 		r.Balance = &b.Available
 	}
-	return r
+	return s.save(ctx, rec, r)
 }
 
 // cardUser finds the holder of a campus card.
@@ -242,27 +256,23 @@ func (s *Service) cardUser(ctx context.Context, text string) (*User, error) {
 	return s.st.UserByCard(ctx, uid)
 }
 
-// codeUser verifies a campus payment code: signature, purpose, freshness,
-// the device not revoked, and single use across campus (owner: the record
-// key, so that a retry of the same transaction is not "used twice").
-func (s *Service) codeUser(ctx context.Context, text, owner string, now time.Time) (*User, error) {
-	c, err := protocol.VerifyCode(text, s.issuer, now, protocol.PurposePay)
+// codeUser verifies a campus payment code: signature, purpose, freshness
+// and the device not revoked. It returns the code's user, whom the caller
+// reads under the user lock, and the code's single-use mark, which fund
+// writes with the payment's intent: the code is spent campus-wide exactly
+// when money is about to move (a retry of the same transaction owns it
+// already; any other transaction is refused CODE_ALREADY_USED).
+func (s *Service) codeUser(ctx context.Context, text string, now time.Time) (uint32, *CodeUse, error) {
+	c, err := protocol.VerifyCodeWith(text, s.issuer, now, protocol.PurposePay, s.certs)
 	if err != nil {
-		return nil, err
+		return 0, nil, err
 	}
-	d, err := s.st.Device(ctx, c.Cert.DeviceID)
+	d, err := s.device(ctx, c.Cert.DeviceID)
 	if err != nil || d.Revoked || d.UserID != c.Cert.UserID {
-		return nil, protocol.ErrDeviceRevoked
+		return 0, nil, protocol.ErrDeviceRevoked
 	}
-	exp := c.Time.Add(protocol.CodeValidity + 2*protocol.MaxClockSkew)
-	got, err := s.st.MarkCode(ctx, c.ID(), owner, exp, now)
-	if err != nil {
-		return nil, err
-	}
-	if got != owner {
-		return nil, protocol.ErrCodeUsed
-	}
-	return s.st.User(ctx, c.Cert.UserID)
+	use := &CodeUse{ID: c.ID(), Expires: c.Time.Add(protocol.CodeValidity + 2*protocol.MaxClockSkew), Now: now}
+	return c.Cert.UserID, use, nil
 }
 
 // checkLimits enforces the user's per-transaction and daily limits on a
@@ -293,28 +303,43 @@ func day(t time.Time) (from, to time.Time) {
 // fund moves rec.Amount from u's wallet to rec.Merchant: the balance if it
 // covers the whole amount, else the whole amount from the bound card (rule
 // 6). The channel is recorded before any money moves, so a resumed
-// operation never switches channel. The caller holds the user lock.
-func (s *Service) fund(ctx context.Context, u *User, rec *Record) error {
+// operation never switches channel. The caller holds the user lock. When
+// it chose the channel it also returns the wallet's available balance
+// after the payment (known), saving the caller a read.
+func (s *Service) fund(ctx context.Context, u *User, rec *Record) (after int64, known bool, err error) {
 	if rec.Channel == "" {
 		b, err := s.led.Balance(ctx, walletAccount(u.ID))
 		if err != nil {
-			return fmt.Errorf("wallet: balance: %w", err)
+			return 0, false, fmt.Errorf("wallet: balance: %w", err)
 		}
+		after, known = b.Available, true
 		switch {
 		case b.Available >= rec.Amount:
 			rec.Channel = protocol.ChannelBalance
+			after -= rec.Amount
 		case u.BankCard != "":
 			rec.Channel, rec.BankCode, rec.BankCard = protocol.ChannelBankCard, u.BankCode, u.BankCard
 		default:
-			return protocol.ErrInsufficientFunds
+			return 0, false, protocol.ErrInsufficientFunds
 		}
 		rec.Status, rec.Updated = StatusProcessing, s.now()
-		if err := s.st.PutRecord(ctx, rec); err != nil {
+		if rec.use != nil {
+			owner, err := s.st.PutRecordUsingCode(ctx, rec, *rec.use)
+			if err != nil {
+				rec.Channel = ""
+				return 0, false, fmt.Errorf("wallet: record intent %s: %w", rec.Key, err)
+			}
+			if owner != rec.Key {
+				rec.Channel, rec.Status = "", ""
+				return 0, false, protocol.ErrCodeUsed
+			}
+			rec.use = nil
+		} else if err := s.st.PutRecord(ctx, rec); err != nil {
 			rec.Channel = ""
-			return fmt.Errorf("wallet: record intent %s: %w", rec.Key, err)
+			return 0, false, fmt.Errorf("wallet: record intent %s: %w", rec.Key, err)
 		}
 	}
-	return s.move(ctx, rec)
+	return after, known, s.move(ctx, rec)
 }
 
 // move performs the money steps of a recorded intent; repeatable.

@@ -89,7 +89,7 @@ func (s *Service) recoverOne(ctx context.Context, rec *Record) error {
 			}
 			return nil // settled as declined
 		}
-		if err = s.fund(ctx, u, cur); errors.Is(err, errPending) {
+		if _, _, err = s.fund(ctx, u, cur); errors.Is(err, errPending) {
 			return protocol.ErrBankUnavailable
 		}
 		if err != nil {

@@ -82,6 +82,12 @@ type Service struct {
 	txLocks   keyedMutex
 	userLocks keyedMutex
 
+	// The money path's hot state (hot.go): rows read on every payment,
+	// and device certificates whose issuer signature already verified.
+	hotTerminals hotCache[string, *Terminal]
+	hotDevices   hotCache[uint32, *Device]
+	certs        *protocol.CertCache
+
 	authMu sync.Mutex
 	authOK map[string][32]byte // terminal → SHA-256(hash, password) last verified
 
@@ -124,6 +130,9 @@ func New(cfg Config, keys Keys, d Deps) (*Service, error) {
 	if cfg.DefaultLimitDaily <= 0 {
 		cfg.DefaultLimitDaily = 1000_00
 	}
+	if cfg.AuthTimeoutMS <= 0 {
+		cfg.AuthTimeoutMS = 10_000 // terminals wait this long without a configured value
+	}
 	if d.Now == nil {
 		d.Now = time.Now
 	}
@@ -134,6 +143,7 @@ func New(cfg Config, keys Keys, d Deps) (*Service, error) {
 		cfg: cfg, keys: keys, st: d.Store, led: d.Ledger, bank: d.Bank, wx: d.WeChat,
 		now: d.Now, rand: d.Rand, banks: map[string]bool{},
 		issuer: protocol.IssuerKeys{keys.IssuerID: keys.Issuer.Public().(ed25519.PublicKey)},
+		certs:  protocol.NewCertCache(100_000),
 	}
 	for _, b := range cfg.SupportedBanks {
 		s.banks[b] = true

@@ -261,6 +261,7 @@ func (s *Service) AddTerminal(ctx context.Context, t Terminal) (password string,
 	if err := s.st.PutTerminal(ctx, &t); err != nil {
 		return "", err
 	}
+	s.hotTerminals.drop(t.ID)
 	return password, s.changed(ctx, []string{t.ID})
 }
 
@@ -327,7 +328,7 @@ func (s *Service) ScanPay(ctx context.Context, id uint32, key, qr string, amount
 		rec = &Record{Key: rk, Kind: KindScanPay, UserID: id, Terminal: t.ID, Tx: tx, Merchant: t.Merchant,
 			Amount: amount, ReqHash: hex.EncodeToString(h[:]), Created: now, Updated: now}
 	}
-	err = s.fund(ctx, u, rec)
+	_, _, err = s.fund(ctx, u, rec)
 	switch {
 	case errors.Is(err, errPending):
 		return nil, protocol.ErrBankUnavailable // processing: the same key resumes

@@ -227,6 +227,18 @@ type Record struct {
 	QRSeq    uint64 // scan-to-pay: per-terminal cursor (assigned on insert)
 	Created  time.Time
 	Updated  time.Time
+
+	// use is the payment code this record spends, marked used in the
+	// same write as the record's intent (not stored with the record).
+	use *CodeUse
+}
+
+// CodeUse is a payment code's single-use mark (DESIGN §2 rule 8): the
+// code with this ID is used by the record that holds it until Expires.
+type CodeUse struct {
+	ID      string
+	Expires time.Time
+	Now     time.Time // the mark of an earlier owner past its expiry is taken over
 }
 
 // Store is the wallet's durable state. Every method is atomic and durable
@@ -257,10 +269,13 @@ type Store interface {
 	Terminal(ctx context.Context, id string) (*Terminal, error) // protocol.ErrTerminalUnknown
 	Terminals(ctx context.Context) ([]Terminal, error)
 
-	// Seen codes: single use across campus. MarkCode records that the code
-	// with this ID was used by owner (a record key) until expires, and
-	// returns the owner already recorded if there is one (owner otherwise).
-	MarkCode(ctx context.Context, codeID, owner string, expires, now time.Time) (string, error)
+	// Seen codes: single use across campus. PutRecordUsingCode records that
+	// the code c.ID is used by r.Key until c.Expires (unless another record
+	// owns it and its mark has not expired) and, only when r.Key owns it,
+	// puts r, in one atomic write: a payment's code is spent exactly when
+	// its intent is recorded. It returns the owner of the code; r is not
+	// written for another one.
+	PutRecordUsingCode(ctx context.Context, r *Record, c CodeUse) (owner string, err error)
 
 	// Records.
 	Record(ctx context.Context, key string) (*Record, error) // nil, nil when absent

@@ -121,7 +121,17 @@ func newAuthz(t *testing.T, addr string, mode protocol.Mode) *fakeAuthz {
 	t.Helper()
 	a := newAuthzKeysOnly(t)
 	a.cfg.Mode = mode
+	if mode == protocol.ModeCard {
+		a.cfg.FixedAmount = 300
+	}
+	// A short connect timeout, as the real authorizer has: when a test
+	// stops the broker, mochi disconnects its clients before it closes
+	// the listening socket, and a reconnection that lands in that gap gets
+	// a TCP connection nobody answers. With paho's default (30 s) the fake
+	// would sit on it past every wait in the tests; with 1 s it retries
+	// (at most every 500 ms) and finds the restarted broker.
 	o := paho.NewClientOptions().AddBroker("tcp://" + addr).SetClientID("authz").SetCleanSession(true).
+		SetConnectTimeout(time.Second).SetMaxReconnectInterval(500 * time.Millisecond).
 		SetOrderMatters(false).SetAutoReconnect(true).SetDefaultPublishHandler(a.handle).
 		SetOnConnectHandler(func(c paho.Client) {
 			c.SubscribeMultiple(map[string]byte{

@@ -29,10 +29,12 @@ func Command(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("terminald", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	cfgPath := fs.String("config", "", "path of the JSON config `file`")
+	logLevel := fs.String("log-level", "", "log `level`: debug, info, warn or error (default: the config's log_level, else info)")
 	version := fs.Bool("version", false, "print the version and exit")
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "usage: terminald --config FILE\n\n"+
+		fmt.Fprintf(stderr, "usage: terminald --config FILE [--log-level LEVEL]\n\n"+
 			"The campus payment terminal daemon (modes pos, card, shower).\n"+
+			"Logs are JSON lines on stderr; Prometheus metrics on status_listen's /metrics.\n"+
 			"The broker password comes from broker.password_file or broker.password_env.\n"+
 			"%s=STATE[:N] kills the daemon after that journal state (crash tests only).\n\n", CrashAtEnv)
 		fs.PrintDefaults()
@@ -51,12 +53,20 @@ func Command(args []string, stdout, stderr io.Writer) int {
 		fs.Usage()
 		return 2
 	}
+	lvl, err := ParseLogLevel(*logLevel)
+	if err != nil {
+		fmt.Fprintln(stderr, "terminald: --log-level:", err)
+		return 2
+	}
 	cfg, err := LoadConfig(*cfgPath)
 	if err != nil {
 		fmt.Fprintln(stderr, "terminald:", err)
 		return 1
 	}
-	log := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: level(cfg.LogLevel)}))
+	if *logLevel == "" {
+		lvl, _ = ParseLogLevel(cfg.LogLevel) // checked by LoadConfig
+	}
+	log := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: lvl})).With("service", "terminald")
 	opts := Options{Logger: log}
 	if v := os.Getenv(CrashAtEnv); v != "" {
 		hook, err := crashHook(v)
@@ -79,14 +89,6 @@ func Command(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	return 0
-}
-
-func level(s string) slog.Level {
-	var l slog.Level
-	if err := l.UnmarshalText([]byte(s)); err != nil {
-		return slog.LevelInfo
-	}
-	return l
 }
 
 func crashHook(v string) (func(protocol.TxID, journal.State), error) {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"strings"
 
@@ -32,6 +33,11 @@ type Config struct {
 	// student's password on the phone before it is reversed (0 = the
 	// modes default, 60 s).
 	PayingTimeoutMS int `json:"paying_timeout_ms,omitempty"`
+	// CardRetapMS: after a restart, the first tap of a card whose last
+	// tap came before the restart and less than this long ago does not
+	// pay — the card may have stayed on the reader (0 = the modes
+	// default, 60 s; see terminal/modes/card.go).
+	CardRetapMS int `json:"card_retap_ms,omitempty"`
 }
 
 // BrokerConfig says how to reach the broker. The password is read from
@@ -103,7 +109,28 @@ func (c *Config) Validate() error {
 	if c.Devices.Display == nil {
 		errs = append(errs, errors.New("devices.display is required"))
 	}
+	if _, err := ParseLogLevel(c.LogLevel); err != nil {
+		errs = append(errs, err)
+	}
 	return errors.Join(errs...)
+}
+
+// ParseLogLevel parses a log level: debug, info, warn or error ("" is
+// info).
+func ParseLogLevel(s string) (slog.Level, error) {
+	var l slog.Level
+	if s == "" {
+		return slog.LevelInfo, nil
+	}
+	switch strings.ToLower(s) {
+	case "debug", "info", "warn", "error":
+	default:
+		return l, fmt.Errorf("log level %q is not debug, info, warn or error", s)
+	}
+	if err := l.UnmarshalText([]byte(s)); err != nil {
+		return l, fmt.Errorf("log level %q: %w", s, err)
+	}
+	return l, nil
 }
 
 // password returns the broker password from its file or variable.

@@ -16,9 +16,11 @@ import (
 
 	"github.com/creack/pty"
 
+	"campuspay/hwsim/twin/cardtwin"
 	"campuspay/hwsim/twin/valvetwin"
 	"campuspay/protocol"
 	"campuspay/terminal/journal"
+	"campuspay/terminal/modes"
 )
 
 // The crash tests run the real daemon as a child process (this test
@@ -193,6 +195,8 @@ const (
 	posAwait    = "Show your payment code or tap your card"
 	showerIdle  = "请输入账号，按功能键输入密码；或刷卡"
 	showerRun   = "Shower running"
+	cardAwait   = "Tap your card"
+	paid        = "支付成功"
 	noConfigYet = "Waiting for the terminal's configuration"
 )
 
@@ -204,6 +208,7 @@ type rig struct {
 	keys    *serialPort
 	scan    *serialPort
 	valve   *valvetwin.Twin
+	card    *cardtwin.PN532
 }
 
 func newRig(t *testing.T, mode protocol.Mode) *rig {
@@ -227,6 +232,14 @@ func newRig(t *testing.T, mode protocol.Mode) *rig {
 		t.Cleanup(func() { tw.Close() })
 		r.valve = tw
 		cfg.Devices.Valve = &DeviceConfig{Driver: "modbus", Path: tw.Path(), Slave: 1}
+	case protocol.ModeCard:
+		tw, err := cardtwin.OpenPN532(cardtwin.Config{Link: filepath.Join(t.TempDir(), "card")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { tw.Close() })
+		r.card = tw
+		cfg.Devices.Card = &DeviceConfig{Driver: "pn532", Path: tw.Path()}
 	}
 	b, _ := json.Marshal(cfg)
 	r.cfgPath = filepath.Join(t.TempDir(), "terminald.json")
@@ -450,6 +463,74 @@ func TestCrashShower(t *testing.T) {
 				t.Fatalf("journal %v amount %d, want %v %d", tx.State, tx.Amount, want, tc.captured)
 			}
 		})
+	}
+}
+
+// Issue 13 (1): terminald killed (SIGKILL) right after a card payment
+// is approved, with the card still on the reader, and restarted: the
+// card is not charged again. Taken off and tapped again, it pays once
+// more.
+func TestCrashCardLeftOnReader(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs daemon processes")
+	}
+	const uid = "04A1B2C3D4E5F6"
+	r := newRig(t, protocol.ModeCard)
+	c := startChild(t, r.cfgPath, journal.StateApproved.String())
+	for s := c.waitScreen(online, cardAwait); !configured(s); s = c.waitScreen(online, cardAwait) {
+	}
+	r.card.Present(uid)
+	c.waitKilled()
+
+	// The reader answers only once the restarted daemon is online, so
+	// that the card it finds is taken while payments are possible (a tap
+	// handled while offline pays nothing anyway).
+	r.card.Mute(true)
+	c = startChild(t, r.cfgPath, "")
+	c.waitScreen(online, cardAwait)
+	r.card.Mute(false)
+	c.waitScreen(online, cardAwait, modes.ErrCardStillThere.EN)
+	r.authz.waitFor("the first payment's entry", 20*time.Second, func() bool {
+		for _, x := range r.authz.txs {
+			if len(x.entries) == 1 {
+				return true
+			}
+		}
+		return false
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := r.card.WaitPolls(ctx, r.card.Polls()+10); err != nil {
+		t.Fatal(err)
+	}
+	r.card.Remove()
+	if err := r.card.WaitPolls(ctx, r.card.Polls()+5); err != nil {
+		t.Fatal(err)
+	}
+	r.card.Present(uid)
+	c.waitScreen(online, paid)
+	r.authz.waitFor("the second payment's entry", 20*time.Second, func() bool {
+		n := 0
+		for _, x := range r.authz.txs {
+			n += len(x.entries)
+		}
+		return n >= 2
+	})
+	c.stop()
+	r.noSecrets(uid)
+	r.journalAfter()
+	r.authz.mu.Lock()
+	defer r.authz.mu.Unlock()
+	var charged int64
+	for _, x := range r.authz.txs {
+		charged += x.charged()
+	}
+	if len(r.authz.txs) != 2 || charged != 2 {
+		t.Fatalf("%d transactions, %d charged; want 2 presentations charged once each:\n%s", len(r.authz.txs), charged, func() string {
+			r.authz.mu.Unlock()
+			defer r.authz.mu.Lock()
+			return r.authz.dump()
+		}())
 	}
 }
 

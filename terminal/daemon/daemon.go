@@ -132,6 +132,7 @@ func New(cfg *Config, o Options) (_ *Main, err error) {
 		Config: cached, Now: o.Now, Log: m.log, Heartbeat: m.heartbeat,
 		AuthTimeout:   time.Duration(cfg.AuthTimeoutMS) * time.Millisecond,
 		PayingTimeout: time.Duration(cfg.PayingTimeoutMS) * time.Millisecond,
+		RetapInterval: time.Duration(cfg.CardRetapMS) * time.Millisecond,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("daemon: %w", err)

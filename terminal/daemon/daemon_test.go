@@ -136,7 +136,8 @@ func TestMainInProcess(t *testing.T) {
 		t.Fatalf("status page %q", page)
 	}
 	metrics := get("/metrics")
-	for _, want := range []string{`terminald_transactions_total{result="approved"} 1`, "terminald_journal_depth 1", "terminald_link_up 1"} {
+	for _, want := range []string{`terminald_transactions_total{result="approved"} 1`, "terminald_journal_depth 1", "terminald_link_up 1",
+		"go_goroutines ", "go_memstats_heap_alloc_bytes ", "process_start_time_seconds ", "process_resident_memory_bytes "} {
 		if !strings.Contains(metrics, want) {
 			t.Errorf("metrics lack %q", want)
 		}
@@ -246,6 +247,61 @@ func TestCommandFlags(t *testing.T) {
 	os.WriteFile(p, []byte(`{"terminal":"T1","mode":"pos","data_dir":"/tmp/x","broker":{"url":"tcp://h:1"},"devices":{"display":{"driver":"console"}}}`), 0o600)
 	if code := Command([]string{"--config", p}, &out, &errb); code != 2 {
 		t.Fatalf("bad crash hook: %d", code)
+	}
+}
+
+// JSON log lines on stderr at the level of --log-level, else the
+// config's log_level; an unknown level is refused, not taken for info.
+func TestCommandLogLevel(t *testing.T) {
+	dir := t.TempDir()
+	write := func(level string) string {
+		p := filepath.Join(dir, "c-"+level+".json")
+		// A pos box without scanner or card: Command logs the crash hook
+		// (warn), then fails to start (error) and returns 1.
+		cfg := `{"terminal":"T1","mode":"pos","data_dir":"` + filepath.Join(dir, "data") + `","broker":{"url":"tcp://127.0.0.1:1"},` +
+			`"log_level":"` + level + `","devices":{"display":{"driver":"console"}}}`
+		if err := os.WriteFile(p, []byte(cfg), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	t.Setenv(CrashAtEnv, "Approved")
+	levels := func(args ...string) []string {
+		t.Helper()
+		var out, errb bytes.Buffer
+		if code := Command(args, &out, &errb); code != 1 {
+			t.Fatalf("%v: exit %d, want 1 (%s)", args, code, errb.String())
+		}
+		var got []string
+		for _, line := range strings.Split(strings.TrimSpace(errb.String()), "\n") {
+			var rec struct{ Level, Msg, Service string }
+			if err := json.Unmarshal([]byte(line), &rec); err != nil || rec.Service != "terminald" {
+				t.Fatalf("not a terminald JSON log line: %q (%v)", line, err)
+			}
+			got = append(got, rec.Level+" "+rec.Msg)
+		}
+		return got
+	}
+	warnErr := []string{"WARN crash hook armed", "WARN no cached config yet: waiting for the authorizer's", "ERROR start"}
+	for _, tc := range []struct {
+		args []string
+		want []string
+	}{
+		{[]string{"--config", write("warn")}, warnErr},
+		{[]string{"--config", write("error")}, []string{"ERROR start"}},
+		{[]string{"--config", write("error"), "--log-level", "warn"}, warnErr},
+		{[]string{"--config", write(""), "--log-level", "ERROR"}, []string{"ERROR start"}},
+	} {
+		if got := levels(tc.args...); strings.Join(got, "|") != strings.Join(tc.want, "|") {
+			t.Errorf("%v: logged %q, want %q", tc.args, got, tc.want)
+		}
+	}
+	var out, errb bytes.Buffer
+	if code := Command([]string{"--config", write("warn"), "--log-level", "verbose"}, &out, &errb); code != 2 {
+		t.Fatalf("--log-level verbose: exit %d, want 2", code)
+	}
+	if code := Command([]string{"--config", write("loud")}, &out, &errb); code != 1 || !strings.Contains(errb.String(), `log level "loud"`) {
+		t.Fatalf("log_level loud: exit %d %q", code, errb.String())
 	}
 }
 

@@ -12,7 +12,6 @@ import (
 
 	"campuspay/protocol"
 	"campuspay/terminal/device"
-	"campuspay/terminal/device/camera"
 	"campuspay/terminal/device/cardreader"
 	"campuspay/terminal/device/display/console"
 	"campuspay/terminal/device/display/web"
@@ -193,7 +192,7 @@ func openScanner(d *DeviceConfig, log *slog.Logger, onDecode func(time.Duration)
 		if src == "" {
 			return nil, errors.New("daemon: camera needs source (index, file or URL)")
 		}
-		s, err := camera.Open(camera.Config{Source: src, OnDecode: onDecode})
+		s, err := openCamera(src, onDecode)
 		if err != nil {
 			return nil, fmt.Errorf("daemon: %w", err)
 		}

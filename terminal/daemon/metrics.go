@@ -5,13 +5,15 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"campuspay/protocol"
 	"campuspay/terminal/journal"
 	"campuspay/terminal/modes"
 )
 
-// Metrics are the daemon's Prometheus metrics, on their own registry.
+// Metrics are the daemon's Prometheus metrics, on their own registry,
+// with the Go runtime's (go_*) and the process's (process_*) collectors.
 type Metrics struct {
 	Registry *prometheus.Registry
 	txs      *prometheus.CounterVec
@@ -40,6 +42,8 @@ func newMetrics(j *journal.Journal, snap func() modes.Snapshot) *Metrics {
 		m.txs.WithLabelValues(r) // export zeros
 	}
 	m.Registry.MustRegister(m.txs, m.decode,
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "terminald_journal_depth",
 			Help: "Journal entries not yet acknowledged by the authorizer.",

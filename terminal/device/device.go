@@ -41,12 +41,33 @@ type Tap struct {
 	UID    string    // upper-case hex, no separators (e.g. "04A2B3C4D5E6F7"), or the reader's decimal/hex ID text for 125 kHz tags
 	Source string    // driver name, e.g. "rdm6300", "pn532", "asciiuid"
 	At     time.Time // when it was read
+	// Presentation is what the driver knows of this presentation: a
+	// card that entered the field while it watched, one already there at
+	// its first poll (maybe left on the reader across a restart: it must
+	// leave the field before it pays), or unknown.
+	Presentation Presentation
 }
+
+// Presentation is what a card reader driver knows of a tap.
+type Presentation int
+
+// Presentations. Numbers are explicit: logs carry them.
+const (
+	// PresentationUnknown: the driver cannot tell (ASCII-line readers
+	// send each presentation once and nothing while the card stays).
+	PresentationUnknown Presentation = 0
+	// PresentationNew: the card entered the field while the driver watched.
+	PresentationNew Presentation = 1
+	// PresentationHeld: the card was already in the field when the
+	// driver began watching (its first poll after opening).
+	PresentationHeld Presentation = 2
+)
 
 // CardReader reads card taps.
 type CardReader interface {
 	// Read blocks until a card is presented, ctx ends, or Halt.
-	// A card held on the reader is reported once, not repeatedly.
+	// A card held on the reader is reported once, not repeatedly; a card
+	// found in the field when the driver started is PresentationHeld.
 	Read(ctx context.Context) (Tap, error)
 	Halt() error
 }

@@ -11,7 +11,8 @@
 // nothing twice. Transitions are checked against an explicit table.
 //
 // No secret is stored: not the water or payment password (sealed or
-// not), not the code text, not the card UID — only the credential's kind.
+// not), not the code text, not the card UID — only the credential's kind
+// (and, for the last tap of each card, a keyed hash of its UID: tap.go).
 // Recovery never needs them: an in-doubt payment is reversed by its ID and
 // a shower is captured by its ID.
 package journal
@@ -188,6 +189,11 @@ func fromMS(v int64) time.Time {
 
 // Create writes a new transaction in StateCreated.
 func (j *Journal) Create(ctx context.Context, t *Tx) error {
+	return j.create(ctx, t, nil)
+}
+
+// create writes t and runs also (if set) in the same commit.
+func (j *Journal) create(ctx context.Context, t *Tx, also func(*sql.Tx, time.Time) error) error {
 	if _, err := protocol.ParseTxID(string(t.ID)); err != nil {
 		return fmt.Errorf("journal: create: %w", err)
 	}
@@ -200,6 +206,11 @@ func (j *Journal) Create(ctx context.Context, t *Tx) error {
 		if _, err := q.ExecContext(ctx, `INSERT INTO tx (id, flow, state, amount, cred_kind, hold, created_at, updated_at)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?)`, t.ID, t.Flow, t.State, t.Amount, t.CredKind, t.Hold, ms(now), ms(now)); err != nil {
 			return err
+		}
+		if also != nil {
+			if err := also(q, now); err != nil {
+				return err
+			}
 		}
 		return history(ctx, q, t.ID, t.State, now)
 	})

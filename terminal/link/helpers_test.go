@@ -164,6 +164,7 @@ type responder struct {
 	c        paho.Client
 	onReq    atomic.Pointer[func(*protocol.Request) *protocol.Response]
 	onJrnl   atomic.Pointer[func(*protocol.JournalEntry) *protocol.JournalAck]
+	onNotice atomic.Pointer[func(*protocol.Request) *protocol.Notice]
 	statuses chan protocol.StatusMsg
 	requests chan protocol.Request
 }
@@ -177,7 +178,11 @@ func newResponder(t *testing.T, addr string) *responder {
 	ack := func(e *protocol.JournalEntry) *protocol.JournalAck {
 		return &protocol.JournalAck{Terminal: e.Terminal, Seq: e.Seq, Tx: e.Tx, OK: true}
 	}
+	none := func(q *protocol.Request) *protocol.Notice {
+		return &protocol.Notice{Terminal: q.Terminal, Cursor: q.Cursor}
+	}
 	r.onReq.Store(&approve)
+	r.onNotice.Store(&none)
 	r.onJrnl.Store(&ack)
 	o := paho.NewClientOptions().AddBroker("tcp://" + addr).SetClientID("responder").SetCleanSession(true).
 		SetOrderMatters(true).SetAutoReconnect(true).SetMaxReconnectInterval(200 * time.Millisecond).
@@ -218,7 +223,7 @@ func (r *responder) handle(c paho.Client, m paho.Message) {
 		default:
 		}
 		if q.Op == protocol.OpNotices {
-			b, _ := protocol.Encode(&protocol.Notice{Terminal: term, Cursor: q.Cursor})
+			b, _ := protocol.Encode((*r.onNotice.Load())(&q))
 			c.Publish(protocol.Topic(protocol.ChanNotify, term), 1, false, b)
 			return
 		}
@@ -238,7 +243,8 @@ func (r *responder) handle(c paho.Client, m paho.Message) {
 	}
 }
 
-func (r *responder) setReq(f func(*protocol.Request) *protocol.Response) { r.onReq.Store(&f) }
+func (r *responder) setReq(f func(*protocol.Request) *protocol.Response)   { r.onReq.Store(&f) }
+func (r *responder) setNotices(f func(*protocol.Request) *protocol.Notice) { r.onNotice.Store(&f) }
 func (r *responder) setJournal(f func(*protocol.JournalEntry) *protocol.JournalAck) {
 	r.onJrnl.Store(&f)
 }

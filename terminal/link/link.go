@@ -10,6 +10,17 @@
 // ping timeout), a closed connection, and authorizer silence (a request
 // without a response). The link is LinkUp only while it is connected and
 // an authorizer has answered since the last connection or silence.
+//
+// The static-QR notices are a separate debt of each connection: the link
+// asks for them (OpNotices after the stored cursor) when it connects and
+// keeps asking, every ProbeInterval and at once whenever an authorizer
+// proves alive, until a reply arrives on this connection. Only a reply
+// settles the debt, not any authorizer message: a journal ack can come
+// first when the first request was lost (no authorizer subscribed yet).
+// A reply is recognised by being empty — the authorizer answers OpNotices
+// even when there is nothing to send, and never pushes an empty notice —
+// so after a notice with payments the link asks once more, with the
+// cursor those payments advanced, and that empty answer settles it.
 package link
 
 import (
@@ -59,8 +70,9 @@ type Config struct {
 	// BackoffMin and BackoffMax bound the reconnect delay, which doubles
 	// per failed attempt and is jittered to [½d, d) (defaults 200 ms, 5 s).
 	BackoffMin, BackoffMax time.Duration
-	// ProbeInterval is how often a silent authorizer is probed with
-	// OpNotices (default 2 s).
+	// ProbeInterval is how often OpNotices is sent while the authorizer
+	// is silent or the connection still owes a notices request (default
+	// 2 s).
 	ProbeInterval time.Duration
 	// Window is the number of journal entries in flight (default 32).
 	Window int
@@ -131,6 +143,7 @@ type Link struct {
 	conn    uint64      // connection generation, +1 per successful connection
 	connSeq uint64      // ConnSeq of the current connection
 	alive   bool        // an authorizer answered since connect/silence
+	owed    bool        // no notices reply yet on this connection: keep asking
 	state   terminal.LinkState
 	pending map[pendingKey][]chan *protocol.Response
 
@@ -139,7 +152,7 @@ type Link struct {
 	notices chan *protocol.Notice
 	acks    chan protocol.JournalAck
 	kick    chan struct{}
-	silent  chan struct{} // the authorizer went silent: probe now
+	probe   chan struct{} // probe now: the authorizer went silent, or came alive while notices are owed
 	lost    chan uint64   // generation whose connection was lost
 
 	offset atomic.Int64 // server − local, nanoseconds
@@ -170,7 +183,7 @@ func New(cfg Config, out terminal.Outbox) (*Link, error) {
 		notices: make(chan *protocol.Notice, 64),
 		acks:    make(chan protocol.JournalAck, 4*cfg.Window+64),
 		kick:    make(chan struct{}, 1),
-		silent:  make(chan struct{}, 1),
+		probe:   make(chan struct{}, 1),
 		lost:    make(chan uint64, 4),
 	}
 	l.ctx, l.cancel = context.WithCancel(context.Background())
@@ -355,18 +368,40 @@ func (l *Link) markSilent() {
 	if was {
 		l.log.Warn("link: authorizer silent")
 	}
+	l.probeNow()
+}
+
+func (l *Link) probeNow() {
 	select {
-	case l.silent <- struct{}{}:
+	case l.probe <- struct{}{}:
 	default:
 	}
 }
 
-// markAlive records traffic from an authorizer on connection gen.
+// markAlive records traffic from an authorizer on connection gen. An
+// authorizer that comes alive while the notices are still owed is asked
+// for them at once.
 func (l *Link) markAlive(gen uint64) {
 	l.mu.Lock()
+	ask := false
 	if gen == l.conn && l.client != nil {
+		ask = !l.alive && l.owed
 		l.alive = true
 		l.setStateLocked()
+	}
+	l.mu.Unlock()
+	if ask {
+		l.probeNow()
+	}
+}
+
+// noticeReply records that a notices reply arrived on connection gen: the
+// connection owes no more requests for them.
+func (l *Link) noticeReply(gen uint64) {
+	l.mu.Lock()
+	if gen == l.conn && l.client != nil && l.owed {
+		l.owed = false
+		l.log.Debug("link: notices up to date on this connection")
 	}
 	l.mu.Unlock()
 }
@@ -484,7 +519,7 @@ func (l *Link) connect() (uint64, error) {
 		return 0, fmt.Errorf("link: birth: %w", err)
 	}
 	l.mu.Lock()
-	l.client, l.conn, l.connSeq, l.alive = c, gen, seq, false
+	l.client, l.conn, l.connSeq, l.alive, l.owed = c, gen, seq, false, true
 	l.setStateLocked()
 	l.mu.Unlock()
 	l.log.Info("link: connected", "broker", l.cfg.Broker, "conn_seq", seq)
@@ -529,12 +564,11 @@ func waitToken(ctx context.Context, tok paho.Token, d time.Duration) error {
 	}
 }
 
-// serve probes the authorizer while it is silent and returns when the
-// connection is lost or the link closes.
+// serve probes the authorizer while it is silent or the notices are
+// owed, and returns when the connection is lost or the link closes.
 func (l *Link) serve(gen uint64) {
 	probe := time.NewTimer(0) // the first probe asks for notices at once
 	defer probe.Stop()
-	first := true
 	for {
 		select {
 		case g := <-l.lost:
@@ -548,20 +582,17 @@ func (l *Link) serve(gen uint64) {
 			return
 		case <-l.ctx.Done():
 			return
-		case <-l.silent:
+		case <-l.probe:
 			probe.Reset(0)
 		case <-probe.C:
 			l.mu.Lock()
-			alive, c := l.alive, l.client
+			alive, owed, c := l.alive, l.owed, l.client
 			l.mu.Unlock()
 			if c == nil {
 				return
 			}
-			if first || !alive {
+			if owed || !alive {
 				l.sendNotices(c)
-			}
-			first = false
-			if !alive {
 				probe.Reset(l.cfg.ProbeInterval)
 			}
 		}
@@ -639,10 +670,12 @@ func (l *Link) onMessage(gen uint64, m paho.Message) {
 			drop(err)
 			return
 		}
-		l.markAlive(gen)
 		if len(n.Payments) == 0 {
+			l.noticeReply(gen) // only a reply is ever empty
+			l.markAlive(gen)
 			return
 		}
+		l.markAlive(gen)
 		select {
 		case l.notices <- &n:
 		default:

@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	paho "github.com/eclipse/paho.mqtt.golang"
+
 	"campuspay/protocol"
 	"campuspay/terminal"
 	"campuspay/terminal/link"
@@ -374,5 +376,68 @@ func TestPumpRecordsRefusal(t *testing.T) {
 	defer mu.Unlock()
 	if sent[2] != 1 {
 		t.Errorf("refused entry sent %d times", sent[2])
+	}
+}
+
+// Issue 13: the authorizer comes back after the terminal, so the notices
+// request of the connection is lost; a journal ack (for entries waiting
+// since before) then proves the authorizer alive before any notice
+// reply. The link must still ask for the notices until one is answered,
+// or the cashier never sees the static-QR payments made while offline.
+// The probe interval is an hour: only the "notices still owed" rule can
+// ask again within the test.
+func TestNoticesOwedUntilAnsweredAfterAJournalAck(t *testing.T) {
+	_, addr := startMochi(t, "127.0.0.1:0")
+	asked := make(chan protocol.Request, 100) // every request on the broker, seen by a plain subscriber
+	spy := paho.NewClient(paho.NewClientOptions().AddBroker("tcp://" + addr).SetClientID("spy").SetCleanSession(true))
+	if tok := spy.Connect(); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
+		t.Fatalf("spy connect: %v", tok.Error())
+	}
+	t.Cleanup(func() { spy.Disconnect(0) })
+	sub := spy.Subscribe(protocol.Topic(protocol.ChanRequest, "T1"), 1, func(_ paho.Client, m paho.Message) {
+		var q protocol.Request
+		if protocol.Decode(m.Payload(), &q) == nil {
+			asked <- q
+		}
+	})
+	if !sub.WaitTimeout(5*time.Second) || sub.Error() != nil {
+		t.Fatalf("spy subscribe: %v", sub.Error())
+	}
+
+	out := newOutbox(3, func(int) protocol.TxID { return newTx(t) })
+	l := newLink(t, addr, out, func(c *link.Config) {
+		c.ProbeInterval = time.Hour
+		// mochi's read deadline is 1.5 × keepalive in whole seconds: at
+		// 1 s it drops an idle client before its first ping, and the new
+		// connection would ask for the notices anyway.
+		c.KeepAlive = 2 * time.Second
+	})
+	select {
+	case q := <-asked:
+		if q.Op != protocol.OpNotices {
+			t.Fatalf("first request %s, want notices", q.Op)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the link did not ask for notices on connecting")
+	}
+
+	// The authorizer arrives: the first notices request went to nobody.
+	r := newResponder(t, addr)
+	paid := protocol.StaticQRPayment{Tx: newTx(t), Seq: 1, Amount: 800, User: "张*", At: time.Now()}
+	r.setNotices(func(q *protocol.Request) *protocol.Notice {
+		n := &protocol.Notice{Terminal: q.Terminal, Cursor: q.Cursor}
+		if q.Cursor < paid.Seq {
+			n.Payments, n.Cursor = []protocol.StaticQRPayment{paid}, paid.Seq
+		}
+		return n
+	})
+	out.waitAcked(t, 3) // resent after ResendAfter and acked: the link is up on an ack
+	select {
+	case n := <-l.Notices():
+		if len(n.Payments) != 1 || n.Payments[0].Tx != paid.Tx {
+			t.Fatalf("notice %+v", n)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("the static-QR payment was never asked for again after the journal ack")
 	}
 }

@@ -107,6 +107,7 @@ const (
 	DefaultNoticeHold    = 30 * time.Second // how long static-QR notices stay up
 	DefaultMeterInterval = time.Second      // shower meter reads
 	DefaultIdleTimeout   = 60 * time.Second // shower idle, when the tariff has none
+	DefaultRetapInterval = 60 * time.Second // card: see card.go
 	heartbeat            = time.Second      // Run wakes at least this often
 	meterFailLimit       = 3                // consecutive meter failures before closing
 )
@@ -133,6 +134,11 @@ type Options struct {
 	ResultHold    time.Duration
 	NoticeHold    time.Duration
 	MeterInterval time.Duration
+	// RetapInterval: after a restart, the first tap of a card whose last
+	// tap (in the journal) came before the restart and less than this
+	// long ago does not pay: the card may have stayed on the reader
+	// across the restart (card.go).
+	RetapInterval time.Duration
 
 	// Heartbeat, when set, is called on every turn of Run's loop (at least
 	// once a second): the daemon feeds the systemd watchdog from it.
@@ -167,6 +173,9 @@ type Machine struct {
 	queryTx  map[protocol.TxID]bool // recovered USERPAYING: query before reversing
 
 	lines []string // static-QR payments not yet shown
+
+	started time.Time       // when this machine (process) started
+	tapped  map[string]bool // UIDs reported since started; nil once past RetapInterval
 
 	meterAt    time.Time
 	lastFlowAt time.Time
@@ -232,8 +241,9 @@ func New(o Options) (*Machine, error) {
 	def(&o.ResultHold, DefaultResultHold)
 	def(&o.NoticeHold, DefaultNoticeHold)
 	def(&o.MeterInterval, DefaultMeterInterval)
+	def(&o.RetapInterval, DefaultRetapInterval)
 	m := &Machine{o: o, log: o.Log.With("mode", string(o.Mode)), cfg: o.Config, state: StateIdle,
-		queryTx: map[protocol.TxID]bool{}}
+		queryTx: map[protocol.TxID]bool{}, started: o.Now(), tapped: map[string]bool{}}
 	m.clock = &precheck.Clock{Local: o.Now}
 	m.check = &precheck.Checker{Seen: o.Journal, Now: m.clock.Now}
 	m.home()
@@ -433,12 +443,25 @@ func (m *Machine) onNotice(ctx context.Context, n *protocol.Notice) error {
 	}
 	m.o.Link.Kick()
 	for _, p := range fresh {
-		m.lines = append(m.lines, fmt.Sprintf("%s  ¥%s  %s", p.At.Local().Format("01-02 15:04"),
-			protocol.FormatCents(p.Amount), p.User))
+		m.lines = append(m.lines, noticeLine(p))
 	}
 	m.showNotices()
 	return nil
 }
+
+// noticeLine is one static-QR payment as the cashier sees it. Two
+// students paying the same amount a minute apart, or one paying twice,
+// must not look alike: the time has seconds and the line ends with the
+// last digits of the transaction, which the student's app shows too.
+func noticeLine(p protocol.StaticQRPayment) string {
+	id := string(p.Tx)
+	return fmt.Sprintf("%s  ¥%s  %s  #%s", p.At.Local().Format("01-02 15:04:05"),
+		protocol.FormatCents(p.Amount), p.User, id[max(0, len(id)-noticeTxDigits):])
+}
+
+// noticeTxDigits is how many trailing characters of a static-QR payment's
+// transaction ID the notices screen shows.
+const noticeTxDigits = 4
 
 // showNotices puts the pending notices up if the cashier is not in the
 // middle of a payment.

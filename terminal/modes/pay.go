@@ -19,7 +19,12 @@ func (m *Machine) pay(ctx context.Context, cred protocol.Credential) error {
 	if err != nil {
 		return err
 	}
-	if err := m.o.Journal.Create(ctx, t); err != nil {
+	if cred.Kind == protocol.CredCard {
+		err = m.o.Journal.CreateForTap(ctx, t, cred.Text) // the card's last tap, in the same commit
+	} else {
+		err = m.o.Journal.Create(ctx, t)
+	}
+	if err != nil {
 		return err
 	}
 	if err := m.o.Journal.Advance(ctx, t, journal.StateSent); err != nil {
@@ -234,6 +239,9 @@ func (m *Machine) onScan(ctx context.Context, s device.Scan) error {
 func (m *Machine) onTap(ctx context.Context, t device.Tap) error {
 	if m.o.Mode == protocol.ModeShower {
 		return m.showerTap(ctx, t)
+	}
+	if held, err := m.heldTap(ctx, t); err != nil || held {
+		return err
 	}
 	if m.state == StateResult {
 		m.home() // a tap after a result starts the next payment (fixed amount)

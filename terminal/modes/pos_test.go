@@ -2,6 +2,7 @@ package modes
 
 import (
 	"context"
+	"reflect"
 	"testing"
 	"time"
 
@@ -199,6 +200,27 @@ func TestOfflineStaticQRAndNotices(t *testing.T) {
 	}
 	if e := h.entries(); len(e) != 2 || e[0].Kind != protocol.EntryNotice || e[1].Amount != 1200 {
 		t.Fatalf("entries %+v", e)
+	}
+}
+
+// Issue 13 (12b): two students paying the same amount in the same
+// minute, or one student paying twice, must make lines the cashier can
+// tell apart: the time to the second and the transaction's last digits.
+func TestNoticeLinesTellPaymentsApart(t *testing.T) {
+	h := newHarness(t, protocol.ModePOS, nil)
+	h.online()
+	p := []protocol.StaticQRPayment{
+		{Tx: "01JDZ3ZQ0000000000000007K1", Seq: 1, Amount: 800, User: "张*", At: t0},
+		{Tx: "01JDZ3ZQ0000000000000009M2", Seq: 2, Amount: 800, User: "张*", At: t0.Add(20 * time.Second)},
+	}
+	h.step(NoticeEvent{&protocol.Notice{V: 1, Terminal: "T1", Payments: p, Cursor: 2}}, StateNotices, "S Notices 2 | 按确认键继续")
+	s, _ := h.disp.Last()
+	want := []string{
+		t0.Local().Format("01-02 15:04:05") + "  ¥8.00  张*  #07K1",
+		t0.Add(20*time.Second).Local().Format("01-02 15:04:05") + "  ¥8.00  张*  #09M2",
+	}
+	if !reflect.DeepEqual(s.Lines, want) {
+		t.Fatalf("lines %q, want %q", s.Lines, want)
 	}
 }
 

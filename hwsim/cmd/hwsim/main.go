@@ -11,6 +11,7 @@
 //	hwsim ctl     --addr 127.0.0.1:7070 tap T01 04A1B2C3
 //	hwsim phone   --api http://127.0.0.1:8080 --student S --password P code
 //	hwsim demo    ...
+//	hwsim load    --broker embedded,mosquitto --terminals 100 --students 1000 --concurrency 256
 //
 // Every subcommand has --help. Servers listen on loopback only and run until
 // SIGINT or SIGTERM.
@@ -41,6 +42,7 @@ Commands:
   ctl      drive rigs through a control API (tap, key, show, flow, net, status)
   phone    act as a student's wallet app (codes, wallet, top-up, scan-to-pay)
   demo     run the campus demo scenario
+  load     size a deployment: payments/s, latency and CPU against an echo baseline
 
 Run "hwsim COMMAND --help" for a command's flags; "hwsim --version" prints the version.
 `
@@ -81,6 +83,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return runPhone(ctx, rest, stdout, stderr)
 	case "demo":
 		return scenario.Main(rest, stdout, stderr)
+	case "load":
+		return runLoad(ctx, rest, stdout, stderr)
 	}
 	fmt.Fprintf(stderr, "hwsim: unknown command %q\n\n%s", cmd, usage)
 	return 2

@@ -41,6 +41,7 @@ type PN532 struct {
 
 	mu       sync.Mutex
 	awake    bool
+	muted    bool   // answers nothing (powered off, unplugged)
 	uid      []byte // card in the field, nil for none
 	left     int    // polls the card still answers; <0 while Present
 	last     []byte // last response frame, resent on NACK
@@ -172,6 +173,14 @@ func (t *PN532) Sleep() {
 	t.mu.Unlock()
 }
 
+// Mute makes the chip answer nothing, like a reader still powering up
+// or unplugged, until Mute(false). A card in the field stays there.
+func (t *PN532) Mute(on bool) {
+	t.mu.Lock()
+	t.muted = on
+	t.mu.Unlock()
+}
+
 // SendRaw writes bytes exactly, without noise.
 func (t *PN532) SendRaw(b []byte) error { return t.wire.SendRaw(b) }
 
@@ -253,7 +262,7 @@ func (t *PN532) noticeWake(b []byte) {
 
 func (t *PN532) answer(cmd byte, params []byte) {
 	t.mu.Lock()
-	if !t.awake {
+	if !t.awake || t.muted {
 		t.mu.Unlock()
 		return
 	}

@@ -8,6 +8,8 @@
 //	merchant add|list        manage merchants
 //	terminal add|list        manage terminals (prints a new broker password once)
 //	ledger check             verify the ledger (exit 1 on problems)
+//	ledger transfers         one account's transfers (--json for tools)
+//	provision                load-test data in bulk for hwsim load
 //	tx list                  list transactions, newest first
 //	backup DIR               online backup of the data folder
 //	restore DIR              restore a backup into an empty data folder
@@ -79,7 +81,9 @@ commands:
   merchant add|list      manage merchants
   terminal add|list      manage terminals
   ledger check           verify the ledger invariants (exit 1 on problems)
+  ledger transfers       list one account's transfers (--json for tools)
   tx list                list transactions, newest first
+  provision              load-test data in bulk (students, devices, terminals)
   broker mosquitto       write Mosquitto's config, password file and ACL
                          for the registered terminals
   backup DIR             consistent online backup of the data folder (while serving)
@@ -144,6 +148,8 @@ func (c *cli) main(args []string) int {
 		return c.terminalList(rest[1:])
 	case "ledger check":
 		return c.ledgerCheck(rest[1:])
+	case "ledger transfers":
+		return c.ledgerTransfers(rest[1:])
 	case "tx list":
 		return c.txList(rest[1:])
 	case "broker mosquitto":
@@ -156,6 +162,8 @@ func (c *cli) main(args []string) int {
 		return c.backup(rest)
 	case "restore":
 		return c.restore(rest)
+	case "provision":
+		return c.provision(rest)
 	case "help":
 		fs.Usage()
 		return 0

@@ -37,6 +37,11 @@ type MQTTConfig struct {
 	Username    string `json:"username,omitempty"`     // service user on an external broker (and client id)
 	PasswordEnv string `json:"password_env,omitempty"` // variable holding its password (default CAMPUSPAY_MQTT_PASSWORD)
 	Group       string `json:"group,omitempty"`        // shared-subscription group (default "authz")
+	// Workers handle terminal messages concurrently (default
+	// authz.DefaultWorkers); MaxQueue bounds the payments waiting for one
+	// (default 64 per worker; past it the oldest is answered BUSY).
+	Workers  int `json:"workers,omitempty"`
+	MaxQueue int `json:"max_queue,omitempty"`
 }
 
 // defaultMQTTListen is the embedded broker's plain listener when the
@@ -93,7 +98,8 @@ func wireServe(ctx context.Context, m *Main, data string) error {
 	// The MQTT handlers log through connWatch, which follows their link's
 	// state for /readyz.
 	ac := authz.Config{Broker: cfg.BrokerURL, Group: cfg.Group, Now: m.now,
-		Logger: slog.New(&connWatch{inner: m.Log.Handler(), up: &m.ready.brokerUp})}
+		Logger:  slog.New(&connWatch{inner: m.Log.Handler(), up: &m.ready.brokerUp}),
+		Workers: cfg.Workers, MaxQueue: cfg.MaxQueue}
 	if cfg.BrokerURL == "" {
 		// A plain listener only when asked for, or by default when no
 		// listener at all is configured: with only tls_listen the broker

@@ -18,6 +18,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	_ "github.com/mattn/go-sqlite3" // database/sql driver "sqlite3"
@@ -66,9 +67,15 @@ CREATE TABLE IF NOT EXISTS records (
 	qr_seq INTEGER NOT NULL DEFAULT 0, created INTEGER NOT NULL, updated INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS records_user ON records(user_id, id);
-CREATE INDEX IF NOT EXISTS records_user_created ON records(user_id, created);
+-- Covers PaidBetween (the daily limit, read on every payment) without
+-- touching the table rows.
+DROP INDEX IF EXISTS records_user_created;
+CREATE INDEX IF NOT EXISTS records_user_day ON records(user_id, created, kind, status, channel, amount);
 CREATE INDEX IF NOT EXISTS records_qr ON records(terminal, qr_seq) WHERE qr_seq > 0;
-CREATE INDEX IF NOT EXISTS records_unfinished ON records(updated) WHERE status IN ('processing', 'pending', 'reversing');
+-- Records still in doubt. Its condition is ORs, not an IN list: SQLite
+-- evaluates it on every write of a record, building a table per IN list.
+DROP INDEX IF EXISTS records_unfinished;
+CREATE INDEX IF NOT EXISTS records_open ON records(updated) WHERE status='processing' OR status='pending' OR status='reversing';
 CREATE TABLE IF NOT EXISTS journal (
 	terminal TEXT NOT NULL, seq INTEGER NOT NULL, tx TEXT NOT NULL, hash TEXT NOT NULL, at INTEGER NOT NULL,
 	PRIMARY KEY (terminal, seq)
@@ -85,6 +92,10 @@ CREATE TABLE IF NOT EXISTS api_idem (
 type Store struct {
 	wdb *sql.DB // one connection, used by the writer goroutine only
 	rdb *sql.DB
+	rst stmtCache // prepared reads on rdb
+	// codeSweep is when MarkCode last deleted expired codes (unix nanos).
+	codeSweep atomic.Int64
+	wst       stmtCache // prepared hot writes on wdb (writer only)
 
 	mu      sync.RWMutex // guards closed against sends on queue
 	closed  bool
@@ -121,7 +132,12 @@ func Open(path string) (*Store, error) {
 	}
 	rdb.SetMaxOpenConns(4)
 	rdb.SetMaxIdleConns(4)
-	s := &Store{wdb: wdb, rdb: rdb, queue: make(chan *op, 4*maxBatch), stopped: make(chan struct{})}
+	s := &Store{wdb: wdb, rdb: rdb, rst: stmtCache{db: rdb}, wst: stmtCache{db: wdb}, queue: make(chan *op, 4*maxBatch), stopped: make(chan struct{})}
+	if err := s.prepareWrites(); err != nil {
+		rdb.Close()
+		wdb.Close()
+		return nil, fmt.Errorf("wallet/sqlite: prepare %s: %w", path, err)
+	}
 	go s.run()
 	return s, nil
 }
@@ -158,6 +174,8 @@ func (s *Store) Close() error {
 	close(s.queue)
 	s.mu.Unlock()
 	<-s.stopped
+	s.rst.close()
+	s.wst.close()
 	return errors.Join(s.rdb.Close(), s.wdb.Close())
 }
 
@@ -205,7 +223,7 @@ func scanUser(row interface{ Scan(...any) error }) (*wallet.User, error) {
 }
 
 func (s *Store) userWhere(ctx context.Context, where string, arg any) (*wallet.User, error) {
-	return scanUser(s.rdb.QueryRowContext(ctx, "SELECT "+userCols+" FROM users WHERE "+where, arg))
+	return scanUser(s.queryRow(ctx, "SELECT "+userCols+" FROM users WHERE "+where, arg))
 }
 
 // User implements wallet.Store.
@@ -305,7 +323,7 @@ func (s *Store) Device(ctx context.Context, id uint32) (*wallet.Device, error) {
 	var key []byte
 	var created, expires int64
 	var revoked int
-	err := s.rdb.QueryRowContext(ctx, `SELECT id, user_id, key, created, expires, revoked FROM devices WHERE id=?`, id).
+	err := s.queryRow(ctx, `SELECT id, user_id, key, created, expires, revoked FROM devices WHERE id=?`, id).
 		Scan(&d.ID, &d.UserID, &key, &created, &expires, &revoked)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, protocol.ErrNotFound
@@ -328,7 +346,7 @@ func (s *Store) RevokeDevice(ctx context.Context, id uint32) error {
 // RevokedDevices implements wallet.Store: an expired certificate is refused
 // anyway, so it no longer needs listing.
 func (s *Store) RevokedDevices(ctx context.Context, now time.Time) ([]uint32, error) {
-	rows, err := s.rdb.QueryContext(ctx, `SELECT id FROM devices WHERE revoked=1 AND expires > ? ORDER BY id`, nanos(now))
+	rows, err := s.query(ctx, `SELECT id FROM devices WHERE revoked=1 AND expires > ? ORDER BY id`, nanos(now))
 	if err != nil {
 		return nil, fmt.Errorf("wallet/sqlite: revoked devices: %w", err)
 	}
@@ -355,7 +373,7 @@ func (s *Store) ReportCardLost(ctx context.Context, uid string, user uint32, at 
 // CardLost implements wallet.Store.
 func (s *Store) CardLost(ctx context.Context, uid string) (bool, error) {
 	var n int
-	if err := s.rdb.QueryRowContext(ctx, `SELECT COUNT(*) FROM lost_cards WHERE uid=?`, uid).Scan(&n); err != nil {
+	if err := s.queryRow(ctx, `SELECT COUNT(*) FROM lost_cards WHERE uid=?`, uid).Scan(&n); err != nil {
 		return false, fmt.Errorf("wallet/sqlite: lost card: %w", err)
 	}
 	return n > 0, nil
@@ -367,7 +385,7 @@ func (s *Store) LostCards(ctx context.Context) ([]string, error) {
 }
 
 func (s *Store) strings(ctx context.Context, q string, args ...any) ([]string, error) {
-	rows, err := s.rdb.QueryContext(ctx, q, args...)
+	rows, err := s.query(ctx, q, args...)
 	if err != nil {
 		return nil, fmt.Errorf("wallet/sqlite: %w", err)
 	}
@@ -395,7 +413,7 @@ func (s *Store) PutMerchant(ctx context.Context, m *wallet.Merchant) error {
 // Merchant implements wallet.Store.
 func (s *Store) Merchant(ctx context.Context, id string) (*wallet.Merchant, error) {
 	var m wallet.Merchant
-	err := s.rdb.QueryRowContext(ctx, `SELECT id, name, campus FROM merchants WHERE id=?`, id).Scan(&m.ID, &m.Name, &m.Campus)
+	err := s.queryRow(ctx, `SELECT id, name, campus FROM merchants WHERE id=?`, id).Scan(&m.ID, &m.Name, &m.Campus)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, protocol.ErrMerchantUnknown
 	}
@@ -407,7 +425,7 @@ func (s *Store) Merchant(ctx context.Context, id string) (*wallet.Merchant, erro
 
 // Merchants implements wallet.Store.
 func (s *Store) Merchants(ctx context.Context) ([]wallet.Merchant, error) {
-	rows, err := s.rdb.QueryContext(ctx, `SELECT id, name, campus FROM merchants ORDER BY id`)
+	rows, err := s.query(ctx, `SELECT id, name, campus FROM merchants ORDER BY id`)
 	if err != nil {
 		return nil, fmt.Errorf("wallet/sqlite: merchants: %w", err)
 	}
@@ -449,7 +467,7 @@ func scanTerminal(row interface{ Scan(...any) error }) (*wallet.Terminal, error)
 
 // Terminal implements wallet.Store.
 func (s *Store) Terminal(ctx context.Context, id string) (*wallet.Terminal, error) {
-	t, err := scanTerminal(s.rdb.QueryRowContext(ctx, `SELECT `+terminalCols+` FROM terminals WHERE id=?`, id))
+	t, err := scanTerminal(s.queryRow(ctx, `SELECT `+terminalCols+` FROM terminals WHERE id=?`, id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, protocol.ErrTerminalUnknown
 	}
@@ -461,7 +479,7 @@ func (s *Store) Terminal(ctx context.Context, id string) (*wallet.Terminal, erro
 
 // Terminals implements wallet.Store.
 func (s *Store) Terminals(ctx context.Context) ([]wallet.Terminal, error) {
-	rows, err := s.rdb.QueryContext(ctx, `SELECT `+terminalCols+` FROM terminals ORDER BY id`)
+	rows, err := s.query(ctx, `SELECT `+terminalCols+` FROM terminals ORDER BY id`)
 	if err != nil {
 		return nil, fmt.Errorf("wallet/sqlite: terminals: %w", err)
 	}
@@ -475,24 +493,6 @@ func (s *Store) Terminals(ctx context.Context) ([]wallet.Terminal, error) {
 		out = append(out, *t)
 	}
 	return out, rows.Err()
-}
-
-// MarkCode implements wallet.Store. Expired codes are purged on the way.
-func (s *Store) MarkCode(ctx context.Context, codeID, owner string, expires, now time.Time) (string, error) {
-	var got string
-	err := s.write(ctx, func(tx *sql.Tx) error {
-		if _, err := tx.ExecContext(ctx, `DELETE FROM seen_codes WHERE expires < ?`, nanos(now)); err != nil {
-			return err
-		}
-		if _, err := tx.ExecContext(ctx, `INSERT OR IGNORE INTO seen_codes (id, owner, expires) VALUES (?,?,?)`, codeID, owner, nanos(expires)); err != nil {
-			return err
-		}
-		return tx.QueryRowContext(ctx, `SELECT owner FROM seen_codes WHERE id=?`, codeID).Scan(&got)
-	})
-	if err != nil {
-		return "", fmt.Errorf("wallet/sqlite: mark code: %w", err)
-	}
-	return got, nil
 }
 
 const recordCols = `id, key, kind, user_id, terminal, tx, merchant, amount, channel, bank_code, bank_card, status, code, req_hash, response, qr_seq, created, updated`
@@ -511,7 +511,7 @@ func scanRecord(row interface{ Scan(...any) error }) (*wallet.Record, error) {
 
 // Record implements wallet.Store.
 func (s *Store) Record(ctx context.Context, key string) (*wallet.Record, error) {
-	r, err := scanRecord(s.rdb.QueryRowContext(ctx, `SELECT `+recordCols+` FROM records WHERE key=?`, key))
+	r, err := scanRecord(s.queryRow(ctx, `SELECT `+recordCols+` FROM records WHERE key=?`, key))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, nil
 	}
@@ -526,23 +526,8 @@ func (s *Store) Record(ctx context.Context, key string) (*wallet.Record, error) 
 func (s *Store) PutRecord(ctx context.Context, r *wallet.Record) error {
 	var seq uint64
 	var id int64
-	err := s.write(ctx, func(tx *sql.Tx) error {
-		seq = r.QRSeq
-		if r.Kind == wallet.KindScanPay && r.Status == protocol.StatusApproved && seq == 0 {
-			if err := tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(qr_seq), 0) + 1 FROM records WHERE terminal=? AND qr_seq > 0`, r.Terminal).Scan(&seq); err != nil {
-				return fmt.Errorf("next cursor: %w", err)
-			}
-		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO records (key, kind, user_id, terminal, tx, merchant, amount, channel, bank_code, bank_card,
-		status, code, req_hash, response, qr_seq, created, updated) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)
-		ON CONFLICT(key) DO UPDATE SET kind=excluded.kind, user_id=excluded.user_id, amount=excluded.amount, channel=excluded.channel,
-		bank_code=excluded.bank_code, bank_card=excluded.bank_card, status=excluded.status, code=excluded.code,
-		response=excluded.response, qr_seq=excluded.qr_seq, updated=excluded.updated`,
-			r.Key, r.Kind, r.UserID, r.Terminal, string(r.Tx), r.Merchant, r.Amount, r.Channel, r.BankCode, r.BankCard,
-			string(r.Status), r.Code, r.ReqHash, r.Response, seq, nanos(r.Created), nanos(r.Updated)); err != nil {
-			return err
-		}
-		return tx.QueryRowContext(ctx, `SELECT id FROM records WHERE key=?`, r.Key).Scan(&id)
+	err := s.writePlain(ctx, func(tx *sql.Tx) error { // one upsert; the rest reads
+		return s.putRecord(ctx, tx, r, &seq, &id)
 	})
 	if err != nil {
 		return fmt.Errorf("wallet/sqlite: put record %s: %w", r.Key, err)
@@ -551,8 +536,59 @@ func (s *Store) PutRecord(ctx context.Context, r *wallet.Record) error {
 	return nil
 }
 
+// PutRecordUsingCode implements wallet.Store.
+func (s *Store) PutRecordUsingCode(ctx context.Context, r *wallet.Record, c wallet.CodeUse) (string, error) {
+	var seq uint64
+	var id int64
+	var owner string
+	// Expired marks are swept at most once a second, not by every payment
+	// (an expired mark still present is taken over by qSeenInsert).
+	last := s.codeSweep.Load()
+	sweep := c.Now.UnixNano()-last >= int64(time.Second) && s.codeSweep.CompareAndSwap(last, c.Now.UnixNano())
+	err := s.write(ctx, func(tx *sql.Tx) error {
+		if sweep {
+			if _, err := s.txExec(ctx, tx, qSeenExpire, nanos(c.Now)); err != nil {
+				return err
+			}
+		}
+		if _, err := s.txExec(ctx, tx, qSeenInsert, c.ID, r.Key, nanos(c.Expires), nanos(c.Now)); err != nil {
+			return err
+		}
+		if err := s.txQueryRow(ctx, tx, qSeenOwner, c.ID).Scan(&owner); err != nil {
+			return err
+		}
+		if owner != r.Key {
+			return nil
+		}
+		return s.putRecord(ctx, tx, r, &seq, &id)
+	})
+	if err != nil {
+		return "", fmt.Errorf("wallet/sqlite: put record %s using code: %w", r.Key, err)
+	}
+	if owner == r.Key {
+		r.ID, r.QRSeq = id, seq
+	}
+	return owner, nil
+}
+
+// putRecord upserts r in the writer's transaction.
+func (s *Store) putRecord(ctx context.Context, tx *sql.Tx, r *wallet.Record, seq *uint64, id *int64) error {
+	*seq = r.QRSeq
+	if r.Kind == wallet.KindScanPay && r.Status == protocol.StatusApproved && *seq == 0 {
+		if err := tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(qr_seq), 0) + 1 FROM records WHERE terminal=? AND qr_seq > 0`, r.Terminal).Scan(seq); err != nil {
+			return fmt.Errorf("next cursor: %w", err)
+		}
+	}
+	if _, err := s.txExec(ctx, tx, qRecordUpsert,
+		r.Key, r.Kind, r.UserID, r.Terminal, string(r.Tx), r.Merchant, r.Amount, r.Channel, r.BankCode, r.BankCard,
+		string(r.Status), r.Code, r.ReqHash, r.Response, *seq, nanos(r.Created), nanos(r.Updated)); err != nil {
+		return err
+	}
+	return s.txQueryRow(ctx, tx, qRecordID, r.Key).Scan(id)
+}
+
 func (s *Store) records(ctx context.Context, q string, args ...any) ([]wallet.Record, error) {
-	rows, err := s.rdb.QueryContext(ctx, `SELECT `+recordCols+` FROM records WHERE `+q, args...)
+	rows, err := s.query(ctx, `SELECT `+recordCols+` FROM records WHERE `+q, args...)
 	if err != nil {
 		return nil, fmt.Errorf("wallet/sqlite: records: %w", err)
 	}
@@ -595,7 +631,7 @@ func (s *Store) ScanPays(ctx context.Context, terminal string, after uint64) ([]
 
 // Unfinished implements wallet.Store.
 func (s *Store) Unfinished(ctx context.Context, before time.Time, limit int) ([]wallet.Record, error) {
-	return s.records(ctx, `status IN ('processing', 'pending', 'reversing') AND updated < ? ORDER BY updated LIMIT ?`, nanos(before), limit)
+	return s.records(ctx, `(status='processing' OR status='pending' OR status='reversing') AND updated < ? ORDER BY updated LIMIT ?`, nanos(before), limit)
 }
 
 // PaidBetween implements wallet.Store. Besides approved payments it counts
@@ -603,9 +639,10 @@ func (s *Store) Unfinished(ctx context.Context, before time.Time, limit int) ([]
 // wallet-funded payments still processing or pending.
 func (s *Store) PaidBetween(ctx context.Context, user uint32, from, to time.Time) (int64, error) {
 	var sum int64
-	err := s.rdb.QueryRowContext(ctx, `SELECT COALESCE(SUM(amount), 0) FROM records WHERE user_id=? AND created>=? AND created<?
-		AND ((kind IN ('payment','scan_pay','shower') AND status IN ('approved','processing','pending') AND channel IN ('balance','bank_card'))
-			OR (kind='shower' AND status='held'))`,
+	err := s.queryRow(ctx, `SELECT COALESCE(SUM(amount), 0) FROM records WHERE user_id=? AND created>=? AND created<?
+		AND (((kind='payment' OR kind='scan_pay' OR kind='shower') AND (status='approved' OR status='processing' OR status='pending')
+				AND (channel='balance' OR channel='bank_card'))
+			OR (kind='shower' AND status='held'))`, // ORs, not IN lists: SQLite builds a table for each IN list on every run
 		user, nanos(from), nanos(to)).Scan(&sum)
 	if err != nil {
 		return 0, fmt.Errorf("wallet/sqlite: paid between: %w", err)
@@ -615,7 +652,7 @@ func (s *Store) PaidBetween(ctx context.Context, user uint32, from, to time.Time
 
 // Unsettled implements wallet.Store.
 func (s *Store) Unsettled(ctx context.Context, user uint32) ([]wallet.Record, error) {
-	return s.records(ctx, `user_id=? AND status IN ('processing', 'pending', 'reversing') ORDER BY id`, user)
+	return s.records(ctx, `user_id=? AND (status='processing' OR status='pending' OR status='reversing') ORDER BY id`, user)
 }
 
 // ClearWeChat implements wallet.Store.
@@ -629,7 +666,7 @@ func (s *Store) ClearWeChat(ctx context.Context, user uint32, openID string) err
 // JournalEntry implements wallet.Store.
 func (s *Store) JournalEntry(ctx context.Context, terminal string, seq uint64) (string, error) {
 	var h string
-	err := s.rdb.QueryRowContext(ctx, `SELECT hash FROM journal WHERE terminal=? AND seq=?`, terminal, seq).Scan(&h)
+	err := s.queryRow(ctx, `SELECT hash FROM journal WHERE terminal=? AND seq=?`, terminal, seq).Scan(&h)
 	if errors.Is(err, sql.ErrNoRows) {
 		return "", nil
 	}
@@ -664,7 +701,7 @@ func (s *Store) BumpRevision(ctx context.Context) (uint64, error) {
 // Revision implements wallet.Store.
 func (s *Store) Revision(ctx context.Context) (uint64, error) {
 	var v uint64
-	err := s.rdb.QueryRowContext(ctx, `SELECT v FROM meta WHERE k='config_revision'`).Scan(&v)
+	err := s.queryRow(ctx, `SELECT v FROM meta WHERE k='config_revision'`).Scan(&v)
 	if errors.Is(err, sql.ErrNoRows) {
 		return 0, nil
 	}
@@ -677,7 +714,7 @@ func (s *Store) Revision(ctx context.Context) (uint64, error) {
 // APIResponse returns the response stored for (user, key), or nil.
 func (s *Store) APIResponse(ctx context.Context, user uint32, key string) (*wallet.APIResponse, error) {
 	var i wallet.APIResponse
-	err := s.rdb.QueryRowContext(ctx, `SELECT hash, status, body FROM api_idem WHERE user_id=? AND key=?`, user, key).Scan(&i.Hash, &i.Status, &i.Body)
+	err := s.queryRow(ctx, `SELECT hash, status, body FROM api_idem WHERE user_id=? AND key=?`, user, key).Scan(&i.Hash, &i.Status, &i.Body)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, nil
 	}

@@ -2,6 +2,7 @@ package sqlite_test
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"path/filepath"
@@ -78,9 +79,14 @@ func TestSeenCodes(t *testing.T) {
 		{"b", exp, "a"},                 // kept until its expiry
 		{"b", exp.Add(time.Nanosecond), "b"},
 	} {
-		got, err := s.MarkCode(ctx, "1-2-3", tc.owner, exp, tc.now)
+		r := &wallet.Record{Key: tc.owner, Kind: wallet.KindPayment, Status: wallet.StatusProcessing, Created: tc.now}
+		got, err := s.PutRecordUsingCode(ctx, r, wallet.CodeUse{ID: "1-2-3", Expires: exp, Now: tc.now})
 		if err != nil || got != tc.want {
-			t.Fatalf("MarkCode(%s, %v) = %q %v, want %q", tc.owner, tc.now, got, err, tc.want)
+			t.Fatalf("PutRecordUsingCode(%s, %v) = %q %v, want %q", tc.owner, tc.now, got, err, tc.want)
+		}
+		// The record is written only for the code's owner.
+		if stored, err := s.Record(ctx, tc.owner); err != nil || (stored != nil) != (tc.want == tc.owner || tc.owner == "a") {
+			t.Fatalf("record %s after marking: %+v %v", tc.owner, stored, err)
 		}
 	}
 }
@@ -168,7 +174,8 @@ func TestGroupCommit(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			owners[i], _ = s.MarkCode(ctx, "same-code", fmt.Sprint("owner-", i), now.Add(time.Minute), now)
+			owners[i], _ = s.PutRecordUsingCode(ctx, &wallet.Record{Key: fmt.Sprint("owner-", i), Kind: wallet.KindPayment, Created: now},
+				wallet.CodeUse{ID: "same-code", Expires: now.Add(time.Minute), Now: now})
 			r := &wallet.Record{Key: fmt.Sprint("Q:", i), Kind: wallet.KindScanPay, Terminal: "pos-1", Amount: 1, Status: protocol.StatusApproved, Created: now}
 			if err := s.PutRecord(ctx, r); err != nil {
 				t.Error(err)
@@ -250,5 +257,35 @@ func TestPaidBetweenUnsettledClearWeChat(t *testing.T) {
 	}
 	if got, _ := s.User(ctx, u.ID); got.WeChatOpenID != "" || got.LimitDaily != 7 {
 		t.Fatalf("after clearing: %+v", got)
+	}
+}
+
+// Expired marks are swept (at most once a second), so the table does not
+// grow with every payment ever made.
+func TestSeenCodesSwept(t *testing.T) {
+	s, path := open(t)
+	t0 := time.Unix(1_800_000_000, 0)
+	for i := 0; i < 5; i++ {
+		r := &wallet.Record{Key: fmt.Sprint("k", i), Kind: wallet.KindPayment, Created: t0}
+		if _, err := s.PutRecordUsingCode(ctx, r, wallet.CodeUse{ID: fmt.Sprint("c", i), Expires: t0.Add(time.Minute), Now: t0}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	later := t0.Add(2 * time.Minute)
+	r := &wallet.Record{Key: "late", Kind: wallet.KindPayment, Created: later}
+	if _, err := s.PutRecordUsingCode(ctx, r, wallet.CodeUse{ID: "c-late", Expires: later.Add(time.Minute), Now: later}); err != nil {
+		t.Fatal(err)
+	}
+	db, err := sql.Open("sqlite3", path+"?_query_only=1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var n int
+	if err := db.QueryRow(`SELECT COUNT(*) FROM seen_codes`).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	if n != 1 {
+		t.Fatalf("%d seen codes kept in %s, want 1 (the live one)", n, path)
 	}
 }

@@ -18,6 +18,11 @@ type op struct {
 	ctx  context.Context
 	f    func(*sql.Tx) error
 	done chan error
+	// plain: f writes with one statement (any others only read), so a
+	// failure leaves nothing behind and no savepoint is needed. The money
+	// path's writes are plain: three savepoint statements would cost more
+	// than the write itself.
+	plain bool
 }
 
 // write runs f in the writer's transaction and returns once it is
@@ -26,7 +31,15 @@ type op struct {
 // SAVEPOINT, so a failing one is rolled back alone, and each sees the
 // effects of those before it.
 func (s *Store) write(ctx context.Context, f func(*sql.Tx) error) error {
-	o := &op{ctx: ctx, f: f, done: make(chan error, 1)}
+	return s.submit(&op{ctx: ctx, f: f, done: make(chan error, 1)})
+}
+
+// writePlain is write for an f that writes with a single statement.
+func (s *Store) writePlain(ctx context.Context, f func(*sql.Tx) error) error {
+	return s.submit(&op{ctx: ctx, f: f, done: make(chan error, 1), plain: true})
+}
+
+func (s *Store) submit(o *op) error {
 	s.mu.RLock()
 	if s.closed {
 		s.mu.RUnlock()
@@ -73,19 +86,23 @@ func (s *Store) commit(batch []*op) {
 		return
 	}
 	for i, o := range batch {
-		if _, err := tx.Exec("SAVEPOINT op"); err != nil {
+		if o.plain {
+			errs[i] = o.f(tx)
+			continue
+		}
+		if _, err := s.txExec(context.Background(), tx, qSavepoint); err != nil {
 			tx.Rollback()
 			fail(fmt.Errorf("wallet/sqlite: savepoint: %w", err))
 			return
 		}
 		if errs[i] = o.f(tx); errs[i] != nil {
-			if _, err := tx.Exec("ROLLBACK TO op"); err != nil {
+			if _, err := s.txExec(context.Background(), tx, qRollbackTo); err != nil {
 				tx.Rollback()
 				fail(fmt.Errorf("wallet/sqlite: rollback to savepoint: %w", err))
 				return
 			}
 		}
-		if _, err := tx.Exec("RELEASE op"); err != nil {
+		if _, err := s.txExec(context.Background(), tx, qRelease); err != nil {
 			tx.Rollback()
 			fail(fmt.Errorf("wallet/sqlite: release savepoint: %w", err))
 			return

@@ -69,5 +69,5 @@ func OpenASCII(path string, cfg Config) (*ASCIIReader, error) {
 // NewASCII runs an ASCII-line reader on any byte stream; Halt closes it.
 func NewASCII(port io.ReadWriteCloser, name string, cfg Config) *ASCIIReader {
 	cfg.fill(9600)
-	return &ASCIIReader{startStream(port, name, SourceASCII, &ASCIIParser{}, cfg)}
+	return &ASCIIReader{startStream(port, name, SourceASCII, &ASCIIParser{}, cfg, false)}
 }

@@ -125,9 +125,9 @@ func newReader(port io.ReadWriteCloser, name string, cfg Config) *reader {
 	}
 }
 
-func (r *reader) emit(source, uid string) {
+func (r *reader) emit(source, uid string, p device.Presentation) {
 	select {
-	case r.taps <- device.Tap{UID: uid, Source: source, At: r.cfg.Now()}:
+	case r.taps <- device.Tap{UID: uid, Source: source, At: r.cfg.Now(), Presentation: p}:
 	default:
 		r.cfg.Logger.Warn("cardreader: queue full, tap dropped", "port", r.name)
 	}
@@ -210,10 +210,17 @@ type streamReader struct {
 	source string
 	dec    Decoder
 	pres   Presence
+	// repeats: the reader repeats its frame while the tag stays
+	// (RDM6300), so a first frame within Gap of opening is a card that
+	// was already in the field (PresentationHeld), any other one a new
+	// presentation. A reader that does not repeat cannot tell.
+	repeats bool
+	opened  time.Time
 }
 
-func startStream(port io.ReadWriteCloser, name, source string, dec Decoder, cfg Config) *streamReader {
-	s := &streamReader{reader: newReader(port, name, cfg), source: source, dec: dec, pres: Presence{Gap: cfg.Gap}}
+func startStream(port io.ReadWriteCloser, name, source string, dec Decoder, cfg Config, repeats bool) *streamReader {
+	s := &streamReader{reader: newReader(port, name, cfg), source: source, dec: dec, pres: Presence{Gap: cfg.Gap},
+		repeats: repeats, opened: cfg.Now()}
 	go s.loop()
 	return s
 }
@@ -228,8 +235,16 @@ func (s *streamReader) loop() {
 			if perr != nil {
 				s.cfg.Logger.Debug("cardreader: frame discarded", "port", s.name, "err", perr)
 			}
-			if ok && s.pres.New(uid, s.cfg.Now()) {
-				s.emit(s.source, uid)
+			if now := s.cfg.Now(); ok && s.pres.New(uid, now) {
+				p := device.PresentationUnknown
+				switch {
+				case !s.repeats:
+				case s.pres.first && now.Sub(s.opened) < s.cfg.Gap:
+					p = device.PresentationHeld
+				default:
+					p = device.PresentationNew
+				}
+				s.emit(s.source, uid, p)
 			}
 		}
 		if err != nil {
@@ -243,15 +258,17 @@ func (s *streamReader) loop() {
 // Presence tells a new presentation of a card from the same card still
 // held on the reader: a UID is new unless it was last seen within Gap.
 type Presence struct {
-	Gap  time.Duration
-	last string
-	at   time.Time
+	Gap   time.Duration
+	last  string
+	at    time.Time
+	first bool // the last New was the first sighting of any card
 }
 
 // New records uid as seen at now and reports whether it starts a new
 // presentation.
 func (p *Presence) New(uid string, now time.Time) bool {
 	same := uid == p.last && now.Sub(p.at) < p.Gap && !now.Before(p.at)
+	p.first = p.last == ""
 	p.last, p.at = uid, now
 	return !same
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"path/filepath"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -285,5 +286,80 @@ func TestOpenMissingPort(t *testing.T) {
 	}
 	if _, err := OpenPN532(p, Config{}); err == nil {
 		t.Error("OpenPN532 of a missing port succeeded")
+	}
+}
+
+// Issue 13 (1): a card already in the field at the driver's first poll
+// (left on the reader across a restart) is reported Held; taken off and
+// presented again, it is a new presentation.
+func TestPN532CardInTheFieldAtStartIsHeld(t *testing.T) {
+	ctx := ctxT(t)
+	tw, err := cardtwin.OpenPN532(cardtwin.Config{Link: link(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tw.Close()
+	tw.Present("04A2B3C4D5E6F7")
+	r, err := OpenPN532(tw.Path(), fastPN532)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Halt()
+	if tap, err := r.Read(ctx); err != nil || tap.UID != "04A2B3C4D5E6F7" || tap.Presentation != device.PresentationHeld {
+		t.Fatalf("Read = %+v, %v; want the card, held", tap, err)
+	}
+	tw.Remove()
+	if err := tw.WaitPolls(ctx, tw.Polls()+DefaultMisses+1); err != nil {
+		t.Fatal(err)
+	}
+	tw.Present("04A2B3C4D5E6F7")
+	if tap, err := r.Read(ctx); err != nil || tap.UID != "04A2B3C4D5E6F7" || tap.Presentation != device.PresentationNew {
+		t.Fatalf("Read = %+v, %v; want the card, new", tap, err)
+	}
+}
+
+// settable is a clock the test moves (read by the driver's goroutine).
+type settable struct{ ns atomic.Int64 }
+
+func (c *settable) now() time.Time      { return time.Unix(0, c.ns.Load()) }
+func (c *settable) add(d time.Duration) { c.ns.Add(int64(d)) }
+
+// An RDM6300 repeats its frame while the tag stays: the first frame
+// within Gap of opening is a tag that was already there (Held); a first
+// frame later is a new presentation.
+func TestRDM6300TagInTheFieldAtStartIsHeld(t *testing.T) {
+	ctx := ctxT(t)
+	tw, err := cardtwin.OpenRDM6300(cardtwin.Config{Link: link(t), Repeats: 2, RepeatEvery: time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tw.Close()
+	clk := &settable{}
+	clk.ns.Store(time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC).UnixNano())
+	for _, tc := range []struct {
+		after time.Duration
+		want  device.Presentation
+	}{{0, device.PresentationHeld}, {2 * time.Second, device.PresentationNew}} {
+		r, err := OpenRDM6300(tw.Path(), Config{Gap: time.Second, MaxAge: time.Hour, Now: clk.now})
+		if err != nil {
+			t.Fatal(err)
+		}
+		clk.add(tc.after)
+		if err := tw.Tap("62E3086CED"); err != nil {
+			t.Fatal(err)
+		}
+		if tap, err := r.Read(ctx); err != nil || tap.UID != "62E3086CED" || tap.Presentation != tc.want {
+			t.Fatalf("first frame %v after opening: Read = %+v, %v; want presentation %d", tc.after, tap, err, tc.want)
+		}
+		// Another tag is not the first sighting: a new presentation.
+		if err := tw.Tap("0A00B1C2D3"); err != nil {
+			t.Fatal(err)
+		}
+		if tap, err := r.Read(ctx); err != nil || tap.UID != "0A00B1C2D3" || tap.Presentation != device.PresentationNew {
+			t.Fatalf("second tag: Read = %+v, %v; want new", tap, err)
+		}
+		if err := r.Halt(); err != nil {
+			t.Fatal(err)
+		}
 	}
 }

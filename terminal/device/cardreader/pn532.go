@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"io"
 	"time"
+
+	"campuspay/terminal/device"
 )
 
 // PN532 commands used by the driver (UM0701-02 §7).
@@ -97,6 +99,7 @@ func (r *PN532Reader) poll(lineDone <-chan struct{}) {
 	defer func() { <-lineDone }()
 	ready := false
 	present, misses := "", 0
+	first := true // no poll answered yet: a card found now was already in the field
 	backoff := r.cfg.PollInterval
 	for !r.isHalted() {
 		if !ready {
@@ -127,8 +130,15 @@ func (r *PN532Reader) poll(lineDone <-chan struct{}) {
 				misses = 0
 				if uid != present {
 					present = uid
-					r.emit(SourcePN532, uid)
+					p := device.PresentationNew
+					if first {
+						p = device.PresentationHeld
+					}
+					r.emit(SourcePN532, uid, p)
 				}
+			}
+			if err == nil {
+				first = false
 			}
 		}
 		if err != nil {

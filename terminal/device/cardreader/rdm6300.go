@@ -98,5 +98,5 @@ func OpenRDM6300(path string, cfg Config) (*RDM6300Reader, error) {
 // NewRDM6300 runs an RDM6300 reader on any byte stream; Halt closes it.
 func NewRDM6300(port io.ReadWriteCloser, name string, cfg Config) *RDM6300Reader {
 	cfg.fill(9600)
-	return &RDM6300Reader{startStream(port, name, SourceRDM6300, &RDM6300Parser{}, cfg)}
+	return &RDM6300Reader{startStream(port, name, SourceRDM6300, &RDM6300Parser{}, cfg, true)}
 }

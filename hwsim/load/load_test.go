@@ -1,0 +1,210 @@
+package load
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"campuspay/protocol"
+)
+
+// The load tests run the real binaries, built once per test run.
+var (
+	buildOnce sync.Once
+	binDir    string
+	buildErr  error
+)
+
+func binaries(t *testing.T) string {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("load: runs real processes (skipped with -short)")
+	}
+	buildOnce.Do(func() {
+		binDir, buildErr = os.MkdirTemp("", "load-bin-")
+		if buildErr != nil {
+			return
+		}
+		_, file, _, _ := runtime.Caller(0)
+		cmd := exec.Command("go", "build", "-o", binDir+"/", "./server/cmd/authorizer", "./hwsim/cmd/hwsim")
+		cmd.Dir = filepath.Join(filepath.Dir(file), "..", "..")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
+		}
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	return binDir
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if binDir != "" {
+		os.RemoveAll(binDir)
+	}
+	os.Exit(code)
+}
+
+// tiny is a small pass: the figures are not checked, the invariants are.
+func tiny(t *testing.T, broker string, l Load, echo bool) *Report {
+	// Generous: a loaded test machine must not turn into late charges.
+	return tinyWith(t, broker, l, echo, 30*time.Second)
+}
+
+func tinyWith(t *testing.T, broker string, l Load, echo bool, authTimeout time.Duration) *Report {
+	t.Helper()
+	var out strings.Builder
+	rep, err := Run(context.Background(), Options{Bin: binaries(t), Dir: t.TempDir(), Broker: broker, Students: 10, Terminals: 2,
+		Load: l, Echo: echo, Authorizer: true, AuthTimeout: authTimeout, Out: &out, Rand: rand.NewChaCha8([32]byte{1})})
+	t.Log("\n" + out.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rep
+}
+
+// checkLedger: every payment the ledger holds was seen approved in time,
+// and every approval seen is in the ledger; the invariants hold.
+func checkLedger(t *testing.T, rep *Report) {
+	t.Helper()
+	tl := rep.Tally
+	if tl == nil || !tl.CheckOK {
+		t.Fatalf("ledger check: %+v", tl)
+	}
+	if tl.Payments != tl.Seen || len(tl.LateCharges) != 0 || len(tl.Missing) != 0 || tl.Refunds != 0 {
+		t.Fatalf("ledger %d payment transfers, %d approvals seen, late charges %v, missing %v, refunds %d",
+			tl.Payments, tl.Seen, tl.LateCharges, tl.Missing, tl.Refunds)
+	}
+	for tx, amount := range tl.Amounts {
+		if amount != rep.Options.Load.Amount {
+			t.Fatalf("%s charged %d, want %d", tx, amount, rep.Options.Load.Amount)
+		}
+	}
+}
+
+func TestClosedLoopEmbedded(t *testing.T) {
+	rep := tiny(t, Embedded, Load{Concurrency: 4, Payments: 200, Amount: 1_23}, true)
+	if e := rep.Echo; e.Sent != 200 || e.Answered != 200 || e.Timeouts != 0 {
+		t.Fatalf("echo: sent %d, answered %d, timeouts %d", e.Sent, e.Answered, e.Timeouts)
+	}
+	if a := rep.Authorizer; a.Sent != 200 || a.Approved != 200 || a.Timeouts != 0 || a.AuthTimeout != 30*time.Second {
+		t.Fatalf("authorizer: sent %d, approved %d, timeouts %d, deadline %v", a.Sent, a.Approved, a.Timeouts, a.AuthTimeout)
+	}
+	checkLedger(t, rep)
+	if rep.Tally.Payments != 200 {
+		t.Fatalf("%d payment transfers, want 200", rep.Tally.Payments)
+	}
+	raw, err := os.ReadFile(filepath.Join(rep.Options.Dir, "report.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var s Summary
+	if err := json.Unmarshal(raw, &s); err != nil || len(s.Phases) != 2 || s.Ledger == nil || s.Ledger.Payments != 200 ||
+		s.Phases[1].Approved != 200 || s.Concurrency != 4 {
+		t.Fatalf("report.json: %+v %v", s, err)
+	}
+}
+
+func TestClosedLoopMosquitto(t *testing.T) {
+	if _, err := exec.LookPath("/usr/sbin/mosquitto"); err != nil {
+		t.Skip("mosquitto not installed (make deps)")
+	}
+	rep := tiny(t, Mosquitto, Load{Concurrency: 4, Payments: 200}, true)
+	if rep.Echo.Answered != 200 || rep.Authorizer.Approved != 200 {
+		t.Fatalf("echo answered %d, authorizer approved %d", rep.Echo.Answered, rep.Authorizer.Approved)
+	}
+	checkLedger(t, rep)
+}
+
+func TestOpenLoopEmbedded(t *testing.T) {
+	rep := tiny(t, Embedded, Load{Rate: 200, Payments: 100}, false)
+	a := rep.Authorizer
+	if a.Sent != 100 || a.Answered+a.Timeouts != 100 {
+		t.Fatalf("sent %d, answered %d, timeouts %d", a.Sent, a.Answered, a.Timeouts)
+	}
+	checkLedger(t, rep)
+}
+
+// With a deadline no answer can meet, every payment is reversed at its
+// deadline as terminald would: whatever the authorizer charged late is
+// refunded, and nothing seen approved is lost.
+func TestReverseAtDeadline(t *testing.T) {
+	rep := tinyWith(t, Embedded, Load{Concurrency: 4, Payments: 40, Reverse: true, Drain: time.Minute}, false, time.Millisecond)
+	a, tl := rep.Authorizer, rep.Tally
+	if a.Sent != 40 || a.Reversals != a.Timeouts || a.Answered+a.Timeouts != 40 {
+		t.Fatalf("sent %d, answered %d, timeouts %d, reversals %d", a.Sent, a.Answered, a.Timeouts, a.Reversals)
+	}
+	n := 0
+	for _, c := range a.ReversalAnswers {
+		n += c
+	}
+	if n != a.Reversals || a.ReversalAnswers[protocol.StatusReversed] != n {
+		t.Fatalf("reversal answers %v for %d reversals", a.ReversalAnswers, a.Reversals)
+	}
+	if !tl.CheckOK || len(tl.Missing) != 0 || tl.Refunded != len(tl.LateCharges) || tl.Payments != tl.Seen+len(tl.LateCharges) {
+		t.Fatalf("tally: %+v", tl)
+	}
+	for tx, amount := range tl.Amounts {
+		want := int64(0)
+		if a.ApprovedTx[tx] {
+			want = rep.Options.Load.Amount
+		}
+		if amount != want {
+			t.Fatalf("%s: net charge %d, want %d", tx, amount, want)
+		}
+	}
+}
+
+func TestParseStat(t *testing.T) {
+	// comm with spaces and a parenthesis; utime 150, stime 50 ticks.
+	line := "4242 (we ird) proc) S 1 4242 4242 0 -1 4194560 100 0 0 0 150 50 0 0 20 0 3 0 100 1000 10"
+	got, err := parseStat(line)
+	if err != nil || got != 2*time.Second {
+		t.Fatalf("parseStat: %v %v", got, err)
+	}
+	if _, err := parseStat("garbage"); err == nil {
+		t.Fatal("garbage parsed")
+	}
+	if self, err := procCPU(0); err != nil || self < 0 {
+		t.Fatalf("own CPU: %v %v", self, err)
+	}
+}
+
+func TestTxOfKey(t *testing.T) {
+	tx, _ := protocol.NewTxID(time.Unix(1_800_000_000, 0), rand.NewChaCha8([32]byte{}))
+	if got, err := txOfKey("pay:T:L-T00001:" + string(tx)); err != nil || got != tx {
+		t.Fatalf("txOfKey: %v %v", got, err)
+	}
+	if _, err := txOfKey("topup:U:1:topup:provision"); err == nil {
+		t.Fatal("a key without a transaction accepted")
+	}
+}
+
+func TestResultPercentiles(t *testing.T) {
+	r := &Result{Elapsed: 2 * time.Second, Answered: 10}
+	for i := 1; i <= 1000; i++ {
+		r.Latencies = append(r.Latencies, time.Duration(i)*time.Millisecond)
+	}
+	if r.Percentile(0.5) != 501*time.Millisecond || r.Percentile(0.99) != 991*time.Millisecond ||
+		r.Percentile(1) != 1000*time.Millisecond || r.Throughput() != 5 {
+		t.Fatalf("p50 %v p99 %v max %v throughput %v", r.Percentile(0.5), r.Percentile(0.99), r.Percentile(1), r.Throughput())
+	}
+}
+
+func TestParseProcStat(t *testing.T) {
+	s := "cpu  100 5 50 1000 20 3 2 0 0 0\ncpu0 50 2 25 500 10 1 1 0 0 0\ncpu1 50 3 25 500 10 2 1 0 0 0\nintr 1\n"
+	busy, cpus, err := parseProcStat(s)
+	if err != nil || cpus != 2 || busy != 1600*time.Millisecond { // 100+5+50+3+2 ticks
+		t.Fatalf("busy %v, cpus %d, %v", busy, cpus, err)
+	}
+}

@@ -1,0 +1,122 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"sync"
+)
+
+// stmtCache keeps prepared statements by their SQL text. The money path
+// runs the same few statements thousands of times a second, and preparing
+// one costs SQLite more than running it. Statement texts are constants of
+// this package, so the cache stays small.
+type stmtCache struct {
+	db *sql.DB
+	mu sync.Mutex
+	m  map[string]*sql.Stmt
+}
+
+func (c *stmtCache) get(ctx context.Context, q string) (*sql.Stmt, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if st, ok := c.m[q]; ok {
+		return st, nil
+	}
+	st, err := c.db.PrepareContext(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	if c.m == nil {
+		c.m = map[string]*sql.Stmt{}
+	}
+	c.m[q] = st
+	return st, nil
+}
+
+func (c *stmtCache) close() {
+	c.mu.Lock()
+	for _, st := range c.m {
+		st.Close()
+	}
+	c.m = nil
+	c.mu.Unlock()
+}
+
+// queryRow runs a read through the read pool with a prepared statement.
+func (s *Store) queryRow(ctx context.Context, q string, args ...any) *sql.Row {
+	st, err := s.rst.get(ctx, q)
+	if err != nil {
+		return s.rdb.QueryRowContext(ctx, q, args...) // reports the error
+	}
+	return st.QueryRowContext(ctx, args...)
+}
+
+// query runs a read through the read pool with a prepared statement.
+func (s *Store) query(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
+	st, err := s.rst.get(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	return st.QueryContext(ctx, args...)
+}
+
+// Statements the writer runs for every payment, prepared once at Open on
+// the writer's only connection (a statement cannot be prepared on it
+// while the writer's transaction holds it, so the set is fixed).
+const (
+	qSavepoint  = "SAVEPOINT op"
+	qRollbackTo = "ROLLBACK TO op"
+	qRelease    = "RELEASE op"
+	qSeenExpire = `DELETE FROM seen_codes WHERE expires < ?`
+	// An expired entry not yet swept is taken over by the new owner.
+	qSeenInsert = `INSERT INTO seen_codes (id, owner, expires) VALUES (?1,?2,?3)
+		ON CONFLICT(id) DO UPDATE SET owner=excluded.owner, expires=excluded.expires WHERE seen_codes.expires < ?4`
+	qSeenOwner    = `SELECT owner FROM seen_codes WHERE id=?`
+	qRecordUpsert = `INSERT INTO records (key, kind, user_id, terminal, tx, merchant, amount, channel, bank_code, bank_card,
+		status, code, req_hash, response, qr_seq, created, updated) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)
+		ON CONFLICT(key) DO UPDATE SET kind=excluded.kind, user_id=excluded.user_id, amount=excluded.amount, channel=excluded.channel,
+		bank_code=excluded.bank_code, bank_card=excluded.bank_card, status=excluded.status, code=excluded.code,
+		response=excluded.response, qr_seq=excluded.qr_seq, updated=excluded.updated`
+	qRecordID = `SELECT id FROM records WHERE key=?`
+)
+
+var hotWrites = []string{qSavepoint, qRollbackTo, qRelease, qSeenExpire, qSeenInsert, qSeenOwner, qRecordUpsert, qRecordID}
+
+// prepareWrites prepares hotWrites on the writer's connection (at Open,
+// before the writer goroutine starts).
+func (s *Store) prepareWrites() error {
+	s.wst.m = map[string]*sql.Stmt{}
+	for _, q := range hotWrites {
+		st, err := s.wdb.Prepare(q)
+		if err != nil {
+			return err
+		}
+		s.wst.m[q] = st
+	}
+	return nil
+}
+
+// txExec runs a write in the writer's transaction, with its prepared
+// statement when it is one of hotWrites.
+//
+// The caller's context is not passed down: a write the writer has started
+// runs to its end (its outcome must be known before the caller goes on),
+// and the driver runs every statement with a cancellable context on a
+// goroutine of its own, which costs the money path more than the write.
+func (s *Store) txExec(_ context.Context, tx *sql.Tx, q string, args ...any) (sql.Result, error) {
+	ctx := context.Background()
+	if st, ok := s.wst.m[q]; ok { // read-only after Open
+		return tx.StmtContext(ctx, st).ExecContext(ctx, args...)
+	}
+	return tx.ExecContext(ctx, q, args...)
+}
+
+// txQueryRow runs a read inside the writer's transaction, prepared when
+// it is one of hotWrites.
+func (s *Store) txQueryRow(_ context.Context, tx *sql.Tx, q string, args ...any) *sql.Row {
+	ctx := context.Background()
+	if st, ok := s.wst.m[q]; ok {
+		return tx.StmtContext(ctx, st).QueryRowContext(ctx, args...)
+	}
+	return tx.QueryRowContext(ctx, q, args...)
+}
