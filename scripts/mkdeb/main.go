@@ -3,7 +3,9 @@
 //
 //	go run ./scripts/mkdeb --bin bin --version 1.2.0 --out dist
 //
-// campuspay-authorizer and campuspay-terminald each hold the binary in
+// campuspay-authorizer and campuspay-terminald (and, when bin/ has
+// terminald-nocam, campuspay-terminald-nocam: the same daemon without
+// OpenCV for card and shower boxes, conflicting with the camera build) hold the binary in
 // /usr/bin, the systemd unit (Type=notify, watchdog) in /lib/systemd/system,
 // example configuration in /etc/campuspay (conffiles: an upgrade keeps the
 // operator's edits) and the data folders /var/lib/campuspay/{authorizer,
@@ -56,8 +58,9 @@ type Options struct {
 	MTime time.Time
 }
 
-// Build writes campuspay-authorizer_V_ARCH.deb and
-// campuspay-terminald_V_ARCH.deb into o.Out and returns their paths.
+// Build writes campuspay-authorizer_V_ARCH.deb, campuspay-terminald_V_ARCH.deb
+// and, with bin/terminald-nocam, campuspay-terminald-nocam_V_ARCH.deb into
+// o.Out and returns their paths.
 func Build(o Options) ([]string, error) {
 	if err := os.MkdirAll(o.Out, 0o755); err != nil {
 		return nil, fmt.Errorf("out: %w", err)
@@ -73,7 +76,9 @@ func Build(o Options) ([]string, error) {
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", p.name, err)
 		}
-		out = append(out, path)
+		if path != "" {
+			out = append(out, path)
+		}
 	}
 	return out, nil
 }
@@ -81,9 +86,14 @@ func Build(o Options) ([]string, error) {
 // pkg describes one package.
 type pkg struct {
 	name, binary, unit, description string
-	conf                            []files.Content // under /etc/campuspay
-	extra                           []files.Content
-	dataDir                         string // /var/lib/campuspay/…
+	// source is the file in --bin (default binary); optional packages are
+	// skipped when it is missing.
+	source    string
+	optional  bool
+	conflicts []string        // packages it replaces (same files)
+	conf      []files.Content // under /etc/campuspay
+	extra     []files.Content
+	dataDir   string // /var/lib/campuspay/…
 }
 
 func packages(root string) []pkg {
@@ -123,11 +133,33 @@ func packages(root string) []pkg {
 			{Source: c("terminal-yungu-shower.json"), Destination: "/usr/share/doc/campuspay-terminald/examples/terminal-yungu-shower.json", FileInfo: &files.ContentFileInfo{Mode: 0o644}},
 		},
 		dataDir: "/var/lib/campuspay/terminald",
+	}, {
+		name: "campuspay-terminald-nocam", binary: "terminald", source: "terminald-nocam", unit: "terminald.service", optional: true,
+		conflicts: []string{"campuspay-terminald"},
+		description: "Campus payment terminal daemon, without the camera\n" +
+			" terminald built without OpenCV (-tags nocamera) for card-tap and shower\n" +
+			" boxes: serial scanners, card readers, keypads, displays and valves only.",
+		conf: []files.Content{
+			{Source: c("terminal-card-tap.json"), Destination: "/etc/campuspay/terminal.json", Type: files.TypeConfigNoReplace,
+				FileInfo: &files.ContentFileInfo{Mode: 0o644}},
+		},
+		extra: []files.Content{
+			{Source: c("terminal-card-tap.json"), Destination: "/usr/share/doc/campuspay-terminald-nocam/examples/terminal-card-tap.json", FileInfo: &files.ContentFileInfo{Mode: 0o644}},
+			{Source: c("terminal-yungu-shower.json"), Destination: "/usr/share/doc/campuspay-terminald-nocam/examples/terminal-yungu-shower.json", FileInfo: &files.ContentFileInfo{Mode: 0o644}},
+		},
+		dataDir: "/var/lib/campuspay/terminald",
 	}}
 }
 
 func (p pkg) build(o Options, tmp string) (string, error) {
-	bin := filepath.Join(o.Bin, p.binary)
+	src := p.source
+	if src == "" {
+		src = p.binary
+	}
+	bin := filepath.Join(o.Bin, src)
+	if _, err := os.Stat(bin); err != nil && p.optional {
+		return "", nil
+	}
 	if st, err := os.Stat(bin); err != nil || st.Mode()&0o111 == 0 {
 		return "", fmt.Errorf("%s: not an executable (run make build first): %v", bin, err)
 	}
@@ -171,8 +203,10 @@ func (p pkg) build(o Options, tmp string) (string, error) {
 		License:       "Proprietary",
 		MTime:         o.MTime,
 		Overridables: nfpm.Overridables{
-			Depends:  append([]string{"passwd"}, deps...),
-			Contents: contents,
+			Depends:   append([]string{"passwd"}, deps...),
+			Conflicts: p.conflicts,
+			Replaces:  p.conflicts,
+			Contents:  contents,
 			Scripts: nfpm.Scripts{
 				PreInstall:  filepath.Join(o.Root, "configs", "deb", "preinst.sh"),
 				PostInstall: filepath.Join(o.Root, "configs", "deb", "postinst.sh"),

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -27,16 +28,24 @@ func TestPackagesInstall(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(bin, "terminald"), []byte("#!/bin/sh\necho terminald stand-in\n"), 0o755); err != nil {
 		t.Fatal(err)
 	}
+	if err := os.WriteFile(filepath.Join(bin, "terminald-nocam"), []byte("#!/bin/sh\necho terminald nocam stand-in\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
 	out := t.TempDir()
 	debs, err := Build(Options{Bin: bin, Root: "../..", Out: out, Version: "v1.4.2-3-gabcdef", Arch: "amd64"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(debs) != 2 || !strings.HasSuffix(debs[0], "campuspay-authorizer_1.4.2+3+gabcdef_amd64.deb") {
+	if len(debs) != 3 || !strings.HasSuffix(debs[0], "campuspay-authorizer_1.4.2+3+gabcdef_amd64.deb") {
 		t.Fatalf("packages %v", debs)
 	}
+	// The camera-less terminald replaces the camera build.
+	if out, err := exec.Command("dpkg-deb", "-f", debs[2], "Package", "Conflicts", "Replaces").CombinedOutput(); err != nil ||
+		!strings.Contains(string(out), "Package: campuspay-terminald-nocam") || !strings.Contains(string(out), "Conflicts: campuspay-terminald") {
+		t.Errorf("nocam package: %v\n%s", err, out)
+	}
 	root := t.TempDir()
-	for _, deb := range debs {
+	for _, deb := range debs[:2] {
 		if out, err := exec.Command("dpkg", "-x", deb, root).CombinedOutput(); err != nil {
 			t.Fatalf("dpkg -x %s: %v\n%s", deb, err, out)
 		}
@@ -73,6 +82,18 @@ func TestPackagesInstall(t *testing.T) {
 		for _, want := range []string{"Type=notify", "WatchdogSec=", "ExecStart=" + exe + " ", "User=campuspay", "StateDirectoryMode=0700", "/etc/campuspay/"} {
 			if !strings.Contains(string(b), want) {
 				t.Errorf("%s lacks %q", unit, want)
+			}
+		}
+	}
+	// systemd itself accepts the units (the binary path swapped for one
+	// that exists on this host).
+	if sa, err := exec.LookPath("systemd-analyze"); err == nil {
+		for unit, exe := range map[string]string{"campuspay-authorizer.service": "/usr/bin/authorizer", "campuspay-terminald.service": "/usr/bin/terminald"} {
+			b, _ := os.ReadFile(filepath.Join(root, "lib/systemd/system", unit))
+			p := filepath.Join(t.TempDir(), unit)
+			os.WriteFile(p, []byte(strings.ReplaceAll(string(b), "ExecStart="+exe, "ExecStart=/bin/true")), 0o644)
+			if out, err := exec.Command(sa, "verify", p).CombinedOutput(); err != nil || len(bytes.TrimSpace(out)) > 0 {
+				t.Errorf("systemd-analyze verify %s: %v\n%s", unit, err, out)
 			}
 		}
 	}
