@@ -24,6 +24,7 @@ import (
 	"log/slog"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	paho "github.com/eclipse/paho.mqtt.golang"
@@ -111,6 +112,7 @@ type Authorizer struct {
 	wg     sync.WaitGroup
 
 	connected chan struct{} // closed at the first subscribed connection
+	up        atomic.Bool   // connected and subscribed now
 	connOnce  sync.Once
 	closeOnce sync.Once
 	subErr    chan error
@@ -197,6 +199,7 @@ func New(cfg Config, b Backend) (*Authorizer, error) {
 		SetDefaultPublishHandler(a.onMessage).
 		SetOnConnectHandler(a.onConnect).
 		SetConnectionLostHandler(func(_ paho.Client, err error) {
+			a.up.Store(false)
 			a.log.Warn("authz: connection lost", "err", err)
 		})
 	if cfg.TLS != nil {
@@ -227,6 +230,10 @@ func (a *Authorizer) Start(ctx context.Context) error {
 		return fmt.Errorf("authz: connect %s: %w", a.cfg.Broker, ctx.Err())
 	}
 }
+
+// Connected reports whether the link to the broker is up and subscribed
+// (for readiness probes).
+func (a *Authorizer) Connected() bool { return a.up.Load() }
 
 // Close disconnects and stops the workers. Messages not yet handled are
 // not acknowledged, so the broker redelivers them to this session later
@@ -263,6 +270,7 @@ func (a *Authorizer) onConnect(c paho.Client) {
 			}
 		}
 	}
+	a.up.Store(true)
 	a.log.Info("authz: connected and subscribed", "broker", a.cfg.Broker)
 	a.connOnce.Do(func() { close(a.connected) })
 }

@@ -9,7 +9,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -95,10 +94,7 @@ func wireServe(ctx context.Context, m *Main, data string) error {
 	m.closers = append(m.closers, func() { servedLedger.CompareAndSwap(m.Ledger, nil) })
 
 	cfg := m.Config.MQTT
-	// The MQTT handlers log through connWatch, which follows their link's
-	// state for /readyz.
-	ac := authz.Config{Broker: cfg.BrokerURL, Group: cfg.Group, Now: m.now,
-		Logger:  slog.New(&connWatch{inner: m.Log.Handler(), up: &m.ready.brokerUp}),
+	ac := authz.Config{Broker: cfg.BrokerURL, Group: cfg.Group, Now: m.now, Logger: m.Log,
 		Workers: cfg.Workers, MaxQueue: cfg.MaxQueue}
 	if cfg.BrokerURL == "" {
 		// A plain listener only when asked for, or by default when no
@@ -164,6 +160,10 @@ func wireServe(ctx context.Context, m *Main, data string) error {
 	st := &statusWriter{path: filepath.Join(data, statusFile), all: map[string]authz.TerminalStatus{}}
 	ac.OnStatus = st.update
 	a, err := authz.New(ac, m.Svc)
+	if err == nil {
+		up := a.Connected
+		m.ready.broker.Store(&up)
+	}
 	if err != nil {
 		return fmt.Errorf("mqtt: %w", err)
 	}

@@ -104,8 +104,8 @@ type readiness struct {
 	m    *Main
 	data string
 
-	mqtt     bool        // serve runs the MQTT side
-	brokerUp atomic.Bool // the authz client's link, from its log (connWatch)
+	mqtt   bool                        // serve runs the MQTT side
+	broker atomic.Pointer[func() bool] // the authz client's link state, once it exists
 
 	probeMu sync.Mutex
 	dbs     map[string]*sql.DB // probe connections, one per database
@@ -184,7 +184,8 @@ func (r *readiness) lockProbe(ctx context.Context, name string) error {
 func (r *readiness) checks(ctx context.Context) []Check {
 	out := []Check{r.writable(ctx)}
 	if r.mqtt {
-		c := Check{Name: "broker", OK: r.brokerUp.Load()}
+		up := r.broker.Load()
+		c := Check{Name: "broker", OK: up != nil && (*up)()}
 		if !c.OK {
 			c.Detail = "the MQTT link to the broker is down"
 		}
@@ -218,45 +219,6 @@ func (r *readiness) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		Ready  bool    `json:"ready"`
 		Checks []Check `json:"checks"`
 	}{ready, cs})
-}
-
-// connWatch is the log handler given to the MQTT handlers (server/authz):
-// it forwards every record and follows the link's state from the records
-// authz writes when it connects and when it loses the connection, since
-// authz has no other way to tell.
-type connWatch struct {
-	inner slog.Handler
-	up    *atomic.Bool
-}
-
-const (
-	authzConnected = "authz: connected and subscribed"
-	authzLost      = "authz: connection lost"
-)
-
-func (h *connWatch) Enabled(ctx context.Context, l slog.Level) bool {
-	return l >= slog.LevelInfo || h.inner.Enabled(ctx, l)
-}
-
-func (h *connWatch) Handle(ctx context.Context, r slog.Record) error {
-	switch r.Message {
-	case authzConnected:
-		h.up.Store(true)
-	case authzLost:
-		h.up.Store(false)
-	}
-	if !h.inner.Enabled(ctx, r.Level) {
-		return nil
-	}
-	return h.inner.Handle(ctx, r)
-}
-
-func (h *connWatch) WithAttrs(as []slog.Attr) slog.Handler {
-	return &connWatch{inner: h.inner.WithAttrs(as), up: h.up}
-}
-
-func (h *connWatch) WithGroup(name string) slog.Handler {
-	return &connWatch{inner: h.inner.WithGroup(name), up: h.up}
 }
 
 // opsHandlers adds /healthz (liveness: the process serves HTTP), /readyz
