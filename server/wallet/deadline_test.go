@@ -19,6 +19,10 @@ func TestPayDeadline(t *testing.T) {
 	e := wallettest.New(t)
 	s := e.AddStudent(wallettest.Options{BankBalance: 100_00, TopUp: 50_00})
 	timeout := time.Duration(e.Config.AuthTimeoutMS) * time.Millisecond
+	margin := e.Svc.DeadlineMargin()
+	if margin != timeout/10 {
+		t.Fatalf("margin %v, want a tenth of %v", margin, timeout)
+	}
 	for _, tc := range []struct {
 		name   string
 		at     time.Duration // request time relative to the server's clock
@@ -29,7 +33,8 @@ func TestPayDeadline(t *testing.T) {
 		{"long past", -time.Hour, protocol.StatusDeclined, protocol.ErrDeadline},
 		{"far future", protocol.MaxClockSkew + time.Second, protocol.StatusDeclined, protocol.ErrRequestTime},
 		{"a century ahead", 100 * 365 * 24 * time.Hour, protocol.StatusDeclined, protocol.ErrRequestTime},
-		{"just in time", -timeout + time.Millisecond, protocol.StatusApproved, nil},
+		{"inside the margin", -timeout + margin, protocol.StatusDeclined, protocol.ErrDeadline},
+		{"just in time", -timeout + margin + time.Millisecond, protocol.StatusApproved, nil},
 		{"ahead within skew", protocol.MaxClockSkew, protocol.StatusApproved, nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -76,7 +76,7 @@ func (s *Service) device(ctx context.Context, id uint32) (*Device, error) {
 // terminal has given up waiting for it (DESIGN §6: a request past its
 // terminal's deadline never moves money). The deadline is the request's
 // time on the terminal's corrected clock plus the auth timeout this
-// authorizer tells terminals; a request dated further ahead than the
+// authorizer tells terminals, less DeadlineMargin; a request dated further ahead than the
 // tolerated clock skew is refused too, so that no terminal can buy itself
 // an endless deadline. A request without a time (older firmware) is not
 // checked here.
@@ -87,11 +87,16 @@ func (s *Service) checkDeadline(req *protocol.Request, now time.Time) error {
 	if req.At.After(now.Add(protocol.MaxClockSkew)) {
 		return protocol.ErrRequestTime
 	}
-	if !now.Before(req.At.Add(s.authTimeout())) {
+	if !now.Add(s.DeadlineMargin()).Before(req.At.Add(s.authTimeout())) {
 		return protocol.ErrDeadline
 	}
 	return nil
 }
+
+// DeadlineMargin is how much of a request's time must be left for money
+// to start moving: a tenth of the auth timeout, so that the writes and the
+// answer's way back still fit before the terminal gives up.
+func (s *Service) DeadlineMargin() time.Duration { return s.authTimeout() / 10 }
 
 // authTimeout is how long terminals wait for an answer.
 func (s *Service) authTimeout() time.Duration {
