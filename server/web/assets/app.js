@@ -363,7 +363,7 @@ const routes = {
     view().innerHTML = `<form class="card" id="bind">
       <label for="f-bank_code">${both("bankCode")}</label>
       <select id="f-bank_code" name="bank_code">${banks.map(([c, n]) => `<option value="${c}">${n} ${c}</option>`).join("")}</select>
-      ${field("card_number", "cardNumber", 'required inputmode="numeric" autocomplete="cc-number" maxlength="19"')}
+      ${field("card_number", "cardNumber", 'required inputmode="numeric" autocomplete="cc-number" maxlength="29"')}
       ${field("name", "holder", 'required autocomplete="name"')}
       ${field("id_number", "idNumber", 'required maxlength="18"')}
       ${field("phone", "phone", 'required inputmode="tel" autocomplete="tel" maxlength="11"')}
@@ -374,7 +374,7 @@ const routes = {
     const clear = keepDraft(f, "bind");
     submitter(f, async () => {
       const v = Object.fromEntries(new FormData(f));
-      v.card_number = v.card_number.replace(/\s+/g, ""); v.id_number = v.id_number.trim().toUpperCase(); v.phone = v.phone.trim(); v.name = v.name.trim();
+      v.card_number = v.card_number.replace(/[\s\-\u3000]+/g, ""); v.id_number = v.id_number.trim().toUpperCase(); v.phone = v.phone.trim(); v.name = v.name.trim();
       if (!/^\d{12,19}$/.test(v.card_number) || !luhn(v.card_number)) throw reason("invalidCard");
       if (!idOK(v.id_number)) throw reason("invalidId");
       if (!/^1[3-9]\d{9}$/.test(v.phone)) throw reason("invalidPhone");
