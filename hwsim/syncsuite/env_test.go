@@ -197,7 +197,13 @@ func (e *env) newLink(id string, out terminal.Outbox, seq *counter) *link.Link {
 	}
 	l, err := link.New(link.Config{
 		Broker: e.url, TLS: e.tls, Terminal: id, Password: termPasswords[id], ConnSeq: seq.next,
-		KeepAlive: time.Second, PingTimeout: time.Second, BackoffMin: 20 * time.Millisecond, BackoffMax: 300 * time.Millisecond,
+		// KeepAlive 2 s, not 1: at 1 s the embedded (mochi) broker's read
+		// deadline is also 1 s (1.5 × keepalive in whole seconds) and it
+		// cut idle links as paho sent its first ping; mosquitto allows
+		// 1.5 s, a quarter-second margin over paho's ping check on a
+		// loaded machine. No test here relies on keepalive detection: a
+		// broker restart closes the connections.
+		KeepAlive: 2 * time.Second, PingTimeout: time.Second, BackoffMin: 20 * time.Millisecond, BackoffMax: 300 * time.Millisecond,
 		ProbeInterval: 200 * time.Millisecond, ResendAfter: 2 * time.Second, Window: 8,
 		Rand: rand.New(rand.NewPCG(5, 6)).Float64, Logger: e.logs.logger(),
 	}, out)

@@ -266,7 +266,11 @@ func newLink(t *testing.T, addr string, out terminal.Outbox, mod func(*link.Conf
 	cs := &connSeq{}
 	cfg := link.Config{
 		Broker: "tcp://" + addr, Terminal: "T1", Password: "pw-t1-secret",
-		ConnSeq: cs.next, KeepAlive: time.Second, PingTimeout: 500 * time.Millisecond,
+		// KeepAlive 2 s, not 1: mochi's read deadline is keepalive × 1.5
+		// in whole seconds, so at 1 s it dropped an idle link just as paho
+		// sent its first ping, and every test saw unplanned reconnections
+		// (extra wills and births, notices asked again).
+		ConnSeq: cs.next, KeepAlive: 2 * time.Second, PingTimeout: 500 * time.Millisecond,
 		BackoffMin: 20 * time.Millisecond, BackoffMax: 200 * time.Millisecond,
 		ProbeInterval: 100 * time.Millisecond, ResendAfter: time.Second,
 		Rand:   rand.New(rand.NewPCG(3, 4)).Float64,

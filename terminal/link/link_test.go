@@ -161,10 +161,11 @@ func TestOfflineDetectionSilentBroker(t *testing.T) {
 	_, addr := startMochi(t, "127.0.0.1:0")
 	newResponder(t, addr)
 	p := newProxy(t, addr)
-	l := newLink(t, p.Addr(), nil, nil)
+	// KeepAlive 1 s + PingTimeout 0.5 s; the deadline is the product's 5 s.
+	// (mochi may drop the idle link at 1 s too: either way it goes down.)
+	l := newLink(t, p.Addr(), nil, func(c *link.Config) { c.KeepAlive = time.Second })
 	waitState(t, l, terminal.LinkUp, 10*time.Second)
 	p.Freeze()
-	// KeepAlive 1 s + PingTimeout 0.5 s; the deadline is the product's 5 s.
 	waitState(t, l, terminal.LinkDown, 5*time.Second)
 	waitState(t, l, terminal.LinkUp, 10*time.Second)
 }
@@ -405,13 +406,7 @@ func TestNoticesOwedUntilAnsweredAfterAJournalAck(t *testing.T) {
 	}
 
 	out := newOutbox(3, func(int) protocol.TxID { return newTx(t) })
-	l := newLink(t, addr, out, func(c *link.Config) {
-		c.ProbeInterval = time.Hour
-		// mochi's read deadline is 1.5 × keepalive in whole seconds: at
-		// 1 s it drops an idle client before its first ping, and the new
-		// connection would ask for the notices anyway.
-		c.KeepAlive = 2 * time.Second
-	})
+	l := newLink(t, addr, out, func(c *link.Config) { c.ProbeInterval = time.Hour })
 	select {
 	case q := <-asked:
 		if q.Op != protocol.OpNotices {
