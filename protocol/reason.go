@@ -191,3 +191,8 @@ var (
 	ErrRosterCardTaken  = reason("ROSTER_CARD_TAKEN", "该卡已登记给其他学生", "The card is registered to another student")
 	ErrRosterPassword   = reason("ROSTER_PASSWORD_INVALID", "初始密码不能为空且不超过72字节", "The initial password must be non-empty and at most 72 bytes")
 )
+
+// The terminal's own refusals (appended; codes are never renamed).
+var (
+	ErrCardNotRemoved = reason("CARD_NOT_REMOVED", "卡片仍在读卡区：如需再次支付，请移开后重新刷卡", "The card is still on the reader: to pay again, take it off and tap again")
+)

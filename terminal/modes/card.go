@@ -35,11 +35,7 @@ import (
 // password.
 
 // ErrCardStillThere is shown for a tap that is not a new presentation.
-// It belongs in protocol's reason table (CARD_NOT_REMOVED); it is here
-// until protocol/ carries it.
-var ErrCardStillThere = &protocol.Reason{Code: "CARD_NOT_REMOVED",
-	ZH: "卡片仍在读卡区：如需再次支付，请移开后重新刷卡",
-	EN: "The card is still on the reader: to pay again, take it off and tap again"}
+var ErrCardStillThere = protocol.ErrCardNotRemoved
 
 // heldTap reports whether t is not a new presentation of its card (see
 // above), showing ErrCardStillThere if so. It fails only if the journal
