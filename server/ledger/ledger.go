@@ -172,6 +172,9 @@ type Store interface {
 	ExpireHolds(ctx context.Context, now time.Time) (int, error)
 	// GetHold returns a hold, or ErrHoldNotFound.
 	GetHold(ctx context.Context, holdKey string) (HoldInfo, error)
+	// ActiveHolds counts the holds still active (placed, neither captured,
+	// voided nor expired) and the cents they reserve.
+	ActiveHolds(ctx context.Context) (n int, held int64, err error)
 	// Balance of an account; zero for an account never posted to.
 	Balance(ctx context.Context, a AccountID) (Balance, error)
 	// Lookup returns the transfer applied under key, or found=false.

@@ -215,6 +215,11 @@ func (s *Service) CheckLedger(ctx context.Context) (ledger.Report, error) {
 	return r, nil
 }
 
+// OpenHolds counts the shower holds still open and the cents they reserve.
+func (s *Service) OpenHolds(ctx context.Context) (int, int64, error) {
+	return s.led.ActiveHolds(ctx)
+}
+
 // ExpireHolds releases shower holds past their expiry; the serve loop calls it.
 func (s *Service) ExpireHolds(ctx context.Context) (int, error) {
 	return s.led.ExpireHolds(ctx, s.now())

@@ -26,6 +26,7 @@ import (
 	"campuspay/server/api"
 	"campuspay/server/bank"
 	ledgersqlite "campuspay/server/ledger/sqlite"
+	"campuspay/server/metrics"
 	"campuspay/server/wallet"
 	walletsqlite "campuspay/server/wallet/sqlite"
 	"campuspay/server/wechat"
@@ -366,6 +367,9 @@ func (m *Main) housekeeping(ctx context.Context) {
 			m.Log.Error("expire holds", "err", err)
 		} else if n > 0 {
 			m.Log.Info("expired holds", "n", n)
+		}
+		if n, _, err := m.Svc.OpenHolds(ctx); err == nil {
+			metrics.OpenHolds.Set(float64(n))
 		}
 	}
 }

@@ -188,6 +188,9 @@ func testExpire(t *testing.T, s ledger.Store) {
 			t.Fatalf("expire at +%v: %d, %v; want %d", tc.now, n, err, tc.n)
 		}
 		wantBalance(t, s, w, 1000, tc.held)
+		if n, held, err := s.ActiveHolds(ctx); err != nil || held != tc.held || n != int(tc.held/100) {
+			t.Fatalf("active holds at +%v: %d holding %d, %v; want %d holding %d", tc.now, n, held, err, tc.held/100, tc.held)
+		}
 	}
 	h, err := s.GetHold(ctx, "e-0")
 	if err != nil || h.State != ledger.HoldExpired {

@@ -123,3 +123,16 @@ func (s *Store) entries(ctx context.Context, sql string, args ...any) ([]ledger.
 	})
 	return es, err
 }
+
+// ActiveHolds implements ledger.Store.
+func (s *Store) ActiveHolds(ctx context.Context) (int, int64, error) {
+	var n int
+	var held int64
+	err := s.reads.with(ctx, func(c *pgx.Conn) error {
+		return c.QueryRow(ctx, "SELECT COUNT(*), COALESCE(SUM(amount), 0)::bigint FROM holds WHERE state = $1", int16(ledger.HoldActive)).Scan(&n, &held)
+	})
+	if err != nil {
+		return 0, 0, fmt.Errorf("ledger/postgres: active holds: %w", err)
+	}
+	return n, held, nil
+}

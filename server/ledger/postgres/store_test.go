@@ -101,6 +101,7 @@ func (p *pair) VoidHold(ctx context.Context, k string, at time.Time) (ledger.Hol
 func (p *pair) ExpireHolds(ctx context.Context, now time.Time) (int, error) {
 	return p.next().ExpireHolds(ctx, now)
 }
+func (p *pair) ActiveHolds(ctx context.Context) (int, int64, error) { return p.next().ActiveHolds(ctx) }
 func (p *pair) GetHold(ctx context.Context, k string) (ledger.HoldInfo, error) {
 	return p.next().GetHold(ctx, k)
 }

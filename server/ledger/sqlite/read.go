@@ -97,3 +97,14 @@ func scanEntries(rows *sql.Rows) ([]ledger.Entry, error) {
 	}
 	return es, rows.Err()
 }
+
+// ActiveHolds implements ledger.Store.
+func (s *Store) ActiveHolds(ctx context.Context) (int, int64, error) {
+	var n int
+	var held int64
+	err := s.rdb.QueryRowContext(ctx, `SELECT COUNT(*), COALESCE(SUM(amount), 0) FROM holds WHERE state = ?`, int(ledger.HoldActive)).Scan(&n, &held)
+	if err != nil {
+		return 0, 0, fmt.Errorf("ledger/sqlite: active holds: %w", err)
+	}
+	return n, held, nil
+}
