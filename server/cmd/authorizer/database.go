@@ -153,3 +153,21 @@ func dbCheck(ctx context.Context, probe func(context.Context) error) Check {
 	c.OK = true
 	return c
 }
+
+// sqliteOnly refuses a command that works on the data folder's SQLite
+// files (backup, restore) when the config puts the state in PostgreSQL,
+// saying what to use instead.
+func (c *cli) sqliteOnly(cmd string) error {
+	path, explicit := c.common.config, c.common.config != ""
+	if !explicit {
+		path = filepath.Join(c.common.data, "authorizer.json")
+	}
+	cfg, err := LoadConfig(path, explicit)
+	if err != nil {
+		return err
+	}
+	if cfg.Database != "" {
+		return fmt.Errorf("%s: the state is in PostgreSQL (config \"database\"): use pg_dump / pg_basebackup for it, and copy the keys of the data folder (docs/deployment.md)", cmd)
+	}
+	return nil
+}

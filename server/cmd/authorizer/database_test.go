@@ -162,6 +162,10 @@ func TestServeOnPostgres(t *testing.T) {
 	if out := admin("tx", "list"); !strings.Contains(out, "scan_pay") || !strings.Contains(out, "12.50") {
 		t.Fatalf("tx list: %s", out)
 	}
+	// backup and restore copy SQLite files: refused, saying what to use.
+	if code, _, errs := runCLI(t, append(append([]string{}, base...), "backup", filepath.Join(t.TempDir(), "b"))...); code != 1 || !strings.Contains(errs, "pg_dump") {
+		t.Errorf("backup with PostgreSQL: exit %d: %s", code, errs)
+	}
 	for _, name := range []string{"wallet.db", "ledger.db"} {
 		if _, err := os.Stat(filepath.Join(dir, name)); !os.IsNotExist(err) {
 			t.Errorf("%s in the data folder with a PostgreSQL database: %v", name, err)
