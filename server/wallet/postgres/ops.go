@@ -14,9 +14,15 @@ import (
 	"campuspay/server/wallet/fieldcrypt"
 )
 
-// exec runs one statement, its own transaction.
+// exec runs one statement, its own transaction. A statement refused by a
+// read-only server changed nothing: it is sent once more on a fresh
+// connection, which a multi-host connection string takes to the primary.
 func (s *Store) exec(ctx context.Context, q string, args ...any) error {
 	_, err := s.pool.Exec(ctx, q, args...)
+	if readOnly(err) {
+		s.pool.Reset()
+		_, err = s.pool.Exec(ctx, q, args...)
+	}
 	return s.fail(err)
 }
 

@@ -49,8 +49,19 @@ func (s *Store) apply(batch []*op) []error {
 		return errs
 	}
 	var err error
-	for try := 0; ; try++ {
-		if err = s.send(live); err == nil || try >= maxRetries || !retryable(err) {
+	reset := false
+	for try := 0; try <= maxRetries; try++ {
+		if err = s.send(live); err == nil {
+			break
+		}
+		if readOnly(err) && !reset {
+			// Rolled back, nothing applied: once more on fresh
+			// connections, which may find a new primary.
+			reset = true
+			s.pool.Reset()
+			continue
+		}
+		if !retryable(err) {
 			break
 		}
 	}
