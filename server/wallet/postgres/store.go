@@ -88,6 +88,10 @@ type Options struct {
 	// that times out has an unknown outcome; its callers get an error and
 	// retry with the same key.
 	BatchTimeout time.Duration
+
+	// beforeBatch, for tests, runs when the writer has taken the first
+	// write of a batch, before it takes the rest.
+	beforeBatch func()
 }
 
 // Store is a wallet.Store on PostgreSQL. Any number of Stores, in any
@@ -101,6 +105,7 @@ type Store struct {
 	codeSweep atomic.Int64 // when expired code marks were last deleted (unix nanos)
 
 	batches, ops atomic.Uint64
+	maxBatch     atomic.Int64
 }
 
 var _ wallet.Store = (*Store)(nil)
@@ -147,7 +152,7 @@ func Open(ctx context.Context, connString string, opt Options) (*Store, error) {
 		pool.Close()
 		return nil, fmt.Errorf("wallet/postgres: open %s: %w", where, err)
 	}
-	s.batcher = ledger.NewBatcher("wallet/postgres", opt.MaxBatch, s.apply, nil)
+	s.batcher = ledger.NewBatcher("wallet/postgres", opt.MaxBatch, s.apply, opt.beforeBatch)
 	return s, nil
 }
 
@@ -281,12 +286,18 @@ func (s *Store) Ready(ctx context.Context) error {
 
 // Stats counts the writer's work since Open.
 type Stats struct {
-	Batches uint64 // transactions of hot writes sent
-	Ops     uint64 // hot writes in them
+	Batches  uint64 // transactions of hot writes sent
+	Ops      uint64 // hot writes in them
+	MaxBatch int    // largest batch so far
 }
 
 // Stats returns the writer's counters.
-func (s *Store) Stats() Stats { return Stats{Batches: s.batches.Load(), Ops: s.ops.Load()} }
+func (s *Store) Stats() Stats {
+	return Stats{Batches: s.batches.Load(), Ops: s.ops.Load(), MaxBatch: int(s.maxBatch.Load())}
+}
+
+// queued reports how many writes wait for the writer.
+func (s *Store) queued() int { return s.batcher.Queued() }
 
 // Close stops accepting writes, lets the writer finish the queue and
 // closes the pool. Calling it again returns nil.

@@ -2,6 +2,7 @@ package postgres_test
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"strings"
 	"testing"
@@ -80,5 +81,32 @@ func TestFieldKeyAndMigrations(t *testing.T) {
 	}
 	if err := s3.Ready(ctx); err != nil {
 		t.Fatalf("ready: %v", err)
+	}
+}
+
+// Authorizers starting together on an empty database migrate it once.
+func TestConcurrentOpenMigratesOnce(t *testing.T) {
+	dsn := pgtest.NewDatabase(t)
+	key, _ := fieldcrypt.NewKey()
+	const n = 4
+	errs := make(chan error, n)
+	stores := make(chan *postgres.Store, n)
+	for range n {
+		go func() {
+			s, err := postgres.Open(ctx, dsn, postgres.Options{FieldKey: key})
+			errs <- err
+			stores <- s
+		}()
+	}
+	for range n {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+		s := <-stores
+		defer s.Close()
+	}
+	want, _ := postgres.LatestSchema()
+	if got := dump(t, dsn, `SELECT string_agg(version::text, ',' ORDER BY version) FROM wallet_schema_version`); got != fmt.Sprint(want) {
+		t.Fatalf("wallet_schema_version %q, want %d", got, want)
 	}
 }

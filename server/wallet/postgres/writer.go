@@ -98,6 +98,9 @@ func retryable(err error) bool {
 func (s *Store) send(ops []*op) error {
 	s.batches.Add(1)
 	s.ops.Add(uint64(len(ops)))
+	if n := int64(len(ops)); n > s.maxBatch.Load() {
+		s.maxBatch.Store(n) // only the writer goroutine writes it
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), s.opt.BatchTimeout)
 	defer cancel()
 	c, err := s.pool.Acquire(ctx)
