@@ -2,6 +2,9 @@ package main
 
 import (
 	"bytes"
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -9,13 +12,17 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 
 	"campuspay/hwsim/bank"
+	"campuspay/protocol"
+	"campuspay/server/ledger"
 	"campuspay/server/ledger/postgres/pgtest"
+	"campuspay/server/wallet"
 	"campuspay/server/wallet/wallettest"
 )
 
@@ -27,23 +34,11 @@ import (
 // serve recovers by itself, and the ledger checks.
 func TestServeOnPostgres(t *testing.T) {
 	pg := pgtest.New(t, pgtest.Options{})
-	cfgPG, err := pgx.ParseConfig(pg.NewDatabase(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	dbURL := fmt.Sprintf("postgres://postgres@127.0.0.1:%d/%s?sslmode=disable", pg.Port, cfgPG.Database)
-
 	dir := t.TempDir()
 	clock := &wallettest.Clock{}
 	clock.Set(time.Now())
 	bs, burl, _, wurl := wallettest.Sims(t, clock)
-	cfg := writeConfig(t, dir, burl, wurl)
-	raw, _ := os.ReadFile(cfg)
-	var fc map[string]any
-	json.Unmarshal(raw, &fc)
-	fc["database"] = dbURL
-	raw, _ = json.Marshal(fc)
-	os.WriteFile(cfg, raw, 0o600)
+	cfg := writePostgresConfig(t, pg, dir, burl, wurl)
 	base := []string{"--data", dir, "--config", cfg}
 	admin := func(args ...string) string {
 		t.Helper()
@@ -188,5 +183,151 @@ func TestDatabaseSettingValidated(t *testing.T) {
 	}
 	if got := withConnectTimeout(c.Database); !strings.Contains(got, "connect_timeout=3") || !strings.Contains(got, "h1:5432,h2:5432") {
 		t.Fatalf("with connect timeout: %s", got)
+	}
+}
+
+// writePostgresConfig writes a test config (writeConfig) whose database is
+// a fresh database of pg.
+func writePostgresConfig(t *testing.T, pg *pgtest.Cluster, dir, burl, wurl string) string {
+	t.Helper()
+	cfgPG, err := pgx.ParseConfig(pg.NewDatabase(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := writeConfig(t, dir, burl, wurl)
+	raw, _ := os.ReadFile(cfg)
+	var fc map[string]any
+	json.Unmarshal(raw, &fc)
+	fc["database"] = fmt.Sprintf("postgres://postgres@127.0.0.1:%d/%s?sslmode=disable", pg.Port, cfgPG.Database)
+	raw, _ = json.Marshal(fc)
+	if err := os.WriteFile(cfg, raw, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return cfg
+}
+
+// Two authorizers (two data folders with the same keys) on one PostgreSQL
+// database, as behind a shared subscription: a payment code shown at both
+// at once — a screenshot — is charged exactly once campus-wide, and each
+// authorizer sees what the other wrote.
+func TestTwoAuthorizersOnePostgres(t *testing.T) {
+	ctx := context.Background()
+	pg := pgtest.New(t, pgtest.Options{})
+	dir1, dir2 := t.TempDir(), t.TempDir()
+	clock := &wallettest.Clock{}
+	clock.Set(time.Now())
+	bs, burl, _, wurl := wallettest.Sims(t, clock)
+	cfg := writePostgresConfig(t, pg, dir1, burl, wurl)
+	base := []string{"--data", dir1, "--config", cfg}
+	for _, args := range [][]string{
+		{"merchant", "add", "--id", "M1", "--name", "食堂", "--campus", "yungu"},
+		{"terminal", "add", "--id", "pos-1", "--merchant", "M1", "--mode", "pos"},
+		{"terminal", "add", "--id", "pos-2", "--merchant", "M1", "--mode", "pos"},
+	} {
+		if code, _, errs := runCLI(t, append(append([]string{}, base...), args...)...); code != 0 {
+			t.Fatalf("%v: %s", args, errs)
+		}
+	}
+	// The second authorizer gets the first one's keys.
+	for _, k := range []string{issuerKeyFile, sealKeyFile, "wallet-fields.key"} {
+		b, err := os.ReadFile(filepath.Join(dir1, k))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir2, k), b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	open := func(dir string) *Main {
+		m, err := Open(Options{Data: dir, ConfigPath: cfg, Now: clock.Now, NoWeChat: true, LogOutput: io.Discard})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { m.Close() })
+		return m
+	}
+	m1, m2 := open(dir1), open(dir2)
+
+	idn := wallettest.IDNumber("11010520000101001")
+	card := bank.LuhnComplete("621700123400001")
+	if err := bs.AddAccount(bank.Account{BankCode: "CCB", CardNumber: card, Name: "张三", IDNumber: idn, Phone: "13800000001", Balance: 100_00}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m1.Svc.ImportStudent(ctx, wallet.RosterEntry{StudentNo: "20260001", Name: "张三", IDNumber: idn, Phone: "13800000001",
+		Campus: "yungu", CardUID: "CA0001", Password: "secret1"}); err != nil {
+		t.Fatal(err)
+	}
+	u, err := m2.Store.UserByStudentNo(ctx, "20260001") // imported by the other authorizer
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := m1.Svc.BindCard(ctx, u.ID, wallet.BindRequest{BankCode: "CCB", CardNumber: card}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m2.Svc.TopUp(ctx, u.ID, "init", 30_00); err != nil {
+		t.Fatal(err)
+	}
+	pub, priv, _ := ed25519.GenerateKey(rand.Reader)
+	dc, err := m1.Svc.RegisterDevice(ctx, u.ID, pub)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var seq uint16
+	payAt := func(m *Main, terminal, code string, amount int64) *protocol.Response {
+		tx, err := protocol.NewTxID(clock.Now(), rand.Reader)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return m.Svc.HandleRequest(ctx, &protocol.Request{V: protocol.Version, Op: protocol.OpPay, Tx: tx, Terminal: terminal,
+			At: clock.Now(), Amount: amount, Cred: &protocol.Credential{Kind: protocol.CredCode, Text: code}})
+	}
+	newCode := func() string {
+		seq++
+		c, err := protocol.MakeCode(dc.Certificate, priv, protocol.PurposePay, clock.Now(), seq)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+
+	// One code at both authorizers at once, a few times over.
+	for round := range 5 {
+		code := newCode()
+		resps := make([]*protocol.Response, 2)
+		var wg sync.WaitGroup
+		for i, m := range []*Main{m1, m2} {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				resps[i] = payAt(m, fmt.Sprint("pos-", i+1), code, 1_00)
+			}()
+		}
+		wg.Wait()
+		approved, used := 0, 0
+		for _, r := range resps {
+			switch {
+			case r.Status == protocol.StatusApproved:
+				approved++
+			case r.Code == protocol.ErrCodeUsed.Code:
+				used++
+			}
+		}
+		if approved != 1 || used != 1 {
+			t.Fatalf("round %d: %+v / %+v: want one approved, one CODE_ALREADY_USED", round, *resps[0], *resps[1])
+		}
+	}
+	// Each authorizer pays on its own too.
+	for i, m := range []*Main{m1, m2} {
+		if r := payAt(m, fmt.Sprint("pos-", i+1), newCode(), 2_00); r.Status != protocol.StatusApproved {
+			t.Fatalf("authorizer %d: %+v", i+1, *r)
+		}
+	}
+	b, err := m2.Ledger.Balance(ctx, ledger.AccountID(fmt.Sprintf("wallet:%d", u.ID)))
+	if err != nil || b.Posted != 30_00-5*1_00-2*2_00 {
+		t.Fatalf("wallet balance %+v %v", b, err)
+	}
+	rep, err := m1.Ledger.Check(ctx)
+	if err != nil || !rep.OK() {
+		t.Fatalf("ledger check: %+v %v", rep, err)
 	}
 }
