@@ -55,6 +55,7 @@ import (
 	"errors"
 	"fmt"
 	"path"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -79,7 +80,8 @@ type Options struct {
 	// FieldKey (fieldcrypt.KeySize bytes) encrypts the personal data
 	// columns. Required: it lives outside the database.
 	FieldKey []byte
-	// MaxConns bounds the pool (default 16).
+	// MaxConns bounds the pool (default: pool_max_conns of the connection
+	// string, else 16).
 	MaxConns int32
 	// MaxBatch bounds how many hot writes one transaction commits
 	// (default 128).
@@ -127,9 +129,10 @@ func Open(ctx context.Context, connString string, opt Options) (*Store, error) {
 		rp["application_name"] = "campuspay-wallet"
 	}
 	rp["default_transaction_isolation"] = "read committed"
-	if opt.MaxConns > 0 {
+	switch {
+	case opt.MaxConns > 0:
 		cfg.MaxConns = opt.MaxConns
-	} else if cfg.MaxConns < 16 {
+	case !strings.Contains(connString, "pool_max_conns"): // pgxpool's default is the number of CPUs
 		cfg.MaxConns = 16
 	}
 	if opt.MaxBatch <= 0 {
