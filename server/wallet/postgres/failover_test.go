@@ -5,8 +5,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-
 	"campuspay/server/ledger/postgres/pgtest"
 	"campuspay/server/wallet"
 	"campuspay/server/wallet/fieldcrypt"
@@ -23,28 +21,11 @@ func TestMultiHostFailover(t *testing.T) {
 	for _, c := range []*pgtest.Cluster{a, b} { // both hold the schema, as a primary and its replica would
 		openDSN(t, c.ConnString("postgres"), key).Close()
 	}
-	setReadOnly := func(c *pgtest.Cluster, on bool) {
-		t.Helper()
-		conn, err := pgx.Connect(ctx, c.ConnString("postgres"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer conn.Close(ctx)
-		q := "ALTER SYSTEM RESET default_transaction_read_only"
-		if on {
-			q = "ALTER SYSTEM SET default_transaction_read_only = on"
-		}
-		for _, q := range []string{q, "SELECT pg_reload_conf()"} {
-			if _, err := conn.Exec(ctx, q); err != nil {
-				t.Fatal(err)
-			}
-		}
-	}
 	merchants := func(c *pgtest.Cluster) string {
 		return dump(t, c.ConnString("postgres"), `SELECT COALESCE(string_agg(id, ',' ORDER BY id), '') FROM merchants`)
 	}
 
-	setReadOnly(a, true) // b is the primary
+	setReadOnly(t, a, true) // b is the primary
 	dsn := fmt.Sprintf("postgres://postgres@127.0.0.1:%d,127.0.0.1:%d/postgres?sslmode=disable&target_session_attrs=read-write", a.Port, b.Port)
 	s := openDSN(t, dsn, key)
 	defer s.Close()
@@ -56,15 +37,15 @@ func TestMultiHostFailover(t *testing.T) {
 	}
 
 	// Failover: b is demoted, a promoted.
-	setReadOnly(b, true)
-	setReadOnly(a, false)
+	setReadOnly(t, b, true)
+	setReadOnly(t, a, false)
 	if err := s.PutMerchant(ctx, &wallet.Merchant{ID: "M2"}); err != nil {
 		t.Fatalf("write after the failover: %v", err)
 	}
 	now := time.Unix(1_800_000_000, 0)
 	r := &wallet.Record{Key: "T:pos-1:1", Kind: wallet.KindPayment, Status: wallet.StatusProcessing, Created: now, Updated: now}
-	setReadOnly(a, true) // and back: the batched money path follows too
-	setReadOnly(b, false)
+	setReadOnly(t, a, true) // and back: the batched money path follows too
+	setReadOnly(t, b, false)
 	if owner, err := s.PutRecordUsingCode(ctx, r, wallet.CodeUse{ID: "c1", Expires: now.Add(time.Minute), Now: now}); err != nil || owner != r.Key {
 		t.Fatalf("payment after the second failover: %q %v", owner, err)
 	}

@@ -5,8 +5,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-
 	"campuspay/server/ledger/postgres/pgtest"
 	"campuspay/server/wallet"
 	"campuspay/server/wallet/fieldcrypt"
@@ -66,22 +64,9 @@ func TestOutageAndReadOnly(t *testing.T) {
 	}
 	mustWork("database back", 3)
 
-	admin := func(q string) {
-		t.Helper()
-		conn, err := pgx.Connect(ctx, c.ConnString("postgres"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer conn.Close(ctx)
-		for _, q := range []string{q, "SELECT pg_reload_conf()"} {
-			if _, err := conn.Exec(ctx, q); err != nil {
-				t.Fatal(err)
-			}
-		}
-	}
-	admin("ALTER SYSTEM SET default_transaction_read_only = on")
+	setReadOnly(t, c, true)
 	mustFail("read-only", 4)
-	admin("ALTER SYSTEM RESET default_transaction_read_only")
+	setReadOnly(t, c, false)
 	mustWork("writable again", 5)
 
 	// What failed was not written; what worked is there once.
