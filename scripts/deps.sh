@@ -7,6 +7,8 @@ pkgs=(
   gcc pkg-config            # cgo: go-sqlite3, gocv
   libopencv-dev             # gocv v0.31.0 builds against Debian's OpenCV 4.6
   mosquitto mosquitto-clients  # external-broker tests start their own mosquitto
+  postgresql                # server binaries (/usr/lib/postgresql/*/bin) and the postgres user:
+                            # wallet/ledger PostgreSQL tests start throw-away clusters (pgtest)
   chromium                  # display page and web wallet tests (chromedp)
   mbpoll                    # independent Modbus master for the valve twin
   zbar-tools qrencode       # independent QR decoder / encoder peers
@@ -33,7 +35,9 @@ echo "deps: installing ${missing[*]}"
 export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get -o DPkg::Lock::Timeout=600 update -qq
 $SUDO apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends "${missing[@]}"
-# The Debian mosquitto service is not used: tests start their own broker.
+# The Debian mosquitto and postgresql services are not used: tests start
+# their own broker and throw-away PostgreSQL clusters.
 if command -v systemctl >/dev/null 2>&1; then
   $SUDO systemctl disable --now mosquitto >/dev/null 2>&1 || true
+  $SUDO systemctl disable --now postgresql >/dev/null 2>&1 || true
 fi

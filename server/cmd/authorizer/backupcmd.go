@@ -17,6 +17,9 @@ func (c *cli) backup(args []string) int {
 		fs.Usage()
 		return 2
 	}
+	if err := c.sqliteOnly("backup"); err != nil {
+		return c.fail(err)
+	}
 	m, err := backup.Create(c.ctx, c.common.data, fs.Arg(0), version)
 	if err != nil {
 		return c.fail(err)
@@ -38,6 +41,9 @@ func (c *cli) restore(args []string) int {
 	if fs.NArg() != 1 {
 		fs.Usage()
 		return 2
+	}
+	if err := c.sqliteOnly("restore"); err != nil {
+		return c.fail(err)
 	}
 	m, err := backup.Restore(c.ctx, fs.Arg(0), c.common.data)
 	if err != nil {

@@ -50,6 +50,9 @@ func (c FileConfig) Validate(path string, need Secrets) error {
 	if (c.TLSCert == "") != (c.TLSKey == "") {
 		add("tls_cert and tls_key: give both (HTTPS) or neither")
 	}
+	if p := c.databaseProblem(); p != "" {
+		add("%s", p)
+	}
 	if len(c.Campuses) == 0 {
 		add("campuses: none configured: no merchant or student can be added")
 	}

@@ -25,7 +25,6 @@ import (
 	"campuspay/protocol"
 	"campuspay/server/api"
 	"campuspay/server/bank"
-	ledgersqlite "campuspay/server/ledger/sqlite"
 	"campuspay/server/metrics"
 	"campuspay/server/wallet"
 	walletsqlite "campuspay/server/wallet/sqlite"
@@ -77,9 +76,12 @@ type FileConfig struct {
 	LogFormat string `json:"log_format,omitempty"`
 	// OpsListen, when set, serves /metrics, /healthz and /readyz on their
 	// own listener (keep it off the students' network) instead of the API's.
-	OpsListen string     `json:"ops_listen,omitempty"`
-	MQTT      MQTTConfig `json:"mqtt"`
-	Bank      struct {
+	OpsListen string `json:"ops_listen,omitempty"`
+	// Database is where the state lives: empty for SQLite files in the
+	// data folder, or a postgres:// URL (database.go).
+	Database string     `json:"database,omitempty"`
+	MQTT     MQTTConfig `json:"mqtt"`
+	Bank     struct {
 		BaseURL  string `json:"base_url"`
 		ClientID string `json:"client_id"`
 		Secret   string `json:"secret,omitempty"`
@@ -181,8 +183,8 @@ type Daemon func(ctx context.Context) error
 type Main struct {
 	Config FileConfig
 	Keys   wallet.Keys
-	Store  *walletsqlite.Store
-	Ledger *ledgersqlite.Store
+	Store  walletStore // wallet/sqlite or wallet/postgres (database.go)
+	Ledger ledgerStore // ledger/sqlite or ledger/postgres
 	Svc    *wallet.Service
 	API    *api.Server
 	// Mux is what serve serves: /api/ is the app API; the web wallet
@@ -199,6 +201,7 @@ type Main struct {
 
 	closers []func() // run by Close before the stores close (the embedded broker)
 	ready   *readiness
+	dbProbe func(context.Context) error // PostgreSQL's readiness; nil for SQLite files
 
 	now func() time.Time
 }
@@ -244,25 +247,17 @@ func Open(o Options) (*Main, error) {
 	if m.Keys, err = loadKeys(o.Data); err != nil {
 		return nil, err
 	}
-	for _, db := range []string{"ledger.db", "wallet.db"} {
-		if err := privateDB(filepath.Join(o.Data, db)); err != nil {
-			return nil, fmt.Errorf("data folder: %w", err)
-		}
-	}
-	if m.Ledger, err = ledgersqlite.Open(filepath.Join(o.Data, "ledger.db"), ledgersqlite.Options{}); err != nil {
-		return nil, err
-	}
-	// Bank card, ID and phone numbers in wallet.db are encrypted under a
-	// key kept beside the other keys, not in the database.
+	// Bank card, ID and phone numbers are encrypted under a key kept
+	// beside the other keys, not in the database.
 	fieldKey, err := readOrCreate(filepath.Join(o.Data, walletsqlite.KeyFile), walletsqlite.NewFieldKey)
 	if err != nil {
-		m.Ledger.Close()
 		return nil, err
 	}
-	if m.Store, err = walletsqlite.Open(filepath.Join(o.Data, "wallet.db"), walletsqlite.WithFieldKey(fieldKey)); err != nil {
-		m.Ledger.Close()
+	st, err := openStores(cfg, o.Data, fieldKey)
+	if err != nil {
 		return nil, err
 	}
+	m.Store, m.Ledger, m.dbProbe = st.wallet, st.ledger, st.probe
 	bc, wc := o.Bank, o.WeChat
 	if bc == nil {
 		bc = unconfiguredBank{}

@@ -18,6 +18,7 @@ import (
 	"campuspay/protocol"
 	"campuspay/server/authz"
 	"campuspay/server/broker"
+	ledgersqlite "campuspay/server/ledger/sqlite"
 	"campuspay/server/metrics"
 	"campuspay/server/web"
 )
@@ -90,8 +91,10 @@ func wireServe(ctx context.Context, m *Main, data string) error {
 		m.Mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("ok\n")) })
 	}
 	m.ready.mqtt = true
-	servedLedger.Store(m.Ledger)
-	m.closers = append(m.closers, func() { servedLedger.CompareAndSwap(m.Ledger, nil) })
+	if l, ok := m.Ledger.(*ledgersqlite.Store); ok {
+		servedLedger.Store(l)
+		m.closers = append(m.closers, func() { servedLedger.CompareAndSwap(l, nil) })
+	}
 
 	cfg := m.Config.MQTT
 	ac := authz.Config{Broker: cfg.BrokerURL, Group: cfg.Group, Now: m.now, Logger: m.Log,

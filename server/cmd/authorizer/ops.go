@@ -129,6 +129,9 @@ func (r *readiness) close() {
 // database's write lock can be taken (BEGIN IMMEDIATE, then ROLLBACK: no
 // data changes) within 2 s — what every payment needs.
 func (r *readiness) writable(ctx context.Context) Check {
+	if r.m.dbProbe != nil {
+		return dbCheck(ctx, r.m.dbProbe)
+	}
 	c := Check{Name: "database"}
 	probe := filepath.Join(r.data, ".readyz-probe")
 	f, err := os.OpenFile(probe, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)

@@ -200,7 +200,10 @@ func (s *Store) send(ops []*op) error {
 	fatal := isPg && (pgErr.Severity == "FATAL" || pgErr.Severity == "PANIC")
 	switch {
 	case isPg && !fatal, !isPg && pgconn.SafeToRetry(err):
-		if _, rerr := s.wconn.Exec(ctx, "ROLLBACK"); rerr != nil {
+		if _, rerr := s.wconn.Exec(ctx, "ROLLBACK"); rerr != nil || (isPg && pgErr.Code == "25006") {
+			// A read-only server (a demoted primary): the next batch
+			// connects afresh, and a multi-host connection string with
+			// target_session_attrs=read-write finds the new primary.
 			s.wconn.Close(ctx)
 		}
 		if isPg {

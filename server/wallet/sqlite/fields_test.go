@@ -121,31 +121,3 @@ func TestDefaultFieldKeyFile(t *testing.T) {
 	}
 	s.Close()
 }
-
-func TestFieldCipher(t *testing.T) {
-	k, _ := NewFieldKey()
-	c, err := newFieldCipher(k)
-	if err != nil {
-		t.Fatal(err)
-	}
-	a, _ := c.seal(colUserCard, "6217000000000000014")
-	b, _ := c.seal(colUserCard, "6217000000000000014")
-	if a == b || !strings.HasPrefix(a, encPrefix) {
-		t.Fatalf("seal: %q %q", a, b)
-	}
-	if v, err := c.open(colUserCard, a); err != nil || v != "6217000000000000014" {
-		t.Fatalf("open: %q %v", v, err)
-	}
-	if _, err := c.open(colRecordCard, a); err == nil {
-		t.Fatal("a value moved to another column decrypted")
-	}
-	if _, err := c.open(colUserCard, "6217000000000000014"); err == nil {
-		t.Fatal("a clear value read as if encrypted")
-	}
-	if v, _ := c.seal(colUserCard, ""); v != "" {
-		t.Fatalf("empty sealed to %q", v)
-	}
-	if _, err := newFieldCipher(k[:16]); err == nil {
-		t.Fatal("short key accepted")
-	}
-}

@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 )
 
@@ -83,7 +82,7 @@ func encryptPersonalData(ctx context.Context, tx *sql.Tx, fc *fieldCipher) error
 			return err
 		}
 	}
-	if _, err := tx.ExecContext(ctx, `INSERT INTO field_key (id, check_value) VALUES (1, ?)`, fc.check); err != nil {
+	if _, err := tx.ExecContext(ctx, `INSERT INTO field_key (id, check_value) VALUES (1, ?)`, fc.Check()); err != nil {
 		return err
 	}
 	type user struct {
@@ -107,9 +106,9 @@ func encryptPersonalData(ctx context.Context, tx *sql.Tx, fc *fieldCipher) error
 		return err
 	}
 	for _, u := range users {
-		card, err1 := sealClear(fc, colUserCard, u.card)
-		idNo, err2 := sealClear(fc, colUserID, u.idNo)
-		tele, err3 := sealClear(fc, colUserPhone, u.tele)
+		card, err1 := fc.SealClear(colUserCard, u.card)
+		idNo, err2 := fc.SealClear(colUserID, u.idNo)
+		tele, err3 := fc.SealClear(colUserPhone, u.tele)
 		if err := errors.Join(err1, err2, err3); err != nil {
 			return err
 		}
@@ -139,7 +138,7 @@ func encryptPersonalData(ctx context.Context, tx *sql.Tx, fc *fieldCipher) error
 		return err
 	}
 	for _, r := range recs {
-		card, err := sealClear(fc, colRecordCard, r.card)
+		card, err := fc.SealClear(colRecordCard, r.card)
 		if err != nil {
 			return err
 		}
@@ -148,12 +147,4 @@ func encryptPersonalData(ctx context.Context, tx *sql.Tx, fc *fieldCipher) error
 		}
 	}
 	return nil
-}
-
-// sealClear encrypts a value stored in clear (one already encrypted stays).
-func sealClear(fc *fieldCipher, col, v string) (string, error) {
-	if strings.HasPrefix(v, encPrefix) {
-		return v, nil
-	}
-	return fc.seal(col, v)
 }

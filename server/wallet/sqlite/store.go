@@ -168,7 +168,7 @@ func Open(path string, opts ...Option) (*Store, error) {
 		wdb.Close()
 		return nil, fmt.Errorf("wallet/sqlite: open %s: field key check: %w", path, err)
 	}
-	if check != fc.check {
+	if check != fc.Check() {
 		wdb.Close()
 		return nil, fmt.Errorf("wallet/sqlite: open %s: its personal data is encrypted under another key than the one given (%s in the data folder)", path, KeyFile)
 	}
@@ -274,9 +274,9 @@ func (s *Store) scanUser(row interface{ Scan(...any) error }) (*wallet.User, err
 	u.PasswordFree = pf != 0
 	u.PayLockedUntil, u.WaterLockedUntil = fromNanos(payLocked), fromNanos(waterLocked)
 	var e1, e2, e3 error
-	u.BankCard, e1 = s.fc.open(colUserCard, u.BankCard)
-	u.IDNumber, e2 = s.fc.open(colUserID, u.IDNumber)
-	u.Phone, e3 = s.fc.open(colUserPhone, u.Phone)
+	u.BankCard, e1 = s.fc.Open(colUserCard, u.BankCard)
+	u.IDNumber, e2 = s.fc.Open(colUserID, u.IDNumber)
+	u.Phone, e3 = s.fc.Open(colUserPhone, u.Phone)
 	if err := errors.Join(e1, e2, e3); err != nil {
 		return nil, fmt.Errorf("wallet/sqlite: user %d: %w", u.ID, err)
 	}
@@ -323,8 +323,8 @@ func (s *Store) UserByOpenID(ctx context.Context, openID string) (*wallet.User, 
 func (s *Store) UpsertRosterUser(ctx context.Context, u *wallet.User) (bool, error) {
 	var n int
 	var got *wallet.User
-	idNo, err1 := s.fc.seal(colUserID, u.IDNumber)
-	phone, err2 := s.fc.seal(colUserPhone, u.Phone)
+	idNo, err1 := s.fc.Seal(colUserID, u.IDNumber)
+	phone, err2 := s.fc.Seal(colUserPhone, u.Phone)
 	if err := errors.Join(err1, err2); err != nil {
 		return false, err
 	}
@@ -352,9 +352,9 @@ func (s *Store) UpsertRosterUser(ctx context.Context, u *wallet.User) (bool, err
 
 // UpdateUser implements wallet.Store.
 func (s *Store) UpdateUser(ctx context.Context, u *wallet.User) error {
-	card, err1 := s.fc.seal(colUserCard, u.BankCard)
-	idNo, err2 := s.fc.seal(colUserID, u.IDNumber)
-	phone, err3 := s.fc.seal(colUserPhone, u.Phone)
+	card, err1 := s.fc.Seal(colUserCard, u.BankCard)
+	idNo, err2 := s.fc.Seal(colUserID, u.IDNumber)
+	phone, err3 := s.fc.Seal(colUserPhone, u.Phone)
 	if err := errors.Join(err1, err2, err3); err != nil {
 		return err
 	}
@@ -579,7 +579,7 @@ func (s *Store) scanRecord(row interface{ Scan(...any) error }) (*wallet.Record,
 	}
 	r.Tx, r.Status, r.Created, r.Updated = protocol.TxID(tx), protocol.Status(status), fromNanos(created), fromNanos(updated)
 	var err error
-	if r.BankCard, err = s.fc.open(colRecordCard, r.BankCard); err != nil {
+	if r.BankCard, err = s.fc.Open(colRecordCard, r.BankCard); err != nil {
 		return nil, fmt.Errorf("record %s: %w", r.Key, err)
 	}
 	return &r, nil
@@ -602,7 +602,7 @@ func (s *Store) Record(ctx context.Context, key string) (*wallet.Record, error) 
 func (s *Store) PutRecord(ctx context.Context, r *wallet.Record) error {
 	var seq uint64
 	var id int64
-	card, err := s.fc.seal(colRecordCard, r.BankCard)
+	card, err := s.fc.Seal(colRecordCard, r.BankCard)
 	if err != nil {
 		return err
 	}
@@ -621,7 +621,7 @@ func (s *Store) PutRecordUsingCode(ctx context.Context, r *wallet.Record, c wall
 	var seq uint64
 	var id int64
 	var owner string
-	card, err := s.fc.seal(colRecordCard, r.BankCard)
+	card, err := s.fc.Seal(colRecordCard, r.BankCard)
 	if err != nil {
 		return "", err
 	}

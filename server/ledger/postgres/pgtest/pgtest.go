@@ -71,6 +71,8 @@ type Cluster struct {
 	Dir  string // temporary directory holding data/, the socket and the log
 	Port int    // TCP port on 127.0.0.1
 
+	bin    string
+	opt    Options
 	cmd    *exec.Cmd
 	exited chan struct{} // closed when the postmaster has exited
 	once   sync.Once
@@ -114,7 +116,7 @@ func Start(opt Options) (*Cluster, error) {
 	if err != nil {
 		return nil, fmt.Errorf("pgtest: %w", err)
 	}
-	c := &Cluster{Dir: dir, exited: make(chan struct{})}
+	c := &Cluster{Dir: dir, bin: bin, opt: opt, exited: make(chan struct{})}
 	if err := c.start(bin, opt); err != nil {
 		c.Stop()
 		return nil, err
@@ -268,7 +270,7 @@ func New(tb testing.TB, opt Options) *Cluster {
 	tb.Helper()
 	c, err := Start(opt)
 	if errors.Is(err, ErrNoBinaries) {
-		tb.Skipf("skipping: %v", err)
+		skipOrFail(tb, err)
 	}
 	if err != nil {
 		tb.Fatal(err)
@@ -279,6 +281,48 @@ func New(tb testing.TB, opt Options) *Cluster {
 		}
 	})
 	return c
+}
+
+// skipOrFail skips tb for want of PostgreSQL on a developer's machine, and
+// fails it in CI (CI set in the environment): there a missing PostgreSQL is
+// a broken setup (scripts/deps.sh installs it), never a reason to pass.
+func skipOrFail(tb testing.TB, err error) {
+	tb.Helper()
+	if v := os.Getenv("CI"); v != "" && v != "false" && v != "0" {
+		tb.Fatalf("CI=%s and %v", v, err)
+	}
+	tb.Skipf("skipping: %v", err)
+}
+
+// Pause shuts the postmaster down (fast shutdown) and keeps its data: its
+// port refuses connections until Resume. For tests of a database outage.
+func (c *Cluster) Pause() error {
+	if c.cmd == nil {
+		return errors.New("pgtest: pause: not running")
+	}
+	c.cmd.Process.Signal(syscall.SIGINT)
+	select {
+	case <-c.exited:
+	case <-time.After(10 * time.Second):
+		c.cmd.Process.Signal(syscall.SIGQUIT)
+		<-c.exited
+	}
+	return nil
+}
+
+// Resume starts the postmaster of a paused cluster again, on the same port,
+// and returns once it accepts connections.
+func (c *Cluster) Resume() error {
+	select {
+	case <-c.exited:
+	default:
+		return errors.New("pgtest: resume: still running")
+	}
+	cred, err := runAs()
+	if err != nil {
+		return err
+	}
+	return c.run(c.bin, filepath.Join(c.Dir, "data"), c.Port, cred, c.opt)
 }
 
 // Stop shuts the cluster down (fast shutdown, then immediate if it takes
@@ -361,7 +405,7 @@ func Shared(tb testing.TB) *Cluster {
 	}
 	switch {
 	case errors.Is(shared.err, ErrNoBinaries):
-		tb.Skipf("skipping: %v", shared.err)
+		skipOrFail(tb, shared.err)
 	case shared.err != nil:
 		tb.Fatalf("start the shared test cluster: %v", shared.err)
 	}

@@ -131,3 +131,71 @@ func TestRemoveStale(t *testing.T) {
 		t.Errorf("live %s removed: %v", live, err)
 	}
 }
+
+// Pause refuses connections until Resume; the data survives.
+func TestPauseResume(t *testing.T) {
+	ctx := context.Background()
+	c := New(t, Options{})
+	dsn := c.ConnString("postgres")
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := conn.Exec(ctx, "CREATE TABLE kept (v int); INSERT INTO kept VALUES (7)"); err != nil {
+		t.Fatal(err)
+	}
+	conn.Close(ctx)
+	if err := c.Pause(); err != nil {
+		t.Fatal(err)
+	}
+	if conn, err := pgx.Connect(ctx, dsn); err == nil {
+		conn.Close(ctx)
+		t.Fatal("connected to a paused cluster")
+	}
+	if err := c.Resume(); err != nil {
+		t.Fatal(err)
+	}
+	conn, err = pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	var v int
+	if err := conn.QueryRow(ctx, "SELECT v FROM kept").Scan(&v); err != nil || v != 7 {
+		t.Fatalf("after resume: %d %v", v, err)
+	}
+}
+
+// In CI a missing PostgreSQL fails the test instead of skipping it.
+func TestMissingBinariesFailInCI(t *testing.T) {
+	t.Setenv(BinEnv, t.TempDir()) // no initdb there
+	t.Setenv("CI", "true")
+	ft := &fakeTB{TB: t}
+	func() {
+		defer func() { recover() }() // Fatalf/Skipf end the fake test with a panic
+		New(ft, Options{})
+	}()
+	if !ft.failed || ft.skipped {
+		t.Fatalf("with CI=true: failed %v, skipped %v", ft.failed, ft.skipped)
+	}
+	t.Setenv("CI", "")
+	ft = &fakeTB{TB: t}
+	func() {
+		defer func() { recover() }()
+		New(ft, Options{})
+	}()
+	if ft.failed || !ft.skipped {
+		t.Fatalf("without CI: failed %v, skipped %v", ft.failed, ft.skipped)
+	}
+}
+
+// fakeTB records Fatalf and Skipf instead of ending the real test.
+type fakeTB struct {
+	testing.TB
+	failed, skipped bool
+}
+
+func (f *fakeTB) Helper()               {}
+func (f *fakeTB) Fatalf(string, ...any) { f.failed = true; panic("fatal") }
+func (f *fakeTB) Skipf(string, ...any)  { f.skipped = true; panic("skip") }
+func (f *fakeTB) Cleanup(func())        {}
