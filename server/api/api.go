@@ -80,6 +80,7 @@ type route struct {
 var routes = []route{
 	{"POST", "/api/v1/session", false, false, (*Server).login},
 	{"DELETE", "/api/v1/session", true, false, (*Server).logout},
+	{"GET", "/api/v1/banks", false, false, (*Server).banks},
 	{"GET", "/api/v1/wallet", true, false, (*Server).getWallet},
 	{"POST", "/api/v1/wallet/bank-card", true, false, (*Server).bindCard},
 	{"DELETE", "/api/v1/wallet/bank-card", true, false, (*Server).unbindCard},
@@ -506,6 +507,17 @@ func (s *Server) view(ctx context.Context, user uint32, err error) (any, error) 
 		return nil, err
 	}
 	return s.svc.Wallet(ctx, user)
+}
+
+// BankList is the answer of GET /api/v1/banks.
+type BankList struct {
+	Banks []wallet.Bank `json:"banks"`
+}
+
+// banks lists the banks accepted for binding; no login needed (the
+// activation guide shows them before the student has an account open).
+func (s *Server) banks(w http.ResponseWriter, r *http.Request, _ uint32) (any, error) {
+	return BankList{Banks: s.svc.Banks()}, nil
 }
 
 func (s *Server) getWallet(w http.ResponseWriter, r *http.Request, user uint32) (any, error) {

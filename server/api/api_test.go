@@ -374,3 +374,24 @@ func TestStrictJSONNames(t *testing.T) {
 	c.want(200, "", "POST", "/api/v1/wallet/withdraw", `{"amount":1}`, nil)
 	e.Check()
 }
+
+// The app's bank list comes from the authorizer's configuration, in its
+// order, with names; no login is needed for it.
+func TestBanksFromConfig(t *testing.T) {
+	e, c, _ := setup(t)
+	anon := &client{t: t, base: c.base}
+	m := anon.want(200, "", "GET", "/api/v1/banks", nil, nil)
+	list, _ := m["banks"].([]any)
+	if len(list) != len(e.Config.SupportedBanks) {
+		t.Fatalf("banks %v, want the configured %v", m, e.Config.SupportedBanks)
+	}
+	for i, b := range list {
+		bank := b.(map[string]any)
+		if bank["code"] != e.Config.SupportedBanks[i] || bank["name_zh"] == "" || bank["name_en"] == "" {
+			t.Fatalf("bank %d: %v, want %s with names", i, bank, e.Config.SupportedBanks[i])
+		}
+	}
+	if first := list[0].(map[string]any); first["code"] == "CCB" && first["name_zh"] != "中国建设银行" {
+		t.Fatalf("CCB named %v", first)
+	}
+}

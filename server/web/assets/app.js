@@ -358,11 +358,11 @@ const routes = {
       submitter($("#unbind"), async () => { await api("DELETE", "/wallet/bank-card"); toast(t("done")); route(); });
       return;
     }
-    // The authorizer refuses unsupported banks with its own message.
-    const banks = [["CCB", "中国建设银行"], ["ICBC", "中国工商银行"], ["ABC", "中国农业银行"], ["BOC", "中国银行"], ["BOCOM", "交通银行"], ["CMB", "招商银行"]];
+    // Exactly the banks this campus accepts, from the authorizer.
+    const { banks } = await api("GET", "/banks");
     view().innerHTML = `<form class="card" id="bind">
       <label for="f-bank_code">${both("bankCode")}</label>
-      <select id="f-bank_code" name="bank_code">${banks.map(([c, n]) => `<option value="${c}">${n} ${c}</option>`).join("")}</select>
+      <select id="f-bank_code" name="bank_code">${banks.map((b) => `<option value="${esc(b.code)}">${esc(lang === "zh" ? b.name_zh : b.name_en)} ${esc(b.code)}</option>`).join("")}</select>
       ${field("card_number", "cardNumber", 'required inputmode="numeric" autocomplete="cc-number" maxlength="29"')}
       ${field("name", "holder", 'required autocomplete="name"')}
       ${field("id_number", "idNumber", 'required maxlength="18"')}

@@ -294,6 +294,14 @@ func TestWalletInBrowser(t *testing.T) {
 		if v := mustEval[string](t, b, `document.querySelector("#f-name").value`); v != s.Name {
 			t.Errorf("holder name prefilled %q, want %q", v, s.Name)
 		}
+		// The banks offered are the authorizer's, in its order, named.
+		codes := mustEval[string](t, b, `[...document.querySelectorAll("#f-bank_code option")].map(o => o.value).join(",")`)
+		if want := strings.Join(r.e.Config.SupportedBanks, ","); codes != want {
+			t.Errorf("banks offered %q, want the configured %q", codes, want)
+		}
+		if first := mustEval[string](t, b, `document.querySelector("#f-bank_code option").textContent`); !strings.Contains(first, "中国建设银行") {
+			t.Errorf("first bank shown as %q", first)
+		}
 		// Checked in the page first: a bad ID number never reaches the bank.
 		must(t, b.Fill("#bind", map[string]string{"card_number": s.BankCard, "id_number": "110105200001010000", "phone": s.Phone}))
 		must(t, b.Submit("#bind"))
