@@ -9,8 +9,9 @@
 // response is stored, so a repeat gets the same response and moves nothing.
 // A repeat with another body is refused with TX_ID_CONFLICT (409).
 //
-// Sessions live in memory: restarting the authorizer logs students out,
-// which costs them a login and nothing else.
+// Sessions live in the wallet store (by the SHA-256 of their token), so a
+// restart logs nobody out and every authorizer on a shared database knows
+// them; a log-out ends a session everywhere.
 package api
 
 import (
@@ -27,7 +28,6 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
-	"sync"
 	"time"
 
 	"campuspay/protocol"
@@ -41,6 +41,22 @@ const MaxBody = 16 << 10
 type IdempotencyStore interface {
 	APIResponse(ctx context.Context, user uint32, key string) (*wallet.APIResponse, error)
 	PutAPIResponse(ctx context.Context, user uint32, key string, r wallet.APIResponse, at time.Time) error
+}
+
+// SessionStore keeps the app's sessions by the SHA-256 of their bearer
+// token (never the token itself), so that every authorizer on the store
+// knows them and a restart logs nobody out.
+type SessionStore interface {
+	PutSession(ctx context.Context, tokenHash string, user uint32, expires, now time.Time) error
+	Session(ctx context.Context, tokenHash string, now time.Time) (user uint32, ok bool, err error)
+	DeleteSession(ctx context.Context, tokenHash string) error
+}
+
+// Store is what the API keeps beside the wallet: idempotent responses and
+// sessions (both wallet stores implement it).
+type Store interface {
+	IdempotencyStore
+	SessionStore
 }
 
 // Options configure a Server.
@@ -57,17 +73,16 @@ type Options struct {
 type Server struct {
 	svc  *wallet.Service
 	idem IdempotencyStore
+	ses  SessionStore
 	opt  Options
 	mux  *http.ServeMux
 	thr  *loginThrottle
-
-	mu       sync.Mutex
-	sessions map[string]session
 }
 
-type session struct {
-	user    uint32
-	expires time.Time
+// tokenHash is how a session is known to the store.
+func tokenHash(tok string) string {
+	h := sha256.Sum256([]byte(tok))
+	return hex.EncodeToString(h[:])
 }
 
 // route is one API operation; Routes lists them for the OpenAPI check.
@@ -111,7 +126,7 @@ func Routes() []string {
 }
 
 // New makes a Server.
-func New(svc *wallet.Service, idem IdempotencyStore, opt Options) *Server {
+func New(svc *wallet.Service, st Store, opt Options) *Server {
 	if opt.Now == nil {
 		opt.Now = time.Now
 	}
@@ -124,7 +139,7 @@ func New(svc *wallet.Service, idem IdempotencyStore, opt Options) *Server {
 	if opt.Log == nil {
 		opt.Log = slog.Default()
 	}
-	s := &Server{svc: svc, idem: idem, opt: opt, mux: http.NewServeMux(), thr: newLoginThrottle(opt.LoginLimits), sessions: map[string]session{}}
+	s := &Server{svc: svc, idem: st, ses: st, opt: opt, mux: http.NewServeMux(), thr: newLoginThrottle(opt.LoginLimits)}
 	for _, rt := range routes {
 		s.mux.HandleFunc(rt.method+" "+rt.path, s.wrap(rt))
 	}
@@ -183,7 +198,11 @@ func (s *Server) wrap(rt route) http.HandlerFunc {
 		var user uint32
 		if rt.auth {
 			var ok bool
-			if user, ok = s.authenticate(r); !ok {
+			var err error
+			if user, ok, err = s.authenticate(r); err != nil {
+				s.answer(w, r, nil, err)
+				return
+			} else if !ok {
 				writeError(w, protocol.ErrUnauthorized)
 				return
 			}
@@ -307,19 +326,18 @@ func bearer(r *http.Request) string {
 	return a[len(prefix):]
 }
 
-func (s *Server) authenticate(r *http.Request) (uint32, bool) {
+// A store that cannot be read is an error (answered INTERNAL, retryable),
+// not a missing login.
+func (s *Server) authenticate(r *http.Request) (uint32, bool, error) {
 	tok := bearer(r)
 	if tok == "" {
-		return 0, false
+		return 0, false, nil
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	ss, ok := s.sessions[tok]
-	if !ok || !s.opt.Now().Before(ss.expires) {
-		delete(s.sessions, tok)
-		return 0, false
+	user, ok, err := s.ses.Session(r.Context(), tokenHash(tok), s.opt.Now())
+	if err != nil {
+		return 0, false, fmt.Errorf("api: read session: %w", err)
 	}
-	return ss.user, true
+	return user, ok, nil
 }
 
 // DecodeBody parses a JSON request body strictly: one object, known
@@ -476,15 +494,9 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request, _ uint32) (any, e
 	}
 	tok := base64.RawURLEncoding.EncodeToString(b[:])
 	exp := s.opt.Now().Add(s.opt.TokenTTL)
-	s.mu.Lock()
-	now = s.opt.Now()
-	for k, v := range s.sessions { // sweep expired sessions
-		if !now.Before(v.expires) {
-			delete(s.sessions, k)
-		}
+	if err := s.ses.PutSession(r.Context(), tokenHash(tok), u.ID, exp, s.opt.Now()); err != nil {
+		return nil, fmt.Errorf("api: session: %w", err)
 	}
-	s.sessions[tok] = session{user: u.ID, expires: exp}
-	s.mu.Unlock()
 	return loginResponse{Token: tok, UserID: u.ID, ExpiresAt: exp}, nil
 }
 
@@ -496,9 +508,9 @@ func retryAfter(w http.ResponseWriter, d time.Duration) {
 // logout ends the session of the request's token on the server, so a
 // token copied from a shared or lost phone stops working at once.
 func (s *Server) logout(w http.ResponseWriter, r *http.Request, _ uint32) (any, error) {
-	s.mu.Lock()
-	delete(s.sessions, bearer(r))
-	s.mu.Unlock()
+	if err := s.ses.DeleteSession(r.Context(), tokenHash(bearer(r))); err != nil {
+		return nil, fmt.Errorf("api: log out: %w", err)
+	}
 	return map[string]bool{"logged_out": true}, nil
 }
 

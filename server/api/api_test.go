@@ -2,6 +2,7 @@ package api_test
 
 import (
 	"bytes"
+	"context"
 	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/base64"
@@ -394,4 +395,29 @@ func TestBanksFromConfig(t *testing.T) {
 	if first := list[0].(map[string]any); first["code"] == "CCB" && first["name_zh"] != "中国建设银行" {
 		t.Fatalf("CCB named %v", first)
 	}
+}
+
+// Sessions live in the wallet store, not in the API process: a token
+// still works after the API server is replaced (an authorizer restarted,
+// or another one behind the same load balancer), and a log-out on one
+// ends it on the other. The store keeps only the token's hash.
+func TestSessionsSurviveRestart(t *testing.T) {
+	e, c, s := setup(t)
+	c.want(200, "", "GET", "/api/v1/wallet", nil, nil)
+	other := httptest.NewServer(api.New(e.Svc, e.Store, api.Options{Now: e.Clock.Now}))
+	t.Cleanup(other.Close)
+	c2 := &client{t: t, base: other.URL, token: c.token}
+	if w := c2.want(200, "", "GET", "/api/v1/wallet", nil, nil); w["student_no"] != s.No {
+		t.Fatalf("wallet on the second server: %v", w)
+	}
+	if _, ok, err := e.Store.Session(context.Background(), c.token, e.Clock.Now()); ok || err != nil {
+		t.Fatalf("the store knows the token itself (%v %v), want only its hash", ok, err)
+	}
+	c2.want(200, "", "DELETE", "/api/v1/session", nil, nil)
+	c.want(401, "UNAUTHORIZED", "GET", "/api/v1/wallet", nil, nil)
+	// A fresh login expires after the token's lifetime on every server.
+	m := c.want(200, "", "POST", "/api/v1/session", map[string]string{"student_no": s.No, "password": s.Password}, nil)
+	c.token, c2.token = m["token"].(string), m["token"].(string)
+	e.Clock.Advance(24 * time.Hour)
+	c2.want(401, "UNAUTHORIZED", "GET", "/api/v1/wallet", nil, nil)
 }

@@ -32,7 +32,7 @@ import (
 // walletStore is what the authorizer needs of a wallet store.
 type walletStore interface {
 	wallet.Store
-	api.IdempotencyStore
+	api.Store
 }
 
 // ledgerStore is what the authorizer needs of a ledger store.

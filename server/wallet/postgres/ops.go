@@ -528,3 +528,36 @@ func (s *Store) PutAPIResponse(ctx context.Context, user uint32, key string, i w
 	}
 	return nil
 }
+
+// PutSession stores an app session by its token's hash and sweeps the
+// expired ones.
+func (s *Store) PutSession(ctx context.Context, tokenHash string, user uint32, expires, now time.Time) error {
+	if err := s.exec(ctx, `DELETE FROM sessions WHERE expires <= $1`, nanos(now)); err != nil {
+		return fmt.Errorf("wallet/postgres: sweep sessions: %w", err)
+	}
+	if err := s.exec(ctx, `INSERT INTO sessions (token_hash, user_id, expires) VALUES ($1,$2,$3)`, tokenHash, int64(user), nanos(expires)); err != nil {
+		return fmt.Errorf("wallet/postgres: put session: %w", err)
+	}
+	return nil
+}
+
+// Session returns the user of a session that has not expired at now.
+func (s *Store) Session(ctx context.Context, tokenHash string, now time.Time) (uint32, bool, error) {
+	var user int64
+	err := s.pool.QueryRow(ctx, `SELECT user_id FROM sessions WHERE token_hash=$1 AND expires > $2`, tokenHash, nanos(now)).Scan(&user)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return 0, false, nil
+	}
+	if err != nil {
+		return 0, false, fmt.Errorf("wallet/postgres: session: %w", s.fail(err))
+	}
+	return uint32(user), true, nil
+}
+
+// DeleteSession ends a session (log out); an unknown one is no error.
+func (s *Store) DeleteSession(ctx context.Context, tokenHash string) error {
+	if err := s.exec(ctx, `DELETE FROM sessions WHERE token_hash=$1`, tokenHash); err != nil {
+		return fmt.Errorf("wallet/postgres: delete session: %w", err)
+	}
+	return nil
+}

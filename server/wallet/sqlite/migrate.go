@@ -24,6 +24,12 @@ var migrations = []migration{
 		return err
 	}},
 	{2, "personal data encrypted", encryptPersonalData},
+	{3, "app sessions", func(ctx context.Context, tx *sql.Tx, _ *fieldCipher) error {
+		_, err := tx.ExecContext(ctx, `CREATE TABLE sessions (
+			token_hash TEXT PRIMARY KEY, user_id INTEGER NOT NULL, expires INTEGER NOT NULL);
+		CREATE INDEX sessions_expires ON sessions(expires)`)
+		return err
+	}},
 }
 
 // migrate applies every migration newer than the recorded version and

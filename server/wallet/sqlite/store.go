@@ -811,9 +811,50 @@ func (s *Store) APIResponse(ctx context.Context, user uint32, key string) (*wall
 
 // PutAPIResponse stores the response for (user, key); the first one stays.
 func (s *Store) PutAPIResponse(ctx context.Context, user uint32, key string, i wallet.APIResponse, at time.Time) error {
+	body := i.Body
+	if body == nil {
+		body = []byte{} // NOT NULL: INSERT OR IGNORE would drop the row silently
+	}
 	if err := s.exec(ctx, `INSERT OR IGNORE INTO api_idem (user_id, key, hash, status, body, at) VALUES (?,?,?,?,?,?)`,
-		user, key, i.Hash, i.Status, i.Body, nanos(at)); err != nil {
+		user, key, i.Hash, i.Status, body, nanos(at)); err != nil {
 		return fmt.Errorf("wallet/sqlite: put api response: %w", err)
+	}
+	return nil
+}
+
+// PutSession stores an app session by its token's hash and sweeps the
+// expired ones.
+func (s *Store) PutSession(ctx context.Context, tokenHash string, user uint32, expires, now time.Time) error {
+	err := s.write(ctx, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, `DELETE FROM sessions WHERE expires <= ?`, nanos(now)); err != nil {
+			return err
+		}
+		_, err := tx.ExecContext(ctx, `INSERT INTO sessions (token_hash, user_id, expires) VALUES (?,?,?)`, tokenHash, user, nanos(expires))
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("wallet/sqlite: put session: %w", err)
+	}
+	return nil
+}
+
+// Session returns the user of a session that has not expired at now.
+func (s *Store) Session(ctx context.Context, tokenHash string, now time.Time) (uint32, bool, error) {
+	var user uint32
+	err := s.queryRow(ctx, `SELECT user_id FROM sessions WHERE token_hash=? AND expires > ?`, tokenHash, nanos(now)).Scan(&user)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, false, nil
+	}
+	if err != nil {
+		return 0, false, fmt.Errorf("wallet/sqlite: session: %w", err)
+	}
+	return user, true, nil
+}
+
+// DeleteSession ends a session (log out); an unknown one is no error.
+func (s *Store) DeleteSession(ctx context.Context, tokenHash string) error {
+	if err := s.exec(ctx, `DELETE FROM sessions WHERE token_hash=?`, tokenHash); err != nil {
+		return fmt.Errorf("wallet/sqlite: delete session: %w", err)
 	}
 	return nil
 }

@@ -286,3 +286,53 @@ func testAPIResponses(t *testing.T, f Factory) {
 		t.Fatalf("another user's key: %+v %v", r, err)
 	}
 }
+
+// Sessions live until they expire or are deleted, survive a reopen (a
+// restart logs nobody out) and are swept when a new one is stored.
+func testSessions(t *testing.T, f Factory) {
+	s, reopen := open(t, f)
+	exp := t0.Add(time.Hour)
+	if err := s.PutSession(ctx, "h-a", 7, exp, t0); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.PutSession(ctx, "h-b", 8, t0.Add(time.Minute), t0); err != nil {
+		t.Fatal(err)
+	}
+	s = reopen(t)
+	for _, tc := range []struct {
+		hash string
+		at   time.Time
+		user uint32
+		ok   bool
+	}{
+		{"h-a", t0, 7, true},
+		{"h-a", exp.Add(-time.Nanosecond), 7, true},
+		{"h-a", exp, 0, false}, // expired at its expiry
+		{"h-b", t0.Add(30 * time.Second), 8, true},
+		{"nope", t0, 0, false},
+	} {
+		if u, ok, err := s.Session(ctx, tc.hash, tc.at); err != nil || ok != tc.ok || u != tc.user {
+			t.Fatalf("session %s at %v: %d %v %v; want %d %v", tc.hash, tc.at, u, ok, err, tc.user, tc.ok)
+		}
+	}
+	if err := s.DeleteSession(ctx, "h-a"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.DeleteSession(ctx, "h-a"); err != nil {
+		t.Fatalf("deleting twice: %v", err)
+	}
+	if _, ok, _ := s.Session(ctx, "h-a", t0); ok {
+		t.Fatal("deleted session still valid")
+	}
+	// A new session sweeps the expired ones: h-b is gone even for a clock
+	// that goes back.
+	if err := s.PutSession(ctx, "h-c", 9, t0.Add(2*time.Hour), t0.Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok, _ := s.Session(ctx, "h-b", t0); ok {
+		t.Fatal("expired session not swept")
+	}
+	if u, ok, err := s.Session(ctx, "h-c", t0.Add(time.Hour)); err != nil || !ok || u != 9 {
+		t.Fatalf("new session: %d %v %v", u, ok, err)
+	}
+}

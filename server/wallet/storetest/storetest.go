@@ -23,6 +23,9 @@ type Store interface {
 	wallet.Store
 	APIResponse(ctx context.Context, user uint32, key string) (*wallet.APIResponse, error)
 	PutAPIResponse(ctx context.Context, user uint32, key string, r wallet.APIResponse, at time.Time) error
+	PutSession(ctx context.Context, tokenHash string, user uint32, expires, now time.Time) error
+	Session(ctx context.Context, tokenHash string, now time.Time) (uint32, bool, error)
+	DeleteSession(ctx context.Context, tokenHash string) error
 }
 
 // Factory makes the stores under test.
@@ -57,6 +60,7 @@ func Run(t *testing.T, f Factory) {
 	t.Run("PaidBetweenUnsettledClearWeChat", func(t *testing.T) { testPaidBetween(t, f) })
 	t.Run("RevisionAndJournal", func(t *testing.T) { testRevision(t, f) })
 	t.Run("APIResponses", func(t *testing.T) { testAPIResponses(t, f) })
+	t.Run("Sessions", func(t *testing.T) { testSessions(t, f) })
 	t.Run("ConcurrentWrites", func(t *testing.T) { testConcurrent(t, f) })
 	if f.Shared {
 		t.Run("SharedCodeOneOwner", func(t *testing.T) { testSharedCodes(t, f) })
