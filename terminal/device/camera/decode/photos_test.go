@@ -295,7 +295,13 @@ func zxingCPP(t testing.TB, imgs []gocv.Mat) (got [][]string, ok bool) {
 	}
 	out, err := exec.Command(bin, args...).Output()
 	if err != nil {
-		t.Fatalf("ZXingReader: %v", err)
+		// zxing-cpp 1.4 aborts on a few images: read them one by one,
+		// an abort reading nothing.
+		out = nil
+		for _, p := range args[3:] {
+			o, _ := exec.Command(bin, append(args[:3:3], p)...).Output()
+			out = append(out, o...)
+		}
 	}
 	got = make([][]string, len(imgs))
 	sc := bufio.NewScanner(bytes.NewReader(out))

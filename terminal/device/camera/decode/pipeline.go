@@ -498,6 +498,13 @@ func scale(f float64, interp gocv.InterpolationFlags) func(src gocv.Mat, dst *go
 	}
 }
 
+// stretch scales src by fx across and fy down.
+func stretch(fx, fy float64) func(src gocv.Mat, dst *gocv.Mat) {
+	return func(src gocv.Mat, dst *gocv.Mat) {
+		gocv.Resize(src, dst, image.Point{}, fx, fy, gocv.InterpolationLinear)
+	}
+}
+
 // sharpen is an unsharp mask: src + amount·(src − blur(src, sigma)).
 func sharpen(sigma, amount float64) func(src gocv.Mat, dst *gocv.Mat) {
 	return func(src gocv.Mat, dst *gocv.Mat) {
