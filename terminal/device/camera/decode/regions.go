@@ -3,6 +3,7 @@ package decode
 import (
 	"image"
 	"image/color"
+	"slices"
 	"sort"
 
 	"gocv.io/x/gocv"
@@ -36,10 +37,29 @@ const (
 // two thumbnails: modules of a few pixels on the larger, a close-up's
 // huge blurred modules on the smaller.
 func regions(g gocv.Mat) []image.Rectangle {
-	var out []image.Rectangle
-	for _, side := range []int{thumbSide, thumbSide / 3} {
-		out = append(out, regionsAt(g, side)...)
+	// One resize of the frame (costly on megapixels), then a cheap one.
+	long := max(g.Cols(), g.Rows())
+	f := min(1, float64(thumbSide)/float64(long))
+	t := gocv.NewMat()
+	defer t.Close()
+	if f < 1 {
+		gocv.Resize(g, &t, image.Point{}, f, f, gocv.InterpolationArea)
+	} else {
+		g.CopyTo(&t)
 	}
+	var out []image.Rectangle
+	if t.Cols() >= 3*minRegion && t.Rows() >= 3*minRegion {
+		t3 := gocv.NewMat()
+		defer t3.Close()
+		gocv.Resize(t, &t3, image.Point{}, 1.0/3, 1.0/3, gocv.InterpolationArea)
+		out = regionsAt(t3, f*float64(t3.Cols())/float64(t.Cols()))
+	}
+	out = append(regionsAt(t, f), out...)
+	frame := image.Rect(0, 0, g.Cols(), g.Rows())
+	for i := range out {
+		out[i] = out[i].Intersect(frame)
+	}
+	out = slices.DeleteFunc(out, func(r image.Rectangle) bool { return r.Empty() })
 	// One code found on both thumbnails, or in pieces: merge candidates
 	// that mostly overlap until none do.
 	for merged := true; merged; {
@@ -68,17 +88,9 @@ func overlap(a, b image.Rectangle) float64 {
 	return float64(in) / float64(max(1, min(area(a), area(b))))
 }
 
-// regionsAt finds candidates on a thumbnail whose long side is side.
-func regionsAt(g gocv.Mat, side int) []image.Rectangle {
-	long := max(g.Cols(), g.Rows())
-	f := min(1, float64(side)/float64(long))
-	t := gocv.NewMat()
-	defer t.Close()
-	if f < 1 {
-		gocv.Resize(g, &t, image.Point{}, f, f, gocv.InterpolationArea)
-	} else {
-		g.CopyTo(&t)
-	}
+// regionsAt finds candidates on t, a thumbnail of the frame at scale f,
+// and returns them in frame pixels.
+func regionsAt(t gocv.Mat, f float64) []image.Rectangle {
 	// Sensor noise must not look like modules: smooth before the gradient.
 	gocv.GaussianBlur(t, &t, image.Pt(3, 3), 0, 0, gocv.BorderReplicate)
 	// A code has edges across both axes everywhere; a phone's bezel or a
@@ -107,7 +119,7 @@ func regionsAt(g gocv.Mat, side int) []image.Rectangle {
 	cs := gocv.FindContours(grad, gocv.RetrievalExternal, gocv.ChainApproxSimple)
 	defer cs.Close()
 	var out []image.Rectangle
-	bounds := image.Rect(0, 0, g.Cols(), g.Rows())
+	bounds := image.Rect(0, 0, int(float64(t.Cols())/f+0.5), int(float64(t.Rows())/f+0.5))
 	for i := range cs.Size() {
 		r := gocv.BoundingRect(cs.At(i))
 		if r.Dx() < minRegion || r.Dy() < minRegion {
@@ -148,6 +160,9 @@ func whole(r image.Rectangle, g gocv.Mat) bool {
 // side lies within [cropMin, cropSide]. The caller closes the result and
 // maps points back with the returned scale.
 func crop(g gocv.Mat, r image.Rectangle) (gocv.Mat, float64) {
+	if r = r.Intersect(image.Rect(0, 0, g.Cols(), g.Rows())); r.Empty() {
+		return g.Clone(), 1
+	}
 	roi := g.Region(r)
 	defer roi.Close()
 	b := max(r.Dx(), r.Dy()) / 12
