@@ -15,9 +15,10 @@ import (
 
 // Options configure a Decoder.
 type Options struct {
-	// Budget bounds the time one Decode call spends: the first stage and
-	// one fallback stage always run, further ones start only while the
-	// budget lasts. Zero means no limit (every stage runs, in order).
+	// Budget bounds the time one Decode call spends: the first stage,
+	// the candidate regions and, in the first region to search, its first
+	// stage and one fallback always run; further ones start only while
+	// the budget lasts. Zero means no limit (every stage runs, in order).
 	Budget time.Duration
 	// Now is the clock the budget is measured with; nil means time.Now.
 	Now func() time.Time
