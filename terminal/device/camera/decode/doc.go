@@ -95,7 +95,7 @@
 // committed): 8 images in each of 9 categories, phones showing real wallet
 // payment codes (protocol.MakeCode) or codes made by qrencode (other
 // payloads, EC L to H), filmed by hwsim's virtual camera at 640×480 to
-// 3264×2448 and JPEG-compressed; "multi" adds a merchant's printed QR
+// 4000×3000 (12 megapixels) and JPEG-compressed; "multi" adds a merchant's printed QR
 // beside the phone, "idle" shows no code. Images with a code read
 // (TestPhotoCounts; misreads: 0 for every decoder but zxing-cpp's none
 // either; "1 call" is what one Decode call always runs, i.e. what the

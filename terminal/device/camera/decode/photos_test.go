@@ -102,7 +102,7 @@ func qrencodeImage(t testing.TB, text, ec string) image.Image {
 
 // sceneOf is the i-th scene of a category.
 func sceneOf(cat string, i int) hwcam.Options {
-	sizes := [][2]int{{640, 480}, {1280, 720}, {1920, 1080}, {3264, 2448}}
+	sizes := [][2]int{{640, 480}, {1280, 720}, {1920, 1080}, {4000, 3000}}
 	sz := sizes[i%len(sizes)]
 	o := hwcam.Options{Width: sz[0], Height: sz[1], Seed: uint64(i + 1)}
 	k := float64(sz[1]) / 480 // blur grows with the resolution
