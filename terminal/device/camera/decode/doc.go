@@ -95,10 +95,10 @@
 // committed): 8 images in each of 9 categories, phones showing real wallet
 // payment codes (protocol.MakeCode) or codes made by qrencode (other
 // payloads, EC L to H), filmed by hwsim's virtual camera at 640×480 to
-// 4000×3000 (12 megapixels) and JPEG-compressed; "multi" adds a merchant's printed QR
-// beside the phone, "idle" shows no code. Images with a code read
-// (TestPhotoCounts; misreads: 0 for every decoder but zxing-cpp's none
-// either; "1 call" is what one Decode call always runs, i.e. what the
+// 4000×3000 (12 megapixels) and JPEG-compressed; "multi" adds a
+// merchant's printed QR beside the phone, "idle" shows no code. Images
+// with a code read (TestPhotoCounts; no decoder misread anything; "1
+// call" is what one Decode call always runs, i.e. what the
 // terminal reads within its default 80 ms budget in a single frame):
 //
 //	category     plain  pipeline  1 call  zxing-cpp 1.4 (Debian ZXingReader)
