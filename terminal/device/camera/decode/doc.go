@@ -34,7 +34,8 @@
 // photo set's crops): sharpen+Otsu, Otsu, Gaussian blur (moiré, JPEG
 // blocks), inversion (dark mode — gozxing ignores ALSO_INVERTED), a 1.6×
 // horizontal stretch (a code turned away from the camera: gozxing's finder
-// check wants square finder patterns), unsharp masking (defocus), adaptive
+// check wants square finder patterns), a cylinder unwrap at two curvatures
+// (codes on cups and curved screens), unsharp masking (defocus), adaptive
 // threshold, global histogram binarizer + multi-QR, upscale+sharpen,
 // OpenCV's QRCodeDetector quadrangle rectified to an upright square (it
 // detects on Debian's OpenCV though it cannot decode there: no quirc),
@@ -105,13 +106,13 @@
 //	closeup        6       8        8       8
 //	blur           0       4        2       2
 //	perspective    0       7        2       8
-//	curved         3       5        5       4
+//	curved         3       8        5       4
 //	moire          0       8        8       2
 //	glare          8       8        8       8
 //	small          1       7        4       5
 //	multi          4       8        5       8   (both codes: pipeline 8, zxing-cpp 4)
 //	idle           0       0        0       0
-//	total         22      55       41      45   of 64
+//	total         22      58       41      45   of 64
 //
 // Time (BenchmarkPhotos, `make bench`, noisy shared 2-core machine): with
 // the default budget the pipeline spends 11–60 ms per photo (close-ups

@@ -506,6 +506,38 @@ func stretch(fx, fy float64) func(src gocv.Mat, dst *gocv.Mat) {
 	}
 }
 
+// uncurve flattens a code wrapped round a vertical cylinder (a cup, a
+// curved screen) centred in src, seen theta radians round each side: the
+// sides, foreshortened and farther away, are widened and heightened back.
+func uncurve(theta float64) func(src gocv.Mat, dst *gocv.Mat) {
+	return func(src gocv.Mat, dst *gocv.Mat) {
+		ow, h := float64(src.Cols()), src.Rows()
+		r := ow / 2 / math.Sin(theta)
+		fw := int(2 * r * theta)
+		d := 4 * r * theta // camera distance: twice the flat width
+		mapX := gocv.NewMatWithSize(h, fw, gocv.MatTypeCV32F)
+		mapY := gocv.NewMatWithSize(h, fw, gocv.MatTypeCV32F)
+		defer mapX.Close()
+		defer mapY.Close()
+		xs, errX := mapX.DataPtrFloat32()
+		ys, errY := mapY.DataPtrFloat32()
+		if errX != nil || errY != nil {
+			return
+		}
+		cy := float64(h) / 2
+		for x := range fw {
+			phi := (float64(x) + 0.5 - float64(fw)/2) / r
+			sx := float32(ow/2 + r*math.Sin(phi) - 0.5)
+			shrink := d / (d + r*(1-math.Cos(phi)))
+			for y := range h {
+				xs[y*fw+x] = sx
+				ys[y*fw+x] = float32(cy + (float64(y)+0.5-cy)*shrink - 0.5)
+			}
+		}
+		gocv.Remap(src, dst, &mapX, &mapY, gocv.InterpolationLinear, gocv.BorderReplicate, color.RGBA{})
+	}
+}
+
 // sharpen is an unsharp mask: src + amount·(src − blur(src, sigma)).
 func sharpen(sigma, amount float64) func(src gocv.Mat, dst *gocv.Mat) {
 	return func(src gocv.Mat, dst *gocv.Mat) {

@@ -26,6 +26,13 @@ var pipeline = []stage{
 	// the other way round): gozxing's finder check wants square finder
 	// patterns. Stretching the narrow axis undoes most of the slant.
 	{"stretch-x", func(d *Decoder, g gocv.Mat) []Symbol { return d.derive(g, d.wide(), stretch(1.6, 1)) }},
+	// Codes on curved surfaces: flattened for two curvatures.
+	{"uncurve", func(d *Decoder, g gocv.Mat) []Symbol {
+		if out := d.derive(g, d.wide(), uncurve(0.5)); len(out) > 0 {
+			return out
+		}
+		return d.derive(g, d.wide(), uncurve(0.9))
+	}},
 	// Unsharp masking undoes the defocus of a phone held too close.
 	{"sharpen", func(d *Decoder, g gocv.Mat) []Symbol { return d.derive(g, d.wide(), sharpen(2, 1)) }},
 	{"adaptive", func(d *Decoder, g gocv.Mat) []Symbol { return d.derive(g, d.wide(), adaptive(15)) }},
