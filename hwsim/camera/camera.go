@@ -46,8 +46,14 @@ type Options struct {
 	Noise         float64 // sensor noise standard deviation in grey levels
 	Glare         float64 // strength of a reflected light spot, 0..1
 	Moire         float64 // screen pixel grid depth, 0..1: aliases into moiré stripes
-	Quality       int     // JPEG quality of served frames (default 85)
-	Seed          uint64  // noise and shake seed
+	Curve         float64 // the phone (or label) bent round a cylinder: 0 flat … 1 a half turn in view
+	// Poster, when not empty, is a second code in view: a printed QR on
+	// white paper (a merchant's sticker) in the frame's top-left corner,
+	// PosterSize of the frame height (default 0.3), drawn behind the phone.
+	Poster     string
+	PosterSize float64
+	Quality    int    // JPEG quality of served frames (default 85)
+	Seed       uint64 // noise and shake seed
 }
 
 // Camera is a virtual camera. Its methods are safe for concurrent use.
@@ -79,7 +85,11 @@ func New(opts Options) (*Camera, error) {
 	if opts.Quality <= 0 {
 		opts.Quality = 85
 	}
-	if opts.Width < 64 || opts.Height < 64 || opts.CodeSize > 1 || opts.Glare > 1 || opts.Moire > 1 {
+	if opts.PosterSize <= 0 {
+		opts.PosterSize = 0.3
+	}
+	if opts.Width < 64 || opts.Height < 64 || opts.CodeSize > 1 || opts.Glare > 1 || opts.Moire > 1 ||
+		opts.Curve < 0 || opts.Curve > 1 || opts.PosterSize > 1 {
 		return nil, fmt.Errorf("camera: bad options %+v", opts)
 	}
 	return &Camera{opts: opts, changed: make(chan struct{})}, nil
@@ -172,6 +182,11 @@ func (c *Camera) Frame(n int) (gocv.Mat, error) {
 		flat, err = phone(content, int(codePx), c.opts.Moire)
 		if err != nil {
 			return gocv.Mat{}, err
+		}
+		if c.opts.Curve > 0 {
+			bent := curve(flat, c.opts.Curve)
+			flat.Close()
+			flat = bent
 		}
 	}
 	defer flat.Close()

@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -214,5 +215,59 @@ func TestWriteSamples(t *testing.T) {
 		}
 		gocv.IMWrite(filepath.Join(dir, sc.name+".png"), m)
 		m.Close()
+	}
+}
+
+// TestCurveAndPoster: a bent phone and a merchant's printed sticker beside
+// a phone are both read by an independent decoder (zbarimg), the sticker
+// and the phone's code from one frame.
+func TestCurveAndPoster(t *testing.T) {
+	zbar, err := exec.LookPath("zbarimg")
+	if err != nil {
+		t.Skip("zbarimg not installed")
+	}
+	const sticker = "CM1:STICKER-OF-THE-CANTEEN"
+	for _, c := range []struct {
+		name string
+		opts Options
+		want []string
+	}{
+		{"curve", Options{Curve: 0.4}, []string{wallet280}},
+		{"poster", Options{CodeSize: 0.5, Poster: sticker}, []string{sticker, wallet280}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			cam, err := New(c.opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer cam.Close()
+			if err := cam.Show(wallet280); err != nil {
+				t.Fatal(err)
+			}
+			m, err := cam.Frame(0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer m.Close()
+			file := filepath.Join(t.TempDir(), "frame.png")
+			if !gocv.IMWrite(file, m) {
+				t.Fatal("IMWrite failed")
+			}
+			out, err := exec.Command(zbar, "--raw", "-q", "-Sdisable", "-Sqrcode.enable", file).Output()
+			if err != nil {
+				t.Fatalf("zbarimg: %v", err)
+			}
+			got := strings.Split(strings.TrimRight(string(out), "\n"), "\n")
+			for _, w := range c.want {
+				if !slices.Contains(got, w) {
+					t.Errorf("zbarimg read %q, not %q", got, w)
+				}
+			}
+		})
+	}
+	for _, bad := range []Options{{Curve: 1.5}, {Curve: -1}, {PosterSize: 2}} {
+		if _, err := New(bad); err == nil {
+			t.Errorf("New(%+v): no error", bad)
+		}
 	}
 }

@@ -123,6 +123,12 @@ func (c *Camera) frame(flat gocv.Mat, rng *rand.Rand) (gocv.Mat, error) {
 		v := 80 + 50*float64(x)/float64(w)
 		gocv.Rectangle(&out, image.Rect(x, 0, x+16, h), color.RGBA{uint8(v), uint8(v + 6), uint8(v + 10), 0}, -1)
 	}
+	if o.Poster != "" {
+		if err := poster(&out, o.Poster, int(o.PosterSize*float64(h))); err != nil {
+			out.Close()
+			return gocv.Mat{}, err
+		}
+	}
 	if !flat.Empty() {
 		if err := c.place(flat, &out, rng); err != nil {
 			out.Close()
@@ -173,6 +179,9 @@ func (c *Camera) place(flat gocv.Mat, dst *gocv.Mat, rng *rand.Rand) error {
 	pitch := o.Tilt / 2 * math.Pi / 180
 	roll := (o.Rotate + (rng.Float64()-0.5)*0.6) * math.Pi / 180 // hand shake
 	cx := w/2 + (rng.Float64()-0.5)*2
+	if o.Poster != "" { // make room for the poster on the left
+		cx += o.PosterSize * h / 2
+	}
 	cy := h/2 + (rng.Float64()-0.5)*2
 	// The flat image is fh pixels tall at scale: shift the phone so the
 	// code (its centre) sits at the frame centre.
@@ -200,4 +209,70 @@ func (c *Camera) place(flat gocv.Mat, dst *gocv.Mat, rng *rand.Rand) error {
 	gocv.WarpPerspectiveWithParams(flat, dst, m, image.Pt(o.Width, o.Height), gocv.InterpolationLinear,
 		gocv.BorderTransparent, color.RGBA{})
 	return nil
+}
+
+// poster draws text as a QR code printed on white paper, side px tall, in
+// dst's top-left corner: sharp, matte, dark modules not quite black.
+func poster(dst *gocv.Mat, text string, side int) error {
+	img, err := QRImage(text, 1)
+	if err != nil {
+		return err
+	}
+	side = min(side, dst.Rows()-8, dst.Cols()-8)
+	if side < img.Bounds().Dx() {
+		return fmt.Errorf("camera: poster of %d px cannot hold %d modules", side, img.Bounds().Dx())
+	}
+	src, err := gocv.ImageGrayToMatGray(img)
+	if err != nil {
+		return fmt.Errorf("camera: convert poster: %w", err)
+	}
+	defer src.Close()
+	scaled := gocv.NewMat()
+	defer scaled.Close()
+	gocv.Resize(src, &scaled, image.Pt(side, side), 0, 0, gocv.InterpolationNearestNeighbor)
+	// Paper: 0..255 to 28..244.
+	gocv.AddWeighted(scaled, 216.0/255, scaled, 0, 28, &scaled)
+	bgr := gocv.NewMat()
+	defer bgr.Close()
+	gocv.CvtColor(scaled, &bgr, gocv.ColorGrayToBGR)
+	roi := dst.Region(image.Rect(8, 8, 8+side, 8+side))
+	defer roi.Close()
+	bgr.CopyTo(&roi)
+	return nil
+}
+
+// curve bends flat round a vertical cylinder seen from the front, the
+// way a label on a cup or a curved screen looks: the middle keeps its
+// width, the sides are foreshortened and, being farther away, shorter.
+// amount 1 shows half the cylinder. The caller closes the result.
+func curve(flat gocv.Mat, amount float64) gocv.Mat {
+	fw, fh := float64(flat.Cols()), float64(flat.Rows())
+	theta := amount * math.Pi / 2 // half the arc in view
+	r := fw / 2 / theta
+	ow := max(int(2*r*math.Sin(theta)), 1)
+	d := 2 * fw // camera distance, for the depth shrink
+	mapX := gocv.NewMatWithSize(int(fh), ow, gocv.MatTypeCV32F)
+	mapY := gocv.NewMatWithSize(int(fh), ow, gocv.MatTypeCV32F)
+	defer mapX.Close()
+	defer mapY.Close()
+	xs, errX := mapX.DataPtrFloat32()
+	ys, errY := mapY.DataPtrFloat32()
+	if errX != nil || errY != nil {
+		return flat.Clone()
+	}
+	cy := fh / 2
+	for x := range ow {
+		u := (float64(x) + 0.5 - float64(ow)/2) / r // sin of the angle
+		u = max(-1, min(1, u))
+		phi := math.Asin(u)
+		sx := fw/2 + r*phi - 0.5
+		grow := (d + r*(1-math.Cos(phi))) / d // the far sides look shorter
+		for y := range int(fh) {
+			xs[y*ow+x] = float32(sx)
+			ys[y*ow+x] = float32(cy + (float64(y)+0.5-cy)*grow - 0.5)
+		}
+	}
+	out := gocv.NewMat()
+	gocv.Remap(flat, &out, &mapX, &mapY, gocv.InterpolationLinear, gocv.BorderConstant, color.RGBA{})
+	return out
 }

@@ -19,6 +19,12 @@
 // (reported or not). A phone held still in front of the camera is reported
 // once.
 //
+// Several codes in one frame: the decoder returns them all and Scan
+// reports the most wanted new one — a campus payment code before other
+// wallets' codes, identity codes and anything else (a merchant's printed
+// QR beside the till never wins over the student's phone); the others stay
+// new and are reported by later Scan calls.
+//
 // Each frame is decoded within Config.Budget (see package decode for what
 // the pipeline reads and what a 280-character wallet code needs). Halt
 // waits for the frame in progress (a read plus at most one budget), then
@@ -38,6 +44,7 @@ import (
 
 	"gocv.io/x/gocv"
 
+	"campuspay/protocol"
 	"campuspay/terminal/device"
 	"campuspay/terminal/device/camera/decode"
 )
@@ -368,18 +375,39 @@ func (s *Scanner) decodeFrame(frame gocv.Mat) (device.Scan, bool, error) {
 	}
 	now := s.cfg.Now()
 	s.prune(now)
+	// Several codes in view (a merchant's sticker, a second phone): the
+	// most wanted new one is reported — a payment code before anything
+	// else. Codes in view refresh their window; a new code that was not
+	// reported stays new, for the next Scan.
 	var found *decode.Symbol
 	for i := range syms {
-		last, dup := s.seen[syms[i].Text]
-		s.seen[syms[i].Text] = now
-		if found == nil && (!dup || now.Sub(last) >= s.cfg.Window) {
+		if last, dup := s.seen[syms[i].Text]; dup && now.Sub(last) < s.cfg.Window {
+			s.seen[syms[i].Text] = now
+			continue
+		}
+		if found == nil || preference(syms[i].Text) < preference(found.Text) {
 			found = &syms[i]
 		}
 	}
 	if found == nil {
 		return device.Scan{}, false, nil
 	}
+	s.seen[found.Text] = now
 	return device.Scan{Text: found.Text, Format: found.Format, Source: "camera", At: now}, true, nil
+}
+
+// preference orders texts seen in one frame, lowest first: a campus
+// payment code, then other wallets' payment codes, then anything else.
+func preference(text string) int {
+	switch protocol.Classify(text) {
+	case protocol.KindPayCode:
+		return 0
+	case protocol.KindWeChat, protocol.KindAlipay, protocol.KindUnionPay:
+		return 1
+	case protocol.KindIdentity:
+		return 2
+	}
+	return 3
 }
 
 // prune forgets texts not seen within the window.

@@ -1,7 +1,9 @@
 package camera
 
 import (
+	"bytes"
 	"context"
+	"crypto/ed25519"
 	"errors"
 	"image"
 	"image/color"
@@ -19,6 +21,7 @@ import (
 	"github.com/makiuchi-d/gozxing/oned"
 
 	hwcam "campuspay/hwsim/camera"
+	"campuspay/protocol"
 	"campuspay/terminal/device"
 )
 
@@ -395,5 +398,61 @@ func TestOnDecodeAndFreshFrames(t *testing.T) {
 	defer mu.Unlock()
 	if frames < 2 {
 		t.Fatalf("OnDecode saw %d frames", frames)
+	}
+}
+
+// realPayCode is a wallet payment code made by protocol.MakeCode, as the
+// web wallet makes them (Classify says KindPayCode).
+func realPayCode(t *testing.T) string {
+	t.Helper()
+	issuer := ed25519.NewKeyFromSeed(make([]byte, 32))
+	for k := byte(1); ; k++ {
+		dev := ed25519.NewKeyFromSeed(bytes.Repeat([]byte{k}, 32))
+		pub := dev.Public().(ed25519.PublicKey)
+		if protocol.CheckDeviceKey(pub) != nil {
+			continue
+		}
+		at := time.Unix(1_800_000_000, 0)
+		cert, err := protocol.IssueCertificate(protocol.Certificate{KeyID: 1, UserID: 2024001, DeviceID: 1, DeviceKey: pub, Expires: at.Add(time.Hour)}, issuer)
+		if err != nil {
+			t.Fatal(err)
+		}
+		code, err := protocol.MakeCode(cert, dev, protocol.PurposePay, at, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return code
+	}
+}
+
+// TestPreferPayCode: a merchant's printed QR and a student's phone in one
+// frame. The payment code is reported first; the sticker, new, by the next
+// Scan; then nothing: the payment code, still in view, is never reported
+// twice.
+func TestPreferPayCode(t *testing.T) {
+	pay := realPayCode(t)
+	if protocol.Classify(pay) != protocol.KindPayCode {
+		t.Fatalf("test code is %v", protocol.Classify(pay))
+	}
+	const sticker = "HTTPS://PAY.CAMPUS.EXAMPLE/M/42"
+	cam, err := hwcam.New(hwcam.Options{CodeSize: 0.5, Poster: sticker, Blur: 0.8, Noise: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cam.Show(pay); err != nil {
+		t.Fatal(err)
+	}
+	pattern, err := cam.WriteFrames(t.TempDir(), 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := open(t, Config{Source: pattern, Budget: -1, Now: newClock().Now})
+	for _, want := range []string{pay, sticker} {
+		if got := scan(t, s); got.Text != want {
+			t.Fatalf("got %q, want %q", got.Text, want)
+		}
+	}
+	if sc, err := s.Scan(context.Background()); !errors.Is(err, ErrEndOfStream) {
+		t.Fatalf("third Scan: %+v %v, want ErrEndOfStream", sc, err)
 	}
 }

@@ -33,7 +33,20 @@ func TestNoMatLeak(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, src := range []string{dir + "/frame_%03d.png", pattern} {
+	// A sticker beside a blurred, tilted phone: regions, crops and the
+	// fallback stages on them.
+	multi, err := hwcam.New(hwcam.Options{CodeSize: 0.5, Poster: "CM1:STICKER", Blur: 1.6, Tilt: 30, Width: 1600, Height: 1200})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := multi.Show(wallet280); err != nil {
+		t.Fatal(err)
+	}
+	multiPattern, err := multi.WriteFrames(t.TempDir(), 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, src := range []string{dir + "/frame_%03d.png", pattern, multiPattern} {
 		s, err := Open(Config{Source: src, Budget: -1, Now: newClock().Now})
 		if err != nil {
 			t.Fatal(err)

@@ -5,6 +5,7 @@ import (
 	"image"
 	"image/color"
 	"math"
+	"slices"
 	"time"
 
 	"gocv.io/x/gocv"
@@ -14,9 +15,10 @@ import (
 
 // Options configure a Decoder.
 type Options struct {
-	// Budget bounds the time one Decode call spends: the first stage and
-	// one fallback stage always run, further ones start only while the
-	// budget lasts. Zero means no limit (every stage runs, in order).
+	// Budget bounds the time one Decode call spends: the first stage,
+	// the candidate regions and, in the first region to search, its first
+	// stage and one fallback always run; further ones start only while
+	// the budget lasts. Zero means no limit (every stage runs, in order).
 	Budget time.Duration
 	// Now is the clock the budget is measured with; nil means time.Now.
 	Now func() time.Time
@@ -36,7 +38,9 @@ type Decoder struct {
 	det    gocv.QRCodeDetector
 	wechat *wechat.Detector // nil unless Options.WeChat
 	stages []stage
-	next   int // fallback stage the next Decode starts with (index into stages[1:])
+	next   int             // fallback stage the next Decode starts with (index into stages[1:])
+	prev   image.Rectangle // the region the last code was read in
+	legacy bool            // decode as before regions (benchmarks' baseline)
 }
 
 // stage is one attempt: it may derive new Mats from the gray frame (and
@@ -93,15 +97,29 @@ func Stages() []string {
 	return names
 }
 
-// Decode decodes every code it can find in m (8-bit gray, BGR or BGRA). It
-// returns at the first stage that finds something. An empty result with a
-// nil error means nothing was found.
+// Frames whose long side exceeds largeFrame (phone photos, HD cameras)
+// meet the first stage downscaled to firstSide: reading 12 megapixels
+// whole costs hundreds of milliseconds, and a close-up's modules are
+// then a better size. Small codes in them are found by the regions.
+const (
+	largeFrame = 1280
+	firstSide  = 1024
+)
+
+// Decode decodes every code it can find in m (8-bit gray, BGR or BGRA):
+// several codes in view are all returned. An empty result with a nil
+// error means nothing was found.
 //
-// The first stage (plain gozxing) always runs. Fallback stages run while
-// the budget lasts, at least one per call; a live camera's consecutive
-// frames look alike, so the next call resumes the fallbacks where this one
-// stopped (or at the stage that last succeeded) and a few frames cover
-// the whole pipeline. Without a budget every stage runs, in order.
+// The first stage (plain gozxing, on a downscaled copy of a large frame)
+// always runs. Then the frame's candidate regions (see regions) that hold
+// no code read so far are searched, the previous frame's successful one
+// first: each region's crop, scaled to a size gozxing reads well, meets
+// the first stage and then the fallback stages while the budget lasts (at
+// least one fallback per call). A frame with no candidate region ends
+// after the first stage. A live camera's consecutive frames look alike,
+// so the next call resumes the fallbacks where this one stopped (or at
+// the stage that last succeeded) and a few frames cover the whole
+// pipeline. Without a budget every stage runs, in order.
 func (d *Decoder) Decode(m gocv.Mat) ([]Symbol, error) {
 	g, err := toGray(m)
 	if err != nil {
@@ -109,22 +127,109 @@ func (d *Decoder) Decode(m gocv.Mat) ([]Symbol, error) {
 	}
 	defer g.Close()
 	start := d.opts.Now()
-	if out := d.stages[0].run(d, g); len(out) > 0 {
-		return dedupe(out), nil
+	if d.legacy {
+		return d.decodeLegacy(g, start), nil
 	}
-	fallbacks := len(d.stages) - 1
-	for i := range fallbacks {
-		if i > 0 && d.opts.Budget > 0 && d.opts.Now().Sub(start) >= d.opts.Budget {
-			d.next = (d.next + i) % fallbacks
-			return nil, nil
+	hits := d.first(g)
+	rois := regions(g)
+	// The previous frame's code is most likely where it was.
+	for i, r := range rois {
+		if i > 0 && d.prev.Overlaps(r) {
+			rois[0], rois[i] = rois[i], rois[0]
+			break
 		}
-		k := (d.next + i) % fallbacks
+	}
+	// Regions found but none the whole frame: the frame is the last
+	// candidate (regions are a heuristic; a code they cut is read whole).
+	if len(rois) > 0 && !slices.ContainsFunc(rois, func(r image.Rectangle) bool { return whole(r, g) }) {
+		rois = append(rois, image.Rect(0, 0, g.Cols(), g.Rows()))
+	}
+	searched := 0
+	for _, r := range rois {
+		if covered(r, hits) {
+			continue
+		}
+		if searched > 0 && d.spent(start) {
+			break
+		}
+		var out []Symbol
+		if whole(r, g) {
+			out = d.fallbacks(g, start, searched == 0)
+		} else {
+			c, _ := crop(g, r)
+			if out = d.stages[0].run(d, c); len(out) == 0 {
+				out = d.fallbacks(c, start, searched == 0)
+			}
+			c.Close()
+		}
+		searched++
+		if len(out) > 0 {
+			d.prev = r
+			mid := image.Pt((r.Min.X+r.Max.X)/2, (r.Min.Y+r.Max.Y)/2)
+			for _, s := range out {
+				hits = append(hits, hit{Symbol: s, pts: []image.Point{mid}})
+			}
+		}
+	}
+	out := make([]Symbol, len(hits))
+	for i, h := range hits {
+		out[i] = h.Symbol
+	}
+	return dedupe(out), nil
+}
+
+// first runs the first stage on g, or on a downscaled copy of a large
+// frame, and returns the hits in g's pixels.
+func (d *Decoder) first(g gocv.Mat) []hit {
+	long := max(g.Cols(), g.Rows())
+	if long <= largeFrame {
+		return readHits(grayOf(g), hybrid, d.readers())
+	}
+	f := float64(firstSide) / float64(long)
+	small := gocv.NewMat()
+	defer small.Close()
+	gocv.Resize(g, &small, image.Point{}, f, f, gocv.InterpolationArea)
+	hits := readHits(grayOf(small), hybrid, d.readers())
+	for i := range hits {
+		for j, p := range hits[i].pts {
+			hits[i].pts[j] = image.Pt(int(float64(p.X)/f), int(float64(p.Y)/f))
+		}
+	}
+	return hits
+}
+
+// spent reports whether the call that started at start used its budget.
+func (d *Decoder) spent(start time.Time) bool {
+	return d.opts.Budget > 0 && d.opts.Now().Sub(start) >= d.opts.Budget
+}
+
+// fallbacks runs the fallback stages on g, from the cursor, while the
+// budget lasts (the first one regardless when must is set), and returns
+// what the first successful one read.
+func (d *Decoder) fallbacks(g gocv.Mat, start time.Time, must bool) []Symbol {
+	n := len(d.stages) - 1
+	for i := range n {
+		if (i > 0 || !must) && d.spent(start) {
+			d.next = (d.next + i) % n
+			return nil
+		}
+		k := (d.next + i) % n
 		if out := d.stages[1+k].run(d, g); len(out) > 0 {
 			d.next = k
-			return dedupe(out), nil
+			return out
 		}
 	}
-	return nil, nil
+	return nil
+}
+
+// decodeLegacy is the pipeline as it was before regions (first stage on
+// the whole frame, then the fallbacks on the whole frame, stopping at the
+// first stage that reads anything): the benchmarks' "before".
+func (d *Decoder) decodeLegacy(g gocv.Mat, start time.Time) []Symbol {
+	if out := d.stages[0].run(d, g); len(out) > 0 {
+		return dedupe(out)
+	}
+	return dedupe(d.fallbacks(g, start, true))
 }
 
 // DecodeGray decodes an 8-bit gray buffer of width×height pixels.
@@ -391,6 +496,45 @@ func pad(frac float64) func(src gocv.Mat, dst *gocv.Mat) {
 func scale(f float64, interp gocv.InterpolationFlags) func(src gocv.Mat, dst *gocv.Mat) {
 	return func(src gocv.Mat, dst *gocv.Mat) {
 		gocv.Resize(src, dst, image.Point{}, f, f, interp)
+	}
+}
+
+// stretch scales src by fx across and fy down.
+func stretch(fx, fy float64) func(src gocv.Mat, dst *gocv.Mat) {
+	return func(src gocv.Mat, dst *gocv.Mat) {
+		gocv.Resize(src, dst, image.Point{}, fx, fy, gocv.InterpolationLinear)
+	}
+}
+
+// uncurve flattens a code wrapped round a vertical cylinder (a cup, a
+// curved screen) centred in src, seen theta radians round each side: the
+// sides, foreshortened and farther away, are widened and heightened back.
+func uncurve(theta float64) func(src gocv.Mat, dst *gocv.Mat) {
+	return func(src gocv.Mat, dst *gocv.Mat) {
+		ow, h := float64(src.Cols()), src.Rows()
+		r := ow / 2 / math.Sin(theta)
+		fw := int(2 * r * theta)
+		d := 4 * r * theta // camera distance: twice the flat width
+		mapX := gocv.NewMatWithSize(h, fw, gocv.MatTypeCV32F)
+		mapY := gocv.NewMatWithSize(h, fw, gocv.MatTypeCV32F)
+		defer mapX.Close()
+		defer mapY.Close()
+		xs, errX := mapX.DataPtrFloat32()
+		ys, errY := mapY.DataPtrFloat32()
+		if errX != nil || errY != nil {
+			return
+		}
+		cy := float64(h) / 2
+		for x := range fw {
+			phi := (float64(x) + 0.5 - float64(fw)/2) / r
+			sx := float32(ow/2 + r*math.Sin(phi) - 0.5)
+			shrink := d / (d + r*(1-math.Cos(phi)))
+			for y := range h {
+				xs[y*fw+x] = sx
+				ys[y*fw+x] = float32(cy + (float64(y)+0.5-cy)*shrink - 0.5)
+			}
+		}
+		gocv.Remap(src, dst, &mapX, &mapY, gocv.InterpolationLinear, gocv.BorderReplicate, color.RGBA{})
 	}
 }
 

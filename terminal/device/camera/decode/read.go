@@ -2,6 +2,7 @@ package decode
 
 import (
 	"fmt"
+	"image"
 	"unicode/utf8"
 
 	"github.com/makiuchi-d/gozxing"
@@ -45,11 +46,31 @@ var (
 	tryHarder = map[gozxing.DecodeHintType]interface{}{gozxing.DecodeHintType_TRY_HARDER: true}
 )
 
-// read runs one attempt of gozxing on g (cropped to r when r is not empty).
-// gozxing has panicked on malformed input in the past; a panic in one
-// attempt is turned into "nothing found" so one odd frame cannot kill the
-// scanner.
-func read(g gray, bin binarizerKind, rs readerSet) (out []Symbol) {
+// read runs one attempt of gozxing on g and returns what it decoded.
+func read(g gray, bin binarizerKind, rs readerSet) []Symbol {
+	hits := readHits(g, bin, rs)
+	if len(hits) == 0 {
+		return nil
+	}
+	out := make([]Symbol, len(hits))
+	for i, h := range hits {
+		out[i] = h.Symbol
+	}
+	return out
+}
+
+// hit is a decoded symbol and where it was found: the result points
+// (finder and alignment pattern centres, barcode ends) in the pixels of
+// the image that was read.
+type hit struct {
+	Symbol
+	pts []image.Point
+}
+
+// readHits is read with the result points kept. gozxing has panicked on
+// malformed input in the past; a panic in one attempt is turned into
+// "nothing found" so one odd frame cannot kill the scanner.
+func readHits(g gray, bin binarizerKind, rs readerSet) (out []hit) {
 	defer func() {
 		if recover() != nil {
 			out = nil
@@ -74,24 +95,24 @@ func read(g gray, bin binarizerKind, rs readerSet) (out []Symbol) {
 	}
 	if rs.qr {
 		if r, err := qrcode.NewQRCodeReader().Decode(bmp, qrHints); err == nil {
-			out = append(out, symbolOf(r))
+			out = append(out, hitOf(r))
 		}
 	}
 	if rs.pure && len(out) == 0 {
 		if r, err := qrcode.NewQRCodeReader().Decode(bmp, pureHints); err == nil {
-			out = append(out, symbolOf(r))
+			out = append(out, hitOf(r))
 		}
 	}
 	if rs.multiQR && len(out) == 0 {
 		if rr, err := multiqr.NewQRCodeMultiReader().DecodeMultiple(bmp, qrHints); err == nil {
 			for _, r := range rr {
-				out = append(out, symbolOf(r))
+				out = append(out, hitOf(r))
 			}
 		}
 	}
 	if rs.code128 {
 		if r, err := oned.NewCode128Reader().Decode(bmp, tryHarder); err == nil {
-			out = append(out, symbolOf(r))
+			out = append(out, hitOf(r))
 		}
 	}
 	return out
@@ -99,6 +120,16 @@ func read(g gray, bin binarizerKind, rs readerSet) (out []Symbol) {
 
 func symbolOf(r *gozxing.Result) Symbol {
 	return Symbol{Text: r.GetText(), Format: r.GetBarcodeFormat().String()}
+}
+
+func hitOf(r *gozxing.Result) hit {
+	h := hit{Symbol: symbolOf(r)}
+	for _, p := range r.GetResultPoints() {
+		if p != nil {
+			h.pts = append(h.pts, image.Pt(int(p.GetX()), int(p.GetY())))
+		}
+	}
+	return h
 }
 
 // normalize fixes gozxing's text: Code128's extended characters (FNC4) are

@@ -2,14 +2,40 @@ package decode
 
 import "gocv.io/x/gocv"
 
-// pipeline is the order stages run in. It was chosen by measuring every
-// candidate stage alone on zxing-cpp's sample sets and on virtual-camera
-// frames (see the package doc): a greedy cover with the stages that matter
-// for phone screens held close to a camera (defocus, moiré, dark mode,
-// tilt) first, cheaper before dearer.
+// pipeline is the order stages run in. Fallbacks are ordered by codes read
+// per millisecond, measured on every candidate stage alone on the crops of
+// the real-photo-like set (photoSet: close-ups, blur, perspective, curved,
+// moiré, glare, small, several codes) that the first stage did not read:
+// a greedy cover, cheap stages that read many first. Under a budget a live
+// camera meets the first few on every frame and the rest over the next
+// frames (Decoder.next).
 var pipeline = []stage{
 	// Plain gozxing: most well-lit frames end here.
 	{"hybrid", func(d *Decoder, g gocv.Mat) []Symbol { return read(grayOf(g), hybrid, d.readers()) }},
+	{"sharpen-otsu", func(d *Decoder, g gocv.Mat) []Symbol {
+		return d.derive(g, d.wide(), chain(sharpen(2, 1), otsu))
+	}},
+	{"otsu", func(d *Decoder, g gocv.Mat) []Symbol { return d.derive(g, d.wide(), otsu) }},
+	// Blur removes screen moiré, JPEG blocking and halftone dots.
+	{"blur5", func(d *Decoder, g gocv.Mat) []Symbol { return d.derive(g, d.wide(), blur(5)) }},
+	// Light-on-dark codes (phone dark mode); gozxing's ALSO_INVERTED hint is ignored.
+	{"invert", func(d *Decoder, g gocv.Mat) []Symbol {
+		return d.derive(g, d.wide(), chain(invert, blur(3)))
+	}},
+	// A code turned away from the camera is narrower than it is tall (or
+	// the other way round): gozxing's finder check wants square finder
+	// patterns. Stretching the narrow axis undoes most of the slant.
+	{"stretch-x", func(d *Decoder, g gocv.Mat) []Symbol { return d.derive(g, d.wide(), stretch(1.6, 1)) }},
+	// Codes on curved surfaces: flattened for two curvatures.
+	{"uncurve", func(d *Decoder, g gocv.Mat) []Symbol {
+		if out := d.derive(g, d.wide(), uncurve(0.5)); len(out) > 0 {
+			return out
+		}
+		return d.derive(g, d.wide(), uncurve(0.9))
+	}},
+	// Unsharp masking undoes the defocus of a phone held too close.
+	{"sharpen", func(d *Decoder, g gocv.Mat) []Symbol { return d.derive(g, d.wide(), sharpen(2, 1)) }},
+	{"adaptive", func(d *Decoder, g gocv.Mat) []Symbol { return d.derive(g, d.wide(), adaptive(15)) }},
 	// Global threshold wins on per-pixel noise; the multi-QR reader finds
 	// codes whose finder patterns confuse the single reader.
 	{"global+multi", func(d *Decoder, g gocv.Mat) []Symbol {
@@ -18,13 +44,12 @@ var pipeline = []stage{
 		}
 		return read(grayOf(g), hybrid, readerSet{multiQR: true})
 	}},
-	// Unsharp masking undoes the defocus of a phone held too close.
-	{"sharpen", func(d *Decoder, g gocv.Mat) []Symbol { return d.derive(g, d.wide(), sharpen(2, 1)) }},
-	// Blur removes screen moiré, JPEG blocking and halftone dots.
-	{"blur5", func(d *Decoder, g gocv.Mat) []Symbol { return d.derive(g, d.wide(), blur(5)) }},
-	// Light-on-dark codes (phone dark mode); gozxing's ALSO_INVERTED hint is ignored.
-	{"invert", func(d *Decoder, g gocv.Mat) []Symbol {
-		return d.derive(g, d.wide(), chain(invert, blur(3)))
+	// Upscaled and sharpened: blurred small or tilted codes.
+	{"upscale-sharpen", func(d *Decoder, g gocv.Mat) []Symbol {
+		if max(g.Cols(), g.Rows()) > 800 {
+			return nil
+		}
+		return d.derive(g, d.wide(), chain(scale(2, gocv.InterpolationCubic), sharpen(4, 1)))
 	}},
 	// OpenCV finds the quadrangle, gozxing reads the rectified square:
 	// tilted phones, perspective, codes without a quiet zone.
@@ -41,18 +66,8 @@ var pipeline = []stage{
 		}
 		return d.rectified(m, qrOnly)
 	}},
-	// Upscaled and sharpened: blurred small or tilted codes.
-	{"upscale-sharpen", func(d *Decoder, g gocv.Mat) []Symbol {
-		if max(g.Cols(), g.Rows()) > 800 {
-			return nil
-		}
-		return d.derive(g, d.wide(), chain(scale(2, gocv.InterpolationCubic), sharpen(4, 1)))
-	}},
-	{"sharpen-strong", func(d *Decoder, g gocv.Mat) []Symbol { return d.derive(g, d.wide(), sharpen(2, 2)) }},
-	{"adaptive", func(d *Decoder, g gocv.Mat) []Symbol { return d.derive(g, d.wide(), adaptive(15)) }},
-	{"sharpen-otsu", func(d *Decoder, g gocv.Mat) []Symbol {
-		return d.derive(g, d.wide(), chain(sharpen(2, 1), otsu))
-	}},
+	// Small rotations change which lines the finder scans.
+	{"rotate15", func(d *Decoder, g gocv.Mat) []Symbol { return d.derive(g, d.wide(), rotate(15)) }},
 	// Small or low-resolution codes: upscale.
 	{"upscale", func(d *Decoder, g gocv.Mat) []Symbol {
 		if max(g.Cols(), g.Rows()) > 400 {
@@ -60,6 +75,12 @@ var pipeline = []stage{
 		}
 		return d.derive(g, d.wide(), scale(3, gocv.InterpolationCubic))
 	}},
+	{"sharpen-strong", func(d *Decoder, g gocv.Mat) []Symbol { return d.derive(g, d.wide(), sharpen(2, 2)) }},
+	{"rotate-15", func(d *Decoder, g gocv.Mat) []Symbol { return d.derive(g, d.wide(), rotate(-15)) }},
+	{"stretch-y", func(d *Decoder, g gocv.Mat) []Symbol { return d.derive(g, d.wide(), stretch(1, 1.6)) }},
+	// Round or dotted modules.
+	{"erode", func(d *Decoder, g gocv.Mat) []Symbol { return d.derive(g, d.wide(), erode(3)) }},
+	{"clahe", func(d *Decoder, g gocv.Mat) []Symbol { return d.derive(g, d.wide(), clahe) }},
 	// Very large frames: downscale (fewer pixels per module for the finder).
 	{"downscale", func(d *Decoder, g gocv.Mat) []Symbol {
 		if max(g.Cols(), g.Rows()) <= 900 {
@@ -67,11 +88,4 @@ var pipeline = []stage{
 		}
 		return d.derive(g, d.wide(), resizeTo(800))
 	}},
-	{"otsu", func(d *Decoder, g gocv.Mat) []Symbol { return d.derive(g, d.wide(), otsu) }},
-	{"clahe", func(d *Decoder, g gocv.Mat) []Symbol { return d.derive(g, d.wide(), clahe) }},
-	// Round or dotted modules.
-	{"erode", func(d *Decoder, g gocv.Mat) []Symbol { return d.derive(g, d.wide(), erode(3)) }},
-	// Small rotations change which lines the finder scans.
-	{"rotate15", func(d *Decoder, g gocv.Mat) []Symbol { return d.derive(g, d.wide(), rotate(15)) }},
-	{"rotate-15", func(d *Decoder, g gocv.Mat) []Symbol { return d.derive(g, d.wide(), rotate(-15)) }},
 }
