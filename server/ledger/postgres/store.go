@@ -76,6 +76,7 @@ import (
 	"embed"
 	"errors"
 	"fmt"
+	"io/fs"
 	"path"
 	"sync"
 	"sync/atomic"
@@ -195,11 +196,18 @@ func checkDurable(ctx context.Context, c *pgx.Conn) error {
 	return nil
 }
 
-// migrate applies every embedded migration newer than the recorded schema
-// version, each in its own transaction under an advisory lock, so that
-// processes starting together apply each migration once.
+// migrate applies the ledger's migrations (Migrate, table schema_version).
 func migrate(ctx context.Context, c *pgx.Conn) error {
-	list, err := ledger.Migrations(migrations, "migrations/*.sql")
+	return Migrate(ctx, c, migrations, "schema_version", migrationLock)
+}
+
+// Migrate applies every migration in fsys (migrations/NNNN_name.sql, as
+// ledger.Migrations lists them) newer than the version recorded in table,
+// each in its own transaction under the advisory lock key, so that
+// processes starting together apply each migration once. The wallet's
+// PostgreSQL store uses it with its own table and key.
+func Migrate(ctx context.Context, c *pgx.Conn, fsys fs.ReadFileFS, table string, lock int64) error {
+	list, err := ledger.Migrations(fsys, "migrations/*.sql")
 	if err != nil {
 		return err
 	}
@@ -211,16 +219,16 @@ func migrate(ctx context.Context, c *pgx.Conn) error {
 	// schema version as it is under that lock.
 	step := func(f func(tx pgx.Tx, have int) error) error {
 		return pgx.BeginFunc(ctx, c, func(tx pgx.Tx) error {
-			if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock($1)", int64(migrationLock)); err != nil {
+			if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock($1)", lock); err != nil {
 				return fmt.Errorf("take migration lock: %w", err)
 			}
-			if _, err := tx.Exec(ctx, `CREATE TABLE IF NOT EXISTS schema_version (
+			if _, err := tx.Exec(ctx, `CREATE TABLE IF NOT EXISTS `+table+` (
 				version integer PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())`); err != nil {
-				return fmt.Errorf("create schema_version: %w", err)
+				return fmt.Errorf("create %s: %w", table, err)
 			}
 			var have int
-			if err := tx.QueryRow(ctx, "SELECT COALESCE(MAX(version), 0) FROM schema_version").Scan(&have); err != nil {
-				return fmt.Errorf("read schema_version: %w", err)
+			if err := tx.QueryRow(ctx, "SELECT COALESCE(MAX(version), 0) FROM "+table).Scan(&have); err != nil {
+				return fmt.Errorf("read %s: %w", table, err)
 			}
 			if have > latest {
 				return fmt.Errorf("schema version %d is newer than this program's %d", have, latest)
@@ -236,14 +244,14 @@ func migrate(ctx context.Context, c *pgx.Conn) error {
 			if m.Version <= have {
 				return nil
 			}
-			body, err := migrations.ReadFile(m.Path)
+			body, err := fsys.ReadFile(m.Path)
 			if err != nil {
 				return err
 			}
 			if _, err := tx.Exec(ctx, string(body)); err != nil {
 				return err
 			}
-			_, err = tx.Exec(ctx, "INSERT INTO schema_version (version) VALUES ($1)", m.Version)
+			_, err = tx.Exec(ctx, "INSERT INTO "+table+" (version) VALUES ($1)", m.Version)
 			return err
 		})
 		if err != nil {

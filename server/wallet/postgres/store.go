@@ -54,7 +54,6 @@ import (
 	"embed"
 	"errors"
 	"fmt"
-	"path"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -64,6 +63,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"campuspay/server/ledger"
+	ledgerpg "campuspay/server/ledger/postgres"
 	"campuspay/server/wallet"
 	"campuspay/server/wallet/fieldcrypt"
 )
@@ -203,60 +203,10 @@ func LatestSchema() (int, error) {
 	return list[len(list)-1].Version, nil
 }
 
-// migrate applies every embedded migration newer than the recorded schema
-// version, each in its own transaction under an advisory lock, so that
-// authorizers starting together apply each migration once.
+// migrate applies the wallet's migrations, recorded in wallet_schema_version
+// (the ledger's schema_version may share the database).
 func migrate(ctx context.Context, c *pgx.Conn) error {
-	list, err := ledger.Migrations(migrations, "migrations/*.sql")
-	if err != nil {
-		return err
-	}
-	latest := 0
-	if len(list) > 0 {
-		latest = list[len(list)-1].Version
-	}
-	step := func(f func(tx pgx.Tx, have int) error) error {
-		return pgx.BeginFunc(ctx, c, func(tx pgx.Tx) error {
-			if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock($1)", int64(migrationLock)); err != nil {
-				return fmt.Errorf("take migration lock: %w", err)
-			}
-			if _, err := tx.Exec(ctx, `CREATE TABLE IF NOT EXISTS wallet_schema_version (
-				version integer PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())`); err != nil {
-				return fmt.Errorf("create wallet_schema_version: %w", err)
-			}
-			var have int
-			if err := tx.QueryRow(ctx, "SELECT COALESCE(MAX(version), 0) FROM wallet_schema_version").Scan(&have); err != nil {
-				return fmt.Errorf("read wallet_schema_version: %w", err)
-			}
-			if have > latest {
-				return fmt.Errorf("schema version %d is newer than this program's %d", have, latest)
-			}
-			return f(tx, have)
-		})
-	}
-	if err := step(func(pgx.Tx, int) error { return nil }); err != nil {
-		return err
-	}
-	for _, m := range list {
-		err := step(func(tx pgx.Tx, have int) error {
-			if m.Version <= have {
-				return nil
-			}
-			body, err := migrations.ReadFile(m.Path)
-			if err != nil {
-				return err
-			}
-			if _, err := tx.Exec(ctx, string(body)); err != nil {
-				return err
-			}
-			_, err = tx.Exec(ctx, "INSERT INTO wallet_schema_version (version) VALUES ($1)", m.Version)
-			return err
-		})
-		if err != nil {
-			return fmt.Errorf("migration %s: %w", path.Base(m.Path), err)
-		}
-	}
-	return nil
+	return ledgerpg.Migrate(ctx, c, migrations, "wallet_schema_version", migrationLock)
 }
 
 // SchemaVersion reads the schema version recorded in the database and the
