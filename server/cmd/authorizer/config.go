@@ -53,6 +53,12 @@ func (c FileConfig) Validate(path string, need Secrets) error {
 	if p := c.databaseProblem(); p != "" {
 		add("%s", p)
 	}
+	if c.MaxBatch < 0 || c.MaxBatch > 4096 {
+		add("max_batch: %d, want 1 to 4096 (or 0 for the defaults)", c.MaxBatch)
+	}
+	if c.MQTT.Workers < 0 || c.MQTT.MaxQueue < 0 {
+		add("mqtt.workers and mqtt.max_queue: negative (0 for the defaults)")
+	}
 	if len(c.Campuses) == 0 {
 		add("campuses: none configured: no merchant or student can be added")
 	}

@@ -79,7 +79,11 @@ type FileConfig struct {
 	OpsListen string `json:"ops_listen,omitempty"`
 	// Database is where the state lives: empty for SQLite files in the
 	// data folder, or a postgres:// URL (database.go).
-	Database string     `json:"database,omitempty"`
+	Database string `json:"database,omitempty"`
+	// MaxBatch bounds the writes one commit carries, in the wallet store
+	// and the ledger alike (0: their defaults, 128 and 256). See
+	// docs/money-path.md.
+	MaxBatch int        `json:"max_batch,omitempty"`
 	MQTT     MQTTConfig `json:"mqtt"`
 	Bank     struct {
 		BaseURL  string `json:"base_url"`

@@ -99,11 +99,11 @@ func openStores(cfg FileConfig, data string, fieldKey []byte) (stores, error) {
 				return stores{}, fmt.Errorf("data folder: %w", err)
 			}
 		}
-		l, err := ledgersqlite.Open(filepath.Join(data, "ledger.db"), ledgersqlite.Options{})
+		l, err := ledgersqlite.Open(filepath.Join(data, "ledger.db"), ledgersqlite.Options{MaxBatch: cfg.MaxBatch})
 		if err != nil {
 			return stores{}, err
 		}
-		w, err := walletsqlite.Open(filepath.Join(data, "wallet.db"), walletsqlite.WithFieldKey(fieldKey))
+		w, err := walletsqlite.Open(filepath.Join(data, "wallet.db"), walletsqlite.WithFieldKey(fieldKey), walletsqlite.WithMaxBatch(cfg.MaxBatch))
 		if err != nil {
 			l.Close()
 			return stores{}, err
@@ -113,11 +113,11 @@ func openStores(cfg FileConfig, data string, fieldKey []byte) (stores, error) {
 	dsn := withConnectTimeout(cfg.Database)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	l, err := ledgerpostgres.Open(ctx, dsn, ledgerpostgres.Options{})
+	l, err := ledgerpostgres.Open(ctx, dsn, ledgerpostgres.Options{MaxBatch: cfg.MaxBatch})
 	if err != nil {
 		return stores{}, err
 	}
-	w, err := walletpostgres.Open(ctx, dsn, walletpostgres.Options{FieldKey: fieldKey})
+	w, err := walletpostgres.Open(ctx, dsn, walletpostgres.Options{FieldKey: fieldKey, MaxBatch: cfg.MaxBatch})
 	if err != nil {
 		l.Close()
 		return stores{}, err

@@ -148,6 +148,7 @@ func TestConfigListsEveryProblem(t *testing.T) {
 		m["default_limit_daily"] = -5
 		m["supported_banks"] = []string{}
 		m["hold_ttl"] = "0s"
+		m["max_batch"] = 5000
 		delete(m["bank"].(map[string]any), "secret")
 	})
 	code, _, errs := runCLI(t, "--data", dir, "--config", cfg, "serve", "--http", "127.0.0.1:0")
@@ -155,7 +156,8 @@ func TestConfigListsEveryProblem(t *testing.T) {
 		t.Fatalf("serve with a bad config: exit %d: %s", code, errs)
 	}
 	for _, want := range []string{
-		"6 problem(s)",
+		"7 problem(s)",
+		"max_batch: 5000, want 1 to 4096",
 		"tariff.hold is ¥14.99: every shower holds at least ¥15.00",
 		"default_limit_per_tx is 0",
 		"default_limit_daily is -5",
@@ -168,7 +170,7 @@ func TestConfigListsEveryProblem(t *testing.T) {
 		}
 	}
 	// Admin commands need no secret, but the rest still counts.
-	if code, _, errs := runCLI(t, "--data", dir, "--config", cfg, "merchant", "list"); code != 1 || !strings.Contains(errs, "5 problem(s)") {
+	if code, _, errs := runCLI(t, "--data", dir, "--config", cfg, "merchant", "list"); code != 1 || !strings.Contains(errs, "6 problem(s)") {
 		t.Errorf("merchant list: exit %d: %s", code, errs)
 	}
 }

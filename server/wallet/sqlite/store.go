@@ -101,6 +101,7 @@ type Store struct {
 	// codeSweep is when MarkCode last deleted expired codes (unix nanos).
 	codeSweep atomic.Int64
 	wst       stmtCache // prepared hot writes on wdb (writer only)
+	maxBatch  int       // writes per transaction at most
 
 	fc *fieldCipher // personal data columns
 
@@ -115,7 +116,14 @@ var _ wallet.Store = (*Store)(nil)
 // Option configures Open.
 type Option func(*options)
 
-type options struct{ key []byte }
+type options struct {
+	key      []byte
+	maxBatch int
+}
+
+// WithMaxBatch bounds how many writes one transaction commits (default
+// 128; 0 keeps the default).
+func WithMaxBatch(n int) Option { return func(o *options) { o.maxBatch = n } }
 
 // WithFieldKey gives the key (FieldKeySize bytes) the personal data
 // columns are encrypted under. Without it, Open uses KeyFile beside the
@@ -132,6 +140,9 @@ func Open(path string, opts ...Option) (*Store, error) {
 	var o options
 	for _, f := range opts {
 		f(&o)
+	}
+	if o.maxBatch <= 0 {
+		o.maxBatch = defaultMaxBatch
 	}
 	if o.key == nil {
 		k, err := LoadOrCreateFieldKey(filepath.Join(filepath.Dir(path), KeyFile))
@@ -186,7 +197,7 @@ func Open(path string, opts ...Option) (*Store, error) {
 	}
 	rdb.SetMaxOpenConns(4)
 	rdb.SetMaxIdleConns(4)
-	s := &Store{wdb: wdb, rdb: rdb, fc: fc, rst: stmtCache{db: rdb}, wst: stmtCache{db: wdb}, queue: make(chan *op, 4*maxBatch), stopped: make(chan struct{})}
+	s := &Store{wdb: wdb, rdb: rdb, fc: fc, rst: stmtCache{db: rdb}, wst: stmtCache{db: wdb}, maxBatch: o.maxBatch, queue: make(chan *op, 4*o.maxBatch), stopped: make(chan struct{})}
 	if err := s.prepareWrites(); err != nil {
 		rdb.Close()
 		wdb.Close()

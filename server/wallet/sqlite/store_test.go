@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 
@@ -78,5 +79,31 @@ func TestSeenCodesSwept(t *testing.T) {
 	}
 	if n != 1 {
 		t.Fatalf("%d seen codes kept in %s, want 1 (the live one)", n, path)
+	}
+}
+
+// A store with a small batch bound still commits every write queued
+// together (in several transactions).
+func TestSmallMaxBatch(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "wallet.db")
+	s, err := sqlite.Open(p, sqlite.WithMaxBatch(2))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	now := time.Unix(1_800_000_000, 0)
+	var wg sync.WaitGroup
+	for i := range 20 {
+		wg.Go(func() {
+			if err := s.PutRecord(ctx, &wallet.Record{Key: fmt.Sprint("k", i), Kind: wallet.KindPayment, Created: now}); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	for i := range 20 {
+		if r, err := s.Record(ctx, fmt.Sprint("k", i)); err != nil || r == nil {
+			t.Fatalf("record k%d: %+v %v", i, r, err)
+		}
 	}
 }

@@ -12,8 +12,9 @@ import (
 // ErrClosed is returned by a Store after Close.
 var ErrClosed = errors.New("wallet/sqlite: store closed")
 
-// maxBatch bounds how many writes one transaction commits.
-const maxBatch = 128
+// defaultMaxBatch bounds how many writes one transaction commits unless
+// WithMaxBatch says otherwise.
+const defaultMaxBatch = 128
 
 // op is one queued write.
 type op struct {
@@ -60,7 +61,7 @@ func (s *Store) run() {
 	for first := range s.queue {
 		batch := []*op{first}
 	more:
-		for len(batch) < maxBatch {
+		for len(batch) < s.maxBatch {
 			select {
 			case o, ok := <-s.queue:
 				if !ok {
