@@ -30,22 +30,8 @@ func TestBackupDuringRushRestores(t *testing.T) {
 	bs, burl, _, wurl := wallettest.Sims(t, clock)
 	cfg := writeConfig(t, dir, burl, wurl)
 	base := []string{"--data", dir, "--config", cfg}
-	admin := func(args ...string) string {
-		t.Helper()
-		code, out, errs := runCLI(t, append(append([]string{}, base...), args...)...)
-		if code != 0 {
-			t.Fatalf("%v: exit %d: %s", args, code, errs)
-		}
-		return out
-	}
-	admin("merchant", "add", "--id", "M1", "--name", "食堂", "--campus", "yungu")
-	admin("terminal", "add", "--id", "pos-1", "--merchant", "M1", "--mode", "pos")
-	var qr string
-	for _, l := range strings.Split(admin("terminal", "list", "--qr"), "\n") {
-		if p, ok := strings.CutPrefix(l, "pos-1 "); ok {
-			qr = p
-		}
-	}
+	admin := adminCLI(t, base)
+	qr := addPOS(t, admin)
 	const students = 4
 	var roster strings.Builder
 	roster.WriteString("no,name,id,phone,cat,campus,card,pw\n")
@@ -215,4 +201,35 @@ func TestBackupDuringRushRestores(t *testing.T) {
 	if err != nil || !k1.Issuer.Equal(k2.Issuer) {
 		t.Error("issuer key not restored")
 	}
+}
+
+// adminCLI runs authorizer commands with base (--data, --config) in
+// front, failing the test on a non-zero exit; it returns stdout.
+func adminCLI(t *testing.T, base []string) func(args ...string) string {
+	return func(args ...string) string {
+		t.Helper()
+		code, out, errs := runCLI(t, append(append([]string{}, base...), args...)...)
+		if code != 0 {
+			t.Fatalf("%v: exit %d: %s", args, code, errs)
+		}
+		return out
+	}
+}
+
+// addPOS registers merchant M1 (云谷) with POS terminal pos-1 and returns
+// the terminal's static merchant QR.
+func addPOS(t *testing.T, admin func(args ...string) string) string {
+	t.Helper()
+	admin("merchant", "add", "--id", "M1", "--name", "食堂", "--campus", "yungu")
+	admin("terminal", "add", "--id", "pos-1", "--merchant", "M1", "--mode", "pos")
+	var qr string // the last line of pos-1 carries its QR
+	for _, l := range strings.Split(admin("terminal", "list", "--qr"), "\n") {
+		if p, ok := strings.CutPrefix(l, "pos-1 "); ok {
+			qr = p
+		}
+	}
+	if qr == "" {
+		t.Fatal("pos-1 has no merchant QR in terminal list --qr")
+	}
+	return qr
 }

@@ -40,22 +40,8 @@ func TestServeOnPostgres(t *testing.T) {
 	bs, burl, _, wurl := wallettest.Sims(t, clock)
 	cfg := writePostgresConfig(t, pg, dir, burl, wurl)
 	base := []string{"--data", dir, "--config", cfg}
-	admin := func(args ...string) string {
-		t.Helper()
-		code, out, errs := runCLI(t, append(append([]string{}, base...), args...)...)
-		if code != 0 {
-			t.Fatalf("%v: exit %d: %s", args, code, errs)
-		}
-		return out
-	}
-	admin("merchant", "add", "--id", "M1", "--name", "食堂", "--campus", "yungu")
-	admin("terminal", "add", "--id", "pos-1", "--merchant", "M1", "--mode", "pos")
-	var qr string
-	for _, l := range strings.Split(admin("terminal", "list", "--qr"), "\n") {
-		if p, ok := strings.CutPrefix(l, "pos-1 "); ok {
-			qr = p
-		}
-	}
+	admin := adminCLI(t, base)
+	qr := addPOS(t, admin)
 	idn := wallettest.IDNumber("11010520000101001")
 	card := bank.LuhnComplete("621700123400001")
 	if err := bs.AddAccount(bank.Account{BankCode: "CCB", CardNumber: card, Name: "张三", IDNumber: idn, Phone: "13800000001", Balance: 100_00}); err != nil {
