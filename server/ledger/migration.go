@@ -38,3 +38,13 @@ func Migrations(fsys fs.FS, pattern string) ([]Migration, error) {
 	}
 	return list, nil
 }
+
+// LatestMigration is the newest version among Migrations(fsys, pattern), 0
+// when there are none: the schema version a store migrates to.
+func LatestMigration(fsys fs.FS, pattern string) (int, error) {
+	list, err := Migrations(fsys, pattern)
+	if err != nil || len(list) == 0 {
+		return 0, err
+	}
+	return list[len(list)-1].Version, nil
+}

@@ -11,14 +11,11 @@ import (
 
 // LatestSchema is the newest schema version this program migrates to.
 func LatestSchema() (int, error) {
-	list, err := ledger.Migrations(migrations, "migrations/*.sql")
+	v, err := ledger.LatestMigration(migrations, "migrations/*.sql")
 	if err != nil {
 		return 0, fmt.Errorf("ledger/postgres: migrations: %w", err)
 	}
-	if len(list) == 0 {
-		return 0, nil
-	}
-	return list[len(list)-1].Version, nil
+	return v, nil
 }
 
 // SchemaVersion reads the schema version recorded in the database and the

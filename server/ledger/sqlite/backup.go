@@ -12,14 +12,11 @@ import (
 // backup (or database) with a higher version comes from a newer release
 // and must not be opened by this one.
 func LatestSchema() (int, error) {
-	list, err := ledger.Migrations(migrations, "migrations/*.sql")
+	v, err := ledger.LatestMigration(migrations, "migrations/*.sql")
 	if err != nil {
 		return 0, fmt.Errorf("ledger/sqlite: migrations: %w", err)
 	}
-	if len(list) == 0 {
-		return 0, nil
-	}
-	return list[len(list)-1].Version, nil
+	return v, nil
 }
 
 // SchemaVersion reads the schema version recorded in the open database

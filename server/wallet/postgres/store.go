@@ -193,14 +193,11 @@ func (s *Store) setUp(ctx context.Context) error {
 
 // LatestSchema is the newest schema version this program migrates to.
 func LatestSchema() (int, error) {
-	list, err := ledger.Migrations(migrations, "migrations/*.sql")
+	v, err := ledger.LatestMigration(migrations, "migrations/*.sql")
 	if err != nil {
 		return 0, fmt.Errorf("wallet/postgres: migrations: %w", err)
 	}
-	if len(list) == 0 {
-		return 0, nil
-	}
-	return list[len(list)-1].Version, nil
+	return v, nil
 }
 
 // migrate applies the wallet's migrations, recorded in wallet_schema_version
