@@ -3,55 +3,32 @@ package load
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
+	"campuspay/hwsim/scenario"
 	"campuspay/protocol"
 )
 
 // The load tests run the real binaries, built once per test run.
-var (
-	buildOnce sync.Once
-	binDir    string
-	buildErr  error
-)
+var build = &scenario.Build{Cmds: []string{"./server/cmd/authorizer", "./hwsim/cmd/hwsim"}}
 
 func binaries(t *testing.T) string {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("load: runs real processes (skipped with -short)")
 	}
-	buildOnce.Do(func() {
-		binDir, buildErr = os.MkdirTemp("", "load-bin-")
-		if buildErr != nil {
-			return
-		}
-		_, file, _, _ := runtime.Caller(0)
-		cmd := exec.Command("go", "build", "-o", binDir+"/", "./server/cmd/authorizer", "./hwsim/cmd/hwsim")
-		cmd.Dir = filepath.Join(filepath.Dir(file), "..", "..")
-		if out, err := cmd.CombinedOutput(); err != nil {
-			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
-		}
-	})
-	if buildErr != nil {
-		t.Fatal(buildErr)
-	}
-	return binDir
+	return build.Dir(t)
 }
 
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if binDir != "" {
-		os.RemoveAll(binDir)
-	}
+	build.Remove()
 	os.Exit(code)
 }
 

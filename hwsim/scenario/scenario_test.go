@@ -3,61 +3,27 @@ package scenario
 import (
 	"bytes"
 	"context"
-	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 )
 
 // The acceptance suite runs the real binaries, built once per test run.
-var (
-	buildOnce sync.Once
-	binDir    string
-	buildErr  error
-)
+var build = &Build{Cmds: []string{"./server/cmd/authorizer", "./terminal/cmd/terminald"}}
 
 func binaries(t *testing.T) string {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("acceptance: runs real processes (skipped with -short)")
 	}
-	buildOnce.Do(func() {
-		binDir, buildErr = os.MkdirTemp("", "campus-bin-")
-		if buildErr != nil {
-			return
-		}
-		_, file, _, _ := runtime.Caller(0)
-		root := filepath.Join(filepath.Dir(file), "..", "..")
-		// The web wallet's WebAssembly first: the authorizer embeds it.
-		cmd := exec.Command("bash", "scripts/build-wasm.sh")
-		cmd.Dir = root
-		if out, err := cmd.CombinedOutput(); err != nil {
-			buildErr = fmt.Errorf("build-wasm: %v\n%s", err, out)
-			return
-		}
-		cmd = exec.Command("go", "build", "-o", binDir+"/", "./server/cmd/authorizer", "./terminal/cmd/terminald")
-		cmd.Dir = root
-		out, err := cmd.CombinedOutput()
-		if err != nil {
-			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
-		}
-	})
-	if buildErr != nil {
-		t.Fatal(buildErr)
-	}
-	return binDir
+	return build.Dir(t)
 }
 
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if binDir != "" {
-		os.RemoveAll(binDir)
-	}
+	build.Remove()
 	os.Exit(code)
 }
 
