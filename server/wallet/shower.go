@@ -152,6 +152,9 @@ func (s *Service) capture(ctx context.Context, t *Terminal, rec *Record, amount,
 	} else if err != nil {
 		return declined(fmt.Errorf("wallet: capture %s: %w", rec.Key, err))
 	}
+	if err := s.recordML(ctx, rec, ml); err != nil {
+		return declined(err) // not recorded: the terminal's retry captures again (same amount) and records it
+	}
 	r := &protocol.Response{Status: protocol.StatusApproved, Amount: hi.Captured, Channel: protocol.ChannelBalance, Hold: hi.Amount}
 	if b, err := s.led.Balance(ctx, walletAccount(rec.UserID)); err == nil {
 		r.Balance = &b.Available

@@ -272,12 +272,8 @@ func (s *Service) ScanPay(ctx context.Context, id uint32, key, qr string, amount
 	if err := checkAmount(amount); err != nil {
 		return nil, err
 	}
-	m, err := protocol.VerifyMerchantQR(qr, s.issuer)
+	t, err := s.qrTerminal(ctx, qr)
 	if err != nil {
-		return nil, protocol.ErrMerchantQRInvalid
-	}
-	t, err := s.st.Terminal(ctx, m.Terminal)
-	if err != nil || t.Merchant != m.Merchant {
 		return nil, protocol.ErrMerchantQRInvalid
 	}
 	h := sha256.Sum256([]byte(fmt.Sprintf("%s\n%d", qr, amount)))

@@ -180,6 +180,7 @@ type Terminal struct {
 	FixedAmount  int64  // card mode; 0 = keyed
 	PasswordHash string // bcrypt of the broker password
 	MerchantQR   string // static QR payload (protocol.IssueMerchantQR)
+	Name         string // the window or till as students know it ("二楼3号窗口"); "" shows the ID
 	Created      time.Time
 }
 
@@ -225,6 +226,7 @@ type Record struct {
 	ReqHash  string // content of the originating request, for ErrTxConflict
 	Response []byte // the response given, replayed on a retry
 	QRSeq    uint64 // scan-to-pay: per-terminal cursor (assigned on insert)
+	ML       int64  // shower: water metered, in millilitres (SetRecordML; PutRecord leaves it)
 	Created  time.Time
 	Updated  time.Time
 
@@ -282,6 +284,12 @@ type Store interface {
 	PutRecord(ctx context.Context, r *Record) error          // insert or update by Key; assigns ID (and QRSeq for an approved scan_pay)
 	Records(ctx context.Context, user uint32, beforeID int64, limit int) ([]Record, error)
 	AllRecords(ctx context.Context, beforeID int64, limit int) ([]Record, error)
+	// RecordsBetween lists user's visible records created in [from, to),
+	// oldest first, at most limit.
+	RecordsBetween(ctx context.Context, user uint32, from, to time.Time, limit int) ([]Record, error)
+	// SetRecordML sets the water metered by the shower record key (no
+	// other column changes); protocol.ErrHoldUnknown if there is none.
+	SetRecordML(ctx context.Context, key string, ml int64) error
 	ScanPays(ctx context.Context, terminal string, after uint64) ([]Record, error)
 	// Unfinished lists records still processing, pending or reversing, last updated
 	// before the given time, oldest first.

@@ -18,12 +18,18 @@ import (
 // read-only server changed nothing: it is sent once more on a fresh
 // connection, which a multi-host connection string takes to the primary.
 func (s *Store) exec(ctx context.Context, q string, args ...any) error {
-	_, err := s.pool.Exec(ctx, q, args...)
+	_, err := s.execRows(ctx, q, args...)
+	return err
+}
+
+// execRows is exec that also reports the rows the statement touched.
+func (s *Store) execRows(ctx context.Context, q string, args ...any) (int64, error) {
+	tag, err := s.pool.Exec(ctx, q, args...)
 	if readOnly(err) {
 		s.pool.Reset()
-		_, err = s.pool.Exec(ctx, q, args...)
+		tag, err = s.pool.Exec(ctx, q, args...)
 	}
-	return s.fail(err)
+	return tag.RowsAffected(), s.fail(err)
 }
 
 const userCols = `id, student_no, name, id_number, phone, category, campus, card_uid, login_hash, state, reopens, unbinds,
@@ -250,23 +256,23 @@ func (s *Store) Merchants(ctx context.Context) ([]wallet.Merchant, error) {
 
 // PutTerminal implements wallet.Store.
 func (s *Store) PutTerminal(ctx context.Context, t *wallet.Terminal) error {
-	if err := s.exec(ctx, `INSERT INTO terminals (id, merchant, campus, mode, fixed_amount, password_hash, merchant_qr, created)
-		VALUES ($1,$2,$3,$4,$5,$6,$7,$8) ON CONFLICT (id) DO UPDATE SET merchant=excluded.merchant, campus=excluded.campus,
+	if err := s.exec(ctx, `INSERT INTO terminals (id, merchant, campus, mode, fixed_amount, password_hash, merchant_qr, created, name)
+		VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9) ON CONFLICT (id) DO UPDATE SET merchant=excluded.merchant, campus=excluded.campus,
 		mode=excluded.mode, fixed_amount=excluded.fixed_amount, password_hash=excluded.password_hash,
-		merchant_qr=excluded.merchant_qr, created=excluded.created`,
-		t.ID, t.Merchant, t.Campus, string(t.Mode), t.FixedAmount, t.PasswordHash, t.MerchantQR, nanos(t.Created)); err != nil {
+		merchant_qr=excluded.merchant_qr, created=excluded.created, name=excluded.name`,
+		t.ID, t.Merchant, t.Campus, string(t.Mode), t.FixedAmount, t.PasswordHash, t.MerchantQR, nanos(t.Created), t.Name); err != nil {
 		return fmt.Errorf("wallet/postgres: put terminal %s: %w", t.ID, err)
 	}
 	return nil
 }
 
-const terminalCols = `id, merchant, campus, mode, fixed_amount, password_hash, merchant_qr, created`
+const terminalCols = `id, merchant, campus, mode, fixed_amount, password_hash, merchant_qr, created, name`
 
 func scanTerminal(row pgx.Row) (wallet.Terminal, error) {
 	var t wallet.Terminal
 	var mode string
 	var created int64
-	if err := row.Scan(&t.ID, &t.Merchant, &t.Campus, &mode, &t.FixedAmount, &t.PasswordHash, &t.MerchantQR, &created); err != nil {
+	if err := row.Scan(&t.ID, &t.Merchant, &t.Campus, &mode, &t.FixedAmount, &t.PasswordHash, &t.MerchantQR, &created, &t.Name); err != nil {
 		return t, err
 	}
 	t.Mode, t.Created = protocol.Mode(mode), fromNanos(created)
@@ -298,14 +304,14 @@ func (s *Store) Terminals(ctx context.Context) ([]wallet.Terminal, error) {
 	return out, nil
 }
 
-const recordCols = `id, key, kind, user_id, terminal, tx, merchant, amount, channel, bank_code, bank_card, status, code, req_hash, response, qr_seq, created, updated`
+const recordCols = `id, key, kind, user_id, terminal, tx, merchant, amount, channel, bank_code, bank_card, status, code, req_hash, response, qr_seq, created, updated, ml`
 
 func (s *Store) scanRecord(row pgx.Row) (wallet.Record, error) {
 	var r wallet.Record
 	var tx, status string
 	var created, updated int64
 	if err := row.Scan(&r.ID, &r.Key, &r.Kind, &r.UserID, &r.Terminal, &tx, &r.Merchant, &r.Amount, &r.Channel, &r.BankCode,
-		&r.BankCard, &status, &r.Code, &r.ReqHash, &r.Response, &r.QRSeq, &created, &updated); err != nil {
+		&r.BankCard, &status, &r.Code, &r.ReqHash, &r.Response, &r.QRSeq, &created, &updated, &r.ML); err != nil {
 		return r, err
 	}
 	r.Tx, r.Status, r.Created, r.Updated = protocol.TxID(tx), protocol.Status(status), fromNanos(created), fromNanos(updated)
@@ -406,6 +412,24 @@ func (s *Store) Records(ctx context.Context, user uint32, beforeID int64, limit 
 		beforeID = 1 << 62
 	}
 	return s.records(ctx, `user_id=$1 AND id<$2 AND `+visible+` ORDER BY id DESC LIMIT $3`, int64(user), beforeID, limit)
+}
+
+// RecordsBetween implements wallet.Store.
+func (s *Store) RecordsBetween(ctx context.Context, user uint32, from, to time.Time, limit int) ([]wallet.Record, error) {
+	return s.records(ctx, `user_id=$1 AND created>=$2 AND created<$3 AND `+visible+` ORDER BY created, id LIMIT $4`,
+		int64(user), nanos(from), nanos(to), limit)
+}
+
+// SetRecordML implements wallet.Store.
+func (s *Store) SetRecordML(ctx context.Context, key string, ml int64) error {
+	n, err := s.execRows(ctx, `UPDATE records SET ml=$1 WHERE key=$2 AND kind='shower'`, ml, key)
+	if err != nil {
+		return fmt.Errorf("wallet/postgres: set ml of %s: %w", key, err)
+	}
+	if n == 0 {
+		return fmt.Errorf("wallet/postgres: set ml of %s: %w", key, protocol.ErrHoldUnknown)
+	}
+	return nil
 }
 
 // AllRecords implements wallet.Store.

@@ -526,22 +526,23 @@ func (s *Store) Merchants(ctx context.Context) ([]wallet.Merchant, error) {
 
 // PutTerminal implements wallet.Store.
 func (s *Store) PutTerminal(ctx context.Context, t *wallet.Terminal) error {
-	if err := s.exec(ctx, `INSERT INTO terminals (id, merchant, campus, mode, fixed_amount, password_hash, merchant_qr, created)
-		VALUES (?,?,?,?,?,?,?,?) ON CONFLICT(id) DO UPDATE SET merchant=excluded.merchant, campus=excluded.campus, mode=excluded.mode,
-		fixed_amount=excluded.fixed_amount, password_hash=excluded.password_hash, merchant_qr=excluded.merchant_qr, created=excluded.created`,
-		t.ID, t.Merchant, t.Campus, string(t.Mode), t.FixedAmount, t.PasswordHash, t.MerchantQR, nanos(t.Created)); err != nil {
+	if err := s.exec(ctx, `INSERT INTO terminals (id, merchant, campus, mode, fixed_amount, password_hash, merchant_qr, created, name)
+		VALUES (?,?,?,?,?,?,?,?,?) ON CONFLICT(id) DO UPDATE SET merchant=excluded.merchant, campus=excluded.campus, mode=excluded.mode,
+		fixed_amount=excluded.fixed_amount, password_hash=excluded.password_hash, merchant_qr=excluded.merchant_qr, created=excluded.created,
+		name=excluded.name`,
+		t.ID, t.Merchant, t.Campus, string(t.Mode), t.FixedAmount, t.PasswordHash, t.MerchantQR, nanos(t.Created), t.Name); err != nil {
 		return fmt.Errorf("wallet/sqlite: put terminal %s: %w", t.ID, err)
 	}
 	return nil
 }
 
-const terminalCols = `id, merchant, campus, mode, fixed_amount, password_hash, merchant_qr, created`
+const terminalCols = `id, merchant, campus, mode, fixed_amount, password_hash, merchant_qr, created, name`
 
 func scanTerminal(row interface{ Scan(...any) error }) (*wallet.Terminal, error) {
 	var t wallet.Terminal
 	var mode string
 	var created int64
-	if err := row.Scan(&t.ID, &t.Merchant, &t.Campus, &mode, &t.FixedAmount, &t.PasswordHash, &t.MerchantQR, &created); err != nil {
+	if err := row.Scan(&t.ID, &t.Merchant, &t.Campus, &mode, &t.FixedAmount, &t.PasswordHash, &t.MerchantQR, &created, &t.Name); err != nil {
 		return nil, err
 	}
 	t.Mode, t.Created = protocol.Mode(mode), fromNanos(created)
@@ -578,14 +579,14 @@ func (s *Store) Terminals(ctx context.Context) ([]wallet.Terminal, error) {
 	return out, rows.Err()
 }
 
-const recordCols = `id, key, kind, user_id, terminal, tx, merchant, amount, channel, bank_code, bank_card, status, code, req_hash, response, qr_seq, created, updated`
+const recordCols = `id, key, kind, user_id, terminal, tx, merchant, amount, channel, bank_code, bank_card, status, code, req_hash, response, qr_seq, created, updated, ml`
 
 func (s *Store) scanRecord(row interface{ Scan(...any) error }) (*wallet.Record, error) {
 	var r wallet.Record
 	var tx, status string
 	var created, updated int64
 	if err := row.Scan(&r.ID, &r.Key, &r.Kind, &r.UserID, &r.Terminal, &tx, &r.Merchant, &r.Amount, &r.Channel, &r.BankCode,
-		&r.BankCard, &status, &r.Code, &r.ReqHash, &r.Response, &r.QRSeq, &created, &updated); err != nil {
+		&r.BankCard, &status, &r.Code, &r.ReqHash, &r.Response, &r.QRSeq, &created, &updated, &r.ML); err != nil {
 		return nil, err
 	}
 	r.Tx, r.Status, r.Created, r.Updated = protocol.TxID(tx), protocol.Status(status), fromNanos(created), fromNanos(updated)
@@ -718,6 +719,31 @@ func (s *Store) AllRecords(ctx context.Context, beforeID int64, limit int) ([]wa
 		beforeID = 1 << 62
 	}
 	return s.records(ctx, `id<? ORDER BY id DESC LIMIT ?`, beforeID, limit)
+}
+
+// RecordsBetween implements wallet.Store.
+func (s *Store) RecordsBetween(ctx context.Context, user uint32, from, to time.Time, limit int) ([]wallet.Record, error) {
+	return s.records(ctx, `user_id=? AND created>=? AND created<? AND `+visible+` ORDER BY created, id LIMIT ?`, user, nanos(from), nanos(to), limit)
+}
+
+// SetRecordML implements wallet.Store.
+func (s *Store) SetRecordML(ctx context.Context, key string, ml int64) error {
+	var n int64
+	err := s.writePlain(ctx, func(tx *sql.Tx) error {
+		r, err := tx.ExecContext(ctx, `UPDATE records SET ml=? WHERE key=? AND kind='shower'`, ml, key)
+		if err != nil {
+			return err
+		}
+		n, err = r.RowsAffected()
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("wallet/sqlite: set ml of %s: %w", key, err)
+	}
+	if n == 0 {
+		return fmt.Errorf("wallet/sqlite: set ml of %s: %w", key, protocol.ErrHoldUnknown)
+	}
+	return nil
 }
 
 // ScanPays implements wallet.Store.
