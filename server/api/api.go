@@ -67,6 +67,8 @@ type Options struct {
 	Log      *slog.Logger     // default slog.Default()
 	// LoginLimits throttle logins per client address and in all.
 	LoginLimits LoginLimits
+	// Support is the help desk the help pages name (GET /api/v1/help).
+	Support Support
 }
 
 // Server serves the API.
@@ -114,6 +116,11 @@ var routes = []route{
 	{"POST", "/api/v1/wechat/link", true, false, (*Server).linkWeChat},
 	{"POST", "/api/v1/scan-pay", true, true, (*Server).scanPay},
 	{"GET", "/api/v1/transactions", true, false, (*Server).transactions},
+	{"GET", "/api/v1/help", false, false, (*Server).help},
+	{"GET", "/api/v1/shower", true, false, (*Server).shower},
+	{"GET", "/api/v1/statement", true, false, (*Server).statement},
+	{"GET", "/api/v1/statement.csv", true, false, (*Server).statementCSV},
+	{"POST", "/api/v1/merchant-qr", true, false, (*Server).merchantQR},
 }
 
 // Routes returns "METHOD path" of every route, for documentation checks.
@@ -222,6 +229,10 @@ func (s *Server) answer(w http.ResponseWriter, r *http.Request, v any, err error
 			s.opt.Log.Error("api", "method", r.Method, "path", r.URL.Path, "err", err)
 		}
 		writeError(w, err)
+		return
+	}
+	if c, ok := v.(csvBody); ok {
+		writeCSV(w, c)
 		return
 	}
 	writeJSON(w, http.StatusOK, v)

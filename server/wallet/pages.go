@@ -177,6 +177,21 @@ func (s *Service) qrTerminal(ctx context.Context, qr string) (*Terminal, error) 
 	return t, nil
 }
 
+// TerminalNames maps the terminals that have a name to it.
+func (s *Service) TerminalNames(ctx context.Context) (map[string]string, error) {
+	ts, err := s.st.Terminals(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string]string, len(ts))
+	for _, t := range ts {
+		if t.Name != "" {
+			out[t.ID] = t.Name
+		}
+	}
+	return out, nil
+}
+
 // Showers reports whether a campus has showers (rule 7: today 云谷 only).
 func (s *Service) Showers(campus string) bool { return s.cfg.Campuses[campus].Showers }
 

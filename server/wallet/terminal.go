@@ -11,6 +11,9 @@ import (
 	"fmt"
 	"io"
 	"sort"
+	"strings"
+	"unicode"
+	"unicode/utf8"
 
 	"golang.org/x/crypto/bcrypt"
 
@@ -237,6 +240,9 @@ func (s *Service) AddTerminal(ctx context.Context, t Terminal) (password string,
 	}
 	if t.FixedAmount < 0 || t.FixedAmount > protocol.MaxAmount {
 		return "", protocol.ErrAmountInvalid
+	}
+	if t.Name != strings.TrimSpace(t.Name) || utf8.RuneCountInString(t.Name) > 40 || strings.ContainsFunc(t.Name, unicode.IsControl) {
+		return "", fmt.Errorf("terminal name %q (at most 40 characters): %w", t.Name, protocol.ErrBadRequest)
 	}
 	m, err := s.st.Merchant(ctx, t.Merchant)
 	if err != nil {

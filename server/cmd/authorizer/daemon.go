@@ -99,6 +99,8 @@ type FileConfig struct {
 		MiniAppID  string `json:"mini_app_id,omitempty"`
 		MiniSecret string `json:"mini_secret,omitempty"`
 	} `json:"wechat"`
+	// Support is the help desk the web wallet's help pages name.
+	Support api.Support `json:"support,omitempty"`
 }
 
 // DefaultConfig is used when no config file exists.
@@ -283,7 +285,7 @@ func Open(o Options) (*Main, error) {
 		m.Close()
 		return nil, err
 	}
-	m.API = api.New(m.Svc, m.Store, api.Options{Now: o.Now, Log: o.Log})
+	m.API = api.New(m.Svc, m.Store, api.Options{Now: o.Now, Log: o.Log, Support: cfg.Support})
 	m.Mux = http.NewServeMux()
 	m.Mux.Handle("/api/", m.API)
 	return m, nil

@@ -386,17 +386,19 @@ func (c *cli) merchantList(args []string) int {
 }
 
 func (c *cli) terminalAdd(args []string) int {
-	fs := c.newFlags("terminal add", "terminal add --id ID --merchant ID --mode pos|card|shower [--fixed-amount CENTS] [--campus CAMPUS]")
+	fs := c.newFlags("terminal add", "terminal add --id ID --merchant ID --mode pos|card|shower [--fixed-amount CENTS] [--campus CAMPUS] [--name NAME]")
 	id := fs.String("id", "", "terminal `id` (its broker user name)")
 	merchant := fs.String("merchant", "", "`merchant` id")
 	mode := fs.String("mode", "pos", "`mode`: pos, card or shower")
 	fixed := fs.Int64("fixed-amount", 0, "card mode: fixed amount in `cents` (0: keyed)")
 	campus := fs.String("campus", "", "`campus` (default: the merchant's)")
+	name := fs.String("name", "", "the window or till as students know it, shown before scan-to-pay (`name`, e.g. 二楼3号窗口)")
 	if done, code := c.parse(fs, args); done {
 		return code
 	}
 	return c.withMain(func(m *Main) int {
-		pw, err := m.Svc.AddTerminal(c.ctx, wallet.Terminal{ID: *id, Merchant: *merchant, Mode: protocol.Mode(*mode), FixedAmount: *fixed, Campus: *campus})
+		pw, err := m.Svc.AddTerminal(c.ctx, wallet.Terminal{ID: *id, Merchant: *merchant, Mode: protocol.Mode(*mode), FixedAmount: *fixed,
+			Campus: *campus, Name: *name})
 		if err != nil {
 			return c.fail(err)
 		}
