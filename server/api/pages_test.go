@@ -123,7 +123,7 @@ func TestStatementAPI(t *testing.T) {
 	st := decode[api.StatementResponse](t, c.want(200, "", "GET", "/api/v1/statement", nil, nil))
 	type want struct {
 		kind, status, channel, code string
-		amount, after              int64
+		amount, after               int64
 	}
 	wants := []want{ // newest first
 		{wallet.KindPayment, "declined", "", protocol.ErrLimitPerTx.Code, 600_00, 37_50},
