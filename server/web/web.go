@@ -39,14 +39,15 @@ type Handler struct {
 	genDir  string
 	started time.Time
 
-	mu   sync.Mutex
-	gzip map[string][]byte // path → gzipped body, made on first request
+	mu    sync.Mutex
+	gzip  map[string][]byte // path → gzipped body, made on first request
+	icons map[string][]byte // path → PNG, drawn on first request
 }
 
 // New returns the web wallet handler.
 func New(c Config) *Handler {
 	sub, _ := fs.Sub(assets, "assets")
-	return &Handler{fs: sub, genDir: c.GenDir, started: time.Now(), gzip: map[string][]byte{}}
+	return &Handler{fs: sub, genDir: c.GenDir, started: time.Now(), gzip: map[string][]byte{}, icons: map[string][]byte{}}
 }
 
 var contentTypes = map[string]string{
@@ -56,6 +57,7 @@ var contentTypes = map[string]string{
 	".wasm": "application/wasm",
 	".json": "application/manifest+json",
 	".svg":  "image/svg+xml",
+	".png":  "image/png",
 }
 
 // HasWasm reports whether the WebAssembly module can be served.
@@ -65,6 +67,14 @@ func (h *Handler) HasWasm() bool {
 }
 
 func (h *Handler) read(name string) ([]byte, error) {
+	if ic, ok := iconFor(name); ok {
+		h.mu.Lock()
+		defer h.mu.Unlock()
+		if h.icons[name] == nil {
+			h.icons[name] = drawIcon(ic)
+		}
+		return h.icons[name], nil
+	}
 	if h.genDir != "" && strings.HasPrefix(name, "gen/") {
 		// An explicit directory wins over the embedded copy, which may be
 		// from an older `make build`.

@@ -288,8 +288,9 @@ async function route() {
   cleanup.forEach((f) => f()); cleanup = [];
   const gen = ++routeGen;
   const [name, arg] = location.hash.slice(1).split("/");
-  const r = session.token ? (routes[name] || routes.home) : routes.login;
-  const page = session.token ? (routes[name] ? name : "home") : "login";
+  const open = session.token || (routes[name] && routes[name].public); // public pages (help) need no login
+  const r = open ? (routes[name] || routes.home) : routes.login;
+  const page = open ? (routes[name] ? name : "home") : "login";
   document.body.dataset.page = page;
   $("#back").hidden = page === "home" || page === "login";
   $("#title").textContent = t(r.title || "title");
@@ -467,35 +468,12 @@ const routes = {
     });
   } },
 
-  tx: { title: "txs", render: async () => {
-    view().innerHTML = `<section class="card"><ul class="tx" id="txlist"></ul><button id="more" hidden>${both("more")}</button></section>`;
-    let before = 0;
-    const more = async () => {
-      const r = await fresh(api("GET", "/transactions?limit=20" + (before ? "&before=" + before : "")));
-      const items = r.transactions || [];
-      const ul = $("#txlist");
-      if (!items.length && !ul.children.length) ul.innerHTML = `<li class="muted">${t("none")}</li>`;
-      for (const x of items) {
-        const li = document.createElement("li");
-        const incoming = x.kind === "top_up";
-        li.dataset.id = x.id; li.dataset.kind = x.kind; li.dataset.channel = x.channel || ""; li.dataset.status = x.status;
-        li.innerHTML = `<div><div>${esc(x.merchant_name || x.merchant || t("k_" + x.kind))}${x.terminal ? " · " + esc(x.terminal) : ""}</div>
-          <div class="muted">${when(x.time)} · ${t("k_" + x.kind)}${x.channel ? " · " + t("ch_" + x.channel) : ""}</div>
-          <div class="muted st-${esc(x.status)}">${t("s_" + x.status)}${x.code ? " · " + esc(x.code) : ""}${x.tx ? ` · <span class="txid">${esc(x.tx)}</span>` : ""}</div></div>
-          <div class="amt ${incoming ? "pos" : "neg"}">${incoming ? "+" : "-"}¥${yuan(x.amount)}</div>`;
-        ul.appendChild(li);
-      }
-      before = r.next_before || 0;
-      $("#more").hidden = !before;
-    };
-    $("#more").addEventListener("click", () => more().catch((e) => e !== STALE && toast(reasonText(e))));
-    await more();
-  } },
+  // tx (交易明细) is in history.js.
 
   paycode: { title: "payCode", render: () => codeView("pay") },
   idcode: { title: "idCode", render: () => codeView("identity") },
   scan: { title: "scan", render: () => scanView() },
-  pay: { title: "pay", render: (qr) => payForm(qr) },
+  // pay (after a scan) is in scanpay.js.
   result: { title: "paid", render: () => resultView() },
 };
 
@@ -609,26 +587,6 @@ async function scanView() {
     setTimeout(tick, 250);
   };
   tick();
-}
-
-function payForm(qr) {
-  const m = campuspay.parseMerchantQR(qr || "");
-  if (m.error) throw m;
-  view().innerHTML = `<form class="card" id="scanpay">
-    <dl class="kv"><dt>${t("merchant")}</dt><dd id="pay-merchant">${esc(m.merchant)}</dd><dt>${t("terminal")}</dt><dd id="pay-terminal">${esc(m.terminal)}</dd></dl>
-    ${field("amount", "amountYuan", 'required inputmode="decimal" autofocus')}
-    ${field("password", "payPwd", 'type="password" inputmode="numeric" required autocomplete="off" maxlength="6"')}
-    <button class="primary" type="submit">${both("pay")}</button></form>`;
-  const f = $("#scanpay"); const clear = keepDraft(f, "scanpay:" + qr);
-  submitter(f, async () => {
-    const amount = amountOf(f);
-    const r = await api("POST", "/scan-pay", { qr, amount, password: checkPwd(f.elements.password.value) }, { money: true });
-    clear();
-    const x = r.transaction || {};
-    sessionStorage.setItem("lastResult", JSON.stringify({ merchant: x.merchant_name || x.merchant || m.merchant, terminal: x.terminal || m.terminal,
-      amount: x.amount || amount, at: x.time, tx: x.tx, channel: x.channel, status: x.status }));
-    go("result");
-  });
 }
 
 // The result stays on screen, large, for the cashier to see.

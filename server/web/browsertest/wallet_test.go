@@ -3,7 +3,6 @@ package browsertest
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
 	"fmt"
 	"image"
 	"image/color"
@@ -82,7 +81,7 @@ type rig struct {
 
 type apiRequest struct{ method, path, idemKey string }
 
-func newRig(t *testing.T) *rig {
+func newRig(t *testing.T, opts ...func(*api.Options)) *rig {
 	t.Helper()
 	e := wallettest.New(t)
 	// The browser's clock is real, so this authorizer's is too. e.Svc (on
@@ -94,7 +93,11 @@ func newRig(t *testing.T) *rig {
 		t.Fatal(err)
 	}
 	r := &rig{t: t, e: e, svc: svc}
-	apiSrv := api.New(svc, e.Store, api.Options{Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	ao := api.Options{Log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	for _, o := range opts {
+		o(&ao)
+	}
+	apiSrv := api.New(svc, e.Store, ao)
 	r.srv = httptest.NewServer(webHandler.WithAPI(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		if r.apiDown.Load() {
 			// Drop the connection without an answer: to the page this is
@@ -124,12 +127,8 @@ func newRig(t *testing.T) *rig {
 // pay submits a code as the POS terminal would.
 func (r *rig) pay(code string, amount int64) *protocol.Response {
 	r.t.Helper()
-	tx, err := protocol.NewTxID(time.Now(), rand.Reader)
-	if err != nil {
-		r.t.Fatal(err)
-	}
-	return r.svc.HandleRequest(context.Background(), &protocol.Request{V: protocol.Version, Op: protocol.OpPay, Tx: tx,
-		Terminal: wallettest.POS, At: time.Now(), Amount: amount, Cred: &protocol.Credential{Kind: protocol.CredCode, Text: code}})
+	_, resp := r.payTx(code, amount)
+	return resp
 }
 
 func (r *rig) requests(method, path string) []apiRequest {
@@ -485,7 +484,7 @@ func TestWalletInBrowser(t *testing.T) {
 		if _, err := WaitFor[bool](b, `document.body.dataset.rendered === "pay"`); err != nil {
 			t.Fatal(err)
 		}
-		if m := mustEval[string](t, b, `document.querySelector("#pay-merchant").textContent`); m != wallettest.Merchant {
+		if m := mustEval[string](t, b, `document.querySelector("#pay-merchant").textContent`); m != "云谷食堂" { // named by the authorizer
 			t.Fatalf("merchant %q", m)
 		}
 		must(t, b.Fill("#scanpay", map[string]string{"amount": "8.80", "password": "000000"}))

@@ -28,6 +28,8 @@ func main() {
 	api.Set("parseYuan", js.FuncOf(parseYuan))
 	api.Set("formatCents", js.FuncOf(formatCents))
 	api.Set("codeValiditySeconds", int(protocol.CodeValidity/time.Second))
+	api.Set("reasons", reasonTable())
+	api.Set("labels", labelTable())
 	js.Global().Set("campuspay", api)
 	if cb := js.Global().Get("onCampuspayReady"); cb.Type() == js.TypeFunction {
 		cb.Invoke()
@@ -153,4 +155,24 @@ func encodeQR(_ js.Value, a []js.Value) any {
 	arr := js.Global().Get("Uint8Array").New(len(mods))
 	js.CopyBytesToJS(arr, mods)
 	return result(map[string]any{"size": size, "modules": arr})
+}
+
+// reasonTable is protocol's reason table, code → {zh, en}: the page names
+// every decline exactly as the authorizer and the terminals do.
+func reasonTable() any {
+	m := map[string]any{}
+	for _, r := range protocol.Reasons() {
+		m[r.Code] = map[string]any{"zh": r.ZH, "en": r.EN}
+	}
+	return js.ValueOf(m)
+}
+
+// labelTable is protocol's labels of channels, statuses and record kinds,
+// key ("channel:balance") → {zh, en}, as the CSV export names them.
+func labelTable() any {
+	m := map[string]any{}
+	for k, l := range protocol.Labels() {
+		m[k] = map[string]any{"zh": l.ZH, "en": l.EN}
+	}
+	return js.ValueOf(m)
 }
