@@ -71,7 +71,7 @@ func (d *day) pages() error {
 	case billed != spent || st.Totals.TopUp != topUp:
 		got = fmt.Sprintf("bill spent %d top-up %d, lines %d %d", billed, st.Totals.TopUp, spent, topUp)
 	}
-	d.check(zw.Name, "app", fmt.Sprintf("monthly bill %s: %d lines, balance after each", st.Month, len(st.Lines)), w.Balance, "", got, "ok")
+	d.check(zw.Name, "app", fmt.Sprintf("monthly bill %s, %d lines, balances", st.Month, len(st.Lines)), w.Balance, "", got, "ok")
 
 	out, err := d.c.Admin("terminal", "list", "--qr")
 	if err != nil {
@@ -89,8 +89,8 @@ func (d *day) pages() error {
 	if err == nil {
 		got = payee.MerchantName + " · " + payee.CampusName
 	}
-	d.check(cj.Name, posID, "scan-to-pay names the payee before the password", 0, "", got, "一食堂 · 云谷")
+	d.check(cj.Name, posID, "payee named before the password", 0, "", got, "一食堂 · 云谷")
 	_, err = cj.App.Payee(ctx, "CM1:NOT-OURS")
-	d.check(cj.Name, "app", "a QR the campus did not issue is refused before the password", 0, "", outcome(err), protocol.ErrMerchantQRInvalid.Code)
+	d.check(cj.Name, "app", "foreign QR refused before the password", 0, "", outcome(err), protocol.ErrMerchantQRInvalid.Code)
 	return nil
 }
