@@ -184,10 +184,15 @@ func Open(path string, opts ...Option) (*Store, error) {
 		return nil, fmt.Errorf("wallet/sqlite: open %s: its personal data is encrypted under another key than the one given (%s in the data folder)", path, KeyFile)
 	}
 	if ran {
-		// Pages written before the migration (clear values) leave the WAL.
-		if _, err := wdb.ExecContext(ctx, `PRAGMA wal_checkpoint(TRUNCATE)`); err != nil {
-			wdb.Close()
-			return nil, fmt.Errorf("wallet/sqlite: checkpoint %s: %w", path, err)
+		// Pages written before the migration (clear values) leave the WAL,
+		// and VACUUM rewrites the file: secure_delete zeroes what a
+		// migration deletes, but free pages left by an older release (which
+		// ran without it) would still hold clear values.
+		for _, q := range []string{`PRAGMA wal_checkpoint(TRUNCATE)`, `VACUUM`, `PRAGMA wal_checkpoint(TRUNCATE)`} {
+			if _, err := wdb.ExecContext(ctx, q); err != nil {
+				wdb.Close()
+				return nil, fmt.Errorf("wallet/sqlite: %s %s: %w", q, path, err)
+			}
 		}
 	}
 	rdb, err := sql.Open("sqlite3", path+"?_query_only=1&_foreign_keys=1&_busy_timeout=5000")
