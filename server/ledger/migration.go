@@ -16,10 +16,9 @@ type Migration struct {
 
 // Migrations lists the files matching pattern (such as "migrations/*.sql")
 // in fsys in version order. Versions are the number before the first '_'
-// and must be distinct; gaps are allowed (numbers are reserved per branch
-// and land in any order), and a store applies those above its recorded
-// version in ascending order. A duplicate or a badly named file is an
-// error, so that a store never applies a misordered schema.
+// and must ascend; a repeated version or a badly named file is an error, so
+// that a store never applies a misordered schema. Gaps are allowed: version
+// numbers are reserved per line of work, and one may land before another.
 func Migrations(fsys fs.FS, pattern string) ([]Migration, error) {
 	names, err := fs.Glob(fsys, pattern)
 	if err != nil {
@@ -34,7 +33,7 @@ func Migrations(fsys fs.FS, pattern string) ([]Migration, error) {
 			return nil, fmt.Errorf("migration %s: name must be NNNN_what.sql", base)
 		}
 		if len(list) > 0 && v <= list[len(list)-1].Version {
-			return nil, fmt.Errorf("migration %s: version %d repeats %d", base, v, list[len(list)-1].Version)
+			return nil, fmt.Errorf("migration %s: version %d does not follow %d", base, v, list[len(list)-1].Version)
 		}
 		list = append(list, Migration{v, n})
 	}
