@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 )
 
@@ -32,9 +33,11 @@ var migrations = []migration{
 	}},
 }
 
-// migrate applies every migration newer than the recorded version and
-// reports whether any ran.
+// migrate applies every migration newer than the recorded version, in
+// ascending order, and reports whether any ran. Numbers may have gaps
+// (they are reserved per branch and land in any order).
 func migrate(ctx context.Context, db *sql.DB, fc *fieldCipher) (bool, error) {
+	migrations := slices.SortedFunc(slices.Values(migrations), func(a, b migration) int { return a.version - b.version })
 	if _, err := db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_version (
 		version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)`); err != nil {
 		return false, fmt.Errorf("create schema_version: %w", err)
