@@ -78,7 +78,7 @@ func TestMigrations(t *testing.T) {
 		{[]string{"0001_init.sql", "0002_more.sql"}, "[{1 m/0001_init.sql} {2 m/0002_more.sql}]"},
 		{[]string{"0003_late.sql"}, "[{3 m/0003_late.sql}]"},
 		{[]string{"0001_init.sql", "0003_gap.sql"}, "[{1 m/0001_init.sql} {3 m/0003_gap.sql}]"},
-		{[]string{"0001_init.sql", "0002_a.sql", "0002_b.sql"}, "migration 0002_b.sql: version 2 does not ascend from 2"},
+		{[]string{"0001_init.sql", "0001_again.sql"}, "migration 0001_init.sql: version 1 does not follow 1"},
 		{[]string{"init.sql"}, "migration init.sql: name must be NNNN_what.sql"},
 		{[]string{"0000_zero.sql"}, "migration 0000_zero.sql: name must be NNNN_what.sql"},
 	}

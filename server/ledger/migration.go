@@ -16,17 +16,16 @@ type Migration struct {
 
 // Migrations lists the files matching pattern (such as "migrations/*.sql")
 // in fsys in version order. Versions are the number before the first '_'
-// and must ascend; a gap is allowed (numbers are reserved per branch and
-// land in any order; a store applies those above its recorded version),
-// a repeated number or a badly named file is an error, so that a store
-// never applies a misordered schema.
+// and must ascend; a repeated version or a badly named file is an error, so
+// that a store never applies a misordered schema. Gaps are allowed: version
+// numbers are reserved per line of work, and one may land before another.
 func Migrations(fsys fs.FS, pattern string) ([]Migration, error) {
 	names, err := fs.Glob(fsys, pattern)
 	if err != nil {
 		return nil, err
 	}
 	var list []Migration
-	for _, n := range names { // Glob returns them sorted by name; versions must also ascend
+	for _, n := range names { // Glob returns them sorted; versions must also ascend
 		base := path.Base(n)
 		num, _, ok := strings.Cut(base, "_")
 		v, err := strconv.Atoi(num)
@@ -34,7 +33,7 @@ func Migrations(fsys fs.FS, pattern string) ([]Migration, error) {
 			return nil, fmt.Errorf("migration %s: name must be NNNN_what.sql", base)
 		}
 		if len(list) > 0 && v <= list[len(list)-1].Version {
-			return nil, fmt.Errorf("migration %s: version %d does not ascend from %d", base, v, list[len(list)-1].Version)
+			return nil, fmt.Errorf("migration %s: version %d does not follow %d", base, v, list[len(list)-1].Version)
 		}
 		list = append(list, Migration{v, n})
 	}
