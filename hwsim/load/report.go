@@ -20,7 +20,7 @@ func PrintResult(w io.Writer, r *Result) {
 			rs = append(rs, fmt.Sprintf("%s×%d", st, n))
 		}
 		sort.Strings(rs)
-		fmt.Fprintf(w, "%-10s reversals sent at the deadline %d, answered: %s\n", "", r.Reversals, strings.Join(rs, ", "))
+		fmt.Fprintf(w, "%-10s payments reversed (deadline passed or INTERNAL) %d, %d reversal requests,, answers: %s\n", "", r.Reversals, r.ReversalSends, strings.Join(rs, ", "))
 	}
 	if len(r.Declined) > 0 {
 		var ds []string

@@ -432,3 +432,21 @@ func Main(m *testing.M) int {
 	}
 	return code
 }
+
+// Require skips tb when PostgreSQL is not installed (fails it in CI), for
+// tests that start PostgreSQL through a program rather than through
+// New or Shared.
+func Require(tb testing.TB) {
+	tb.Helper()
+	if _, err := BinDir(); err != nil {
+		skipOrFail(tb, err)
+	}
+}
+
+// Pid is the postmaster's process ID (its backends are its children).
+func (c *Cluster) Pid() int {
+	if c.cmd == nil || c.cmd.Process == nil {
+		return 0
+	}
+	return c.cmd.Process.Pid
+}
