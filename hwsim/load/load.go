@@ -130,6 +130,33 @@ type Tally struct {
 
 // Run sets up a campus and offers the load; see the package comment.
 func Run(ctx context.Context, o Options) (*Report, error) {
+	h, err := newHarness(o)
+	if err != nil {
+		return nil, err
+	}
+	defer h.close()
+	if err := h.setup(ctx); err != nil {
+		return h.rep, err
+	}
+	if h.opt.Echo {
+		if err := h.echoPhase(ctx); err != nil {
+			return h.rep, err
+		}
+	}
+	if h.opt.Authorizer {
+		if err := h.authorizerPhase(ctx); err != nil {
+			return h.rep, err
+		}
+	}
+	raw, _ := json.MarshalIndent(Summarize(h.rep), "", "  ")
+	if err := os.WriteFile(filepath.Join(h.opt.Dir, "report.json"), raw, 0o644); err != nil {
+		return h.rep, fmt.Errorf("load: %w", err)
+	}
+	return h.rep, nil
+}
+
+// newHarness fills o's defaults and checks it.
+func newHarness(o Options) (*harness, error) {
 	if o.Out == nil {
 		o.Out = io.Discard
 	}
@@ -172,26 +199,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	if o.Load.Duration <= 0 && o.Load.Payments <= 0 {
 		return nil, errors.New("load: give a duration or a number of payments")
 	}
-	h := &harness{opt: o, rep: &Report{Options: o}}
-	defer h.close()
-	if err := h.setup(ctx); err != nil {
-		return h.rep, err
-	}
-	if o.Echo {
-		if err := h.echoPhase(ctx); err != nil {
-			return h.rep, err
-		}
-	}
-	if o.Authorizer {
-		if err := h.authorizerPhase(ctx); err != nil {
-			return h.rep, err
-		}
-	}
-	raw, _ := json.MarshalIndent(Summarize(h.rep), "", "  ")
-	if err := os.WriteFile(filepath.Join(o.Dir, "report.json"), raw, 0o644); err != nil {
-		return h.rep, fmt.Errorf("load: %w", err)
-	}
-	return h.rep, nil
+	return &harness{opt: o, rep: &Report{Options: o}}, nil
 }
 
 type harness struct {
