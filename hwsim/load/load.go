@@ -93,8 +93,11 @@ type Options struct {
 	// Faults are injected during the authorizer phase.
 	Faults []Fault
 	Out    io.Writer
-	Now    func() time.Time
-	Rand   io.Reader // transaction IDs' random bits
+	// dbPid is the postmaster of a PostgreSQL server Scale started, for
+	// its CPU figure.
+	dbPid int
+	Now   func() time.Time
+	Rand  io.Reader // transaction IDs' random bits
 }
 
 // Stores.
@@ -456,6 +459,8 @@ func (h *harness) authorizerPhase(ctx context.Context) error {
 	}
 	if h.primary != nil {
 		procs = append(procs, ProcCPU{Name: "postgres", Pid: h.primary.Pid(), Tree: true})
+	} else if h.opt.dbPid != 0 {
+		procs = append(procs, ProcCPU{Name: "postgres", Pid: h.opt.dbPid, Tree: true})
 	}
 	inj := newInjector(h)
 	res, err := h.phaseWith(ctx, "authorizer", "tcp://"+h.mqttAddr, true, procs, inj.onApprove)
