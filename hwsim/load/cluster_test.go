@@ -351,3 +351,37 @@ func metricSum(t *testing.T, url, prefix string) float64 {
 	}
 	return sum
 }
+
+// TestScale: one run measures the echo, SQLite on one authorizer and one
+// and two authorizers on a throw-away PostgreSQL (fsync on), after a
+// warm-up, and prints the table; every step's ledger reconciles.
+func TestScale(t *testing.T) {
+	bin := needCluster(t)
+	var out strings.Builder
+	rows, err := Scale(context.Background(), ScaleOptions{Bin: bin, Dir: t.TempDir(), Students: 10, Terminals: 2,
+		Load: Load{Concurrency: 4, Payments: 40, Warmup: 500 * time.Millisecond}, AuthTimeout: 30 * time.Second,
+		Authorizers: []int{1, 2}, Out: &out})
+	t.Log("\n" + out.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"bare echo (no wallet)", "SQLite, 1 authorizer", "PostgreSQL, 1 authorizer", "PostgreSQL, 2 authorizers"}
+	if len(rows) != len(want) {
+		t.Fatalf("%d rows, want %d", len(rows), len(want))
+	}
+	for i, r := range rows {
+		if r.Name != want[i] || r.Result.Sent != 40 || r.Result.Answered != 40 {
+			t.Fatalf("row %d: %s: sent %d, answered %d", i, r.Name, r.Result.Sent, r.Result.Answered)
+		}
+		if i == 0 {
+			continue
+		}
+		// The warm-up's payments are in the ledger and were seen approved.
+		if tl := r.Tally; !tl.CheckOK || len(tl.Missing) != 0 || len(tl.LateCharges) != 0 || tl.Payments != tl.Seen || tl.Payments <= 40 {
+			t.Fatalf("%s: tally %+v", r.Name, tl)
+		}
+		if !strings.Contains(out.String(), fmt.Sprintf("%-26s", r.Name)) {
+			t.Fatalf("table has no line for %s", r.Name)
+		}
+	}
+}

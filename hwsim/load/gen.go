@@ -55,6 +55,11 @@ type Load struct {
 	// again): without it a failing authorizer that declines at once turns
 	// the whole budget of Payments into declines.
 	DeclinePause time.Duration
+	// Warmup offers the same load for this long before the measured
+	// phase, unmeasured (its approvals still count in the ledger's
+	// reconciliation): fresh processes dial their database connections and
+	// fill their caches then.
+	Warmup time.Duration
 }
 
 // ReverseRetry is how often an unconfirmed reversal is sent again: the
@@ -519,6 +524,17 @@ func (g *generator) outstanding() int {
 	g.pending.Range(func(_, _ any) bool { n++; return true })
 	g.reversals.Range(func(_, _ any) bool { n++; return true })
 	return n
+}
+
+// reset starts the measurement again after a warm-up: the counters start
+// from zero, the approvals seen so far are kept for the reconciliation.
+func (g *generator) reset() {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	old := g.res
+	g.res = &Result{Name: old.Name, Declined: map[string]int{}, ApprovedTx: old.ApprovedTx, LateTx: old.LateTx,
+		ReversalAnswers: map[protocol.Status]int{}}
+	g.lastAnswer = time.Time{}
 }
 
 // finish sorts the latencies and freezes the result.

@@ -503,7 +503,6 @@ func (h *harness) phaseWith(ctx context.Context, name, broker string, wantConfig
 	if err != nil {
 		return nil, err
 	}
-	g.onApprove = onApprove
 	defer g.close()
 	cctx, cancel := context.WithTimeout(ctx, 60*time.Second)
 	err = g.connect(cctx, h.creds.Terminals, wantConfig)
@@ -511,6 +510,17 @@ func (h *harness) phaseWith(ctx context.Context, name, broker string, wantConfig
 	if err != nil {
 		return nil, err
 	}
+	if w := h.opt.Load.Warmup; w > 0 {
+		warm := h.opt.Load
+		warm.Duration, warm.Payments = w, 0
+		if err := g.run(ctx, warm); err != nil {
+			return nil, fmt.Errorf("load: warm-up: %w", err)
+		}
+		g.reset()
+	}
+	g.mu.Lock()
+	g.onApprove = onApprove // faults count the measured approvals
+	g.mu.Unlock()
 	meter := newCPUMeter(append(procs, ProcCPU{Name: "generator"})...)
 	start := h.opt.Now()
 	err = g.run(ctx, h.opt.Load)
