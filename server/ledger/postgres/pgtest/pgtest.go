@@ -21,6 +21,11 @@
 // initdb refuses to run as root: when the test runs as root, the cluster is
 // initialised and run as the system user "postgres" in a directory chowned
 // to it.
+//
+// For failover tests a cluster gets a streaming standby (StartStandby,
+// synchronous or not), can be killed like a dead host (Kill) and a standby
+// promoted (Promote); MultiHostURL names both for a client that must find
+// the primary. Programs (hwsim load) use Start and CreateDatabase directly.
 package pgtest
 
 import (
