@@ -130,17 +130,9 @@ func Start(opt Options) (*Cluster, error) {
 }
 
 func (c *Cluster) start(bin string, opt Options) error {
-	cred, err := runAs()
+	cred, err := c.claimDir()
 	if err != nil {
 		return err
-	}
-	if err := os.WriteFile(filepath.Join(c.Dir, "owner.pid"), []byte(strconv.Itoa(os.Getpid())), 0o644); err != nil {
-		return fmt.Errorf("pgtest: %w", err)
-	}
-	if cred != nil {
-		if err := os.Chown(c.Dir, int(cred.Uid), int(cred.Gid)); err != nil {
-			return fmt.Errorf("pgtest: chown %s: %w", c.Dir, err)
-		}
 	}
 	data := filepath.Join(c.Dir, "data")
 	initdb := exec.Command(filepath.Join(bin, "initdb"), "-D", data, "-U", "postgres", "-A", "trust",
@@ -151,8 +143,31 @@ func (c *Cluster) start(bin string, opt Options) error {
 		return fmt.Errorf("pgtest: initdb: %w\n%s", err, out)
 	}
 
-	// A port that was free a moment ago may be taken by the time the
-	// postmaster binds it: try a few.
+	return c.runOnFreePort(bin, data, cred, opt)
+}
+
+// claimDir marks c.Dir as this process's (for removeStale) and gives it
+// to the user PostgreSQL runs as; it returns that user's credentials.
+func (c *Cluster) claimDir() (*syscall.Credential, error) {
+	cred, err := runAs()
+	if err != nil {
+		return nil, err
+	}
+	if err := os.WriteFile(filepath.Join(c.Dir, "owner.pid"), []byte(strconv.Itoa(os.Getpid())), 0o644); err != nil {
+		return nil, fmt.Errorf("pgtest: %w", err)
+	}
+	if cred != nil {
+		if err := os.Chown(c.Dir, int(cred.Uid), int(cred.Gid)); err != nil {
+			return nil, fmt.Errorf("pgtest: chown %s: %w", c.Dir, err)
+		}
+	}
+	return cred, nil
+}
+
+// runOnFreePort starts the postmaster on a free port. A port that was
+// free a moment ago may be taken by the time the postmaster binds it: it
+// tries a few.
+func (c *Cluster) runOnFreePort(bin, data string, cred *syscall.Credential, opt Options) error {
 	var lastErr error
 	for range 5 {
 		port, err := freePort()

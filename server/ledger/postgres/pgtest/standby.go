@@ -2,7 +2,6 @@ package pgtest
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net/url"
 	"os"
@@ -34,10 +33,6 @@ import (
 // (synchronous_standby_names = '*'), and StartStandby returns once the
 // standby streams synchronously. The caller must Stop it.
 func (c *Cluster) StartStandby(synchronous bool) (*Cluster, error) {
-	cred, err := runAs()
-	if err != nil {
-		return nil, err
-	}
 	dir, err := os.MkdirTemp("", dirPrefix)
 	if err != nil {
 		return nil, fmt.Errorf("pgtest: %w", err)
@@ -47,13 +42,9 @@ func (c *Cluster) StartStandby(synchronous bool) (*Cluster, error) {
 		s.Stop()
 		return nil, err
 	}
-	if err := os.WriteFile(filepath.Join(dir, "owner.pid"), []byte(strconv.Itoa(os.Getpid())), 0o644); err != nil {
-		return fail(fmt.Errorf("pgtest: %w", err))
-	}
-	if cred != nil {
-		if err := os.Chown(dir, int(cred.Uid), int(cred.Gid)); err != nil {
-			return fail(fmt.Errorf("pgtest: chown %s: %w", dir, err))
-		}
+	cred, err := s.claimDir()
+	if err != nil {
+		return fail(err)
 	}
 	data := filepath.Join(dir, "data")
 	// -R writes standby.signal and primary_conninfo; initdb's trust rules
@@ -65,18 +56,8 @@ func (c *Cluster) StartStandby(synchronous bool) (*Cluster, error) {
 	if out, err := bb.CombinedOutput(); err != nil {
 		return fail(fmt.Errorf("pgtest: pg_basebackup: %w\n%s", err, out))
 	}
-	var lastErr error
-	for range 5 {
-		port, err := freePort()
-		if err != nil {
-			return fail(err)
-		}
-		if lastErr = s.run(s.bin, data, port, cred, s.opt); lastErr == nil || !errors.Is(lastErr, errExited) {
-			break
-		}
-	}
-	if lastErr != nil {
-		return fail(lastErr)
+	if err := s.runOnFreePort(s.bin, data, cred, s.opt); err != nil {
+		return fail(err)
 	}
 	if synchronous {
 		if err := c.waitForStandby(s); err != nil {
