@@ -2,8 +2,11 @@ package load
 
 import (
 	"context"
+	"encoding/json"
 	"math/rand/v2"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -85,5 +88,14 @@ func TestFailover(t *testing.T) {
 	}
 	if tl.Payments != tl.Seen+len(tl.LateCharges) {
 		t.Fatalf("tally %+v", tl)
+	}
+	raw, err := os.ReadFile(filepath.Join(rep.Options.Dir, "report.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sum Summary
+	if err := json.Unmarshal(raw, &sum); err != nil || len(sum.Faults) != 2 || sum.Authorizers != 3 || sum.Store != StorePostgresStandby ||
+		sum.Faults[1].GapS != rep.Faults[1].Gap.Seconds() {
+		t.Fatalf("report.json: %+v %v", sum, err)
 	}
 }
