@@ -118,7 +118,11 @@ func (h *harness) startDatabase(ctx context.Context) error {
 		return err
 	}
 	h.database = pgtest.MultiHostURL("campuspay", clusters...)
-	h.logf("setup: PostgreSQL (fsync on) on 127.0.0.1:%d%s", primary.Port, map[bool]string{true: fmt.Sprintf(", synchronous standby on 127.0.0.1:%d", clusters[len(clusters)-1].Port)}[h.standby != nil])
+	if h.standby != nil {
+		h.logf("setup: PostgreSQL (fsync on) on 127.0.0.1:%d, synchronous standby on 127.0.0.1:%d", primary.Port, h.standby.Port)
+	} else {
+		h.logf("setup: PostgreSQL (fsync on) on 127.0.0.1:%d", primary.Port)
+	}
 	return nil
 }
 
@@ -211,8 +215,8 @@ type injector struct {
 	faults []Fault
 }
 
-func newInjector(h *harness) *injector {
-	return &injector{h: h, ctx: context.Background(), faults: h.opt.Faults}
+func newInjector(ctx context.Context, h *harness) *injector {
+	return &injector{h: h, ctx: ctx, faults: h.opt.Faults}
 }
 
 // onApprove runs under the generator's lock: it only starts goroutines.

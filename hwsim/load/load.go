@@ -462,7 +462,7 @@ func (h *harness) authorizerPhase(ctx context.Context) error {
 	} else if h.opt.dbPid != 0 {
 		procs = append(procs, ProcCPU{Name: "postgres", Pid: h.opt.dbPid, Tree: true})
 	}
-	inj := newInjector(h)
+	inj := newInjector(ctx, h)
 	res, err := h.phaseWith(ctx, "authorizer", "tcp://"+h.mqttAddr, true, procs, inj.onApprove)
 	h.rep.Authorizer = res
 	if ferr := inj.wait(); err == nil {

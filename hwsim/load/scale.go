@@ -67,7 +67,10 @@ func Scale(ctx context.Context, o ScaleOptions) ([]ScaleRow, error) {
 	}
 	defer stop()
 	for _, n := range o.Authorizers {
-		name := fmt.Sprintf("PostgreSQL, %d authorizer%s", n, map[bool]string{true: "s"}[n > 1])
+		name := fmt.Sprintf("PostgreSQL, %d authorizers", n)
+		if n == 1 {
+			name = "PostgreSQL, 1 authorizer"
+		}
 		db := fmt.Sprintf("campuspay_load_%d_%d", n, time.Now().UnixNano())
 		dsn, drop, err := createDatabase(ctx, server, db)
 		if err != nil {
