@@ -127,6 +127,7 @@ type StatementLine struct {
 	Transaction
 	TerminalName string `json:"terminal_name,omitempty"`
 	BalanceAfter int64  `json:"balance_after"`
+	Refunded     int64  `json:"refunded,omitempty"` // a reversal that gave money back
 }
 
 // Totals is the monthly bill: what moved, per channel, by approved lines.
@@ -219,10 +220,10 @@ func (s *Server) statementOf(r *http.Request, user uint32) (*StatementResponse, 
 			continue
 		}
 		out.Lines = append(out.Lines, StatementLine{Transaction: s.transaction(ctx, l.Record, names.merchants),
-			TerminalName: names.terminals[l.Terminal], BalanceAfter: l.BalanceAfter})
+			TerminalName: names.terminals[l.Terminal], BalanceAfter: l.BalanceAfter, Refunded: l.Refunded})
 		switch {
-		case l.Status == protocol.StatusReversed && spending(l.Kind) && l.Channel != "":
-			out.Totals.Refunded += l.Amount
+		case l.Refunded > 0:
+			out.Totals.Refunded += l.Refunded
 		case l.Status != protocol.StatusApproved:
 			continue
 		case spending(l.Kind):

@@ -141,6 +141,9 @@ func TestStatementAPI(t *testing.T) {
 			t.Errorf("line %d: %+v, want %+v", i, l, w)
 		}
 	}
+	if st.Lines[1].Refunded != 5_00 || st.Lines[2].Refunded != 0 {
+		t.Errorf("refunds %d %d", st.Lines[1].Refunded, st.Lines[2].Refunded)
+	}
 	if l := st.Lines[3]; l.TerminalName != "二楼3号窗口" || l.MerchantName != "云谷食堂" {
 		t.Errorf("names %+v", l)
 	}

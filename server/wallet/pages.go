@@ -32,6 +32,9 @@ type StatementLine struct {
 	// no wallet money (bank card, WeChat, declined), the balance after
 	// the line before it.
 	BalanceAfter int64
+	// Refunded is what a reversal gave back (a "refund:" transfer of the
+	// record); 0 for a reversal of a payment that never took money.
+	Refunded int64
 }
 
 // Statement is a student's records created in [From, To), oldest first.
@@ -116,6 +119,15 @@ walk:
 			run = a
 		}
 		st.Lines[i] = StatementLine{Record: r, BalanceAfter: run}
+		if r.Status == protocol.StatusReversed {
+			_, _, found, err := s.led.Lookup(ctx, "refund:"+r.Key)
+			if err != nil {
+				return nil, fmt.Errorf("wallet: statement of %d: refund of %s: %w", user, r.Key, err)
+			}
+			if found {
+				st.Lines[i].Refunded = r.Amount
+			}
+		}
 	}
 	return st, nil
 }

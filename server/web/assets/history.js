@@ -33,7 +33,7 @@ function lineHTML(x) {
   let amt, note = "";
   if (x.status === "reversed") {
     amt = `<s>${money(x.amount)}</s>`;
-    if (x.channel) note = `<span class="refund">${t("refunded")} +${money(x.amount)}</span>`;
+    note = x.refunded ? `<span class="refund">${t("refunded")} +${money(x.refunded)}</span>` : `<span class="muted">${t("noCharge")}</span>`;
   } else if (x.status === "declined" || x.status === "voided") {
     amt = `<s>${money(x.amount)}</s>`; note = `<span class="muted">${t("noCharge")}</span>`;
   } else amt = `${incoming ? "+" : "-"}${money(x.amount)}`;
