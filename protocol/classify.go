@@ -22,7 +22,7 @@ const (
 var kindNames = map[Kind]string{
 	KindUnknown: "unknown", KindPayCode: "pay_code", KindIdentity: "identity_code",
 	KindMerchantQR: "merchant_qr", KindWeChat: "wechat", KindAlipay: "alipay",
-	KindUnionPay: "unionpay", KindMalformed: "malformed",
+	KindUnionPay: "unionpay", KindMalformed: "malformed", KindFace: "face",
 }
 
 func (k Kind) String() string {
