@@ -171,7 +171,8 @@ func TestAccountSecurityPages(t *testing.T) {
 		lost, err := r.svc.RegisterDevice(ctx, s.ID, pub) // the lost phone
 		must(t, err)
 		must(t, b.Show("security"))
-		if n := mustEval[int](t, b, `document.querySelectorAll("#devices li[data-id]").length`); n != 2 {
+		// The test back end's own, this browser's and the lost phone.
+		if n := mustEval[int](t, b, `document.querySelectorAll("#devices li[data-id]").length`); n != 3 {
 			t.Fatalf("%d devices listed", n)
 		}
 		if !mustEval[bool](t, b, `!!document.querySelector("#devices .this-phone")`) {
@@ -194,20 +195,25 @@ func TestAccountSecurityPages(t *testing.T) {
 		}
 		must(t, b.Fill("#loginpwd", map[string]string{"old_password": s.Password, "password": "newpass2026"}))
 		must(t, b.Submit("#loginpwd"))
-		if _, err := WaitFor[bool](b, `document.querySelector("#toast").textContent.startsWith("已修改")`); err != nil {
+		if _, err := WaitFor[bool](b, `document.querySelector("#toast").textContent.startsWith("已修改") && !!document.querySelector("#logoutall")`); err != nil {
 			t.Fatal(err)
 		}
-		must(t, b.Show("security"))
 		must(t, b.Submit("#logoutall"))
 		if _, err := WaitFor[bool](b, `document.body.dataset.rendered === "login" && !localStorage.getItem("token")`); err != nil {
 			t.Fatal(err)
 		}
-		must(t, b.Login(s.No, "newpass2026"))
+		// The login page is already drawn: log in on it with the new password.
+		must(t, b.Fill("#login", map[string]string{"student_no": s.No, "password": "newpass2026"}))
+		must(t, b.Submit("#login"))
+		if _, err := WaitFor[bool](b, `document.body.dataset.rendered !== "login" && !!localStorage.getItem("token")`); err != nil {
+			t.Fatal(err)
+		}
 	})
 
 	t.Run("no codes for an inactive wallet", func(t *testing.T) {
 		in := r.e.AddStudent(wallettest.Options{Inactive: true})
-		mustEval[bool](t, b, `(localStorage.removeItem("token"), true)`)
+		mustEval[bool](t, b, `(localStorage.removeItem("token"), sessionStorage.clear(), history.replaceState(null, "", "/"), true)`)
+		must(t, b.Open(r.srv.URL))
 		must(t, b.Login(in.No, in.Password))
 		if !mustEval[bool](t, b, `document.querySelector('[data-go="paycode"]').disabled && document.querySelector('[data-go="idcode"]').disabled`) {
 			t.Error("code buttons offered for an inactive wallet")
