@@ -17,8 +17,8 @@ type Migration struct {
 // Migrations lists the files matching pattern (such as "migrations/*.sql")
 // in fsys in version order. Versions are the number before the first '_'
 // and must ascend; a repeated version or a badly named file is an error, so
-// that a store never applies a misordered schema. Gaps are allowed: numbers
-// are reserved per change, and a change may land before a lower number.
+// that a store never applies a misordered schema. Gaps are allowed: version
+// numbers are reserved per line of work, and one may land before another.
 func Migrations(fsys fs.FS, pattern string) ([]Migration, error) {
 	names, err := fs.Glob(fsys, pattern)
 	if err != nil {
