@@ -597,21 +597,26 @@ func (s *Service) RevokeDevice(ctx context.Context, id, device uint32) error {
 	return s.changed(ctx, nil)
 }
 
-// ReportCardLost marks the user's campus card lost.
-func (s *Service) ReportCardLost(ctx context.Context, id uint32) error {
+// cardLost returns the user's campus card and whether it is reported lost.
+func (s *Service) cardLost(ctx context.Context, id uint32) (string, bool, error) {
 	u, err := s.st.User(ctx, id)
 	if err != nil {
-		return err
+		return "", false, err
 	}
 	if u.CardUID == "" {
-		return protocol.ErrCardUnknown
+		return "", false, protocol.ErrCardUnknown
 	}
-	if lost, err := s.st.CardLost(ctx, u.CardUID); err != nil {
+	lost, err := s.st.CardLost(ctx, u.CardUID)
+	return u.CardUID, lost, err
+}
+
+// ReportCardLost marks the user's campus card lost.
+func (s *Service) ReportCardLost(ctx context.Context, id uint32) error {
+	uid, lost, err := s.cardLost(ctx, id)
+	if err != nil || lost {
 		return err
-	} else if lost {
-		return nil
 	}
-	if err := s.st.ReportCardLost(ctx, u.CardUID, id, s.now()); err != nil {
+	if err := s.st.ReportCardLost(ctx, uid, id, s.now()); err != nil {
 		return fmt.Errorf("wallet: report card lost: %w", err)
 	}
 	return s.changed(ctx, nil)

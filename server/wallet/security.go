@@ -185,19 +185,14 @@ func (s *Service) Devices(ctx context.Context, id uint32) ([]DeviceView, error) 
 // ReportCardFound undoes a card-lost report (解挂): taps with the card pay
 // again from every terminal's next configuration.
 func (s *Service) ReportCardFound(ctx context.Context, id uint32) error {
-	u, err := s.st.User(ctx, id)
+	uid, lost, err := s.cardLost(ctx, id)
 	if err != nil {
 		return err
 	}
-	if u.CardUID == "" {
-		return protocol.ErrCardUnknown
-	}
-	if lost, err := s.st.CardLost(ctx, u.CardUID); err != nil {
-		return err
-	} else if !lost {
+	if !lost {
 		return protocol.ErrCardNotLost
 	}
-	if err := s.st.ClearCardLost(ctx, u.CardUID); err != nil {
+	if err := s.st.ClearCardLost(ctx, uid); err != nil {
 		return fmt.Errorf("wallet: card found: %w", err)
 	}
 	return s.changed(ctx, nil)
