@@ -314,6 +314,10 @@ func TestWalletInBrowser(t *testing.T) {
 		if err != nil || code != protocol.ErrBankPhoneMismatch.Code || text != protocol.ErrBankPhoneMismatch.ZH {
 			t.Fatalf("phone mismatch: %q %q %v", code, text, err)
 		}
+		// The refusal points at the field that differs.
+		if !mustEval[bool](t, b, `document.querySelector("#bind .err").dataset.field === "phone" && document.querySelector("#f-phone").getAttribute("aria-invalid") === "true"`) {
+			t.Error("the phone field is not pointed at")
+		}
 		screenshot(t, b, art, "bind-refused.png")
 		// The draft survives a refresh (not the password fields: there are none here).
 		must(t, b.Do(chromedp.Reload()))
