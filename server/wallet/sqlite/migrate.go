@@ -31,7 +31,12 @@ var migrations = []migration{
 		CREATE INDEX sessions_expires ON sessions(expires)`)
 		return err
 	}},
-	// 4 is another change's (numbers are reserved per change; a gap is skipped).
+	{4, "login lockouts", func(ctx context.Context, tx *sql.Tx, _ *fieldCipher) error {
+		_, err := tx.ExecContext(ctx, `CREATE TABLE login_fails (
+			lock_key TEXT PRIMARY KEY, fails INTEGER NOT NULL, last_fail INTEGER NOT NULL, locked_until INTEGER NOT NULL);
+		CREATE INDEX login_fails_last ON login_fails(last_fail)`)
+		return err
+	}},
 	{5, "sessions and devices by user", func(ctx context.Context, tx *sql.Tx, _ *fieldCipher) error {
 		_, err := tx.ExecContext(ctx, `CREATE INDEX sessions_user ON sessions(user_id);
 		CREATE INDEX devices_user ON devices(user_id)`)
