@@ -371,7 +371,7 @@ func TestWalletInBrowser(t *testing.T) {
 		}
 		must(t, b.Fill("#paypwd", map[string]string{"password": s.PayPW}))
 		must(t, b.Submit("#paypwd"))
-		if _, err := WaitFor[bool](b, `document.querySelector("#paypwd [data-set]").dataset.set === "true"`); err != nil {
+		if _, err := WaitFor[bool](b, `(document.querySelector("#paypwd [data-set]") || {dataset: {}}).dataset.set === "true"`); err != nil {
 			t.Fatal(err)
 		}
 	})
