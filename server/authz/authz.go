@@ -562,6 +562,9 @@ func (a *Authorizer) handleNotices(ctx context.Context, j job) {
 func (a *Authorizer) handleJournal(ctx context.Context, j job) {
 	e := j.entry
 	ack := a.backend.ApplyJournal(ctx, e)
+	if !j.received.IsZero() {
+		metrics.OpSeconds.WithLabelValues("journal").Observe(time.Since(j.received).Seconds())
+	}
 	if ack == nil {
 		a.log.Error("authz: journal entry not applied", "terminal", e.Terminal, "seq", e.Seq)
 		a.ack(j) // not acked to the terminal: it resends
