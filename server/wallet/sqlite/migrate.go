@@ -37,7 +37,12 @@ var migrations = []migration{
 		CREATE INDEX login_fails_last ON login_fails(last_fail)`)
 		return err
 	}},
-	// 5–7 belong to other branches; the runner skips numbers it lacks.
+	{5, "sessions and devices by user", func(ctx context.Context, tx *sql.Tx, _ *fieldCipher) error {
+		_, err := tx.ExecContext(ctx, `CREATE INDEX sessions_user ON sessions(user_id);
+		CREATE INDEX devices_user ON devices(user_id)`)
+		return err
+	}},
+	// 6 and 7 belong to other branches; the runner skips numbers it lacks.
 	{8, "shower litres and terminal names", func(ctx context.Context, tx *sql.Tx, _ *fieldCipher) error {
 		_, err := tx.ExecContext(ctx, `ALTER TABLE records ADD COLUMN ml INTEGER NOT NULL DEFAULT 0;
 		ALTER TABLE terminals ADD COLUMN name TEXT NOT NULL DEFAULT ''`)
