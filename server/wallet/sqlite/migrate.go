@@ -30,6 +30,10 @@ var migrations = []migration{
 		CREATE INDEX sessions_expires ON sessions(expires)`)
 		return err
 	}},
+	{9, "offline allowances", func(ctx context.Context, tx *sql.Tx, _ *fieldCipher) error {
+		_, err := tx.ExecContext(ctx, allowancesSchema)
+		return err
+	}},
 }
 
 // migrate applies every migration newer than the recorded version and
