@@ -16,10 +16,9 @@ type Migration struct {
 
 // Migrations lists the files matching pattern (such as "migrations/*.sql")
 // in fsys in version order. Versions are the number before the first '_'
-// and must strictly ascend; gaps are allowed (numbers are reserved per
-// branch and land in any order: a runner applies, in ascending order, each
-// version above the one recorded). A repeated version or a badly named
-// file is an error, so that a store never applies a misordered schema.
+// and must ascend; a repeated version or a badly named file is an error, so
+// that a store never applies a misordered schema. Gaps are allowed: version
+// numbers are reserved per line of work, and one may land before another.
 func Migrations(fsys fs.FS, pattern string) ([]Migration, error) {
 	names, err := fs.Glob(fsys, pattern)
 	if err != nil {

@@ -112,7 +112,7 @@ func (s *Service) settleOffline(ctx context.Context, t *Terminal, e *protocol.Jo
 	// The mark outlives any settlement: an allowance's entries arrive at
 	// most HoldTTL after its end.
 	use := CodeUse{ID: code.ID(), Expires: al.ValidUntil.Add(s.cfg.HoldTTL), Now: now}
-	owner, err := s.st.PutRecordUsingCode(ctx, rec, use)
+	owner, err := s.st.PutIntent(ctx, rec, &use, nil)
 	if err != nil {
 		return nil, true
 	}
