@@ -166,7 +166,7 @@ func buildVectors(t testing.TB) []Vector {
 	offPay := mustCode(t, certV2, deviceKey(), PurposePay, vecNow, 10)
 	offIdent := mustCode(t, certV2, deviceKey(), PurposeIdentity, vecNow, 11)
 	offLate := mustCode(t, certV2, deviceKey(), PurposePay, until.Add(-5*time.Second), 15) // fresh at until
-	offOther := mustCode(t, certV2, otherKey(), PurposePay, vecNow, 12) // another device's certificate
+	offOther := mustCode(t, certV2, otherKey(), PurposePay, vecNow, 12)                    // another device's certificate
 	noFlag := allow
 	noFlag.Offline = false
 	offNoFlag := mustCode(t, mustCertV2(t, 1001, 7, exp, noFlag), deviceKey(), PurposePay, vecNow, 13)
