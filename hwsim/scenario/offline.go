@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"time"
 
-	"campuspay/hwsim/rig"
 	"campuspay/protocol"
 	"campuspay/terminal/device"
 )
@@ -171,31 +170,10 @@ const offlineMark = "离线支付"
 // scanner and returns the result screen — or the offline screen with the
 // refusal's reason.
 func (d *day) offlinePay(ctx context.Context, id string, cents int64, text string) (Screen, error) {
-	b := d.c.Boxes[id]
-	mark := b.Display.Mark()
-	if err := b.Rig.Key("\x1b" + keysFor(cents)); err != nil {
-		return Screen{}, err
-	}
 	amount := "¥" + protocol.FormatCents(cents)
-	if _, err := b.Display.WaitAfter(ctx, mark, "offline screen with the amount", func(s Screen) bool {
-		return s.Kind == device.ScreenOffline && s.Amount == amount && s.Input == ""
-	}); err != nil {
-		return Screen{}, err
-	}
-	shown := b.Display.Mark()
-	via := rig.ViaScanner
-	if b.Rig.Camera != nil {
-		via = rig.ViaCamera
-	}
-	if err := b.Rig.ShowVia(via, text); err != nil {
-		return Screen{}, err
-	}
-	defer b.Rig.Blank()
-	res, err := b.Display.WaitAfter(ctx, shown, "an offline result", func(s Screen) bool {
-		return s.Kind == device.ScreenResult || s.Kind == device.ScreenOffline && s.Reason() != "" && s.Reason() != protocol.ErrOffline.Code
-	})
-	if err == nil && res.Kind == device.ScreenOffline {
-		b.Rig.Key("\x1b") // the cashier cancels the sale
-	}
-	return res, err
+	return d.sale(ctx, id, cents, text, "offline screen with the amount",
+		func(s Screen) bool { return s.Kind == device.ScreenOffline && s.Amount == amount && s.Input == "" },
+		func(s Screen) bool {
+			return s.Kind == device.ScreenOffline && s.Reason() != "" && s.Reason() != protocol.ErrOffline.Code
+		})
 }
