@@ -62,6 +62,8 @@ func Run(t *testing.T, f Factory) {
 	t.Run("RevisionAndJournal", func(t *testing.T) { testRevision(t, f) })
 	t.Run("APIResponses", func(t *testing.T) { testAPIResponses(t, f) })
 	t.Run("Sessions", func(t *testing.T) { testSessions(t, f) })
+	t.Run("LoginFails", func(t *testing.T) { testLoginFails(t, f) })
+	t.Run("LoginFailsConcurrent", func(t *testing.T) { testLoginFailsConcurrent(t, f) })
 	t.Run("Allowances", func(t *testing.T) { testAllowances(t, f) })
 	t.Run("ConcurrentWrites", func(t *testing.T) { testConcurrent(t, f) })
 	if f.Shared {
