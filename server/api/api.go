@@ -133,6 +133,10 @@ var routes = []route{
 	{"GET", "/api/v1/statement", true, false, (*Server).statement},
 	{"GET", "/api/v1/statement.csv", true, false, (*Server).statementCSV},
 	{"POST", "/api/v1/merchant-qr", true, false, (*Server).merchantQR},
+	{"GET", "/api/v1/offline", true, false, (*Server).getOffline},
+	{"POST", "/api/v1/offline/allowance", true, false, (*Server).postAllowance},
+	{"DELETE", "/api/v1/offline/allowance", true, false, (*Server).deleteAllowance},
+	{"POST", "/api/v1/offline/debt/repay", true, true, (*Server).repayDebt},
 }
 
 // Routes returns "METHOD path" of every route, for documentation checks.
@@ -494,6 +498,7 @@ type Transaction struct {
 	Channel      string    `json:"channel,omitempty"`
 	Status       string    `json:"status"`
 	Code         string    `json:"code,omitempty"`
+	Offline      bool      `json:"offline,omitempty"` // accepted by a terminal offline, settled later
 }
 
 type moneyResponse struct {
@@ -508,7 +513,8 @@ type transactionsResponse struct {
 
 func (s *Server) transaction(ctx context.Context, r wallet.Record, names map[string]string) Transaction {
 	return Transaction{ID: r.ID, Time: r.Created, Kind: r.Kind, Merchant: r.Merchant, MerchantName: names[r.Merchant],
-		Terminal: r.Terminal, Tx: string(r.Tx), Amount: r.Amount, Channel: r.Channel, Status: string(r.Status), Code: r.Code}
+		Terminal: r.Terminal, Tx: string(r.Tx), Amount: r.Amount, Channel: r.Channel, Status: string(r.Status), Code: r.Code,
+		Offline: r.Kind == wallet.KindOffline}
 }
 
 func (s *Server) merchantNames(ctx context.Context) map[string]string {

@@ -328,6 +328,9 @@ type Store interface {
 	JournalEntry(ctx context.Context, terminal string, seq uint64) (string, error)
 	PutJournalEntry(ctx context.Context, terminal string, seq uint64, tx protocol.TxID, hash string, at time.Time) error
 
+	// Offline allowances (allowance.go).
+	AllowanceStore
+
 	// Revision of the terminal configurations: bumped on every change.
 	BumpRevision(ctx context.Context) (uint64, error)
 	Revision(ctx context.Context) (uint64, error)

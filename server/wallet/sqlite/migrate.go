@@ -48,6 +48,10 @@ var migrations = []migration{
 		ALTER TABLE terminals ADD COLUMN name TEXT NOT NULL DEFAULT ''`)
 		return err
 	}},
+	{9, "offline allowances", func(ctx context.Context, tx *sql.Tx, _ *fieldCipher) error {
+		_, err := tx.ExecContext(ctx, allowancesSchema)
+		return err
+	}},
 }
 
 // migrate applies every migration newer than the recorded version, in

@@ -66,6 +66,7 @@ func Run(t *testing.T, f Factory) {
 	t.Run("LoginFails", func(t *testing.T) { testLoginFails(t, f) })
 	t.Run("LoginFailsConcurrent", func(t *testing.T) { testLoginFailsConcurrent(t, f) })
 	t.Run("PagesRecordsBetweenLitresNames", func(t *testing.T) { testPages(t, f) })
+	t.Run("Allowances", func(t *testing.T) { testAllowances(t, f) })
 	t.Run("ConcurrentWrites", func(t *testing.T) { testConcurrent(t, f) })
 	if f.Shared {
 		t.Run("SharedCodeOneOwner", func(t *testing.T) { testSharedCodes(t, f) })
