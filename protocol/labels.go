@@ -15,6 +15,7 @@ var labels = map[string]Label{
 	"channel:" + ChannelBalance:  {"余额", "Balance"},
 	"channel:" + ChannelBankCard: {"银行卡", "Bank card"},
 	"channel:" + ChannelWeChat:   {"微信", "WeChat"},
+	"channel:debt":               {"欠款", "Debt"}, // an offline payment nothing covered
 
 	"status:" + string(StatusApproved): {"成功", "Approved"},
 	"status:" + string(StatusDeclined): {"失败", "Declined"},
@@ -31,6 +32,7 @@ var labels = map[string]Label{
 	"kind:scan_pay": {"扫码支付", "Scan-to-pay"},
 	"kind:top_up":   {"充值", "Top-up"},
 	"kind:withdraw": {"提现", "Withdrawal"},
+	"kind:offline":  {"离线消费", "Offline payment"},
 }
 
 // LabelOf returns the label of key ("channel:balance", "status:reversed",

@@ -159,7 +159,7 @@ type StatementQuery struct {
 
 // ParseStatementQuery reads a statement request's query string: month
 // (YYYY-MM, default the current Shanghai month, at most 10 years back and
-// not in the future), channel (balance, bank_card, wechat or empty) and
+// not in the future), channel (balance, bank_card, wechat, debt or empty) and
 // lang (zh, the default, or en).
 func ParseStatementQuery(q url.Values, now time.Time) (StatementQuery, error) {
 	var sq StatementQuery
@@ -180,7 +180,7 @@ func ParseStatementQuery(q url.Values, now time.Time) (StatementQuery, error) {
 	sq.From, sq.To = wallet.Month(sq.From)
 	sq.Month = sq.From.Format("2006-01")
 	switch c := q.Get("channel"); c {
-	case "", protocol.ChannelBalance, protocol.ChannelBankCard, protocol.ChannelWeChat:
+	case "", protocol.ChannelBalance, protocol.ChannelBankCard, protocol.ChannelWeChat, wallet.ChannelDebt:
 		sq.Channel = c
 	default:
 		return sq, fmt.Errorf("statement: channel %q: %w", c, protocol.ErrBadRequest)
@@ -198,7 +198,7 @@ func ParseStatementQuery(q url.Values, now time.Time) (StatementQuery, error) {
 
 // spending kinds are what the bill counts as spent.
 func spending(kind string) bool {
-	return kind == wallet.KindPayment || kind == wallet.KindScanPay || kind == wallet.KindShower
+	return kind == wallet.KindPayment || kind == wallet.KindScanPay || kind == wallet.KindShower || kind == wallet.KindOffline
 }
 
 func (s *Server) statementOf(r *http.Request, user uint32) (*StatementResponse, StatementQuery, error) {

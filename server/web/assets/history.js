@@ -51,7 +51,7 @@ routes.tx = { title: "txs", render: async () => {
   const channel = q.get("channel") || "";
   const query = `?month=${month}${channel ? "&channel=" + channel : ""}`;
   const st = await fresh(api("GET", "/statement" + query));
-  const chans = ["balance", "bank_card", "wechat"];
+  const chans = ["balance", "bank_card", "wechat", "debt"];
   const spent = chans.filter((c) => st.totals.spent[c]).map((c) => `<dt>${t("spentBy")} · ${esc(lbl("channel:" + c))}</dt><dd data-channel="${c}">${money(st.totals.spent[c])}</dd>`).join("");
   view().innerHTML = `<section class="card filters">
       <label for="tx-month">${both("month")}</label><select id="tx-month">${ms.map((m) => `<option ${m === month ? "selected" : ""}>${m}</option>`).join("")}</select>
