@@ -77,7 +77,8 @@ func TestMigrations(t *testing.T) {
 		{nil, "[]"},
 		{[]string{"0001_init.sql", "0002_more.sql"}, "[{1 m/0001_init.sql} {2 m/0002_more.sql}]"},
 		{[]string{"0003_late.sql"}, "[{3 m/0003_late.sql}]"},
-		{[]string{"0001_init.sql", "0003_gap.sql"}, "migration 0003_gap.sql: version 3 does not follow 1"},
+		{[]string{"0001_init.sql", "0003_gap.sql"}, "[{1 m/0001_init.sql} {3 m/0003_gap.sql}]"},
+		{[]string{"0001_init.sql", "0001_again.sql"}, "migration 0001_init.sql: version 1 does not follow 1"},
 		{[]string{"init.sql"}, "migration init.sql: name must be NNNN_what.sql"},
 		{[]string{"0000_zero.sql"}, "migration 0000_zero.sql: name must be NNNN_what.sql"},
 	}

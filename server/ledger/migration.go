@@ -16,8 +16,9 @@ type Migration struct {
 
 // Migrations lists the files matching pattern (such as "migrations/*.sql")
 // in fsys in version order. Versions are the number before the first '_'
-// and must ascend by one; a gap or a badly named file is an error, so that
-// a store never applies a partial or misordered schema.
+// and must ascend; a repeated version or a badly named file is an error, so
+// that a store never applies a misordered schema. Gaps are allowed: version
+// numbers are reserved per line of work, and one may land before another.
 func Migrations(fsys fs.FS, pattern string) ([]Migration, error) {
 	names, err := fs.Glob(fsys, pattern)
 	if err != nil {
@@ -31,7 +32,7 @@ func Migrations(fsys fs.FS, pattern string) ([]Migration, error) {
 		if !ok || err != nil || v <= 0 {
 			return nil, fmt.Errorf("migration %s: name must be NNNN_what.sql", base)
 		}
-		if len(list) > 0 && v != list[len(list)-1].Version+1 {
+		if len(list) > 0 && v <= list[len(list)-1].Version {
 			return nil, fmt.Errorf("migration %s: version %d does not follow %d", base, v, list[len(list)-1].Version)
 		}
 		list = append(list, Migration{v, n})

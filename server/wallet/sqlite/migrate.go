@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 )
 
@@ -32,9 +33,16 @@ var migrations = []migration{
 	}},
 }
 
-// migrate applies every migration newer than the recorded version and
-// reports whether any ran.
+// migrate applies every migration newer than the recorded version, in
+// version order, and reports whether any ran. Versions are reserved per line
+// of work, so the list may have gaps and be merged out of order.
 func migrate(ctx context.Context, db *sql.DB, fc *fieldCipher) (bool, error) {
+	migrations := slices.SortedFunc(slices.Values(migrations), func(a, b migration) int { return a.version - b.version })
+	for i := 1; i < len(migrations); i++ {
+		if migrations[i].version == migrations[i-1].version {
+			return false, fmt.Errorf("migration %d listed twice", migrations[i].version)
+		}
+	}
 	if _, err := db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_version (
 		version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)`); err != nil {
 		return false, fmt.Errorf("create schema_version: %w", err)
