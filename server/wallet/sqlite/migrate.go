@@ -31,6 +31,7 @@ var migrations = []migration{
 		CREATE INDEX sessions_expires ON sessions(expires)`)
 		return err
 	}},
+	{6, "back office: operators, sessions, audit log, frozen wallets, phone index", backOffice},
 }
 
 // migrate applies every migration newer than the recorded version, in
