@@ -11,6 +11,7 @@
 //	ledger transfers         one account's transfers (--json for tools)
 //	provision                load-test data in bulk for hwsim load
 //	tx list                  list transactions, newest first
+//	operator add|list|...    back-office operators (the console on /console/)
 //	backup DIR               online backup of the data folder
 //	restore DIR              restore a backup into an empty data folder
 //
@@ -64,6 +65,7 @@ func (c *common) register(fs *flag.FlagSet) {
 // cli runs one invocation; tests call run with buffers.
 type cli struct {
 	ctx    context.Context
+	in     io.Reader // operator add reads the password from it
 	out    io.Writer
 	errw   io.Writer
 	common common
@@ -72,7 +74,12 @@ type cli struct {
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	return (&cli{ctx: ctx, out: stdout, errw: stderr, common: common{data: "data"}}).main(args)
+	return runIn(ctx, args, os.Stdin, stdout, stderr)
+}
+
+// runIn is run with standard input.
+func runIn(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	return (&cli{ctx: ctx, in: stdin, out: stdout, errw: stderr, common: common{data: "data"}}).main(args)
 }
 
 const usage = `usage: authorizer [--data DIR] [--config FILE] COMMAND [flags] [args]
@@ -88,6 +95,8 @@ commands:
   provision              load-test data in bulk (students, devices, terminals)
   broker mosquitto       write Mosquitto's config, password file and ACL
                          for the registered terminals
+  operator add|list|disable|enable
+                         back-office operators (console on /console/)
   backup DIR             consistent online backup of the data folder (while serving)
   restore DIR            restore a backup into an empty --data folder
 
@@ -156,6 +165,14 @@ func (c *cli) main(args []string) int {
 		return c.txList(rest[1:])
 	case "broker mosquitto":
 		return c.brokerMosquitto(rest[1:])
+	case "operator add":
+		return c.operatorAdd(rest[1:])
+	case "operator list":
+		return c.operatorList(rest[1:])
+	case "operator disable":
+		return c.operatorDisable(rest[1:], true)
+	case "operator enable":
+		return c.operatorDisable(rest[1:], false)
 	}
 	switch cmd {
 	case "serve":
@@ -169,7 +186,7 @@ func (c *cli) main(args []string) int {
 	case "help":
 		fs.Usage()
 		return 0
-	case "roster", "merchant", "terminal", "ledger", "tx", "broker":
+	case "roster", "merchant", "terminal", "ledger", "tx", "broker", "operator":
 		if sub == "" && len(rest) > 0 && (rest[0] == "--help" || rest[0] == "-help" || rest[0] == "-h") {
 			fmt.Fprint(c.errw, usage)
 			return 0
