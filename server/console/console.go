@@ -63,6 +63,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/crypto/bcrypt"
@@ -100,9 +101,6 @@ type Options struct {
 	// SecureCookie marks the session cookie Secure (the authorizer serves
 	// HTTPS).
 	SecureCookie bool
-	// Fleet reports the terminals' link states as the MQTT side last saw
-	// them; nil when the authorizer runs no MQTT side.
-	Fleet func() []TerminalLink
 	// FontPath is a TrueType/OpenType font (collection) with Chinese
 	// glyphs for the printed placards; default DefaultFontPath.
 	FontPath string
@@ -117,6 +115,9 @@ type Console struct {
 	opt Options
 	act *Actions
 	mux *http.ServeMux
+
+	fleet  atomic.Pointer[fleetSource] // SetFleet
+	roster rosterJobs
 
 	failMu sync.Mutex
 	fails  map[string]*loginFails // by operator name

@@ -63,7 +63,9 @@ func TestLoginLogout(t *testing.T) {
 	}
 }
 
-func wallettestT0() time.Time { return time.Date(2026, 11, 30, 10, 0, 0, 0, time.FixedZone("CST", 8*3600)) }
+func wallettestT0() time.Time {
+	return time.Date(2026, 11, 30, 10, 0, 0, 0, time.FixedZone("CST", 8*3600))
+}
 
 func TestLoginLockout(t *testing.T) {
 	r := newRig(t, console.Options{})

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"text/tabwriter"
 
+	"campuspay/protocol"
+	"campuspay/server/authz"
 	"campuspay/server/console"
 	"campuspay/server/operator"
 )
@@ -97,4 +99,14 @@ func (c *cli) operatorDisable(args []string, disabled bool) int {
 		fmt.Fprintf(c.out, "operator %s %sd (changed: %v)\n", fs.Arg(0), verb, changed)
 		return 0
 	})
+}
+
+// fleetLinks is what the console shows of the terminals' status messages.
+func fleetLinks(ss []authz.TerminalStatus) []console.TerminalLink {
+	out := make([]console.TerminalLink, len(ss))
+	for i, s := range ss {
+		out[i] = console.TerminalLink{Terminal: s.Terminal, Online: s.State == protocol.StateOnline, Seen: s.Seen,
+			Software: s.Software, JournalDepth: -1}
+	}
+	return out
 }

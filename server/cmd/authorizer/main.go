@@ -23,7 +23,6 @@ package main
 
 import (
 	"context"
-	"encoding/csv"
 	"errors"
 	"flag"
 	"fmt"
@@ -289,44 +288,19 @@ func (c *cli) rosterImport(args []string) int {
 	}
 	defer f.Close()
 	return c.withMain(func(m *Main) int {
-		r := csv.NewReader(f)
-		r.FieldsPerRecord = -1
-		r.TrimLeadingSpace = true
 		// The whole file first: duplicates within it are refused on every
 		// line involved (wallet.ImportRoster).
-		var entries []wallet.RosterEntry
-		var lines, failed int
-		for first := true; ; first = false {
-			rec, err := r.Read()
-			if err == io.EOF {
-				break
-			}
-			line, _ := r.FieldPos(0)
-			if err != nil {
-				var pe *csv.ParseError
-				if errors.As(err, &pe) {
-					fmt.Fprintf(c.errw, "line %d: CSV 格式错误 / CSV error: %v\n", pe.Line, pe.Err)
-					lines++
-					failed++
-					continue
-				}
-				return c.fail(err)
-			}
-			if first {
-				continue // header
-			}
-			lines++
-			if len(rec) != 8 {
-				rosterLineError(c.errw, line, rec[0], fmt.Errorf("%d columns: %w", len(rec), protocol.ErrRosterColumns))
-				failed++
-				continue
-			}
-			entries = append(entries, wallet.RosterEntry{StudentNo: strings.TrimSpace(rec[0]), Name: rec[1], IDNumber: rec[2],
-				Phone: rec[3], Category: rec[4], Campus: rec[5], CardUID: rec[6], Password: rec[7], Line: line})
+		entries, bad, lines, err := wallet.ParseRoster(f)
+		if err != nil {
+			return c.fail(err)
+		}
+		failed := len(bad)
+		for _, b := range bad {
+			rosterLineError(c.errw, b.Line, b.StudentNo, b.Err)
 		}
 		count := map[wallet.ImportOutcome]int{}
 		done := 0
-		err := m.Svc.ImportRoster(c.ctx, entries, func(i int, o wallet.ImportOutcome, err error) {
+		err = m.Svc.ImportRoster(c.ctx, entries, func(i int, o wallet.ImportOutcome, err error) {
 			if err != nil {
 				rosterLineError(c.errw, entries[i].Line, entries[i].StudentNo, err)
 				failed++
