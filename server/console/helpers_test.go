@@ -8,6 +8,8 @@ import (
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -140,4 +142,25 @@ func (r *rig) audit(q operator.AuditQuery) []operator.AuditEntry {
 		r.t.Fatal(err)
 	}
 	return es
+}
+
+// saveArtifact keeps a file the test made (a screenshot, a placard) under
+// $ARTIFACTS/console if set, else in the test's temporary folder, and logs
+// where: artifacts, never committed.
+func saveArtifact(t *testing.T, name string, b []byte) {
+	t.Helper()
+	dir := os.Getenv("ARTIFACTS")
+	if dir == "" {
+		dir = t.TempDir()
+	} else {
+		dir = filepath.Join(dir, "console")
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	p := filepath.Join(dir, name)
+	if err := os.WriteFile(p, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("artifact %s", p)
 }

@@ -58,11 +58,10 @@ func loadFont(path string) (*sfnt.Font, error) {
 	if err != nil {
 		return nil, fmt.Errorf("placard font (install fonts-wqy-microhei or set placard_font): %w", err)
 	}
-	coll, err := sfnt.ParseCollection(b)
-	if err != nil {
+	if b, err = alignedFont(b); err != nil {
 		return nil, fmt.Errorf("placard font %s: %w", path, err)
 	}
-	f, err := coll.Font(0)
+	f, err := sfnt.Parse(b)
 	if err != nil {
 		return nil, fmt.Errorf("placard font %s: %w", path, err)
 	}
