@@ -145,11 +145,11 @@ func (r *rig) audit(q operator.AuditQuery) []operator.AuditEntry {
 }
 
 // saveArtifact keeps a file the test made (a screenshot, a placard) under
-// $ARTIFACTS/console if set, else in the test's temporary folder, and logs
+// $ARTIFACTS_DIR/console if set, else in the test's temporary folder, and logs
 // where: artifacts, never committed.
 func saveArtifact(t *testing.T, name string, b []byte) {
 	t.Helper()
-	dir := os.Getenv("ARTIFACTS")
+	dir := os.Getenv("ARTIFACTS_DIR")
 	if dir == "" {
 		dir = t.TempDir()
 	} else {

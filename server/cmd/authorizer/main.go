@@ -96,6 +96,10 @@ commands:
                          for the registered terminals
   operator add|list|disable|enable
                          back-office operators (console on /console/)
+  student search|show|freeze|unfreeze|reset-password
+  card lost|found|replace, device revoke
+  terminal revoke|rotate|placard
+  audit list             the help desk's actions (docs/console.md), audited
   backup DIR             consistent online backup of the data folder (while serving)
   restore DIR            restore a backup into an empty --data folder
 
@@ -145,6 +149,9 @@ func (c *cli) main(args []string) int {
 	if len(rest) > 0 && !strings.HasPrefix(rest[0], "-") {
 		sub = rest[0]
 	}
+	if code, ok := c.backOfficeCommand(cmd+" "+sub, rest[min(1, len(rest)):]); ok {
+		return code
+	}
 	switch cmd + " " + sub {
 	case "roster import":
 		return c.rosterImport(rest[1:])
@@ -185,7 +192,7 @@ func (c *cli) main(args []string) int {
 	case "help":
 		fs.Usage()
 		return 0
-	case "roster", "merchant", "terminal", "ledger", "tx", "broker", "operator":
+	case "roster", "merchant", "terminal", "ledger", "tx", "broker", "operator", "student", "card", "device", "audit":
 		if sub == "" && len(rest) > 0 && (rest[0] == "--help" || rest[0] == "-help" || rest[0] == "-h") {
 			fmt.Fprint(c.errw, usage)
 			return 0

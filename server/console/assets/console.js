@@ -22,7 +22,7 @@ const Console = (() => {
       else if (k === 'text') n.textContent = v;
       else n.setAttribute(k, v === true ? '' : v);
     }
-    for (const kid of kids.flat()) {
+    for (const kid of kids.flat(Infinity)) {
       if (kid === undefined || kid === null || kid === false) continue;
       n.append(kid instanceof Node ? kid : document.createTextNode(String(kid)));
     }
@@ -86,6 +86,10 @@ const Console = (() => {
     document.getElementById('logout').textContent = t('退出', 'Log out');
     document.getElementById('title').textContent = t('一卡通管理后台', 'Card centre console');
     document.getElementById('login-title').textContent = t('操作员登录', 'Operator login');
+    if (me) {
+      document.getElementById('who').textContent = me.operator.name + ' · ' + roleName(me.operator.role) +
+        (me.operator.merchant ? ' · ' + me.operator.merchant : '');
+    }
   }
 
   function showLogin() {
@@ -136,8 +140,7 @@ const Console = (() => {
     csrf = s.csrf;
     document.getElementById('login').hidden = true;
     document.getElementById('logout').hidden = false;
-    document.getElementById('who').textContent = s.operator.name + ' · ' + roleName(s.operator.role) +
-      (s.operator.merchant ? ' · ' + s.operator.merchant : '');
+    translate();
     route();
   }
 
@@ -162,6 +165,29 @@ const Console = (() => {
       }
     });
     return f;
+  }
+
+  // ask shows a dialog asking for a reason (and extra fields); it resolves
+  // with the values, or null if cancelled.
+  function ask(title, extra) {
+    return new Promise((resolve) => {
+      const d = el('dialog', { id: 'reason-dialog' });
+      const f = el('form', { method: 'dialog' },
+        el('h2', {}, title), extra || null,
+        el('label', {}, el('span', {}, t('原因（必填，记入审计日志）', 'Reason (required; in the audit log)')),
+          el('textarea', { name: 'reason', required: true, maxlength: 500, rows: 3 })),
+        el('div', { class: 'actions' },
+          el('button', { type: 'submit', value: 'ok', id: 'reason-ok' }, t('确定', 'Confirm')),
+          el('button', { type: 'button', class: 'secondary', onclick: () => d.close('cancel') }, t('取消', 'Cancel'))));
+      d.append(f);
+      document.body.append(d);
+      d.addEventListener('close', () => {
+        const v = d.returnValue === 'ok' ? Object.fromEntries(new FormData(f)) : null;
+        d.remove();
+        resolve(v);
+      });
+      d.showModal();
+    });
   }
 
   const field = (name, zh, en, attrs) => el('label', {}, el('span', {}, t(zh, en)), el('input', Object.assign({ name }, attrs || {})));
@@ -206,5 +232,5 @@ const Console = (() => {
     }
   }
 
-  return { api, el, t, page, go, form, field, money, when, roleName, start, get lang() { return lang; }, get me() { return me; } };
+  return { api, el, t, page, go, form, field, ask, money, when, roleName, start, get lang() { return lang; }, get me() { return me; } };
 })();
