@@ -213,7 +213,7 @@ func (s *Service) pay(ctx context.Context, t *Terminal, req *protocol.Request, k
 	if req.Cred.Kind == protocol.CredCard && !u.PasswordFree {
 		return s.save(ctx, rec, declined(protocol.ErrPasswordFreeMissing)) // rule 4: a card tap needs the contract
 	}
-	if err := s.checkLimits(ctx, u, rec.Amount); err != nil {
+	if rec.limit, err = s.limits(u, rec.Amount); err != nil {
 		return s.save(ctx, rec, declined(err))
 	}
 	// Checked again just before money moves: waiting for this student's
@@ -278,22 +278,18 @@ func (s *Service) codeUser(ctx context.Context, text string, now time.Time) (uin
 	return c.Cert.UserID, use, nil
 }
 
-// checkLimits enforces the user's per-transaction and daily limits on a
-// wallet-funded payment (rule 9). The day is the calendar day in Shanghai;
-// an amount exactly at a limit is allowed.
-func (s *Service) checkLimits(ctx context.Context, u *User, amount int64) error {
+// limits enforces the user's per-transaction limit on a wallet-funded
+// payment (rule 9) and returns the daily limit its intent is written
+// against (fund): checked in that write, not here, so that a payment of
+// the same student on another authorizer cannot pass on the same total.
+// The day is the calendar day in Shanghai; an amount exactly at a limit is
+// allowed.
+func (s *Service) limits(u *User, amount int64) (*DailyLimit, error) {
 	if amount > u.LimitPerTx {
-		return protocol.ErrLimitPerTx
+		return nil, protocol.ErrLimitPerTx
 	}
 	from, to := day(s.now())
-	spent, err := s.st.PaidBetween(ctx, u.ID, from, to)
-	if err != nil {
-		return err
-	}
-	if spent+amount > u.LimitDaily {
-		return protocol.ErrLimitDaily
-	}
-	return nil
+	return &DailyLimit{From: from, To: to, Max: u.LimitDaily}, nil
 }
 
 // day returns the Shanghai calendar day containing t.
@@ -326,21 +322,19 @@ func (s *Service) fund(ctx context.Context, u *User, rec *Record) (after int64, 
 			return 0, false, protocol.ErrInsufficientFunds
 		}
 		rec.Status, rec.Updated = StatusProcessing, s.now()
-		if rec.use != nil {
-			owner, err := s.st.PutRecordUsingCode(ctx, rec, *rec.use)
-			if err != nil {
-				rec.Channel = ""
-				return 0, false, fmt.Errorf("wallet: record intent %s: %w", rec.Key, err)
+		owner, err := s.st.PutIntent(ctx, rec, rec.use, rec.limit)
+		if err != nil {
+			rec.Channel, rec.Status = "", ""
+			if errors.Is(err, protocol.ErrLimitDaily) {
+				return 0, false, err
 			}
-			if owner != rec.Key {
-				rec.Channel, rec.Status = "", ""
-				return 0, false, protocol.ErrCodeUsed
-			}
-			rec.use = nil
-		} else if err := s.st.PutRecord(ctx, rec); err != nil {
-			rec.Channel = ""
 			return 0, false, fmt.Errorf("wallet: record intent %s: %w", rec.Key, err)
 		}
+		if owner != rec.Key {
+			rec.Channel, rec.Status = "", ""
+			return 0, false, protocol.ErrCodeUsed
+		}
+		rec.use, rec.limit = nil, nil
 	}
 	return after, known, s.move(ctx, rec)
 }

@@ -87,8 +87,13 @@ func (s *Service) hold(ctx context.Context, t *Terminal, req *protocol.Request, 
 		return s.save(ctx, rec, declined(protocol.ErrLimitDaily))
 	}
 	amount = min(amount, u.LimitDaily-spent)
-	rec.Amount, rec.Status = amount, StatusProcessing
-	if err := s.st.PutRecord(ctx, rec); err != nil {
+	rec.Amount, rec.Status, rec.Channel = amount, StatusProcessing, protocol.ChannelBalance
+	// The total is read again in the intent's write: a payment of the same
+	// student elsewhere meanwhile makes it refuse rather than pass the limit.
+	if _, err := s.st.PutIntent(ctx, rec, nil, &DailyLimit{From: from, To: to, Max: u.LimitDaily}); errors.Is(err, protocol.ErrLimitDaily) {
+		rec.Status, rec.Channel = "", ""
+		return s.save(ctx, rec, declined(err))
+	} else if err != nil {
 		return declined(err)
 	}
 	return s.placeHold(ctx, u, rec)

@@ -322,7 +322,8 @@ func (s *Service) ScanPay(ctx context.Context, id uint32, key, qr string, amount
 		if err := s.checkSecret(ctx, u, false, password); err != nil {
 			return nil, err
 		}
-		if err := s.checkLimits(ctx, u, amount); err != nil {
+		lim, err := s.limits(u, amount)
+		if err != nil {
 			return nil, err
 		}
 		tx, err := protocol.NewTxID(s.now(), s.rand)
@@ -331,7 +332,7 @@ func (s *Service) ScanPay(ctx context.Context, id uint32, key, qr string, amount
 		}
 		now := s.now()
 		rec = &Record{Key: rk, Kind: KindScanPay, UserID: id, Terminal: t.ID, Tx: tx, Merchant: t.Merchant,
-			Amount: amount, ReqHash: hex.EncodeToString(h[:]), Created: now, Updated: now}
+			Amount: amount, ReqHash: hex.EncodeToString(h[:]), Created: now, Updated: now, limit: lim}
 	}
 	_, _, err = s.fund(ctx, u, rec)
 	switch {

@@ -244,6 +244,9 @@ type Record struct {
 	// use is the payment code this record spends, marked used in the
 	// same write as the record's intent (not stored with the record).
 	use *CodeUse
+	// limit is the daily limit the intent is checked against in the same
+	// write (not stored either).
+	limit *DailyLimit
 }
 
 // CodeUse is a payment code's single-use mark (DESIGN §2 rule 8): the
@@ -252,6 +255,16 @@ type CodeUse struct {
 	ID      string
 	Expires time.Time
 	Now     time.Time // the mark of an earlier owner past its expiry is taken over
+}
+
+// DailyLimit is the daily limit a payment's intent is checked against in
+// the intent's own write: what PaidBetween counts in [From, To) plus the
+// payment's amount must not exceed Max. Checked in the write, not before
+// it, so that two payments of one student at once — on two authorizers
+// too — cannot both pass on the same total.
+type DailyLimit struct {
+	From, To time.Time
+	Max      int64
 }
 
 // Store is the wallet's durable state. Every method is atomic and durable
@@ -282,13 +295,16 @@ type Store interface {
 	Terminal(ctx context.Context, id string) (*Terminal, error) // protocol.ErrTerminalUnknown
 	Terminals(ctx context.Context) ([]Terminal, error)
 
-	// Seen codes: single use across campus. PutRecordUsingCode records that
-	// the code c.ID is used by r.Key until c.Expires (unless another record
-	// owns it and its mark has not expired) and, only when r.Key owns it,
-	// puts r, in one atomic write: a payment's code is spent exactly when
-	// its intent is recorded. It returns the owner of the code; r is not
-	// written for another one.
-	PutRecordUsingCode(ctx context.Context, r *Record, c CodeUse) (owner string, err error)
+	// PutIntent puts a payment's intent r in one atomic write with its
+	// checks. With lim, it first refuses with protocol.ErrLimitDaily,
+	// writing nothing, when the daily total plus r.Amount exceeds lim.Max
+	// (on PostgreSQL under the user's row lock). With c (seen codes:
+	// single use across campus), it records that the code c.ID is used by
+	// r.Key until c.Expires unless another record owns it and its mark has
+	// not expired; only when r.Key owns it is r put: a payment's code is
+	// spent exactly when its intent is recorded. It returns the owner of
+	// the code (r.Key without c); r is not written for another one.
+	PutIntent(ctx context.Context, r *Record, c *CodeUse, lim *DailyLimit) (owner string, err error)
 
 	// Records.
 	Record(ctx context.Context, key string) (*Record, error) // nil, nil when absent

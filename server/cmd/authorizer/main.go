@@ -22,6 +22,7 @@
 package main
 
 import (
+	"runtime/pprof"
 	"context"
 	"errors"
 	"flag"
@@ -257,6 +258,11 @@ func (c *cli) serve(args []string) int {
 		// larger heap target halves the collector's work for a few tens of
 		// MB (measured with hwsim load: ~10 % less CPU per payment).
 		debug.SetGCPercent(400)
+	}
+	if f := os.Getenv("MEASURE_CPUPROFILE"); f != "" {
+		pf, _ := os.Create(f)
+		pprof.StartCPUProfile(pf)
+		defer pprof.StopCPUProfile()
 	}
 	m, err := c.openFor(true)
 	if err != nil {

@@ -36,7 +36,7 @@ func TestGroupCommit(t *testing.T) {
 			r := &wallet.Record{Key: fmt.Sprint("T:pos-1:", i), Kind: wallet.KindPayment, Status: wallet.StatusProcessing, Created: now, Updated: now}
 			code := fmt.Sprint("code-", i%4) // four codes, four payments each
 			var err error
-			if owners[i], err = s.PutRecordUsingCode(ctx, r, wallet.CodeUse{ID: code, Expires: now.Add(time.Minute), Now: now}); err != nil {
+			if owners[i], err = s.PutIntent(ctx, r, &wallet.CodeUse{ID: code, Expires: now.Add(time.Minute), Now: now}, nil); err != nil {
 				t.Error(err)
 			}
 		}()

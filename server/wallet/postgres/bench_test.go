@@ -16,7 +16,7 @@ import (
 )
 
 // BenchmarkPayIntents measures the money path's first write — a payment's
-// intent and its code's single-use mark (PutRecordUsingCode) — per second
+// intent and its code's single-use mark (PutIntent) — per second
 // with 1 and 64 concurrent payers, beside the raw rate of single-row
 // INSERT transactions on one connection to the same cluster, sampled in
 // the same run: what one transaction per payment could not pass. The
@@ -50,7 +50,7 @@ func BenchmarkPayIntents(b *testing.B) {
 						k := strconv.FormatInt(i, 10)
 						r := &wallet.Record{Key: "T:pos-1:" + k, Kind: wallet.KindPayment, UserID: 1, Terminal: "pos-1", Amount: 100,
 							Channel: "balance", Status: wallet.StatusProcessing, Created: now, Updated: now}
-						if _, err := s.PutRecordUsingCode(ctx, r, wallet.CodeUse{ID: "code-" + k, Expires: now.Add(time.Minute), Now: now}); err != nil {
+						if _, err := s.PutIntent(ctx, r, &wallet.CodeUse{ID: "code-" + k, Expires: now.Add(time.Minute), Now: now}, nil); err != nil {
 							b.Error(err)
 							return
 						}

@@ -46,7 +46,7 @@ func TestMultiHostFailover(t *testing.T) {
 	r := &wallet.Record{Key: "T:pos-1:1", Kind: wallet.KindPayment, Status: wallet.StatusProcessing, Created: now, Updated: now}
 	setReadOnly(t, a, true) // and back: the batched money path follows too
 	setReadOnly(t, b, false)
-	if owner, err := s.PutRecordUsingCode(ctx, r, wallet.CodeUse{ID: "c1", Expires: now.Add(time.Minute), Now: now}); err != nil || owner != r.Key {
+	if owner, err := s.PutIntent(ctx, r, &wallet.CodeUse{ID: "c1", Expires: now.Add(time.Minute), Now: now}, nil); err != nil || owner != r.Key {
 		t.Fatalf("payment after the second failover: %q %v", owner, err)
 	}
 	if got := dump(t, b.ConnString("postgres"), `SELECT COALESCE(string_agg(key, ','), '') FROM records`); got != r.Key {

@@ -24,7 +24,7 @@ func TestOutageAndReadOnly(t *testing.T) {
 	pay := func(i int) (string, error) {
 		r := &wallet.Record{Key: fmt.Sprint("T:pos-1:", i), Kind: wallet.KindPayment, Status: wallet.StatusProcessing, Amount: 100,
 			Created: now, Updated: now}
-		return s.PutRecordUsingCode(ctx, r, wallet.CodeUse{ID: fmt.Sprint("code-", i), Expires: now.Add(time.Minute), Now: now})
+		return s.PutIntent(ctx, r, &wallet.CodeUse{ID: fmt.Sprint("code-", i), Expires: now.Add(time.Minute), Now: now}, nil)
 	}
 	mustWork := func(what string, i int) {
 		t.Helper()

@@ -337,7 +337,8 @@ func recordArgs(r *wallet.Record, card string) []any {
 
 const (
 	qPutRecord = `SELECT o_id, o_seq FROM wallet_put_record($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18)`
-	qUseCode   = `SELECT o_owner, o_id, o_seq FROM wallet_put_record_using_code($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,$21)`
+	qPutIntent = `SELECT o_over, o_owner, o_id, o_seq FROM wallet_put_intent($1::bigint,$2::bigint,$3::bigint,$4::text,$5::bigint,$6::bigint,
+		$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,$21,$22,$23,$24)`
 	// qSweep deletes expired marks; it returns a row like the others.
 	qSweep = `WITH d AS (DELETE FROM seen_codes WHERE expires < $1 RETURNING 1) SELECT count(*) FROM d`
 )
@@ -358,32 +359,47 @@ func (s *Store) PutRecord(ctx context.Context, r *wallet.Record) error {
 	return nil
 }
 
-// PutRecordUsingCode implements wallet.Store: the mark and the owner's
-// record are one statement of one transaction (wallet_put_record_using_code).
-func (s *Store) PutRecordUsingCode(ctx context.Context, r *wallet.Record, c wallet.CodeUse) (string, error) {
+// PutIntent implements wallet.Store: the checks and the record are one
+// statement of one transaction (wallet_put_intent), the limit read under
+// the user's row lock.
+func (s *Store) PutIntent(ctx context.Context, r *wallet.Record, c *wallet.CodeUse, lim *wallet.DailyLimit) (string, error) {
 	card, err := s.fc.Seal(fieldcrypt.ColRecordCard, r.BankCard)
 	if err != nil {
 		return "", err
 	}
-	// Expired marks are swept at most once a second per store, not by
-	// every payment (an expired mark still present is taken over).
-	last := s.codeSweep.Load()
-	if c.Now.UnixNano()-last >= int64(time.Second) && s.codeSweep.CompareAndSwap(last, c.Now.UnixNano()) {
-		var n int64
-		if err := s.submit(ctx, &op{sql: qSweep, args: []any{nanos(c.Now)}, dest: []any{&n}}); err != nil {
-			return "", fmt.Errorf("wallet/postgres: sweep seen codes: %w", err)
+	var code, expires, now, from, to, max any // NULL unless given
+	if c != nil {
+		// Expired marks are swept at most once a second per store, not by
+		// every payment (an expired mark still present is taken over).
+		last := s.codeSweep.Load()
+		if c.Now.UnixNano()-last >= int64(time.Second) && s.codeSweep.CompareAndSwap(last, c.Now.UnixNano()) {
+			var n int64
+			if err := s.submit(ctx, &op{sql: qSweep, args: []any{nanos(c.Now)}, dest: []any{&n}}); err != nil {
+				return "", fmt.Errorf("wallet/postgres: sweep seen codes: %w", err)
+			}
 		}
+		code, expires, now = c.ID, nanos(c.Expires), nanos(c.Now)
 	}
-	var owner string
+	if lim != nil {
+		from, to, max = nanos(lim.From), nanos(lim.To), lim.Max
+	}
+	var over bool
+	var owner *string
 	var id, seq *int64
-	args := append([]any{c.ID, nanos(c.Expires), nanos(c.Now), r.Key}, recordArgs(r, card)...)
-	if err := s.submit(ctx, &op{sql: qUseCode, args: args, dest: []any{&owner, &id, &seq}}); err != nil {
-		return "", fmt.Errorf("wallet/postgres: put record %s using code: %w", r.Key, err)
+	args := append([]any{from, to, max, code, expires, now, r.Key}, recordArgs(r, card)...)
+	if err := s.submit(ctx, &op{sql: qPutIntent, args: args, dest: []any{&over, &owner, &id, &seq}}); err != nil {
+		return "", fmt.Errorf("wallet/postgres: put intent %s: %w", r.Key, err)
 	}
-	if owner == r.Key && id != nil && seq != nil {
+	if over {
+		return "", protocol.ErrLimitDaily
+	}
+	if owner == nil {
+		return "", fmt.Errorf("wallet/postgres: put intent %s: no owner", r.Key)
+	}
+	if *owner == r.Key && id != nil && seq != nil {
 		r.ID, r.QRSeq = *id, uint64(*seq)
 	}
-	return owner, nil
+	return *owner, nil
 }
 
 func (s *Store) records(ctx context.Context, q string, args ...any) ([]wallet.Record, error) {

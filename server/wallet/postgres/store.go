@@ -13,7 +13,7 @@
 // CONFLICT DO UPDATE that takes over only an expired mark, so of several
 // authorizers marking one code at once exactly one owns it, and only the
 // owner's record is written, in the same transaction
-// (wallet_use_code and wallet_put_record_using_code in migrations/).
+// (wallet_use_code and wallet_put_intent in migrations/).
 // Record keys, journal entries and API idempotency keys are unique
 // columns, first writer wins; the scan-to-pay cursor of a terminal is a
 // row (qr_cursors) whose lock serialises whoever assigns the next value,
@@ -22,7 +22,7 @@
 //
 // # Group commit
 //
-// The money path's writes (PutRecordUsingCode, PutRecord) are queued for
+// The money path's writes (PutIntent, PutRecord) are queued for
 // one writer goroutine, which sends whatever is queued as ONE pipelined
 // transaction (one round trip, one WAL flush), as ledger/postgres does:
 // each write is one call of a function that reports outcomes as values,

@@ -78,9 +78,16 @@ const (
 		bank_code=excluded.bank_code, bank_card=excluded.bank_card, bank_card_last4=excluded.bank_card_last4, status=excluded.status, code=excluded.code,
 		response=excluded.response, qr_seq=excluded.qr_seq, updated=excluded.updated`
 	qRecordID = `SELECT id FROM records WHERE key=?`
+	// qPaidBetween is what the daily limit counts (wallet.Store.PaidBetween),
+	// read by PaidBetween and inside PutIntent's write. ORs, not IN lists:
+	// SQLite builds a table for each IN list on every run.
+	qPaidBetween = `SELECT COALESCE(SUM(amount), 0) FROM records WHERE user_id=? AND created>=? AND created<?
+		AND (((kind='payment' OR kind='scan_pay' OR kind='shower') AND (status='approved' OR status='processing' OR status='pending')
+				AND (channel='balance' OR channel='bank_card'))
+			OR (kind='shower' AND status='held'))`
 )
 
-var hotWrites = []string{qSavepoint, qRollbackTo, qRelease, qSeenExpire, qSeenInsert, qSeenOwner, qRecordUpsert, qRecordID}
+var hotWrites = []string{qSavepoint, qRollbackTo, qRelease, qSeenExpire, qSeenInsert, qSeenOwner, qRecordUpsert, qRecordID, qPaidBetween}
 
 // prepareWrites prepares hotWrites on the writer's connection (at Open,
 // before the writer goroutine starts).

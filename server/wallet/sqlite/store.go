@@ -184,10 +184,15 @@ func Open(path string, opts ...Option) (*Store, error) {
 		return nil, fmt.Errorf("wallet/sqlite: open %s: its personal data is encrypted under another key than the one given (%s in the data folder)", path, KeyFile)
 	}
 	if ran {
-		// Pages written before the migration (clear values) leave the WAL.
-		if _, err := wdb.ExecContext(ctx, `PRAGMA wal_checkpoint(TRUNCATE)`); err != nil {
-			wdb.Close()
-			return nil, fmt.Errorf("wallet/sqlite: checkpoint %s: %w", path, err)
+		// Pages written before the migration (clear values) leave the WAL,
+		// and VACUUM rewrites the file: secure_delete zeroes what a
+		// migration deletes, but free pages left by an older release (which
+		// ran without it) would still hold clear values.
+		for _, q := range []string{`PRAGMA wal_checkpoint(TRUNCATE)`, `VACUUM`, `PRAGMA wal_checkpoint(TRUNCATE)`} {
+			if _, err := wdb.ExecContext(ctx, q); err != nil {
+				wdb.Close()
+				return nil, fmt.Errorf("wallet/sqlite: %s %s: %w", q, path, err)
+			}
 		}
 	}
 	rdb, err := sql.Open("sqlite3", path+"?_query_only=1&_foreign_keys=1&_busy_timeout=5000")
@@ -628,38 +633,56 @@ func (s *Store) PutRecord(ctx context.Context, r *wallet.Record) error {
 	return nil
 }
 
-// PutRecordUsingCode implements wallet.Store.
-func (s *Store) PutRecordUsingCode(ctx context.Context, r *wallet.Record, c wallet.CodeUse) (string, error) {
+// PutIntent implements wallet.Store. The writer is the only one: the
+// daily total it reads cannot change before its commit.
+func (s *Store) PutIntent(ctx context.Context, r *wallet.Record, c *wallet.CodeUse, lim *wallet.DailyLimit) (string, error) {
 	var seq uint64
 	var id int64
-	var owner string
+	owner := r.Key
 	card, err := s.fc.Seal(colRecordCard, r.BankCard)
 	if err != nil {
 		return "", err
 	}
 	// Expired marks are swept at most once a second, not by every payment
 	// (an expired mark still present is taken over by qSeenInsert).
-	last := s.codeSweep.Load()
-	sweep := c.Now.UnixNano()-last >= int64(time.Second) && s.codeSweep.CompareAndSwap(last, c.Now.UnixNano())
+	sweep := false
+	if c != nil {
+		last := s.codeSweep.Load()
+		sweep = c.Now.UnixNano()-last >= int64(time.Second) && s.codeSweep.CompareAndSwap(last, c.Now.UnixNano())
+	}
 	err = s.write(ctx, func(tx *sql.Tx) error {
-		if sweep {
-			if _, err := s.txExec(ctx, tx, qSeenExpire, nanos(c.Now)); err != nil {
-				return err
+		if lim != nil {
+			var spent int64
+			if err := s.txQueryRow(ctx, tx, qPaidBetween, r.UserID, nanos(lim.From), nanos(lim.To)).Scan(&spent); err != nil {
+				return fmt.Errorf("daily total: %w", err)
+			}
+			if spent+r.Amount > lim.Max {
+				return protocol.ErrLimitDaily
 			}
 		}
-		if _, err := s.txExec(ctx, tx, qSeenInsert, c.ID, r.Key, nanos(c.Expires), nanos(c.Now)); err != nil {
-			return err
-		}
-		if err := s.txQueryRow(ctx, tx, qSeenOwner, c.ID).Scan(&owner); err != nil {
-			return err
-		}
-		if owner != r.Key {
-			return nil
+		if c != nil {
+			if sweep {
+				if _, err := s.txExec(ctx, tx, qSeenExpire, nanos(c.Now)); err != nil {
+					return err
+				}
+			}
+			if _, err := s.txExec(ctx, tx, qSeenInsert, c.ID, r.Key, nanos(c.Expires), nanos(c.Now)); err != nil {
+				return err
+			}
+			if err := s.txQueryRow(ctx, tx, qSeenOwner, c.ID).Scan(&owner); err != nil {
+				return err
+			}
+			if owner != r.Key {
+				return nil
+			}
 		}
 		return s.putRecord(ctx, tx, r, card, &seq, &id)
 	})
+	if errors.Is(err, protocol.ErrLimitDaily) {
+		return "", err
+	}
 	if err != nil {
-		return "", fmt.Errorf("wallet/sqlite: put record %s using code: %w", r.Key, err)
+		return "", fmt.Errorf("wallet/sqlite: put intent %s: %w", r.Key, err)
 	}
 	if owner == r.Key {
 		r.ID, r.QRSeq = id, seq
@@ -736,11 +759,7 @@ func (s *Store) Unfinished(ctx context.Context, before time.Time, limit int) ([]
 // wallet-funded payments still processing or pending.
 func (s *Store) PaidBetween(ctx context.Context, user uint32, from, to time.Time) (int64, error) {
 	var sum int64
-	err := s.queryRow(ctx, `SELECT COALESCE(SUM(amount), 0) FROM records WHERE user_id=? AND created>=? AND created<?
-		AND (((kind='payment' OR kind='scan_pay' OR kind='shower') AND (status='approved' OR status='processing' OR status='pending')
-				AND (channel='balance' OR channel='bank_card'))
-			OR (kind='shower' AND status='held'))`, // ORs, not IN lists: SQLite builds a table for each IN list on every run
-		user, nanos(from), nanos(to)).Scan(&sum)
+	err := s.queryRow(ctx, qPaidBetween, user, nanos(from), nanos(to)).Scan(&sum)
 	if err != nil {
 		return 0, fmt.Errorf("wallet/sqlite: paid between: %w", err)
 	}

@@ -59,13 +59,13 @@ func TestSeenCodesSwept(t *testing.T) {
 	t0 := time.Unix(1_800_000_000, 0)
 	for i := 0; i < 5; i++ {
 		r := &wallet.Record{Key: fmt.Sprint("k", i), Kind: wallet.KindPayment, Created: t0}
-		if _, err := s.PutRecordUsingCode(ctx, r, wallet.CodeUse{ID: fmt.Sprint("c", i), Expires: t0.Add(time.Minute), Now: t0}); err != nil {
+		if _, err := s.PutIntent(ctx, r, &wallet.CodeUse{ID: fmt.Sprint("c", i), Expires: t0.Add(time.Minute), Now: t0}, nil); err != nil {
 			t.Fatal(err)
 		}
 	}
 	later := t0.Add(2 * time.Minute)
 	r := &wallet.Record{Key: "late", Kind: wallet.KindPayment, Created: later}
-	if _, err := s.PutRecordUsingCode(ctx, r, wallet.CodeUse{ID: "c-late", Expires: later.Add(time.Minute), Now: later}); err != nil {
+	if _, err := s.PutIntent(ctx, r, &wallet.CodeUse{ID: "c-late", Expires: later.Add(time.Minute), Now: later}, nil); err != nil {
 		t.Fatal(err)
 	}
 	db, err := sql.Open("sqlite3", path+"?_query_only=1")

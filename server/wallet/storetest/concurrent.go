@@ -37,8 +37,8 @@ func concurrentWrites(t *testing.T, stores []Store) {
 			defer wg.Done()
 			key := fmt.Sprint("T:owner-", i)
 			var err error
-			owners[i], err = s.PutRecordUsingCode(ctx, &wallet.Record{Key: key, Kind: wallet.KindPayment, Status: wallet.StatusProcessing,
-				Created: t0, Updated: t0}, wallet.CodeUse{ID: "same-code", Expires: t0.Add(time.Minute), Now: t0})
+			owners[i], err = s.PutIntent(ctx, &wallet.Record{Key: key, Kind: wallet.KindPayment, Status: wallet.StatusProcessing,
+				Created: t0, Updated: t0}, &wallet.CodeUse{ID: "same-code", Expires: t0.Add(time.Minute), Now: t0}, nil)
 			if err != nil {
 				t.Error(err)
 			}

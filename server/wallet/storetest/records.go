@@ -24,9 +24,9 @@ func testSeenCodes(t *testing.T, f Factory) {
 		{"b", exp.Add(time.Nanosecond), "b"},
 	} {
 		r := &wallet.Record{Key: tc.owner, Kind: wallet.KindPayment, Status: wallet.StatusProcessing, Amount: 5, Created: tc.now, Updated: tc.now}
-		got, err := s.PutRecordUsingCode(ctx, r, wallet.CodeUse{ID: "1-2-3", Expires: exp, Now: tc.now})
+		got, err := s.PutIntent(ctx, r, &wallet.CodeUse{ID: "1-2-3", Expires: exp, Now: tc.now}, nil)
 		if err != nil || got != tc.want {
-			t.Fatalf("PutRecordUsingCode(%s, %v) = %q %v, want %q", tc.owner, tc.now, got, err, tc.want)
+			t.Fatalf("PutIntent(%s, %v) = %q %v, want %q", tc.owner, tc.now, got, err, tc.want)
 		}
 		if got == tc.owner && r.ID == 0 {
 			t.Fatalf("owner's record %s got no id", tc.owner)
@@ -41,7 +41,7 @@ func testSeenCodes(t *testing.T, f Factory) {
 	late := exp.Add(time.Hour)
 	for i, id := range []string{"1-2-4", "1-2-3"} {
 		r := &wallet.Record{Key: fmt.Sprint("c", i), Kind: wallet.KindPayment, Created: late, Updated: late}
-		if got, err := s.PutRecordUsingCode(ctx, r, wallet.CodeUse{ID: id, Expires: late.Add(time.Minute), Now: late}); err != nil || got != r.Key {
+		if got, err := s.PutIntent(ctx, r, &wallet.CodeUse{ID: id, Expires: late.Add(time.Minute), Now: late}, nil); err != nil || got != r.Key {
 			t.Fatalf("code %s: owner %q %v", id, got, err)
 		}
 	}

@@ -61,6 +61,7 @@ func Run(t *testing.T, f Factory) {
 	t.Run("RecordUpdate", func(t *testing.T) { testRecordUpdate(t, f) })
 	t.Run("Unfinished", func(t *testing.T) { testUnfinished(t, f) })
 	t.Run("PaidBetweenUnsettledClearWeChat", func(t *testing.T) { testPaidBetween(t, f) })
+	t.Run("IntentDailyLimit", func(t *testing.T) { testIntentLimit(t, f) })
 	t.Run("RevisionAndJournal", func(t *testing.T) { testRevision(t, f) })
 	t.Run("APIResponses", func(t *testing.T) { testAPIResponses(t, f) })
 	t.Run("Sessions", func(t *testing.T) { testSessions(t, f) })
@@ -72,6 +73,7 @@ func Run(t *testing.T, f Factory) {
 	if f.Shared {
 		t.Run("SharedCodeOneOwner", func(t *testing.T) { testSharedCodes(t, f) })
 		t.Run("SharedCursorsAndCounters", func(t *testing.T) { testSharedCursors(t, f) })
+		t.Run("SharedDailyLimit", func(t *testing.T) { testSharedDailyLimit(t, f) })
 	}
 }
 
