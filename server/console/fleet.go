@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
+	"sync"
 	"time"
 
 	"campuspay/protocol"
@@ -189,12 +191,35 @@ func (a *Actions) Placard(ctx context.Context, id, fontPath string) ([]byte, err
 	if err != nil {
 		return nil, err
 	}
-	b, err := RenderPlacard(Placard{MerchantName: m.Name, Terminal: t.ID, QR: t.MerchantQR}, fontPath)
+	key := strings.Join([]string{fontPath, m.Name, t.ID, t.MerchantQR}, "\x00")
+	placardMu.Lock()
+	b := placards[key]
+	placardMu.Unlock()
+	if b != nil {
+		return b, nil
+	}
+	b, err = RenderPlacard(Placard{MerchantName: m.Name, Terminal: t.ID, QR: t.MerchantQR}, fontPath)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", protocol.ErrInternal, err)
 	}
+	placardMu.Lock()
+	if len(placards) >= maxPlacards {
+		clear(placards)
+	}
+	placards[key] = b
+	placardMu.Unlock()
 	return b, nil
 }
+
+// Rendered placards by what they show (a new merchant name or QR makes
+// another): a till's placard is printed more than once, and rendering one
+// takes a few hundred milliseconds.
+var (
+	placardMu sync.Mutex
+	placards  = map[string][]byte{}
+)
+
+const maxPlacards = 32
 
 func (c *Console) links() []TerminalLink {
 	if f := c.fleet.Load(); f != nil {
@@ -238,7 +263,9 @@ func (c *Console) terminalOf(r *Request) (*wallet.Terminal, error) {
 	return t, nil
 }
 
-func (c *Console) revokeTerminal(r *Request) (any, error) {
+// onTerminal runs a terminal action with the request's reason, on a
+// terminal the operator may see.
+func (c *Console) onTerminal(r *Request, f func(ctx context.Context, actor Actor, id, reason string) (Outcome, error)) (any, error) {
 	var b reasonBody
 	if err := r.Decode(&b); err != nil {
 		return nil, err
@@ -247,19 +274,14 @@ func (c *Console) revokeTerminal(r *Request) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	return c.act.RevokeTerminal(r.Context(), r.Actor(), t.ID, b.Reason)
+	return f(r.Context(), r.Actor(), t.ID, b.Reason)
 }
 
+func (c *Console) revokeTerminal(r *Request) (any, error) {
+	return c.onTerminal(r, c.act.RevokeTerminal)
+}
 func (c *Console) rotateTerminal(r *Request) (any, error) {
-	var b reasonBody
-	if err := r.Decode(&b); err != nil {
-		return nil, err
-	}
-	t, err := c.terminalOf(r)
-	if err != nil {
-		return nil, err
-	}
-	return c.act.RotateTerminal(r.Context(), r.Actor(), t.ID, b.Reason)
+	return c.onTerminal(r, c.act.RotateTerminal)
 }
 
 func (c *Console) addTerminal(r *Request) (any, error) {

@@ -82,7 +82,7 @@ func (r *rig) login(name string) *client {
 func (c *client) do(method, path string, body any, out any) int {
 	c.r.t.Helper()
 	st, b := c.raw(method, path, body, map[string]string{"X-CSRF-Token": c.csrf})
-	if out != nil && len(b) > 0 {
+	if out != nil && len(b) > 0 && (b[0] == '{' || b[0] == '[') { // not a PNG
 		if err := json.Unmarshal(b, out); err != nil {
 			c.r.t.Fatalf("%s %s: %v: %s", method, path, err, b)
 		}

@@ -144,12 +144,8 @@ func RenderPlacard(p Placard, fontPath string) ([]byte, error) {
 	}
 	var b bytes.Buffer
 	enc := png.Encoder{CompressionLevel: png.BestSpeed}
-	if err := enc.Encode(&b, withDPI{img}); err != nil {
+	if err := enc.Encode(&b, img); err != nil {
 		return nil, fmt.Errorf("%w: placard: %v", protocol.ErrInternal, err)
 	}
-	return setPNGDPI(b.Bytes(), PlacardDPI), nil
+	return setPNGDPI(b.Bytes(), PlacardDPI), nil // png.Encoder writes no resolution
 }
-
-// withDPI is the image as encoded (png.Encoder writes no resolution chunk;
-// setPNGDPI adds one).
-type withDPI struct{ image.Image }

@@ -302,29 +302,21 @@ func (c *Console) studentOutcome(r *Request, o Outcome, err error) (any, error) 
 	return map[string]any{"outcome": o, "student": p}, nil
 }
 
-func (c *Console) freezeTo(r *Request, frozen bool) (any, error) {
+// switchAction runs an on/off action (freeze, card lost) with the
+// request's reason on the student of its path.
+func (c *Console) switchAction(r *Request, on bool, f func(ctx context.Context, actor Actor, no string, on bool, reason string) (Outcome, error)) (any, error) {
 	var b reasonBody
 	if err := r.Decode(&b); err != nil {
 		return nil, err
 	}
-	o, err := c.act.Freeze(r.Context(), r.Actor(), r.PathValue("no"), frozen, b.Reason)
+	o, err := f(r.Context(), r.Actor(), r.PathValue("no"), on, b.Reason)
 	return c.studentOutcome(r, o, err)
 }
 
-func (c *Console) freeze(r *Request) (any, error)   { return c.freezeTo(r, true) }
-func (c *Console) unfreeze(r *Request) (any, error) { return c.freezeTo(r, false) }
-
-func (c *Console) cardLostTo(r *Request, lost bool) (any, error) {
-	var b reasonBody
-	if err := r.Decode(&b); err != nil {
-		return nil, err
-	}
-	o, err := c.act.CardLost(r.Context(), r.Actor(), r.PathValue("no"), lost, b.Reason)
-	return c.studentOutcome(r, o, err)
-}
-
-func (c *Console) cardLost(r *Request) (any, error)  { return c.cardLostTo(r, true) }
-func (c *Console) cardFound(r *Request) (any, error) { return c.cardLostTo(r, false) }
+func (c *Console) freeze(r *Request) (any, error)    { return c.switchAction(r, true, c.act.Freeze) }
+func (c *Console) unfreeze(r *Request) (any, error)  { return c.switchAction(r, false, c.act.Freeze) }
+func (c *Console) cardLost(r *Request) (any, error)  { return c.switchAction(r, true, c.act.CardLost) }
+func (c *Console) cardFound(r *Request) (any, error) { return c.switchAction(r, false, c.act.CardLost) }
 
 func (c *Console) cardReplace(r *Request) (any, error) {
 	var b struct {

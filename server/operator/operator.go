@@ -11,6 +11,7 @@ import (
 	"encoding/json"
 	"errors"
 	"regexp"
+	"strings"
 	"time"
 )
 
@@ -138,6 +139,21 @@ type Store interface {
 
 	AppendAudit(ctx context.Context, e *AuditEntry) error // assigns ID
 	AuditLog(ctx context.Context, q AuditQuery) ([]AuditEntry, error)
+}
+
+// AuditPatterns turns a query into what every store's SQL takes: q
+// bounded (NormalizeAuditQuery); text, the LIKE pattern of q.Text ("" for
+// none); prefix, the LIKE pattern of an action prefix (q.Action ending in
+// '.', then cleared in q). escape escapes a LIKE pattern (wallet.LikeEscape).
+func AuditPatterns(q AuditQuery, escape func(string) string) (nq AuditQuery, text, prefix string) {
+	q = NormalizeAuditQuery(q)
+	if q.Text != "" {
+		text = "%" + escape(q.Text) + "%"
+	}
+	if strings.HasSuffix(q.Action, ".") {
+		prefix, q.Action = escape(q.Action)+"%", ""
+	}
+	return q, text, prefix
 }
 
 // NormalizeAuditQuery bounds a query as every store does: Limit in

@@ -36,18 +36,11 @@ func (s *Service) SetFrozen(ctx context.Context, id uint32, frozen bool) (change
 // UndoCardLost (解挂) takes the user's current card off the lost list:
 // terminals accept it again from their next config.
 func (s *Service) UndoCardLost(ctx context.Context, id uint32) (changed bool, err error) {
-	u, err := s.st.User(ctx, id)
-	if err != nil {
-		return false, err
-	}
-	if u.CardUID == "" {
-		return false, protocol.ErrCardUnknown
-	}
-	lost, err := s.st.CardLost(ctx, u.CardUID)
+	uid, lost, err := s.currentCard(ctx, id)
 	if err != nil || !lost {
 		return false, err
 	}
-	if err := s.st.UndoCardLost(ctx, u.CardUID); err != nil {
+	if err := s.st.UndoCardLost(ctx, uid); err != nil {
 		return false, fmt.Errorf("wallet: undo lost card: %w", err)
 	}
 	return true, s.changed(ctx, nil)
@@ -55,18 +48,24 @@ func (s *Service) UndoCardLost(ctx context.Context, id uint32) (changed bool, er
 
 // ReportLost is ReportCardLost reporting whether the card was newly lost.
 func (s *Service) ReportLost(ctx context.Context, id uint32) (changed bool, err error) {
-	u, err := s.st.User(ctx, id)
-	if err != nil {
-		return false, err
-	}
-	if u.CardUID == "" {
-		return false, protocol.ErrCardUnknown
-	}
-	lost, err := s.st.CardLost(ctx, u.CardUID)
+	_, lost, err := s.currentCard(ctx, id)
 	if err != nil || lost {
 		return false, err
 	}
 	return true, s.ReportCardLost(ctx, id)
+}
+
+// currentCard is the user's campus card and whether it is reported lost.
+func (s *Service) currentCard(ctx context.Context, id uint32) (uid string, lost bool, err error) {
+	u, err := s.st.User(ctx, id)
+	if err != nil {
+		return "", false, err
+	}
+	if u.CardUID == "" {
+		return "", false, protocol.ErrCardUnknown
+	}
+	lost, err = s.st.CardLost(ctx, u.CardUID)
+	return u.CardUID, lost, err
 }
 
 // ReplaceCard gives the user a new campus card: the old one (if any) is

@@ -283,15 +283,7 @@ func (s *Store) AppendAudit(ctx context.Context, e *operator.AuditEntry) error {
 
 // AuditLog implements operator.Store.
 func (s *Store) AuditLog(ctx context.Context, q operator.AuditQuery) ([]operator.AuditEntry, error) {
-	q = operator.NormalizeAuditQuery(q)
-	text := ""
-	if q.Text != "" {
-		text = "%" + wallet.LikeEscape(q.Text) + "%"
-	}
-	actionPrefix := ""
-	if strings.HasSuffix(q.Action, ".") {
-		actionPrefix, q.Action = wallet.LikeEscape(q.Action)+"%", ""
-	}
+	q, text, actionPrefix := operator.AuditPatterns(q, wallet.LikeEscape)
 	rows, err := s.pool.Query(ctx, `SELECT id, at, operator_id, operator, role, action, target, reason, before::text, after::text, remote
 		FROM audit_log
 		WHERE id < $1 AND ($2 = '' OR operator = $2) AND ($3 = '' OR action = $3) AND ($4 = '' OR action LIKE $4 ESCAPE '\')

@@ -329,15 +329,7 @@ func jsonText(v json.RawMessage) string {
 
 // AuditLog implements operator.Store.
 func (s *Store) AuditLog(ctx context.Context, q operator.AuditQuery) ([]operator.AuditEntry, error) {
-	q = operator.NormalizeAuditQuery(q)
-	text := ""
-	if q.Text != "" {
-		text = "%" + wallet.LikeEscape(q.Text) + "%"
-	}
-	actionPrefix := ""
-	if strings.HasSuffix(q.Action, ".") {
-		actionPrefix, q.Action = wallet.LikeEscape(q.Action)+"%", ""
-	}
+	q, text, actionPrefix := operator.AuditPatterns(q, wallet.LikeEscape)
 	rows, err := s.query(ctx, `SELECT id, at, operator_id, operator, role, action, target, reason, before, after, remote FROM audit_log
 		WHERE id < ? AND (? = '' OR operator = ?) AND (? = '' OR action = ?) AND (? = '' OR action LIKE ? ESCAPE '\')
 		AND (? = '' OR target = ?)
