@@ -3,6 +3,7 @@ package load
 import (
 	"fmt"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -17,6 +18,9 @@ type ProcCPU struct {
 	Name string
 	Pid  int
 	CPU  time.Duration // user + system
+	// Tree counts the process's children too (PostgreSQL: the postmaster
+	// and its backends).
+	Tree bool
 }
 
 // Cores is the average number of cores the process kept busy over wall.
@@ -44,17 +48,21 @@ func procCPU(pid int) (time.Duration, error) {
 // parseStat takes utime and stime (fields 14 and 15) from a stat line;
 // the command name (field 2) may hold spaces and parentheses, so fields
 // are counted after its last ')'.
-func parseStat(s string) (time.Duration, error) {
+func parseStat(s string) (time.Duration, error) { return parseStatFields(s, 11, 13) }
+
+// parseStatFields sums the tick counts f[from:to] of a stat line, f[0]
+// being field 3: utime, stime are 11:13, and with cutime, cstime 11:15.
+func parseStatFields(s string, from, to int) (time.Duration, error) {
 	i := strings.LastIndexByte(s, ')')
 	if i < 0 {
 		return 0, fmt.Errorf("load: cpu: malformed stat")
 	}
 	f := strings.Fields(s[i+1:]) // f[0] is field 3 (state)
-	if len(f) < 13 {
+	if len(f) < to {
 		return 0, fmt.Errorf("load: cpu: short stat")
 	}
 	var ticks int64
-	for _, x := range f[11:13] {
+	for _, x := range f[from:to] {
 		n, err := strconv.ParseInt(x, 10, 64)
 		if err != nil {
 			return 0, fmt.Errorf("load: cpu: %w", err)
@@ -77,7 +85,7 @@ type cpuMeter struct {
 func newCPUMeter(procs ...ProcCPU) *cpuMeter {
 	m := &cpuMeter{procs: procs}
 	for _, p := range procs {
-		t, _ := procCPU(p.Pid)
+		t, _ := m.read(p)
 		m.start = append(m.start, t)
 	}
 	m.machine, _, _ = machineCPU()
@@ -89,7 +97,11 @@ func newCPUMeter(procs ...ProcCPU) *cpuMeter {
 func (m *cpuMeter) stop() []ProcCPU {
 	out := make([]ProcCPU, 0, len(m.procs)+1)
 	for i, p := range m.procs {
-		t, _ := procCPU(p.Pid)
+		t, err := m.read(p)
+		if err != nil { // gone (killed by a fault): its CPU is unknown
+			p.Name += " (gone)"
+			t = m.start[i]
+		}
 		p.CPU = t - m.start[i]
 		out = append(out, p)
 	}
@@ -97,6 +109,46 @@ func (m *cpuMeter) stop() []ProcCPU {
 		out = append(out, ProcCPU{Name: "machine", Pid: cpus, CPU: busy - m.machine})
 	}
 	return out
+}
+
+func (m *cpuMeter) read(p ProcCPU) (time.Duration, error) {
+	if p.Tree {
+		return treeCPU(p.Pid)
+	}
+	return procCPU(p.Pid)
+}
+
+// treeCPU is the CPU of pid, of its children it has waited for, and of
+// its live children (one level: a postmaster's backends).
+func treeCPU(pid int) (time.Duration, error) {
+	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, fmt.Errorf("load: cpu: %w", err)
+	}
+	total, err := parseStatFields(string(raw), 11, 15)
+	if err != nil {
+		return 0, err
+	}
+	stats, _ := filepath.Glob("/proc/[0-9]*/stat")
+	for _, path := range stats {
+		raw, err := os.ReadFile(path)
+		if err != nil {
+			continue
+		}
+		s := string(raw)
+		i := strings.LastIndexByte(s, ')')
+		if i < 0 {
+			continue
+		}
+		f := strings.Fields(s[i+1:])
+		if len(f) < 2 || f[1] != strconv.Itoa(pid) { // f[1] is field 4, the parent
+			continue
+		}
+		if t, err := parseStat(s); err == nil {
+			total += t
+		}
+	}
+	return total, nil
 }
 
 // machineCPU reads the busy (non-idle, non-iowait) CPU time of the whole

@@ -46,9 +46,25 @@ type Load struct {
 	Drain time.Duration
 	// Reverse makes a terminal reverse each payment unanswered at its
 	// deadline, as terminald does (DESIGN §4): the authorizer must then
-	// refund it if it had approved it.
+	// refund it if it had approved it. A reversal unanswered, or answered
+	// other than REVERSED (e.g. the retryable INTERNAL while the database
+	// fails over), is sent again every ReverseRetry, as terminald does.
 	Reverse bool
+	// DeclinePause is how long a closed-loop terminal waits after a
+	// declined payment before its next one (a cashier keys the sale
+	// again): without it a failing authorizer that declines at once turns
+	// the whole budget of Payments into declines.
+	DeclinePause time.Duration
+	// Warmup offers the same load for this long before the measured
+	// phase, unmeasured (its approvals still count in the ledger's
+	// reconciliation): fresh processes dial their database connections and
+	// fill their caches then.
+	Warmup time.Duration
 }
+
+// ReverseRetry is how often an unconfirmed reversal is sent again: the
+// deadline, but not more often than every 2 s.
+func ReverseRetry(deadline time.Duration) time.Duration { return max(deadline, 2*time.Second) }
 
 // Result is what one phase measured.
 type Result struct {
@@ -69,8 +85,15 @@ type Result struct {
 	// given up and reversed them).
 	ApprovedTx map[protocol.TxID]bool
 	LateTx     map[protocol.TxID]bool
-	// Reversals sent (Load.Reverse) and their answers by status.
+	// ApprovalTimes are when each approval in time arrived, in order: the
+	// gaps in them are when the campus could not approve payments.
+	ApprovalTimes []time.Time
+	// Reversals are the payments reversed (Load.Reverse): those unanswered
+	// at their deadline and those declined with INTERNAL (in doubt).
+	// ReversalSends are the reversal requests sent (retries included),
+	// and ReversalAnswers their answers by status.
 	Reversals       int
+	ReversalSends   int
 	ReversalAnswers map[protocol.Status]int
 	CPU             []ProcCPU
 }
@@ -106,9 +129,13 @@ type generator struct {
 	devices   []*phone
 	next      atomic.Uint64 // round robin over students and terminals
 
-	pending    sync.Map // TxID → *request
-	reversals  sync.Map // TxID → struct{}: reversals awaiting their answer
-	reverse    bool
+	pending   sync.Map // TxID → *request
+	reversals sync.Map // TxID → chan protocol.Status: reversals awaiting REVERSED
+	reverse   bool
+	revWG     sync.WaitGroup
+	// onApprove, if set, is called with the number of approvals in time so
+	// far after each one, on paho's router goroutine: it must not block.
+	onApprove  func(n int)
 	mu         sync.Mutex
 	res        *Result
 	finished   bool          // under mu: answers after finish are not counted
@@ -135,6 +162,8 @@ type request struct {
 	sent     time.Time
 	deadline time.Time
 	state    atomic.Int32 // 0 waiting, 1 answered, 2 timed out
+	declined bool         // set before done is closed, with code
+	code     string
 	done     chan struct{}
 }
 
@@ -230,12 +259,16 @@ func (g *generator) onMessage(tc *termClient) paho.MessageHandler {
 			return
 		}
 		if a.Op == protocol.OpReverse {
-			if _, ok := g.reversals.LoadAndDelete(a.Tx); ok {
+			if v, ok := g.reversals.Load(a.Tx); ok {
 				g.mu.Lock()
 				if !g.finished {
 					g.res.ReversalAnswers[a.Status]++
 				}
 				g.mu.Unlock()
+				select {
+				case v.(chan protocol.Status) <- a.Status:
+				default: // a duplicate answer
+				}
 			}
 			return
 		}
@@ -261,8 +294,13 @@ func (g *generator) onMessage(tc *termClient) paho.MessageHandler {
 			if approved {
 				g.res.Approved++
 				g.res.ApprovedTx[a.Tx] = true
+				g.res.ApprovalTimes = append(g.res.ApprovalTimes, at)
+				if g.onApprove != nil {
+					g.onApprove(g.res.Approved)
+				}
 			} else {
 				g.res.Declined[string(a.Status)+" "+a.Code]++
+				r.declined, r.code = true, a.Code
 			}
 			close(r.done)
 			return
@@ -308,39 +346,81 @@ func (g *generator) send(amount int64) (*request, error) {
 }
 
 // wait waits for r's answer until its deadline; a request unanswered by
-// then counts as a timeout (an answer after it, as late).
-func (g *generator) wait(ctx context.Context, r *request) {
+// then counts as a timeout (an answer after it, as late). It reports
+// whether r was declined in time.
+func (g *generator) wait(ctx context.Context, r *request) (declined bool) {
 	t := time.NewTimer(max(r.deadline.Sub(g.now()), 0))
 	defer t.Stop()
 	select {
 	case <-r.done:
-		return
+		return g.declined(ctx, r)
 	case <-t.C:
 	case <-ctx.Done():
 	}
 	if !r.state.CompareAndSwap(0, 2) {
-		return
+		<-r.done // answered just now
+		return g.declined(ctx, r)
 	}
 	g.mu.Lock()
 	g.res.Timeouts++
 	g.mu.Unlock()
 	if g.reverse {
-		g.sendReverse(r)
+		g.revWG.Add(1)
+		go func() { defer g.revWG.Done(); g.reverseUntilDone(ctx, r) }()
 	}
+	return false
 }
 
-// sendReverse reverses a payment whose deadline passed, by its ID.
-func (g *generator) sendReverse(r *request) {
-	termNow := g.now().Add(g.offset)
-	payload, err := protocol.Encode(&protocol.Request{Op: protocol.OpReverse, Tx: r.tx, Terminal: r.tc.id, At: termNow})
-	if err != nil {
-		return
+// declined reports whether r was declined; one declined with INTERNAL is
+// in doubt (the authorizer failed part-way and may have moved money), so
+// that with Load.Reverse the terminal reverses it, as terminald does.
+func (g *generator) declined(ctx context.Context, r *request) bool {
+	if r.declined && r.code == protocol.ErrInternal.Code && g.reverse {
+		g.revWG.Add(1)
+		go func() { defer g.revWG.Done(); g.reverseUntilDone(ctx, r) }()
 	}
-	g.reversals.Store(r.tx, struct{}{})
+	return r.declined
+}
+
+// reverseUntilDone reverses a payment whose deadline passed, by its ID,
+// sending the reversal again every ReverseRetry until it is answered
+// REVERSED or ctx ends.
+func (g *generator) reverseUntilDone(ctx context.Context, r *request) {
+	answers := make(chan protocol.Status, 1)
+	g.reversals.Store(r.tx, answers)
+	defer g.reversals.Delete(r.tx)
 	g.mu.Lock()
 	g.res.Reversals++
 	g.mu.Unlock()
-	r.tc.client.Publish(protocol.Topic(protocol.ChanRequest, r.tc.id), 1, false, payload)
+	for {
+		termNow := g.now().Add(g.offset)
+		payload, err := protocol.Encode(&protocol.Request{Op: protocol.OpReverse, Tx: r.tx, Terminal: r.tc.id, At: termNow})
+		if err != nil {
+			return
+		}
+		g.mu.Lock()
+		g.res.ReversalSends++
+		g.mu.Unlock()
+		r.tc.client.Publish(protocol.Topic(protocol.ChanRequest, r.tc.id), 1, false, payload)
+		retry := time.NewTimer(ReverseRetry(g.timeout))
+		select {
+		case st := <-answers:
+			retry.Stop()
+			if st == protocol.StatusReversed {
+				return
+			}
+			// Not reversed yet (e.g. INTERNAL): again after the interval.
+			select {
+			case <-time.After(ReverseRetry(g.timeout)):
+			case <-ctx.Done():
+				return
+			}
+		case <-retry.C:
+		case <-ctx.Done():
+			retry.Stop()
+			return
+		}
+	}
 }
 
 // run offers the load and returns when it is done and every request is
@@ -375,7 +455,12 @@ func (g *generator) run(ctx context.Context, l Load) error {
 						return
 					}
 					mark()
-					g.wait(ctx, r)
+					if g.wait(ctx, r) && l.DeclinePause > 0 {
+						select {
+						case <-time.After(l.DeclinePause):
+						case <-ctx.Done():
+						}
+					}
 				}
 			}()
 		}
@@ -421,6 +506,7 @@ func (g *generator) run(ctx context.Context, l Load) error {
 	defer drainEnd.Stop()
 	tick := time.NewTicker(20 * time.Millisecond)
 	defer tick.Stop()
+	defer func() { cancel(); g.revWG.Wait() }() // reversals still retrying end with ctx
 	for g.outstanding() > 0 {
 		select {
 		case <-drainEnd.C:
@@ -438,6 +524,17 @@ func (g *generator) outstanding() int {
 	g.pending.Range(func(_, _ any) bool { n++; return true })
 	g.reversals.Range(func(_, _ any) bool { n++; return true })
 	return n
+}
+
+// reset starts the measurement again after a warm-up: the counters start
+// from zero, the approvals seen so far are kept for the reconciliation.
+func (g *generator) reset() {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	old := g.res
+	g.res = &Result{Name: old.Name, Declined: map[string]int{}, ApprovedTx: old.ApprovedTx, LateTx: old.LateTx,
+		ReversalAnswers: map[protocol.Status]int{}}
+	g.lastAnswer = time.Time{}
 }
 
 // finish sorts the latencies and freezes the result.

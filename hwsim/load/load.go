@@ -49,6 +49,7 @@ import (
 	banksim "campuspay/hwsim/bank"
 	"campuspay/hwsim/scenario"
 	"campuspay/protocol"
+	"campuspay/server/ledger/postgres/pgtest"
 )
 
 // Brokers.
@@ -79,10 +80,32 @@ type Options struct {
 	// config, the echo phase uses this value.
 	AuthTimeout time.Duration
 	TopUp       int64 // cents per student; default ¥10,000.00
-	Out         io.Writer
-	Now         func() time.Time
-	Rand        io.Reader // transaction IDs' random bits
+	// Store is where the authorizers keep their state: "" or StoreSQLite
+	// (files in the data folder), StorePostgres (a throw-away PostgreSQL
+	// cluster the run starts, fsync on), StorePostgresStandby (the same
+	// with a synchronous streaming standby, which FailoverDatabase
+	// promotes), or the postgres:// URL of an empty database.
+	Store string
+	// Authorizers is how many `authorizer serve` share the work (default
+	// 1), each with its own service user authz-N on the broker and its
+	// own copy of the keys; more than one needs PostgreSQL and Mosquitto.
+	Authorizers int
+	// Faults are injected during the authorizer phase.
+	Faults []Fault
+	Out    io.Writer
+	// dbPid is the postmaster of a PostgreSQL server Scale started, for
+	// its CPU figure.
+	dbPid int
+	Now   func() time.Time
+	Rand  io.Reader // transaction IDs' random bits
 }
+
+// Stores.
+const (
+	StoreSQLite          = "sqlite"
+	StorePostgres        = "postgres"
+	StorePostgresStandby = "postgres+standby"
+)
 
 // Report is what a run measured.
 type Report struct {
@@ -91,6 +114,7 @@ type Report struct {
 	Echo       *Result
 	Authorizer *Result
 	Tally      *Tally
+	Faults     []FaultResult
 }
 
 // Tally reconciles the ledger with what the terminals saw.
@@ -109,6 +133,33 @@ type Tally struct {
 
 // Run sets up a campus and offers the load; see the package comment.
 func Run(ctx context.Context, o Options) (*Report, error) {
+	h, err := newHarness(o)
+	if err != nil {
+		return nil, err
+	}
+	defer h.close()
+	if err := h.setup(ctx); err != nil {
+		return h.rep, err
+	}
+	if h.opt.Echo {
+		if err := h.echoPhase(ctx); err != nil {
+			return h.rep, err
+		}
+	}
+	if h.opt.Authorizer {
+		if err := h.authorizerPhase(ctx); err != nil {
+			return h.rep, err
+		}
+	}
+	raw, _ := json.MarshalIndent(Summarize(h.rep), "", "  ")
+	if err := os.WriteFile(filepath.Join(h.opt.Dir, "report.json"), raw, 0o644); err != nil {
+		return h.rep, fmt.Errorf("load: %w", err)
+	}
+	return h.rep, nil
+}
+
+// newHarness fills o's defaults and checks it.
+func newHarness(o Options) (*harness, error) {
 	if o.Out == nil {
 		o.Out = io.Discard
 	}
@@ -136,32 +187,22 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	if o.Broker != Embedded && o.Broker != Mosquitto {
 		return nil, fmt.Errorf("load: broker %q: want %s or %s", o.Broker, Embedded, Mosquitto)
 	}
+	if o.Store == "" {
+		o.Store = StoreSQLite
+	}
+	if o.Authorizers <= 0 {
+		o.Authorizers = 1
+	}
+	if err := o.checkStore(); err != nil {
+		return nil, err
+	}
 	if o.Students < 1 || o.Terminals < 1 {
 		return nil, errors.New("load: need at least one student and one terminal")
 	}
 	if o.Load.Duration <= 0 && o.Load.Payments <= 0 {
 		return nil, errors.New("load: give a duration or a number of payments")
 	}
-	h := &harness{opt: o, rep: &Report{Options: o}}
-	defer h.close()
-	if err := h.setup(ctx); err != nil {
-		return h.rep, err
-	}
-	if o.Echo {
-		if err := h.echoPhase(ctx); err != nil {
-			return h.rep, err
-		}
-	}
-	if o.Authorizer {
-		if err := h.authorizerPhase(ctx); err != nil {
-			return h.rep, err
-		}
-	}
-	raw, _ := json.MarshalIndent(Summarize(h.rep), "", "  ")
-	if err := os.WriteFile(filepath.Join(o.Dir, "report.json"), raw, 0o644); err != nil {
-		return h.rep, fmt.Errorf("load: %w", err)
-	}
-	return h.rep, nil
+	return &harness{opt: o, rep: &Report{Options: o}}, nil
 }
 
 type harness struct {
@@ -176,15 +217,28 @@ type harness struct {
 	mqttAddr   string
 	httpAddr   string
 	mosquitto  *scenario.Proc
-	authzPW    string
+	authzPW    []string // authz-1, authz-2, … on Mosquitto
 	echoPW     string
-	authorizer *scenario.Proc
+	authorizer []*authorizer
 	closers    []func()
+
+	database string // the config's "database"; "" for SQLite
+	primary  *pgtest.Cluster
+	standby  *pgtest.Cluster
+}
+
+// authorizer is one `authorizer serve` of the run.
+type authorizer struct {
+	name, cfg, data, http string
+	env                   []string
+	proc                  *scenario.Proc
 }
 
 func (h *harness) close() {
-	if h.authorizer != nil {
-		h.authorizer.Stop(10 * time.Second)
+	for _, a := range h.authorizer {
+		if a.proc != nil {
+			a.proc.Stop(10 * time.Second)
+		}
 	}
 	if h.mosquitto != nil {
 		h.mosquitto.Stop(5 * time.Second)
@@ -233,6 +287,9 @@ func (h *harness) setup(ctx context.Context) error {
 	if h.mqttAddr, err = scenario.FreeAddr(); err != nil {
 		return err
 	}
+	if err := h.startDatabase(ctx); err != nil {
+		return err
+	}
 	mqtt := map[string]string{"listen": h.mqttAddr}
 	if o.Broker == Mosquitto {
 		mqtt = map[string]string{"broker_url": "tcp://" + h.mqttAddr, "username": "authz-1"}
@@ -250,12 +307,18 @@ func (h *harness) setup(ctx context.Context) error {
 		"bank":            map[string]string{"base_url": bankURL, "client_id": bankClient},
 		"mqtt":            mqtt,
 	}
+	if h.database != "" {
+		cfg["database"] = h.database
+	}
 	raw, _ := json.MarshalIndent(cfg, "", "  ")
 	h.cfgPath = filepath.Join(o.Dir, "authorizer.json")
 	if err := os.WriteFile(h.cfgPath, raw, 0o600); err != nil {
 		return err
 	}
 	h.data = filepath.Join(o.Dir, "authorizer-data")
+	if err := h.authorizerConfigs(cfg); err != nil {
+		return err
+	}
 	raw, _ = json.Marshal(plan)
 	planPath := filepath.Join(o.Dir, "plan.json")
 	if err := os.WriteFile(planPath, raw, 0o600); err != nil {
@@ -296,20 +359,33 @@ func (h *harness) admin(ctx context.Context, args ...string) (string, error) {
 // mosquitto` (service users authz-1 and echo-1) and starts it.
 func (h *harness) startMosquitto(ctx context.Context) error {
 	_, port, _ := strings.Cut(h.mqttAddr, ":")
-	out, err := h.admin(ctx, "broker", "mosquitto", "--dir", filepath.Join(h.opt.Dir, "mosquitto"), "--port", port,
-		"--bind", "127.0.0.1", "--authorizer", "authz-1", "--authorizer", "echo-1", "--user", "root")
+	args := []string{"broker", "mosquitto", "--dir", filepath.Join(h.opt.Dir, "mosquitto"), "--port", port,
+		"--bind", "127.0.0.1", "--authorizer", "echo-1", "--user", "root"}
+	for _, a := range h.authorizer {
+		args = append(args, "--authorizer", a.name)
+	}
+	out, err := h.admin(ctx, args...)
 	if err != nil {
 		return fmt.Errorf("load: broker mosquitto: %w\n%s", err, out)
 	}
-	for _, l := range strings.Split(out, "\n") {
-		if rest, ok := strings.CutPrefix(l, "authorizer user authz-1 password: "); ok {
-			h.authzPW, _, _ = strings.Cut(rest, " ")
+	password := func(user string) string {
+		for _, l := range strings.Split(out, "\n") {
+			if rest, ok := strings.CutPrefix(l, "authorizer user "+user+" password: "); ok {
+				pw, _, _ := strings.Cut(rest, " ")
+				return pw
+			}
 		}
-		if rest, ok := strings.CutPrefix(l, "authorizer user echo-1 password: "); ok {
-			h.echoPW, _, _ = strings.Cut(rest, " ")
-		}
+		return ""
 	}
-	if h.authzPW == "" || h.echoPW == "" {
+	h.echoPW = password("echo-1")
+	for _, a := range h.authorizer {
+		pw := password(a.name)
+		if pw == "" {
+			return fmt.Errorf("load: broker mosquitto printed no password for %s:\n%s", a.name, out)
+		}
+		a.env = append(a.env, "CAMPUSPAY_MQTT_PASSWORD="+pw)
+	}
+	if h.echoPW == "" {
 		return fmt.Errorf("load: broker mosquitto printed no passwords:\n%s", out)
 	}
 	bin, err := exec.LookPath("mosquitto")
@@ -365,39 +441,47 @@ func (h *harness) echoPhase(ctx context.Context) error {
 	return nil
 }
 
-// authorizerPhase starts `authorizer serve`, offers the load, stops it
-// and reconciles the ledger.
+// authorizerPhase starts the authorizers, offers the load (injecting the
+// faults), stops them and reconciles the ledger.
 func (h *harness) authorizerPhase(ctx context.Context) error {
-	env := []string{"CAMPUSPAY_BANK_SECRET=" + bankSecret}
-	if h.opt.Broker == Mosquitto {
-		env = append(env, "CAMPUSPAY_MQTT_PASSWORD="+h.authzPW)
+	var procs []ProcCPU
+	for _, a := range h.authorizer {
+		if err := h.startAuthorizer(ctx, a); err != nil {
+			return err
+		}
+		procs = append(procs, ProcCPU{Name: a.name, Pid: a.proc.Pid()})
 	}
-	var err error
-	h.authorizer, err = scenario.Start(h.opt.Dir, "authorizer", filepath.Join(h.opt.Bin, "authorizer"),
-		[]string{"serve", "--data", h.data, "--config", h.cfgPath}, env)
-	if err != nil {
-		return err
+	if len(h.authorizer) == 1 {
+		procs[0].Name = "authorizer"
 	}
-	wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	err = h.authorizer.WaitHTTP(wctx, "http://"+h.httpAddr+"/healthz")
-	cancel()
-	if err != nil {
-		return err
-	}
-	procs := []ProcCPU{{Name: "authorizer", Pid: h.authorizer.Pid()}}
 	if h.mosquitto != nil {
 		procs = append(procs, ProcCPU{Name: "mosquitto", Pid: h.mosquitto.Pid()})
 	}
-	res, err := h.phase(ctx, "authorizer", "tcp://"+h.mqttAddr, true, procs)
+	if h.primary != nil {
+		procs = append(procs, ProcCPU{Name: "postgres", Pid: h.primary.Pid(), Tree: true})
+	} else if h.opt.dbPid != 0 {
+		procs = append(procs, ProcCPU{Name: "postgres", Pid: h.opt.dbPid, Tree: true})
+	}
+	inj := newInjector(ctx, h)
+	res, err := h.phaseWith(ctx, "authorizer", "tcp://"+h.mqttAddr, true, procs, inj.onApprove)
 	h.rep.Authorizer = res
+	if ferr := inj.wait(); err == nil {
+		err = ferr
+	}
+	if res != nil {
+		h.rep.Faults = inj.results(res)
+	}
 	if err != nil {
 		return err
 	}
 	PrintResult(h.opt.Out, res)
-	// Stopped before the ledger is read: whatever it still had queued is
-	// either in the ledger by then or never will be.
-	if err := h.authorizer.Stop(30 * time.Second); err != nil {
-		return err
+	PrintFaults(h.opt.Out, h.rep.Faults, res)
+	// Stopped before the ledger is read: whatever they still had queued
+	// is either in the ledger by then or never will be.
+	for _, a := range h.authorizer {
+		if err := a.proc.Stop(30 * time.Second); err != nil {
+			return err
+		}
 	}
 	t, err := h.tally(ctx, res)
 	h.rep.Tally = t
@@ -410,6 +494,11 @@ func (h *harness) authorizerPhase(ctx context.Context) error {
 
 // phase connects the terminals to broker and offers the load.
 func (h *harness) phase(ctx context.Context, name, broker string, wantConfig bool, procs []ProcCPU) (*Result, error) {
+	return h.phaseWith(ctx, name, broker, wantConfig, procs, nil)
+}
+
+// phaseWith is phase with a hook called after each approval in time.
+func (h *harness) phaseWith(ctx context.Context, name, broker string, wantConfig bool, procs []ProcCPU, onApprove func(int)) (*Result, error) {
 	g, err := newGenerator(name, broker, h.creds.Students, h.opt.Now, h.opt.Rand, h.opt.AuthTimeout, h.opt.Load.Reverse)
 	if err != nil {
 		return nil, err
@@ -421,6 +510,17 @@ func (h *harness) phase(ctx context.Context, name, broker string, wantConfig boo
 	if err != nil {
 		return nil, err
 	}
+	if w := h.opt.Load.Warmup; w > 0 {
+		warm := h.opt.Load
+		warm.Duration, warm.Payments = w, 0
+		if err := g.run(ctx, warm); err != nil {
+			return nil, fmt.Errorf("load: warm-up: %w", err)
+		}
+		g.reset()
+	}
+	g.mu.Lock()
+	g.onApprove = onApprove // faults count the measured approvals
+	g.mu.Unlock()
 	meter := newCPUMeter(append(procs, ProcCPU{Name: "generator"})...)
 	start := h.opt.Now()
 	err = g.run(ctx, h.opt.Load)

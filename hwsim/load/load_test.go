@@ -185,3 +185,52 @@ func TestParseProcStat(t *testing.T) {
 		t.Fatalf("busy %v, cpus %d, %v", busy, cpus, err)
 	}
 }
+
+func TestLongestGap(t *testing.T) {
+	t0 := time.Unix(1_800_000_000, 0)
+	at := func(ms ...int) []time.Time {
+		var out []time.Time
+		for _, m := range ms {
+			out = append(out, t0.Add(time.Duration(m)*time.Millisecond))
+		}
+		return out
+	}
+	for _, tc := range []struct {
+		name        string
+		times       []time.Time
+		from, until int // ms; until 0 = no bound
+		gap         time.Duration
+	}{
+		{"gap spanning the fault", at(0, 100, 200, 1700, 1800), 250, 0, 1500 * time.Millisecond},
+		{"a bigger gap before the fault is not counted", at(0, 3000, 3100, 3600), 3050, 0, 500 * time.Millisecond},
+		{"a gap starting after the next fault belongs to it", at(0, 100, 200, 900, 1100, 5200), 150, 1000, 700 * time.Millisecond},
+		{"no approval after the fault", at(0, 100), 500, 0, 0},
+	} {
+		var until time.Time
+		if tc.until > 0 {
+			until = t0.Add(time.Duration(tc.until) * time.Millisecond)
+		}
+		if gap, _, _ := longestGap(tc.times, t0.Add(time.Duration(tc.from)*time.Millisecond), until); gap != tc.gap {
+			t.Errorf("%s: gap %v, want %v", tc.name, gap, tc.gap)
+		}
+	}
+}
+
+func TestParseStatFields(t *testing.T) {
+	// utime 150, stime 50, cutime 300, cstime 100 ticks.
+	line := "4242 (postgres) S 1 4242 4242 0 -1 4194560 100 0 0 0 150 50 300 100 20 0 3 0 100 1000 10"
+	for _, tc := range []struct {
+		from, to int
+		want     time.Duration
+	}{{11, 13, 2 * time.Second}, {11, 15, 6 * time.Second}} {
+		if got, err := parseStatFields(line, tc.from, tc.to); err != nil || got != tc.want {
+			t.Errorf("fields %d:%d: %v %v, want %v", tc.from, tc.to, got, err, tc.want)
+		}
+	}
+	if _, err := parseStatFields("1 (x) S 1 2", 11, 15); err == nil {
+		t.Error("short stat accepted")
+	}
+	if self, err := treeCPU(os.Getpid()); err != nil || self <= 0 {
+		t.Errorf("own tree CPU: %v %v", self, err)
+	}
+}

@@ -20,7 +20,7 @@ func PrintResult(w io.Writer, r *Result) {
 			rs = append(rs, fmt.Sprintf("%s×%d", st, n))
 		}
 		sort.Strings(rs)
-		fmt.Fprintf(w, "%-10s reversals sent at the deadline %d, answered: %s\n", "", r.Reversals, strings.Join(rs, ", "))
+		fmt.Fprintf(w, "%-10s payments reversed (deadline passed or INTERNAL) %d, %d reversal requests,, answers: %s\n", "", r.Reversals, r.ReversalSends, strings.Join(rs, ", "))
 	}
 	if len(r.Declined) > 0 {
 		var ds []string
@@ -82,6 +82,17 @@ type Summary struct {
 	Phases      []PhaseSummary `json:"phases"`
 	Ratio       float64        `json:"authorizer_echo_ratio,omitempty"`
 	Ledger      *LedgerSummary `json:"ledger,omitempty"`
+	Store       string         `json:"store"`
+	Authorizers int            `json:"authorizers"`
+	Faults      []FaultSummary `json:"faults,omitempty"`
+}
+
+// FaultSummary is one fault and the outage it caused.
+type FaultSummary struct {
+	Kind    string  `json:"kind"`
+	After   int     `json:"after_approvals"`
+	ActionS float64 `json:"action_s"`
+	GapS    float64 `json:"no_approval_s"`
 }
 
 // PhaseSummary is one phase's figures.
@@ -123,7 +134,13 @@ type LedgerSummary struct {
 func Summarize(rep *Report) Summary {
 	o := rep.Options
 	s := Summary{Broker: o.Broker, Students: o.Students, Terminals: o.Terminals, Rate: o.Load.Rate, Reverse: o.Load.Reverse,
-		SetupS: rep.Setup.Seconds()}
+		SetupS: rep.Setup.Seconds(), Store: o.Store, Authorizers: o.Authorizers}
+	if strings.Contains(s.Store, "://") {
+		s.Store = "postgres (URL given)" // the URL may hold a password
+	}
+	for _, f := range rep.Faults {
+		s.Faults = append(s.Faults, FaultSummary{Kind: f.Kind.String(), After: f.After, ActionS: f.Action.Seconds(), GapS: f.Gap.Seconds()})
+	}
 	if o.Load.Rate <= 0 {
 		s.Concurrency = max(o.Load.Concurrency, 1)
 	}

@@ -50,6 +50,10 @@ type Options struct {
 	// a real Mosquitto configured by `authorizer broker mosquitto`, which
 	// the authorizer and every terminal connect to.
 	Broker string
+	// Brokers is how many Mosquitto brokers run with Broker "mosquitto"
+	// (default 1). The authorizer subscribes on all of them; each
+	// terminal lists them all, its BoxSpec.FirstBroker first.
+	Brokers int
 	// RequireBrowser fails the day when headless Chromium is missing
 	// (the acceptance test); the demo skips the web-wallet step instead.
 	RequireBrowser bool
@@ -71,6 +75,8 @@ type Box struct {
 	Display            *Display
 	DisplayURL         string
 	StatusURL          string
+	FirstBroker        string // with several brokers: the URL the box tries first
+	firstAddr          string // the address of the broker behind FirstBroker
 	config             string
 	password           string
 }
@@ -87,12 +93,12 @@ type Campus struct {
 	WeChatURL string
 
 	Authorizer *Proc
-	API        string // http://127.0.0.1:PORT
-	MQTT       string // 127.0.0.1:PORT of the broker the terminals use
+	API        string   // http://127.0.0.1:PORT
+	MQTT       string   // 127.0.0.1:PORT of the broker the terminals use (the first)
+	MQTTs      []string // every broker's 127.0.0.1:PORT, MQTT first
 	authzCfg   string
 	authzEnv   []string
-	mosquitto  *Proc
-	mqttConf   string
+	mosquittos []*mosquitto // the external brokers, in MQTTs order
 
 	Control    *ctl.Server
 	ControlURL string
@@ -151,8 +157,10 @@ func (c *Campus) Close() {
 	if c.Authorizer != nil {
 		c.Authorizer.Stop(10 * time.Second)
 	}
-	if c.mosquitto != nil {
-		c.mosquitto.Stop(5 * time.Second)
+	for _, m := range c.mosquittos {
+		if m.proc != nil {
+			m.proc.Stop(5 * time.Second)
+		}
 	}
 	for i := len(c.closers) - 1; i >= 0; i-- {
 		c.closers[i]()
@@ -226,7 +234,7 @@ type authorizerConfig struct {
 	AuthTimeoutMS  int                        `json:"auth_timeout_ms"`
 	Bank           map[string]string          `json:"bank"`
 	WeChat         map[string]string          `json:"wechat"`
-	MQTT           map[string]string          `json:"mqtt"`
+	MQTT           map[string]any             `json:"mqtt"`
 	Extra          map[string]json.RawMessage `json:"-"`
 }
 
@@ -240,6 +248,14 @@ func (c *Campus) StartAuthorizer(merchants [][3]string, boxes []BoxSpec) error {
 	mqttAddr, err := FreeAddr()
 	if err != nil {
 		return err
+	}
+	c.MQTTs = []string{mqttAddr}
+	for len(c.MQTTs) < c.opt.Brokers && c.opt.Broker == "mosquitto" {
+		a, err := FreeAddr()
+		if err != nil {
+			return err
+		}
+		c.MQTTs = append(c.MQTTs, a)
 	}
 	c.API = "http://" + httpAddr
 	cfg := authorizerConfig{
@@ -259,10 +275,17 @@ func (c *Campus) StartAuthorizer(merchants [][3]string, boxes []BoxSpec) error {
 		Bank:          map[string]string{"base_url": c.BankURL, "client_id": bankClient},
 		WeChat: map[string]string{"pay_url": c.WeChatURL, "login_url": c.WeChatURL, "app_id": wechatAppID,
 			"mch_id": wechatMchID, "mini_app_id": wechatMini},
-		MQTT: map[string]string{"listen": mqttAddr},
+		MQTT: map[string]any{"listen": mqttAddr},
 	}
 	if c.opt.Broker == "mosquitto" {
-		cfg.MQTT = map[string]string{"broker_url": "tcp://" + mqttAddr, "username": "authz-1"}
+		cfg.MQTT = map[string]any{"broker_url": "tcp://" + mqttAddr, "username": "authz-1"}
+		if len(c.MQTTs) > 1 {
+			var urls []string
+			for _, a := range c.MQTTs {
+				urls = append(urls, "tcp://"+a)
+			}
+			cfg.MQTT = map[string]any{"broker_urls": urls, "username": "authz-1"}
+		}
 	}
 	c.MQTT = mqttAddr
 	b, _ := json.MarshalIndent(cfg, "", "  ")
@@ -313,7 +336,7 @@ func (c *Campus) StartAuthorizer(merchants [][3]string, boxes []BoxSpec) error {
 	c.Timeline.Add(Event{Who: "admin", Where: "authorizer", What: fmt.Sprintf("%d merchants, %d terminals registered", len(merchants), len(boxes)), Result: "ok", OK: true})
 	env := []string{"CAMPUSPAY_BANK_SECRET=" + bankSecret, "CAMPUSPAY_WECHAT_API_KEY=" + wechatAPIKey, "CAMPUSPAY_WECHAT_MINI_SECRET=" + wechatMiniSk}
 	if c.opt.Broker == "mosquitto" {
-		pw, err := c.startMosquitto(mqttAddr)
+		pw, err := c.startMosquittos()
 		if err != nil {
 			return err
 		}
@@ -342,52 +365,74 @@ func (c *Campus) startAuthorizer() error {
 	return c.Authorizer.WaitHTTP(ctx, c.API+"/healthz")
 }
 
-// startMosquitto writes Mosquitto's files with the admin CLI (terminals
-// registered so far, service user authz-1) and starts it on addr. It
-// returns authz-1's password.
-func (c *Campus) startMosquitto(addr string) (string, error) {
-	_, port, _ := strings.Cut(addr, ":")
-	out, err := c.Admin("broker", "mosquitto", "--dir", filepath.Join(c.opt.Dir, "mosquitto"), "--port", port,
-		"--bind", "127.0.0.1", "--authorizer", "authz-1", "--user", "root")
-	if err != nil {
-		return "", fmt.Errorf("scenario: broker mosquitto: %w\n%s", err, out)
-	}
-	pw := ""
-	for _, l := range strings.Split(out, "\n") {
-		if rest, ok := strings.CutPrefix(l, "authorizer user authz-1 password: "); ok {
-			pw, _, _ = strings.Cut(rest, " ")
-		}
-	}
-	if pw == "" {
-		return "", fmt.Errorf("scenario: broker mosquitto printed no password:\n%s", out)
-	}
-	c.mqttConf = filepath.Join(c.opt.Dir, "mosquitto", "mosquitto.conf")
-	return pw, c.runMosquitto()
+// mosquitto is one external broker of the campus.
+type mosquitto struct {
+	name, addr, conf string
+	proc             *Proc
 }
 
-func (c *Campus) runMosquitto() error {
+// startMosquittos writes each Mosquitto's files with the admin CLI
+// (terminals registered so far, service user authz-1 with one password
+// for all: --keep-passwords after the first) and starts it on its address
+// of MQTTs. It returns authz-1's password.
+func (c *Campus) startMosquittos() (string, error) {
+	pw := ""
+	for i, addr := range c.MQTTs {
+		name := "mosquitto"
+		if i > 0 {
+			name = fmt.Sprintf("mosquitto-%d", i+1)
+		}
+		_, port, _ := strings.Cut(addr, ":")
+		args := []string{"broker", "mosquitto", "--dir", filepath.Join(c.opt.Dir, name), "--port", port,
+			"--bind", "127.0.0.1", "--authorizer", "authz-1", "--user", "root"}
+		if i > 0 {
+			args = append(args, "--keep-passwords")
+		}
+		out, err := c.Admin(args...)
+		if err != nil {
+			return "", fmt.Errorf("scenario: broker mosquitto: %w\n%s", err, out)
+		}
+		for _, l := range strings.Split(out, "\n") {
+			if rest, ok := strings.CutPrefix(l, "authorizer user authz-1 password: "); ok {
+				pw, _, _ = strings.Cut(rest, " ")
+			}
+		}
+		if pw == "" {
+			return "", fmt.Errorf("scenario: broker mosquitto printed no password:\n%s", out)
+		}
+		m := &mosquitto{name: name, addr: addr, conf: filepath.Join(c.opt.Dir, name, "mosquitto.conf")}
+		c.mosquittos = append(c.mosquittos, m)
+		if err := c.runMosquitto(m); err != nil {
+			return "", err
+		}
+	}
+	return pw, nil
+}
+
+func (c *Campus) runMosquitto(m *mosquitto) error {
 	bin, err := exec.LookPath("mosquitto")
 	if err != nil {
 		if bin, err = exec.LookPath("/usr/sbin/mosquitto"); err != nil {
 			return fmt.Errorf("scenario: mosquitto not installed (make deps): %w", err)
 		}
 	}
-	if c.mosquitto, err = Start(c.opt.Dir, "mosquitto", bin, []string{"-c", c.mqttConf}, nil); err != nil {
+	if m.proc, err = Start(c.opt.Dir, m.name, bin, []string{"-c", m.conf}, nil); err != nil {
 		return err
 	}
 	ctx, cancel := context.WithTimeout(c.ctx, 10*time.Second)
 	defer cancel()
-	return c.mosquitto.WaitTCP(ctx, c.MQTT)
+	return m.proc.WaitTCP(ctx, m.addr)
 }
 
-// RestartBroker kills the external Mosquitto (kill -9) and starts it
-// again; with the embedded broker it restarts the authorizer instead.
+// RestartBroker kills the external Mosquitto (kill -9; the first one) and
+// starts it again; with the embedded broker it restarts the authorizer
+// instead.
 func (c *Campus) RestartBroker() error {
-	if c.mosquitto == nil {
+	if len(c.mosquittos) == 0 {
 		return c.RestartAuthorizer()
 	}
-	c.mosquitto.Kill()
-	return c.runMosquitto()
+	c.mosquittos[0].proc.Kill()
+	return c.runMosquitto(c.mosquittos[0])
 }
 
 // RestartAuthorizer kills the authorizer (kill -9: its embedded broker
@@ -416,6 +461,9 @@ type BoxSpec struct {
 	ID, Merchant, Mode string
 	FixedAmount        int64
 	Rig                rig.Config // Terminal, Dir and Broker are filled in
+	// FirstBroker is the index in Campus.MQTTs of the box's first-choice
+	// broker (with several brokers).
+	FirstBroker int
 }
 
 // StartBox creates the box's device twins and starts its terminald.
@@ -428,8 +476,16 @@ func (c *Campus) StartBox(spec BoxSpec) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
+	// The box's brokers: its first choice (behind the rig's network
+	// cutter), then the others in campus order.
+	brokers := []string{c.MQTTs[spec.FirstBroker%len(c.MQTTs)]}
+	for i := range c.MQTTs {
+		if i != spec.FirstBroker%len(c.MQTTs) {
+			brokers = append(brokers, c.MQTTs[i])
+		}
+	}
 	rc := spec.Rig
-	rc.Terminal, rc.Dir, rc.Broker = spec.ID, filepath.Join(dir, "dev"), c.MQTT
+	rc.Terminal, rc.Dir, rc.Broker = spec.ID, filepath.Join(dir, "dev"), brokers[0]
 	r, err := rig.New(rc)
 	if err != nil {
 		return fmt.Errorf("scenario: rig %s: %w", spec.ID, err)
@@ -456,12 +512,20 @@ func (c *Campus) StartBox(spec BoxSpec) error {
 		"terminal":      spec.ID,
 		"mode":          spec.Mode,
 		"data_dir":      filepath.Join(dir, "data"),
-		"broker":        map[string]string{"url": "tcp://" + r.Devices().Broker, "password_env": "TERMINALD_BROKER_PASSWORD"},
+		"broker":        map[string]any{"url": "tcp://" + r.Devices().Broker, "password_env": "TERMINALD_BROKER_PASSWORD"},
 		"devices":       devs,
 		"status_listen": statusAddr,
 		"log_level":     "info",
 		// A demo student gives up on the WeChat password prompt after 8 s.
 		"paying_timeout_ms": 8000,
+	}
+	if len(brokers) > 1 {
+		urls := []string{"tcp://" + r.Devices().Broker}
+		for _, a := range brokers[1:] {
+			urls = append(urls, "tcp://"+a)
+		}
+		cfg["broker"] = map[string]any{"urls": urls, "password_env": "TERMINALD_BROKER_PASSWORD"}
+		b.FirstBroker, b.firstAddr = urls[0], brokers[0]
 	}
 	raw, _ = json.MarshalIndent(cfg, "", "  ")
 	b.config = filepath.Join(dir, "terminald.json")

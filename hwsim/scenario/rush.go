@@ -22,12 +22,18 @@ type RushOptions struct {
 	// have finished, then starts it again: the authorizer with its
 	// embedded broker, or the external Mosquitto (Options.Broker).
 	KillAfter int
+	// Failover: with several brokers (Options.Brokers; the boxes
+	// alternate their first choice), KillAfter kills the first broker
+	// with SIGKILL for good instead of restarting it, and the rush times
+	// how long each of its boxes took to be online on another.
+	Failover bool
 }
 
 // RushResult is what the lunch rush saw.
 type RushResult struct {
 	Approved, Refused, Attempts int
 	Unexpected                  []string // balance mismatches and other surprises
+	Moves                       []Move   // Failover: the killed broker's boxes
 }
 
 // Rush runs the lunch rush: many students pay by code at many POS boxes
@@ -53,7 +59,7 @@ func Rush(ctx context.Context, opt Options, ro RushOptions) (*Campus, *RushResul
 	var specs []BoxSpec
 	for i := 0; i < ro.Terminals; i++ {
 		specs = append(specs, BoxSpec{ID: fmt.Sprintf("T-RUSH-%02d", i+1), Merchant: "M-RUSH", Mode: "pos",
-			Rig: rig.Config{Scanner: true, Keypad: "serial"}})
+			Rig: rig.Config{Scanner: true, Keypad: "serial"}, FirstBroker: i % max(1, opt.Brokers)})
 	}
 	if err := c.StartAuthorizer([][3]string{{"M-RUSH", "二食堂", "main"}}, specs); err != nil {
 		return c, nil, err
@@ -103,7 +109,7 @@ func Rush(ctx context.Context, opt Options, ro RushOptions) (*Campus, *RushResul
 	}
 	done := 0
 	var killOnce sync.Once
-	var wg sync.WaitGroup
+	var wg, moving sync.WaitGroup
 	errs := make(chan error, len(specs)+1)
 	for _, spec := range specs {
 		b := c.Boxes[spec.ID]
@@ -134,6 +140,17 @@ func Rush(ctx context.Context, opt Options, ro RushOptions) (*Campus, *RushResul
 				mu.Unlock()
 				if kill {
 					killOnce.Do(func() {
+						if ro.Failover {
+							moving.Add(1)
+							go func() {
+								defer moving.Done()
+								moves := c.failover(ctx, 0)
+								mu.Lock()
+								res.Moves = moves
+								mu.Unlock()
+							}()
+							return
+						}
 						what := "kill -9 the authorizer and its embedded broker"
 						if opt.Broker == "mosquitto" {
 							what = "kill -9 Mosquitto"
@@ -149,6 +166,7 @@ func Rush(ctx context.Context, opt Options, ro RushOptions) (*Campus, *RushResul
 		}()
 	}
 	wg.Wait()
+	moving.Wait()
 	close(errs)
 	for err := range errs {
 		if err != nil {
@@ -187,6 +205,7 @@ func Rush(ctx context.Context, opt Options, ro RushOptions) (*Campus, *RushResul
 type boxStatus struct {
 	State  string `json:"state"`
 	Online bool   `json:"online"`
+	Broker string `json:"broker"`
 	Recent []struct {
 		Tx     string `json:"tx"`
 		State  string `json:"state"`

@@ -61,6 +61,7 @@ type env struct {
 	fb      *fakeBackend
 	logs    *logSink
 	url     string
+	urls    []string    // several brokers: the authorizers subscribe on each (url unused)
 	tls     *tls.Config // client TLS (nil = plain)
 	restart func()      // kill and restart the broker
 	authzs  []*authz.Authorizer
@@ -165,7 +166,7 @@ func (e *env) addAuthorizer(svc broker.Credential, b authz.Backend) *authz.Autho
 func (e *env) addAuthorizerWith(svc broker.Credential, b authz.Backend, onStatus func(authz.TerminalStatus)) *authz.Authorizer {
 	e.t.Helper()
 	a, err := authz.New(authz.Config{
-		Broker: e.url, TLS: e.tls, Username: svc.User, Password: svc.Password,
+		Broker: e.url, Brokers: e.urls, TLS: e.tls, Username: svc.User, Password: svc.Password,
 		Workers: 4, KeepAlive: 2 * time.Second, MaxReconnectInterval: 200 * time.Millisecond, ConnectTimeout: time.Second,
 		PublishTimeout: 3 * time.Second, Logger: e.logs.logger(), OnStatus: onStatus,
 	}, b)
@@ -189,6 +190,12 @@ func (c *counter) next() (uint64, error) { return c.n.Add(1), nil }
 // newLink starts terminal id's link on out (nil = an empty outbox).
 func (e *env) newLink(id string, out terminal.Outbox, seq *counter) *link.Link {
 	e.t.Helper()
+	return e.newLinkOn(id, []string{e.url}, out, seq)
+}
+
+// newLinkOn is newLink with the brokers the link tries, in order.
+func (e *env) newLinkOn(id string, brokers []string, out terminal.Outbox, seq *counter) *link.Link {
+	e.t.Helper()
 	if out == nil {
 		out = newOutbox()
 	}
@@ -196,7 +203,7 @@ func (e *env) newLink(id string, out terminal.Outbox, seq *counter) *link.Link {
 		seq = &counter{}
 	}
 	l, err := link.New(link.Config{
-		Broker: e.url, TLS: e.tls, Terminal: id, Password: termPasswords[id], ConnSeq: seq.next,
+		Brokers: brokers, TLS: e.tls, Terminal: id, Password: termPasswords[id], ConnSeq: seq.next,
 		// KeepAlive 2 s, not 1: at 1 s the embedded (mochi) broker's read
 		// deadline is also 1 s (1.5 × keepalive in whole seconds) and it
 		// cut idle links as paho sent its first ping; mosquitto allows

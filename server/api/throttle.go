@@ -17,8 +17,11 @@ import (
 // runs into PerAddress, many addresses together into Global (which also
 // bounds the bcrypt work a flood of guesses can cause). A successful
 // login gives its tokens back, so students logging in — a whole lunch
-// rush behind one campus NAT address — are held back only by failures. The per-number lockout with growing
-// delays is the wallet's (wallet.LoginFrom).
+// rush behind one campus NAT address — are held back only by failures.
+// These limits are each authorizer's own, in memory: a cheap pre-filter
+// against floods, which a restart resets. The per-number lockout with
+// growing delays is the wallet's (wallet.LoginFrom), kept in the wallet
+// store and so shared by every authorizer and kept across restarts.
 type LoginLimits struct {
 	PerAddress   rate.Limit // attempts per second per address; default 1/3 s
 	AddressBurst int        // default 20

@@ -7,7 +7,16 @@
 //
 // Several authorizers run side by side: requests and journal entries are
 // taken with a shared subscription ($share/{group}/...), so each message
-// goes to one of them; every authorizer follows all statuses. Exactly-once
+// goes to one of them; every authorizer follows all statuses.
+//
+// Several brokers: an authorizer connects to every broker of its list and
+// subscribes on each, so a terminal may use any of them and move between
+// them. A message is answered on the broker it came from (the terminal is
+// connected there). Retained configs go to every connected broker; a
+// terminal's birth on a broker gets its config there; a notice goes to the
+// broker the terminal was last seen online on. A broker that dies takes
+// only in-flight messages with it: terminals resend journal entries and
+// settle in-doubt payments by query or reversal on the next broker. Exactly-once
 // money is the Backend's job (idempotent by transaction ID and by journal
 // sequence); this package adds that a message is acknowledged to the broker
 // only after it was handled and its answer published, so a crash redelivers
@@ -51,8 +60,10 @@ type Backend interface {
 
 // Config configures an Authorizer.
 type Config struct {
-	// Broker is the broker URL: tcp://host:port or ssl://host:port.
-	Broker string
+	// Brokers are the broker URLs (tcp://host:port or ssl://host:port);
+	// Broker is the single-broker form, used when Brokers is empty.
+	Brokers []string
+	Broker  string
 	// TLS is used for ssl:// URLs (CA pool, optional client certificate).
 	TLS *tls.Config
 	// Username and Password are this instance's service credential. The
@@ -97,6 +108,7 @@ type TerminalStatus struct {
 	At       time.Time // the terminal's time in the status message
 	Seen     time.Time // when the authorizer received it
 	Software string
+	Broker   string // URL of the broker the status came through
 }
 
 // Authorizer is a running set of MQTT handlers.
@@ -104,15 +116,14 @@ type Authorizer struct {
 	cfg     Config
 	backend Backend
 	log     *slog.Logger
-	client  paho.Client
+	conns   []*conn // one per broker, in Config.Brokers order
 
 	ctx    context.Context
 	cancel context.CancelFunc
 	shards []*queue
 	wg     sync.WaitGroup
 
-	connected chan struct{} // closed at the first subscribed connection
-	up        atomic.Bool   // connected and subscribed now
+	connected chan struct{} // closed at the first subscribed connection to any broker
 	connOnce  sync.Once
 	closeOnce sync.Once
 	subErr    chan error
@@ -122,6 +133,13 @@ type Authorizer struct {
 	configured map[string]uint64 // terminal → conn_seq whose birth got a config
 }
 
+// conn is the connection to one broker.
+type conn struct {
+	url    string
+	client paho.Client
+	up     atomic.Bool // connected and subscribed now
+}
+
 // DefaultWorkers is Config.Workers' default.
 const DefaultWorkers = 256
 
@@ -129,6 +147,7 @@ type job struct {
 	shed     bool      // answered BUSY without the backend (queue overflow)
 	received time.Time // when the message reached this authorizer (metrics)
 	msg      paho.Message
+	via      *conn // the broker it came from, where it is answered
 	terminal string
 	ch       protocol.Channel
 	req      *protocol.Request
@@ -138,8 +157,18 @@ type job struct {
 
 // New makes an Authorizer; Start connects it.
 func New(cfg Config, b Backend) (*Authorizer, error) {
-	if cfg.Broker == "" || cfg.Username == "" {
+	if len(cfg.Brokers) == 0 && cfg.Broker != "" {
+		cfg.Brokers = []string{cfg.Broker}
+	}
+	if len(cfg.Brokers) == 0 || cfg.Username == "" {
 		return nil, errors.New("authz: broker URL and user name are required")
+	}
+	seen := map[string]bool{}
+	for _, u := range cfg.Brokers {
+		if u == "" || seen[u] {
+			return nil, fmt.Errorf("authz: broker list %q: empty or repeated URL", cfg.Brokers)
+		}
+		seen[u] = true
 	}
 	if b == nil {
 		return nil, errors.New("authz: no backend")
@@ -178,8 +207,26 @@ func New(cfg Config, b Backend) (*Authorizer, error) {
 		statuses: map[string]TerminalStatus{}, configured: map[string]uint64{},
 	}
 	a.ctx, a.cancel = context.WithCancel(context.Background())
+	for _, url := range cfg.Brokers {
+		a.conns = append(a.conns, a.newConn(url))
+	}
+	a.shards = make([]*queue, cfg.Workers)
+	perShard := max(1, (cfg.MaxQueue+cfg.Workers-1)/cfg.Workers)
+	for i := range a.shards {
+		a.shards[i] = newQueue(perShard)
+		a.wg.Add(1)
+		go a.worker(a.shards[i])
+	}
+	return a, nil
+}
+
+// newConn makes the (not yet connected) client for one broker. The client
+// id is the user name on every broker: each broker keeps its own session.
+func (a *Authorizer) newConn(url string) *conn {
+	cfg := a.cfg
+	c := &conn{url: url}
 	o := paho.NewClientOptions().
-		AddBroker(cfg.Broker).
+		AddBroker(url).
 		SetClientID(cfg.Username).
 		SetUsername(cfg.Username).
 		SetPassword(cfg.Password).
@@ -196,44 +243,62 @@ func New(cfg Config, b Backend) (*Authorizer, error) {
 		SetResumeSubs(true).
 		// Set before Connect: a persistent session's queued messages
 		// arrive before the subscriptions are renewed.
-		SetDefaultPublishHandler(a.onMessage).
-		SetOnConnectHandler(a.onConnect).
+		SetDefaultPublishHandler(func(_ paho.Client, m paho.Message) { a.onMessage(c, m) }).
+		SetOnConnectHandler(func(pc paho.Client) { a.onConnect(c, pc) }).
 		SetConnectionLostHandler(func(_ paho.Client, err error) {
-			a.up.Store(false)
-			a.log.Warn("authz: connection lost", "err", err)
+			c.up.Store(false)
+			a.log.Warn("authz: connection lost", "broker", url, "err", err)
 		})
 	if cfg.TLS != nil {
 		o.SetTLSConfig(cfg.TLS)
 	}
-	a.client = paho.NewClient(o)
-	a.shards = make([]*queue, cfg.Workers)
-	perShard := max(1, (cfg.MaxQueue+cfg.Workers-1)/cfg.Workers)
-	for i := range a.shards {
-		a.shards[i] = newQueue(perShard)
-		a.wg.Add(1)
-		go a.worker(a.shards[i])
-	}
-	return a, nil
+	c.client = paho.NewClient(o)
+	return c
 }
 
-// Start connects to the broker and subscribes; it returns once the
-// subscriptions are in place, or with ctx's error (the client keeps
-// retrying in the background until Close).
+// Start connects to every broker and subscribes; it returns once the
+// subscriptions are in place on one of them, or with ctx's error. The
+// clients keep retrying in the background until Close: a broker that is
+// down at start is joined when it comes up.
 func (a *Authorizer) Start(ctx context.Context) error {
-	a.client.Connect() // with ConnectRetry the token completes only on success
+	for _, c := range a.conns {
+		c.client.Connect() // with ConnectRetry the token completes only on success
+	}
 	select {
 	case <-a.connected:
 		return nil
 	case err := <-a.subErr:
 		return err
 	case <-ctx.Done():
-		return fmt.Errorf("authz: connect %s: %w", a.cfg.Broker, ctx.Err())
+		return fmt.Errorf("authz: connect %q: %w", a.cfg.Brokers, ctx.Err())
 	}
 }
 
-// Connected reports whether the link to the broker is up and subscribed
-// (for readiness probes).
-func (a *Authorizer) Connected() bool { return a.up.Load() }
+// Connected reports whether the authorizer is connected and subscribed to
+// at least one broker (for readiness probes): terminals fail over to it.
+func (a *Authorizer) Connected() bool {
+	for _, c := range a.conns {
+		if c.up.Load() {
+			return true
+		}
+	}
+	return false
+}
+
+// BrokerState is one broker connection's state.
+type BrokerState struct {
+	URL string
+	Up  bool // connected and subscribed
+}
+
+// Brokers reports each broker connection's state, in config order.
+func (a *Authorizer) Brokers() []BrokerState {
+	out := make([]BrokerState, len(a.conns))
+	for i, c := range a.conns {
+		out[i] = BrokerState{URL: c.url, Up: c.up.Load()}
+	}
+	return out
+}
 
 // Close disconnects and stops the workers. Messages not yet handled are
 // not acknowledged, so the broker redelivers them to this session later
@@ -241,13 +306,18 @@ func (a *Authorizer) Connected() bool { return a.up.Load() }
 func (a *Authorizer) Close() error {
 	a.closeOnce.Do(func() {
 		a.cancel()
-		a.client.Disconnect(250)
+		var wg sync.WaitGroup
+		for _, c := range a.conns {
+			wg.Add(1)
+			go func() { defer wg.Done(); c.client.Disconnect(250) }()
+		}
+		wg.Wait()
 		a.wg.Wait()
 	})
 	return nil
 }
 
-func (a *Authorizer) onConnect(c paho.Client) {
+func (a *Authorizer) onConnect(via *conn, c paho.Client) {
 	filters := map[string]byte{
 		protocol.AuthorizerFilter(protocol.ChanRequest, a.cfg.Group): 1,
 		protocol.AuthorizerFilter(protocol.ChanJournal, a.cfg.Group): 1,
@@ -256,7 +326,7 @@ func (a *Authorizer) onConnect(c paho.Client) {
 	tok := c.SubscribeMultiple(filters, nil)
 	if !tok.WaitTimeout(a.cfg.PublishTimeout) || tok.Error() != nil {
 		err := fmt.Errorf("authz: subscribe: %v", tok.Error())
-		a.log.Error("authz: subscribe failed", "err", tok.Error())
+		a.log.Error("authz: subscribe failed", "broker", via.url, "err", tok.Error())
 		select {
 		case a.subErr <- err:
 		default:
@@ -266,24 +336,24 @@ func (a *Authorizer) onConnect(c paho.Client) {
 	if st, ok := tok.(*paho.SubscribeToken); ok {
 		for f, q := range st.Result() {
 			if q > 1 {
-				a.log.Error("authz: subscription refused", "filter", f)
+				a.log.Error("authz: subscription refused", "broker", via.url, "filter", f)
 			}
 		}
 	}
-	a.up.Store(true)
-	a.log.Info("authz: connected and subscribed", "broker", a.cfg.Broker)
+	via.up.Store(true)
+	a.log.Info("authz: connected and subscribed", "broker", via.url)
 	a.connOnce.Do(func() { close(a.connected) })
 }
 
 // onMessage runs on paho's router: it decodes and enqueues, never blocks.
-func (a *Authorizer) onMessage(_ paho.Client, m paho.Message) {
+func (a *Authorizer) onMessage(via *conn, m paho.Message) {
 	terminal, ch, err := protocol.ParseTopic(m.Topic())
 	if err != nil || !ch.Up() {
 		a.log.Warn("authz: message on an unexpected topic dropped", "topic", m.Topic())
 		m.Ack()
 		return
 	}
-	j := job{msg: m, terminal: terminal, ch: ch, received: time.Now()}
+	j := job{msg: m, via: via, terminal: terminal, ch: ch, received: time.Now()}
 	key := terminal
 	switch ch {
 	case protocol.ChanRequest:
@@ -468,7 +538,7 @@ func (a *Authorizer) handleRequest(ctx context.Context, j job) {
 	// own storage work at a lunch rush (metrics count them).
 	a.log.Debug("authz: request", "terminal", req.Terminal, "op", string(req.Op), "tx", string(req.Tx),
 		"status", string(resp.Status), "code", resp.Code, "dup", j.msg.Duplicate())
-	a.publish(ctx, protocol.Topic(protocol.ChanResponse, req.Terminal), false, resp)
+	a.publish(ctx, j.via, protocol.Topic(protocol.ChanResponse, req.Terminal), false, resp)
 	a.ack(j)
 }
 
@@ -485,13 +555,16 @@ func (a *Authorizer) handleNotices(ctx context.Context, j job) {
 	n.Terminal = j.terminal
 	// Always answered, even when empty: the answer tells the terminal that
 	// an authorizer is alive.
-	a.publish(ctx, protocol.Topic(protocol.ChanNotify, j.terminal), false, n)
+	a.publish(ctx, j.via, protocol.Topic(protocol.ChanNotify, j.terminal), false, n)
 	a.ack(j)
 }
 
 func (a *Authorizer) handleJournal(ctx context.Context, j job) {
 	e := j.entry
 	ack := a.backend.ApplyJournal(ctx, e)
+	if !j.received.IsZero() {
+		metrics.OpSeconds.WithLabelValues("journal").Observe(time.Since(j.received).Seconds())
+	}
 	if ack == nil {
 		a.log.Error("authz: journal entry not applied", "terminal", e.Terminal, "seq", e.Seq)
 		a.ack(j) // not acked to the terminal: it resends
@@ -499,7 +572,7 @@ func (a *Authorizer) handleJournal(ctx context.Context, j job) {
 	}
 	ack.Terminal, ack.Seq, ack.Tx = e.Terminal, e.Seq, e.Tx
 	a.log.Debug("authz: journal", "terminal", e.Terminal, "seq", e.Seq, "tx", string(e.Tx), "ok", ack.OK, "code", ack.Code)
-	a.publish(ctx, protocol.Topic(protocol.ChanJournalAck, e.Terminal), false, ack)
+	a.publish(ctx, j.via, protocol.Topic(protocol.ChanJournalAck, e.Terminal), false, ack)
 	a.ack(j)
 }
 
@@ -513,7 +586,7 @@ func (a *Authorizer) handleStatus(ctx context.Context, j job) {
 		s.ConnSeq == prev.ConnSeq && s.State == protocol.StateOnline && prev.State == protocol.StateOffline)
 	cur := TerminalStatus{
 		Terminal: s.Terminal, State: s.State, ConnSeq: s.ConnSeq, At: s.At,
-		Seen: a.cfg.Now(), Software: s.Software,
+		Seen: a.cfg.Now(), Software: s.Software, Broker: j.via.url,
 	}
 	changed := !stale && (!known || prev.State != s.State || prev.ConnSeq != s.ConnSeq)
 	if !stale {
@@ -543,8 +616,9 @@ func (a *Authorizer) handleStatus(ctx context.Context, j job) {
 		}
 	}
 	if sendConfig {
-		if err := a.PublishConfig(ctx, s.Terminal); err != nil {
-			a.log.Warn("authz: config on birth", "terminal", s.Terminal, "err", err)
+		// On the broker the birth came through: the terminal is there.
+		if err := a.publishConfig(ctx, []*conn{j.via}, s.Terminal); err != nil {
+			a.log.Warn("authz: config on birth", "terminal", s.Terminal, "broker", j.via.url, "err", err)
 		}
 	}
 }
@@ -596,8 +670,14 @@ func (a *Authorizer) ack(j job) {
 }
 
 // PublishConfig publishes terminal's current config, retained, stamped
-// with the server time. Call it when a terminal's config changes.
+// with the server time, on every connected broker. Call it when a
+// terminal's config changes. A broker that is down misses it; the
+// terminal's next birth there brings it a fresh one.
 func (a *Authorizer) PublishConfig(ctx context.Context, terminal string) error {
+	return a.publishConfig(ctx, a.upConns(), terminal)
+}
+
+func (a *Authorizer) publishConfig(ctx context.Context, to []*conn, terminal string) error {
 	cfg, err := a.backend.TerminalConfig(ctx, terminal)
 	if err != nil {
 		return fmt.Errorf("authz: config of %s: %w", terminal, err)
@@ -608,20 +688,69 @@ func (a *Authorizer) PublishConfig(ctx context.Context, terminal string) error {
 	c := *cfg
 	c.Terminal = terminal
 	c.ServerTime = a.cfg.Now().UTC()
-	if !a.publish(ctx, protocol.Topic(protocol.ChanConfig, terminal), true, &c) {
+	if !a.publishAll(ctx, to, protocol.Topic(protocol.ChanConfig, terminal), true, &c) {
 		return fmt.Errorf("authz: config of %s: not published", terminal)
 	}
 	return nil
 }
 
+// upConns returns the broker connections that are up, or all of them when
+// none is (a publish then fails or waits for a reconnection as paho does).
+func (a *Authorizer) upConns() []*conn {
+	var out []*conn
+	for _, c := range a.conns {
+		if c.up.Load() {
+			out = append(out, c)
+		}
+	}
+	if len(out) == 0 {
+		return a.conns
+	}
+	return out
+}
+
+// publishAll publishes on each of to at once; it reports whether at least
+// one broker took it.
+func (a *Authorizer) publishAll(ctx context.Context, to []*conn, topic string, retained bool, m any) bool {
+	b, encoded := a.encode(topic, m)
+	if !encoded {
+		return false
+	}
+	var ok atomic.Bool
+	var wg sync.WaitGroup
+	for _, c := range to {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if a.send(ctx, c, topic, retained, b) {
+				ok.Store(true)
+			}
+		}()
+	}
+	wg.Wait()
+	return ok.Load()
+}
+
 // PublishNotice pushes a notice (e.g. one new static-QR payment) to its
-// terminal. A terminal that misses it gets it again by cursor on its next
+// terminal, on the broker it was last seen online on (every connected one
+// if none). A terminal that misses it gets it again by cursor on its next
 // connection.
 func (a *Authorizer) PublishNotice(ctx context.Context, n *protocol.Notice) error {
 	if n == nil || !protocol.ValidID(n.Terminal) {
 		return errors.New("authz: notice without a valid terminal")
 	}
-	if !a.publish(ctx, protocol.Topic(protocol.ChanNotify, n.Terminal), false, n) {
+	to := a.upConns()
+	a.mu.Lock()
+	st, known := a.statuses[n.Terminal]
+	a.mu.Unlock()
+	if known && st.State == protocol.StateOnline {
+		for _, c := range a.conns {
+			if c.url == st.Broker && c.up.Load() {
+				to = []*conn{c}
+			}
+		}
+	}
+	if !a.publishAll(ctx, to, protocol.Topic(protocol.ChanNotify, n.Terminal), false, n) {
 		return fmt.Errorf("authz: notice for %s: not published", n.Terminal)
 	}
 	return nil
@@ -639,9 +768,15 @@ func (a *Authorizer) Statuses() []TerminalStatus {
 	return out
 }
 
-// publish encodes m and publishes it with QoS 1, waiting for the PUBACK up
-// to PublishTimeout. It reports whether the broker took it.
-func (a *Authorizer) publish(ctx context.Context, topic string, retained bool, m any) bool {
+// publish encodes m and publishes it on broker via with QoS 1, waiting for
+// the PUBACK up to PublishTimeout. It reports whether the broker took it.
+func (a *Authorizer) publish(ctx context.Context, via *conn, topic string, retained bool, m any) bool {
+	b, ok := a.encode(topic, m)
+	return ok && a.send(ctx, via, topic, retained, b)
+}
+
+// encode encodes one of the messages the authorizer sends.
+func (a *Authorizer) encode(topic string, m any) ([]byte, bool) {
 	var b []byte
 	var err error
 	switch m := m.(type) {
@@ -658,20 +793,26 @@ func (a *Authorizer) publish(ctx context.Context, topic string, retained bool, m
 	}
 	if err != nil {
 		a.log.Error("authz: encode", "topic", topic, "err", err)
-		return false
+		return nil, false
 	}
-	tok := a.client.Publish(topic, 1, retained, b)
+	return b, true
+}
+
+// send publishes b on broker via with QoS 1 and waits for the PUBACK up to
+// PublishTimeout.
+func (a *Authorizer) send(ctx context.Context, via *conn, topic string, retained bool, b []byte) bool {
+	tok := via.client.Publish(topic, 1, retained, b)
 	t := time.NewTimer(a.cfg.PublishTimeout)
 	defer t.Stop()
 	select {
 	case <-tok.Done():
 		if err := tok.Error(); err != nil {
-			a.log.Warn("authz: publish", "topic", topic, "err", err)
+			a.log.Warn("authz: publish", "broker", via.url, "topic", topic, "err", err)
 			return false
 		}
 		return true
 	case <-t.C:
-		a.log.Warn("authz: publish not acknowledged in time", "topic", topic)
+		a.log.Warn("authz: publish not acknowledged in time", "broker", via.url, "topic", topic)
 		return false
 	case <-ctx.Done():
 		return false

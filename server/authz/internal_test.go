@@ -122,11 +122,11 @@ func TestSameTxSerialized(t *testing.T) {
 	slow := txID(t, 1)
 	b := &blockingBackend{slow: slow, release: make(chan struct{}), entered: make(chan struct{}), other: make(chan protocol.TxID, 100)}
 	a := newOffline(t, b)
-	a.onMessage(nil, reqMsg(t, protocol.OpPay, slow))
+	a.onMessage(a.conns[0], reqMsg(t, protocol.OpPay, slow))
 	<-b.entered
 	rev := reqMsg(t, protocol.OpReverse, slow)
 	rev.ackedCh = make(chan struct{})
-	a.onMessage(nil, rev)
+	a.onMessage(a.conns[0], rev)
 	// Other transactions are answered while the slow one blocks its worker.
 	want := map[protocol.TxID]bool{}
 	for i := byte(2); i < 40; i++ {
@@ -135,7 +135,7 @@ func TestSameTxSerialized(t *testing.T) {
 			continue // queued behind the slow one by design
 		}
 		want[tx] = true
-		a.onMessage(nil, reqMsg(t, protocol.OpQuery, tx))
+		a.onMessage(a.conns[0], reqMsg(t, protocol.OpQuery, tx))
 	}
 	for len(want) > 0 {
 		select {
@@ -179,7 +179,7 @@ func TestStatusStaleness(t *testing.T) {
 		if err := protocol.Decode(b, &s); err != nil {
 			t.Fatal(err)
 		}
-		a.handleStatus(context.Background(), job{msg: &fakeMsg{retain: retained}, terminal: "T1", ch: protocol.ChanStatus, status: &s})
+		a.handleStatus(context.Background(), job{msg: &fakeMsg{retain: retained}, via: a.conns[0], terminal: "T1", ch: protocol.ChanStatus, status: &s})
 	}
 	tests := []struct {
 		state     string
@@ -223,7 +223,7 @@ func FuzzOnMessage(f *testing.F) {
 		a := newOffline(t, b)
 		c := []protocol.Channel{protocol.ChanRequest, protocol.ChanJournal, protocol.ChanStatus}[int(ch)%3]
 		m := &fakeMsg{topic: protocol.Topic(c, "T1"), payload: payload}
-		a.onMessage(nil, m)
+		a.onMessage(a.conns[0], m)
 		if json.Valid(payload) || len(payload) == 0 {
 			return
 		}

@@ -148,8 +148,7 @@ func (s *Service) ResetPassword(ctx context.Context, id uint32, which string) (t
 		if err != nil {
 			return "", false, err
 		}
-		s.clearLoginFails(no)
-		return temp, true, nil
+		return temp, true, s.clearLoginFails(ctx, no)
 	case PasswordPayment, PasswordWater:
 		err = s.updateUser(ctx, id, func(u *User) error {
 			hash, fails, until := &u.PayHash, &u.PayFails, &u.PayLockedUntil
@@ -227,14 +226,20 @@ func (s *Service) RotateTerminal(ctx context.Context, id string) (string, error)
 // Revoked reports whether a terminal's credentials are revoked.
 func (t *Terminal) Revoked() bool { return t.PasswordHash == "" }
 
-// clearLoginFails lifts the login locks of a student number (from every
-// client address): the desk checked who the student is.
-func (s *Service) clearLoginFails(studentNo string) {
+// clearLoginFails lifts the student number's login lock (the count kept
+// for the number across every address) in the store and in this
+// process's memory: the desk checked who the student is. Locks of single
+// client addresses run out by themselves.
+func (s *Service) clearLoginFails(ctx context.Context, studentNo string) error {
+	if err := s.st.ClearLoginFails(ctx, studentNo); err != nil {
+		return fmt.Errorf("wallet: clear login locks: %w", err)
+	}
 	s.loginMu.Lock()
 	defer s.loginMu.Unlock()
-	for k := range s.loginFails {
-		if k == studentNo || strings.HasPrefix(k, studentNo+"\x00") {
-			delete(s.loginFails, k)
+	for k := range s.loginLocked {
+		if k == studentNo || strings.HasPrefix(k, loginPairKey(studentNo, "")) {
+			delete(s.loginLocked, k)
 		}
 	}
+	return nil
 }

@@ -1,7 +1,7 @@
 package wallet
 
-// SetMaxLoginFails lowers the bound on remembered failed logins, so a test
-// can reach it without 100 000 bcrypt comparisons.
+// SetMaxLoginFails lowers the bound on the login locks remembered in
+// memory, so a test can reach it without 100 000 bcrypt comparisons.
 func (s *Service) SetMaxLoginFails(n int) {
 	s.loginMu.Lock()
 	s.maxLoginFails = n

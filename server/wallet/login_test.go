@@ -3,12 +3,14 @@ package wallet_test
 import (
 	"errors"
 	"fmt"
+	"path/filepath"
 	"sync"
 	"testing"
 	"time"
 
 	"campuspay/protocol"
 	"campuspay/server/wallet"
+	walletsqlite "campuspay/server/wallet/sqlite"
 	"campuspay/server/wallet/wallettest"
 )
 
@@ -141,6 +143,69 @@ func TestLoginGrowingLock(t *testing.T) {
 	for i := 1; i < wallet.PasswordTries; i++ {
 		if got, _ := login("wrong", guesser); got != "failed" {
 			t.Fatalf("after a quiet day, wrong password %d: %s", i, got)
+		}
+	}
+}
+
+// Issue 12 item 2: lockouts are the store's. A lock set through one
+// Service refuses the login through another on the same store (a second
+// authorizer), a restart (a new Service on the reopened store file) keeps
+// it, and it ends on the injected clock. The address lock of a guesser
+// holds on every Service for that address only.
+func TestLoginLockSharedAndDurable(t *testing.T) {
+	e := wallettest.New(t)
+	s := e.AddStudent(wallettest.Options{Inactive: true})
+	other, err := wallet.New(e.Config, e.Keys, e.Deps)
+	if err != nil {
+		t.Fatal(err)
+	}
+	reopened, err := walletsqlite.Open(filepath.Join(e.Dir, "wallet.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { reopened.Close() })
+	deps := e.Deps
+	deps.Store = reopened
+	restarted, err := wallet.New(e.Config, e.Keys, deps)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const guesser, phone = "198.51.100.7", "203.0.113.5"
+	svcs := map[string]*wallet.Service{"first": e.Svc, "other": other, "restarted": restarted}
+	const free = wallet.PasswordTries - 1 // wrong passwords that do not lock yet
+	steps := []struct {
+		svc, pw, client string
+		advance         time.Duration
+		want            string
+		times           int // 0 = once
+	}{
+		// The guesser's address locks after PasswordTries on the first.
+		{svc: "first", pw: "wrong", client: guesser, want: "failed", times: free},
+		{svc: "first", pw: "wrong", client: guesser, want: "locking"},
+		{svc: "other", pw: s.Password, client: guesser, want: "locked"},
+		{svc: "restarted", pw: s.Password, client: guesser, want: "locked"},
+		{svc: "other", pw: s.Password, client: phone, want: "ok"},
+		// The number itself, without an address, locks (for LoginLockBase
+		// at first): failures counted through two Services add up.
+		{svc: "other", pw: "wrong", want: "failed", times: free - 1},
+		{svc: "restarted", pw: "wrong", want: "failed"},
+		{svc: "other", pw: "wrong", want: "locking"},
+		{svc: "first", pw: s.Password, want: "locked"},
+		{svc: "restarted", pw: s.Password, client: phone, want: "locked"},
+		{svc: "restarted", pw: s.Password, client: phone, advance: wallet.LoginLockBase - time.Second, want: "locked"},
+		{svc: "restarted", pw: s.Password, client: phone, advance: time.Second, want: "ok"},
+		{svc: "first", pw: s.Password, want: "ok"},
+		// The guesser's lock (LoginLockBase, set at the same time) has
+		// ended too.
+		{svc: "other", pw: s.Password, client: guesser, want: "ok"},
+	}
+	for i, st := range steps {
+		e.Clock.Advance(st.advance)
+		for range max(1, st.times) {
+			_, err := svcs[st.svc].LoginFrom(ctx, s.No, st.pw, st.client)
+			if got := loginOutcome(t, err); got != st.want {
+				t.Fatalf("step %d (%s, %q from %q): %s, want %s", i, st.svc, st.pw, st.client, got, st.want)
+			}
 		}
 	}
 }

@@ -92,9 +92,10 @@ type Service struct {
 	authOK map[string][32]byte // terminal → SHA-256(hash, password) last verified
 
 	loginMu       sync.Mutex
-	loginFails    map[string]*loginFail
-	maxLoginFails int        // 0: the default bound (tests lower it)
-	loginLocks    keyedMutex // one password check at a time per student number (login.go)
+	loginLocked   map[string]time.Time // login locks seen: key → until (login.go's pre-filter)
+	loginPruned   time.Time            // when this process last pruned the store's login counts
+	maxLoginFails int                  // bound of loginLocked; 0: the default (tests lower it)
+	loginLocks    keyedMutex           // one password check at a time per student number (login.go)
 
 	hookMu         sync.Mutex
 	configChanged  func(terminals []string)

@@ -345,7 +345,28 @@ type Store interface {
 	BumpRevision(ctx context.Context) (uint64, error)
 	Revision(ctx context.Context) (uint64, error)
 
+	// Login lockouts by throttled key (a student number, or a number and
+	// a client address): shared by every authorizer on the store and kept
+	// across restarts (login.go). LoginFails returns the rows of those
+	// keys that exist. UpdateLoginFail reads key's row (Key set, the rest
+	// zero when none), lets f change it and stores it, atomically against
+	// every other writer of that key, in any process; f must only compute.
+	// ClearLoginFails deletes keys' rows. PruneLoginFails deletes the rows
+	// not locked at now whose last failure is before lastBefore.
+	LoginFails(ctx context.Context, keys ...string) ([]LoginFail, error)
+	UpdateLoginFail(ctx context.Context, key string, f func(*LoginFail)) (LoginFail, error)
+	ClearLoginFails(ctx context.Context, keys ...string) error
+	PruneLoginFails(ctx context.Context, now, lastBefore time.Time) (int, error)
+
 	Close() error
+}
+
+// LoginFail is the failed-login count of one throttled key.
+type LoginFail struct {
+	Key   string
+	Fails int       // wrong passwords in a row
+	Last  time.Time // the last one
+	Until time.Time // locked until; zero when it never locked
 }
 
 // APIResponse is an HTTP response stored for an Idempotency-Key of the app

@@ -40,14 +40,17 @@ type Config struct {
 	CardRetapMS int `json:"card_retap_ms,omitempty"`
 }
 
-// BrokerConfig says how to reach the broker. The password is read from
-// PasswordFile or the PasswordEnv environment variable, never from this
-// file, and is never logged.
+// BrokerConfig says how to reach the broker: URL for one, or URLs for a
+// list in order of preference (the link fails over along it; see
+// terminal/link). The password (the same on every broker of the list) is
+// read from PasswordFile or the PasswordEnv environment variable, never
+// from this file, and is never logged.
 type BrokerConfig struct {
-	URL          string `json:"url"` // tcp://host:1883 or ssl://host:8883
-	PasswordFile string `json:"password_file,omitempty"`
-	PasswordEnv  string `json:"password_env,omitempty"`
-	CAFile       string `json:"ca_file,omitempty"` // PEM CA bundle for ssl:// URLs
+	URL          string   `json:"url,omitempty"`  // tcp://host:1883 or ssl://host:8883
+	URLs         []string `json:"urls,omitempty"` // several brokers, first choice first
+	PasswordFile string   `json:"password_file,omitempty"`
+	PasswordEnv  string   `json:"password_env,omitempty"`
+	CAFile       string   `json:"ca_file,omitempty"` // PEM CA bundle for ssl:// URLs
 }
 
 // DevicesConfig names a driver for each role the mode uses.
@@ -103,8 +106,21 @@ func (c *Config) Validate() error {
 	if c.DataDir == "" {
 		errs = append(errs, errors.New("data_dir is required"))
 	}
-	if !strings.HasPrefix(c.Broker.URL, "tcp://") && !strings.HasPrefix(c.Broker.URL, "ssl://") {
-		errs = append(errs, fmt.Errorf("broker url %q must be tcp:// or ssl://", c.Broker.URL))
+	switch {
+	case c.Broker.URL != "" && len(c.Broker.URLs) > 0:
+		errs = append(errs, errors.New("broker: give url or urls, not both"))
+	case c.Broker.URL == "" && len(c.Broker.URLs) == 0:
+		errs = append(errs, errors.New("broker: url (or urls) is required"))
+	}
+	seen := map[string]bool{}
+	for _, u := range c.Broker.List() {
+		if !strings.HasPrefix(u, "tcp://") && !strings.HasPrefix(u, "ssl://") {
+			errs = append(errs, fmt.Errorf("broker url %q must be tcp:// or ssl://", u))
+		}
+		if seen[u] {
+			errs = append(errs, fmt.Errorf("broker url %q is listed twice", u))
+		}
+		seen[u] = true
 	}
 	if c.Devices.Display == nil {
 		errs = append(errs, errors.New("devices.display is required"))
@@ -131,6 +147,17 @@ func ParseLogLevel(s string) (slog.Level, error) {
 		return l, fmt.Errorf("log level %q: %w", s, err)
 	}
 	return l, nil
+}
+
+// List is the brokers to use, in order of preference.
+func (b BrokerConfig) List() []string {
+	if len(b.URLs) > 0 {
+		return b.URLs
+	}
+	if b.URL != "" {
+		return []string{b.URL}
+	}
+	return nil
 }
 
 // password returns the broker password from its file or variable.

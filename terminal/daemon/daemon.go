@@ -165,7 +165,7 @@ func (m *Main) newLink() (terminal.Link, error) {
 	}
 	j := m.journal
 	l, err := link.New(link.Config{
-		Broker: m.cfg.Broker.URL, TLS: tc, Terminal: m.cfg.Terminal, Password: pw,
+		Brokers: m.cfg.Broker.List(), TLS: tc, Terminal: m.cfg.Terminal, Password: pw,
 		Software: "terminald/" + Version,
 		ConnSeq:  func() (uint64, error) { return j.NextConnSeq(context.Background()) },
 		Cursor: func() uint64 {

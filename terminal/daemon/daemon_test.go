@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -320,12 +321,38 @@ func TestExampleConfigs(t *testing.T) {
 		`{"terminal":"T1","mode":"vending","data_dir":"d","broker":{"url":"tcp://h:1"},"devices":{"display":{"driver":"console"}}}`,
 		`{"terminal":"T1","mode":"pos","data_dir":"d","broker":{"url":"http://h"},"devices":{"display":{"driver":"console"}}}`,
 		`{"terminal":"T1","mode":"pos","data_dir":"d","broker":{"url":"tcp://h:1","password":"x"},"devices":{"display":{"driver":"console"}}}`,
+		`{"terminal":"T1","mode":"pos","data_dir":"d","broker":{},"devices":{"display":{"driver":"console"}}}`,
+		`{"terminal":"T1","mode":"pos","data_dir":"d","broker":{"url":"tcp://h:1","urls":["tcp://h:2"]},"devices":{"display":{"driver":"console"}}}`,
+		`{"terminal":"T1","mode":"pos","data_dir":"d","broker":{"urls":["tcp://h:1","http://h:2"]},"devices":{"display":{"driver":"console"}}}`,
+		`{"terminal":"T1","mode":"pos","data_dir":"d","broker":{"urls":["tcp://h:1","tcp://h:1"]},"devices":{"display":{"driver":"console"}}}`,
 	}
 	for i, b := range bad {
 		p := filepath.Join(t.TempDir(), "bad.json")
 		os.WriteFile(p, []byte(b), 0o600)
 		if _, err := LoadConfig(p); err == nil {
 			t.Errorf("bad config %d accepted", i)
+		}
+	}
+}
+
+// TestBrokerList: the single-broker key of old configs and the list give
+// the link its brokers in order.
+func TestBrokerList(t *testing.T) {
+	for _, tc := range []struct {
+		broker string
+		want   []string
+	}{
+		{`{"url":"tcp://a:1883"}`, []string{"tcp://a:1883"}},
+		{`{"urls":["tcp://a:1883","ssl://b:8883"]}`, []string{"tcp://a:1883", "ssl://b:8883"}},
+	} {
+		p := filepath.Join(t.TempDir(), "c.json")
+		os.WriteFile(p, []byte(`{"terminal":"T1","mode":"pos","data_dir":"d","broker":`+tc.broker+`,"devices":{"display":{"driver":"console"}}}`), 0o600)
+		c, err := LoadConfig(p)
+		if err != nil {
+			t.Fatalf("%s: %v", tc.broker, err)
+		}
+		if got := c.Broker.List(); !slices.Equal(got, tc.want) {
+			t.Errorf("%s: brokers %v, want %v", tc.broker, got, tc.want)
 		}
 	}
 }

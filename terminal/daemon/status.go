@@ -22,6 +22,7 @@ type Status struct {
 	State        string     `json:"state"`
 	StateNum     int        `json:"state_num"`
 	Online       bool       `json:"online"`
+	Broker       string     `json:"broker,omitempty"` // the broker connected to
 	JournalDepth int        `json:"journal_depth"`
 	Reversals    int        `json:"reversals_pending"`
 	Config       uint64     `json:"config_revision"`
@@ -46,6 +47,9 @@ func (m *Main) status(ctx context.Context) (Status, error) {
 	s := Status{Terminal: m.cfg.Terminal, Mode: string(m.cfg.Mode), Version: Version, State: snap.State.String(),
 		StateNum: int(snap.State), Online: snap.Online, Reversals: snap.Reversals, Config: snap.Config,
 		ClockOffset: snap.Offset.String()}
+	if b, ok := m.link.(interface{ Broker() string }); ok {
+		s.Broker = b.Broker()
+	}
 	var err error
 	if s.JournalDepth, err = m.journal.Depth(ctx); err != nil {
 		return s, err
@@ -67,6 +71,7 @@ var statusPage = template.Must(template.New("status").Parse(`<!doctype html>
 <style>body{font-family:sans-serif;margin:1em}td,th{padding:2px 8px;text-align:left}.off{color:#b00}</style></head>
 <body><h1>{{.Terminal}} <small>{{.Mode}} · {{.Version}}</small></h1>
 <p>状态 state: <b>{{.State}}</b> · 网络 link: {{if .Online}}<b>online</b>{{else}}<b class="off">offline</b>{{end}}
+{{if .Broker}}({{.Broker}}){{end}}
 · 待上传 journal depth: <b>{{.JournalDepth}}</b> · 待撤销 reversals: {{.Reversals}}
 · config rev {{.Config}} · clock offset {{.ClockOffset}}</p>
 <table><tr><th>tx</th><th>state</th><th>amount ¥</th><th>status</th><th>code</th><th>cred</th><th>entry</th><th>updated</th></tr>

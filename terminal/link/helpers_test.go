@@ -264,8 +264,12 @@ func (c *connSeq) next() (uint64, error) { return c.n.Add(1), nil }
 func newLink(t *testing.T, addr string, out terminal.Outbox, mod func(*link.Config)) *link.Link {
 	t.Helper()
 	cs := &connSeq{}
+	broker := ""
+	if addr != "" {
+		broker = "tcp://" + addr
+	}
 	cfg := link.Config{
-		Broker: "tcp://" + addr, Terminal: "T1", Password: "pw-t1-secret",
+		Broker: broker, Terminal: "T1", Password: "pw-t1-secret",
 		// KeepAlive 2 s, not 1: mochi's read deadline is keepalive × 1.5
 		// in whole seconds, so at 1 s it dropped an idle link just as paho
 		// sent its first ping, and every test saw unplanned reconnections

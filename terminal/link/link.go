@@ -6,6 +6,20 @@
 // ID and op, tracks the clock offset to the server, delivers the retained
 // config and notices, and runs the journal pump that drains the outbox.
 //
+// Brokers: the config lists one or more brokers in order of preference.
+// The link connects to one at a time. When the connection is lost it tries
+// the next broker in the list first (the one it lost may be dead), and when
+// a connection attempt fails it moves on to the next; it backs off only
+// after a whole round of the list failed. It stays on a broker that works
+// (it does not hurry back to the first): every authorizer serves every
+// broker, so any broker is as good. Each connection is a new paho client
+// with a new Last Will, the birth is published on the broker connected to
+// (the authorizer answers it with the retained config there), the down
+// topics are subscribed again, and the journal pump resends from the first
+// unacknowledged entry. Nothing of money rests in a broker's memory: a
+// request whose answer died with a broker ends in doubt and is settled by
+// query or reversal over the next one.
+//
 // Offline is detected three ways: paho's keepalive (no PINGRESP within the
 // ping timeout), a closed connection, and authorizer silence (a request
 // without a response). The link is LinkUp only while it is connected and
@@ -42,8 +56,11 @@ import (
 
 // Config configures a Link. Durations left zero take the defaults noted.
 type Config struct {
-	// Broker is the broker URL: tcp://host:port or ssl://host:port.
-	Broker string
+	// Brokers are the broker URLs, tcp://host:port or ssl://host:port, in
+	// order of preference; Broker is the single-broker form, used when
+	// Brokers is empty.
+	Brokers []string
+	Broker  string
 	// TLS is used for ssl:// URLs: the CA pool, and a client certificate
 	// when the broker requires one.
 	TLS *tls.Config
@@ -89,8 +106,16 @@ type Config struct {
 }
 
 func (c *Config) defaults() error {
-	if c.Broker == "" || !protocol.ValidID(c.Terminal) {
+	if len(c.Brokers) == 0 && c.Broker != "" {
+		c.Brokers = []string{c.Broker}
+	}
+	if len(c.Brokers) == 0 || !protocol.ValidID(c.Terminal) {
 		return errors.New("link: broker URL and a valid terminal id are required")
+	}
+	for _, b := range c.Brokers {
+		if b == "" {
+			return errors.New("link: empty broker URL in the list")
+		}
 	}
 	if c.ConnSeq == nil {
 		return errors.New("link: ConnSeq is required")
@@ -140,6 +165,7 @@ type Link struct {
 
 	mu      sync.Mutex
 	client  paho.Client // current connection; nil while down
+	broker  string      // URL of the current connection's broker; "" while down
 	conn    uint64      // connection generation, +1 per successful connection
 	connSeq uint64      // ConnSeq of the current connection
 	alive   bool        // an authorizer answered since connect/silence
@@ -219,6 +245,14 @@ func (l *Link) Kick() {
 	}
 }
 
+// Broker is the URL of the broker the link is connected to, "" while it
+// is not connected.
+func (l *Link) Broker() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.broker
+}
+
 // Offset is the estimated server clock minus the local clock, from the
 // server times in responses.
 func (l *Link) Offset() time.Duration { return time.Duration(l.offset.Load()) }
@@ -239,7 +273,7 @@ func (l *Link) Close() error {
 func (l *Link) hangUp() {
 	l.mu.Lock()
 	c, seq := l.client, l.connSeq
-	l.client, l.alive = nil, false
+	l.client, l.broker, l.alive = nil, "", false
 	l.setStateLocked()
 	l.mu.Unlock()
 	if c == nil {
@@ -406,17 +440,23 @@ func (l *Link) noticeReply(gen uint64) {
 	l.mu.Unlock()
 }
 
-// run keeps a connection up until Close.
+// run keeps a connection up until Close, moving along the broker list
+// (see the package comment).
 func (l *Link) run() {
 	defer l.wg.Done()
 	defer l.hangUp()
-	failures := 0
+	n := len(l.cfg.Brokers)
+	next, failures := 0, 0 // the broker to try next; attempts failed in a row
 	for l.ctx.Err() == nil {
-		gen, err := l.connect()
+		url := l.cfg.Brokers[next]
+		gen, err := l.connect(url)
 		if err != nil {
 			failures++
-			d := l.backoff(failures)
-			l.log.Warn("link: connect failed", "err", err, "retry_in", d)
+			next = (next + 1) % n
+			// One backoff step per round of the whole list: the next broker
+			// is tried at once (jittered), a dead campus is not hammered.
+			d := l.backoff((failures + n - 1) / n)
+			l.log.Warn("link: connect failed", "broker", url, "err", err, "retry_in", d, "next", l.cfg.Brokers[next])
 			if !l.wait(d) {
 				return
 			}
@@ -425,6 +465,8 @@ func (l *Link) run() {
 		failures = 0
 		l.serve(gen)
 		if l.ctx.Err() == nil {
+			// The broker may be dead: the next one in the list first.
+			next = (next + 1) % n
 			// Reconnect soon, but jittered so a campus of terminals does
 			// not reconnect at once after a broker restart.
 			if !l.wait(l.backoff(1)) {
@@ -457,10 +499,10 @@ func (l *Link) wait(d time.Duration) bool {
 	}
 }
 
-// connect makes one connection: a new paho client whose Last Will carries
-// a new connection number; it subscribes, publishes the birth and asks for
-// notices. It returns the connection's generation.
-func (l *Link) connect() (uint64, error) {
+// connect makes one connection to broker url: a new paho client whose Last
+// Will carries a new connection number; it subscribes, publishes the birth
+// and asks for notices. It returns the connection's generation.
+func (l *Link) connect(url string) (uint64, error) {
 	seq, err := l.cfg.ConnSeq()
 	if err != nil {
 		return 0, fmt.Errorf("link: connection number: %w", err)
@@ -474,7 +516,7 @@ func (l *Link) connect() (uint64, error) {
 	gen := l.conn + 1
 	l.mu.Unlock()
 	o := paho.NewClientOptions().
-		AddBroker(l.cfg.Broker).
+		AddBroker(url).
 		SetClientID(id).
 		SetUsername(id).
 		SetPassword(l.cfg.Password).
@@ -504,7 +546,7 @@ func (l *Link) connect() (uint64, error) {
 	ct := c.Connect()
 	if err := waitToken(l.ctx, ct, l.cfg.ConnectTimeout+time.Second); err != nil {
 		c.Disconnect(0)
-		return 0, fmt.Errorf("link: connect %s: %w", l.cfg.Broker, err)
+		return 0, fmt.Errorf("link: connect %s: %w", url, err)
 	}
 	sessionPresent := false
 	if t, ok := ct.(*paho.ConnectToken); ok {
@@ -519,10 +561,10 @@ func (l *Link) connect() (uint64, error) {
 		return 0, fmt.Errorf("link: birth: %w", err)
 	}
 	l.mu.Lock()
-	l.client, l.conn, l.connSeq, l.alive, l.owed = c, gen, seq, false, true
+	l.client, l.broker, l.conn, l.connSeq, l.alive, l.owed = c, url, gen, seq, false, true
 	l.setStateLocked()
 	l.mu.Unlock()
-	l.log.Info("link: connected", "broker", l.cfg.Broker, "conn_seq", seq)
+	l.log.Info("link: connected", "broker", url, "conn_seq", seq)
 	l.Kick()
 	return gen, nil
 }
@@ -576,7 +618,7 @@ func (l *Link) serve(gen uint64) {
 				continue // an older connection's late notice
 			}
 			l.mu.Lock()
-			l.client, l.alive = nil, false
+			l.client, l.broker, l.alive = nil, "", false
 			l.setStateLocked()
 			l.mu.Unlock()
 			return

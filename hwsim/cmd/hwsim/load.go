@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -27,6 +28,11 @@ broker or Mosquitto. Closed loop (--concurrency in flight) or open loop
 Prints payments/s, latency percentiles, timeouts, the CPU of each process,
 the authorizer/echo ratio, "ledger check" and the late charges (payment
 transfers the terminals never saw approved in time).
+
+With --scale 1,2,3 the same load goes, in one run, on one Mosquitto, to the
+bare echo, to one authorizer on SQLite, and to 1, 2 and 3 authorizers
+sharing one PostgreSQL (fsync on; a throw-away cluster, or --database), and
+a table compares their payments/s.
 
 flags:
 `
@@ -52,9 +58,12 @@ func runLoad(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	amount := fs.Int64("amount", 100, "`cents` per payment")
 	authTimeout := fs.Duration("auth-timeout", 5*time.Second, "terminals' auth timeout (auth_timeout_ms of their config): each request's `deadline`")
 	drain := fs.Duration("drain", 0, "after the load, wait at most this `long` for late answers (default auth timeout + 5s)")
+	warmup := fs.Duration("warmup", 0, "offer the load this `long` before each measured phase, unmeasured (fresh processes dial their connections)")
 	reverse := fs.Bool("reverse", false, "terminals reverse each payment unanswered at its deadline, as terminald does")
 	echo := fs.Bool("echo", true, "run the echo baseline phase")
 	authz := fs.Bool("authorizer", true, "run the authorizer phase")
+	scale := fs.String("scale", "", "numbers of authorizers on PostgreSQL to compare, e.g. `1,2,3` (with the echo and SQLite; Mosquitto)")
+	database := fs.String("database", "", "with --scale: postgres:// `URL` of a server where the run may create its databases (default: a throw-away cluster; PostgreSQL must be installed)")
 	fs.Usage = func() { fmt.Fprint(stderr, loadUsage); fs.PrintDefaults() }
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -70,6 +79,37 @@ func runLoad(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		}
 		*dir = d
 	}
+	l := load.Load{Concurrency: *conc, Rate: *rate, Duration: *duration, Payments: *payments, Amount: *amount, Drain: *drain, Reverse: *reverse, Warmup: *warmup}
+	if *scale != "" {
+		var ns []int
+		for _, f := range strings.Split(*scale, ",") {
+			n, err := strconv.Atoi(strings.TrimSpace(f))
+			if err != nil || n < 1 {
+				fmt.Fprintf(stderr, "hwsim load: --scale %q: want numbers of authorizers, e.g. 1,2,3\n", *scale)
+				return 2
+			}
+			ns = append(ns, n)
+		}
+		fmt.Fprintf(stdout, "== scale: %d terminals, %d students, ", *terminals, *students)
+		if *rate > 0 {
+			fmt.Fprintf(stdout, "open loop %.0f/s", *rate)
+		} else {
+			fmt.Fprintf(stdout, "closed loop %d in flight", *conc)
+		}
+		fmt.Fprintf(stdout, ", %v per phase (folder %s)\n", *duration, *dir)
+		rows, err := load.Scale(ctx, load.ScaleOptions{Bin: *bin, Dir: *dir, Students: *students, Terminals: *terminals, Load: l,
+			AuthTimeout: *authTimeout, Authorizers: ns, Database: *database, Out: stdout})
+		if err != nil {
+			fmt.Fprintf(stderr, "hwsim load: %v\n", err)
+			return 1
+		}
+		for _, r := range rows {
+			if t := r.Tally; t != nil && (!t.CheckOK || len(t.Missing) > 0) {
+				return 1
+			}
+		}
+		return 0
+	}
 	code := 0
 	for _, b := range strings.Split(*brokers, ",") {
 		b = strings.TrimSpace(b)
@@ -81,7 +121,7 @@ func runLoad(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		}
 		fmt.Fprintf(stdout, ", %v per phase (folder %s)\n", *duration, filepath.Join(*dir, b))
 		rep, err := load.Run(ctx, load.Options{Bin: *bin, Dir: filepath.Join(*dir, b), Broker: b, Students: *students, Terminals: *terminals,
-			Load: load.Load{Concurrency: *conc, Rate: *rate, Duration: *duration, Payments: *payments, Amount: *amount, Drain: *drain, Reverse: *reverse},
+			Load: l,
 			Echo: *echo, Authorizer: *authz, AuthTimeout: *authTimeout, Out: stdout})
 		if err != nil {
 			fmt.Fprintf(stderr, "hwsim load: %v\n", err)

@@ -133,12 +133,25 @@ func (c FileConfig) Validate(path string, need Secrets) error {
 		add("log_format %q: want json or text", c.LogFormat)
 	}
 	m := c.MQTT
-	if m.BrokerURL != "" {
+	if m.BrokerURL != "" && len(m.BrokerURLs) > 0 {
+		add("mqtt: give broker_url or broker_urls, not both")
+	}
+	if brokers := m.Brokers(); len(brokers) > 0 {
 		if m.Username == "" {
-			add("mqtt.broker_url is set: mqtt.username (the authorizer's broker user) is required")
+			add("mqtt.broker_url(s) is set: mqtt.username (the authorizer's broker user) is required")
 		}
 		if m.TLSListen != "" {
-			add("mqtt.tls_listen configures the embedded broker, which does not run when mqtt.broker_url is set")
+			add("mqtt.tls_listen configures the embedded broker, which does not run when mqtt.broker_url(s) is set")
+		}
+		seen := map[string]bool{}
+		for _, u := range brokers {
+			if !strings.HasPrefix(u, "tcp://") && !strings.HasPrefix(u, "ssl://") {
+				add("mqtt broker %q: want tcp://host:port or ssl://host:port", u)
+			}
+			if seen[u] {
+				add("mqtt broker %q is listed twice", u)
+			}
+			seen[u] = true
 		}
 	}
 	if m.TLSListen != "" && (m.TLSCert == "" || m.TLSKey == "") {

@@ -172,6 +172,44 @@ func TestDatabaseSettingValidated(t *testing.T) {
 	}
 }
 
+// twoAuthorizers opens two authorizers (two data folders with the same
+// keys) on one fresh PostgreSQL database, on clock, after running the
+// admin commands setup in the first folder. reopen opens an authorizer on
+// folder i again (a restart).
+func twoAuthorizers(t *testing.T, clock *wallettest.Clock, burl, wurl string, setup ...[]string) (m1, m2 *Main, reopen func(i int) *Main) {
+	t.Helper()
+	pg := pgtest.New(t, pgtest.Options{})
+	dirs := []string{t.TempDir(), t.TempDir()}
+	cfg := writePostgresConfig(t, pg, dirs[0], burl, wurl)
+	base := []string{"--data", dirs[0], "--config", cfg}
+	for _, args := range setup {
+		if code, _, errs := runCLI(t, append(append([]string{}, base...), args...)...); code != 0 {
+			t.Fatalf("%v: %s", args, errs)
+		}
+	}
+	reopen = func(i int) *Main {
+		t.Helper()
+		m, err := Open(Options{Data: dirs[i], ConfigPath: cfg, Now: clock.Now, NoWeChat: true, LogOutput: io.Discard})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { m.Close() })
+		return m
+	}
+	m1 = reopen(0)
+	// The second authorizer gets the first one's keys.
+	for _, k := range []string{issuerKeyFile, sealKeyFile, "wallet-fields.key"} {
+		b, err := os.ReadFile(filepath.Join(dirs[0], k))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dirs[1], k), b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return m1, reopen(1), reopen
+}
+
 // writePostgresConfig writes a test config (writeConfig) whose database is
 // a fresh database of pg.
 func writePostgresConfig(t *testing.T, pg *pgtest.Cluster, dir, burl, wurl string) string {
@@ -198,41 +236,13 @@ func writePostgresConfig(t *testing.T, pg *pgtest.Cluster, dir, burl, wurl strin
 // authorizer sees what the other wrote.
 func TestTwoAuthorizersOnePostgres(t *testing.T) {
 	ctx := context.Background()
-	pg := pgtest.New(t, pgtest.Options{})
-	dir1, dir2 := t.TempDir(), t.TempDir()
 	clock := &wallettest.Clock{}
 	clock.Set(time.Now())
 	bs, burl, _, wurl := wallettest.Sims(t, clock)
-	cfg := writePostgresConfig(t, pg, dir1, burl, wurl)
-	base := []string{"--data", dir1, "--config", cfg}
-	for _, args := range [][]string{
-		{"merchant", "add", "--id", "M1", "--name", "食堂", "--campus", "yungu"},
-		{"terminal", "add", "--id", "pos-1", "--merchant", "M1", "--mode", "pos"},
-		{"terminal", "add", "--id", "pos-2", "--merchant", "M1", "--mode", "pos"},
-	} {
-		if code, _, errs := runCLI(t, append(append([]string{}, base...), args...)...); code != 0 {
-			t.Fatalf("%v: %s", args, errs)
-		}
-	}
-	// The second authorizer gets the first one's keys.
-	for _, k := range []string{issuerKeyFile, sealKeyFile, "wallet-fields.key"} {
-		b, err := os.ReadFile(filepath.Join(dir1, k))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(filepath.Join(dir2, k), b, 0o600); err != nil {
-			t.Fatal(err)
-		}
-	}
-	open := func(dir string) *Main {
-		m, err := Open(Options{Data: dir, ConfigPath: cfg, Now: clock.Now, NoWeChat: true, LogOutput: io.Discard})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { m.Close() })
-		return m
-	}
-	m1, m2 := open(dir1), open(dir2)
+	m1, m2, _ := twoAuthorizers(t, clock, burl, wurl,
+		[]string{"merchant", "add", "--id", "M1", "--name", "食堂", "--campus", "yungu"},
+		[]string{"terminal", "add", "--id", "pos-1", "--merchant", "M1", "--mode", "pos"},
+		[]string{"terminal", "add", "--id", "pos-2", "--merchant", "M1", "--mode", "pos"})
 
 	idn := wallettest.IDNumber("11010520000101001")
 	card := bank.LuhnComplete("621700123400001")

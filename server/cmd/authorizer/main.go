@@ -22,7 +22,6 @@
 package main
 
 import (
-	"runtime/pprof"
 	"context"
 	"errors"
 	"flag"
@@ -258,11 +257,6 @@ func (c *cli) serve(args []string) int {
 		// larger heap target halves the collector's work for a few tens of
 		// MB (measured with hwsim load: ~10 % less CPU per payment).
 		debug.SetGCPercent(400)
-	}
-	if f := os.Getenv("MEASURE_CPUPROFILE"); f != "" {
-		pf, _ := os.Create(f)
-		pprof.StartCPUProfile(pf)
-		defer pprof.StopCPUProfile()
 	}
 	m, err := c.openFor(true)
 	if err != nil {

@@ -71,7 +71,7 @@ func readMosquittoEntries(data string) (map[string]string, error) {
 // brokerMosquitto writes mosquitto.conf, the password file and the ACL for
 // the registered terminals and the given authorizer service users.
 func (c *cli) brokerMosquitto(args []string) int {
-	fs := c.newFlags("broker mosquitto", "broker mosquitto --dir DIR [--port 1883] [--bind ADDR] [--tls-port 8883 --ca F --cert F --key F] [--authorizer NAME]...")
+	fs := c.newFlags("broker mosquitto", "broker mosquitto --dir DIR [--port 1883] [--bind ADDR] [--tls-port 8883 --ca F --cert F --key F] [--authorizer NAME]... [--keep-passwords]")
 	dir := fs.String("dir", "", "write mosquitto.conf, passwd, acl and data/ into this `folder`")
 	port := fs.Int("port", 1883, "plain TCP listener `port` (0: none)")
 	bind := fs.String("bind", "127.0.0.1", "listeners' bind `address` (\"\" for all)")
@@ -81,6 +81,7 @@ func (c *cli) brokerMosquitto(args []string) int {
 	key := fs.String("key", "", "server key `file` (TLS)")
 	clientCert := fs.Bool("require-client-cert", false, "TLS: also require a client certificate signed by --ca")
 	runAs := fs.String("user", "", "account mosquitto drops to when started as root (default: mosquitto's, \"mosquitto\")")
+	keep := fs.Bool("keep-passwords", false, "authorizer users that already have a password keep it (a second broker of a pair, or files re-written after `terminal add`)")
 	var authorizers multiFlag
 	fs.Var(&authorizers, "authorizer", "authorizer service user `name` (repeat; default authz-1); a new password is printed once for each")
 	if done, code := c.parse(fs, args); done {
@@ -97,7 +98,15 @@ func (c *cli) brokerMosquitto(args []string) int {
 	if err := os.MkdirAll(data, 0o700); err != nil {
 		return c.fail(err)
 	}
+	kept, err := readMosquittoEntries(data)
+	if err != nil {
+		return c.fail(err)
+	}
 	for _, a := range authorizers {
+		if _, ok := kept[a]; ok && *keep {
+			fmt.Fprintf(c.out, "authorizer user %s: password kept\n", a)
+			continue
+		}
 		pw := make([]byte, 18)
 		if _, err := rand.Read(pw); err != nil {
 			return c.fail(err)

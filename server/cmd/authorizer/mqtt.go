@@ -25,24 +25,36 @@ import (
 )
 
 // MQTTConfig is the "mqtt" section of the config file. With no BrokerURL
-// the authorizer runs its own embedded broker on Listen (and TLSListen);
-// with one, it connects to that broker (Mosquitto, EMQX) with its service
-// credential.
+// (or BrokerURLs) the authorizer runs its own embedded broker on Listen
+// (and TLSListen); with one or several, it connects to each of those
+// brokers (Mosquitto, EMQX) with its service credential, the same on all.
 type MQTTConfig struct {
-	Listen      string `json:"listen,omitempty"`       // embedded broker, plain TCP (default 127.0.0.1:1883)
-	TLSListen   string `json:"tls_listen,omitempty"`   // embedded broker, TLS
-	TLSCert     string `json:"tls_cert,omitempty"`     // PEM certificate for TLSListen
-	TLSKey      string `json:"tls_key,omitempty"`      // PEM key for TLSListen
-	BrokerURL   string `json:"broker_url,omitempty"`   // external broker: tcp://host:1883 or ssl://host:8883
-	CAFile      string `json:"ca_file,omitempty"`      // CA bundle for an ssl:// broker
-	Username    string `json:"username,omitempty"`     // service user on an external broker (and client id)
-	PasswordEnv string `json:"password_env,omitempty"` // variable holding its password (default CAMPUSPAY_MQTT_PASSWORD)
-	Group       string `json:"group,omitempty"`        // shared-subscription group (default "authz")
+	Listen    string `json:"listen,omitempty"`     // embedded broker, plain TCP (default 127.0.0.1:1883)
+	TLSListen string `json:"tls_listen,omitempty"` // embedded broker, TLS
+	TLSCert   string `json:"tls_cert,omitempty"`   // PEM certificate for TLSListen
+	TLSKey    string `json:"tls_key,omitempty"`    // PEM key for TLSListen
+	BrokerURL string `json:"broker_url,omitempty"` // external broker: tcp://host:1883 or ssl://host:8883
+	// BrokerURLs are several external brokers (instead of BrokerURL): the
+	// authorizer subscribes on each and answers on the one a request came
+	// from, so terminals may fail over between them.
+	BrokerURLs  []string `json:"broker_urls,omitempty"`
+	CAFile      string   `json:"ca_file,omitempty"`      // CA bundle for an ssl:// broker
+	Username    string   `json:"username,omitempty"`     // service user on an external broker (and client id)
+	PasswordEnv string   `json:"password_env,omitempty"` // variable holding its password (default CAMPUSPAY_MQTT_PASSWORD)
+	Group       string   `json:"group,omitempty"`        // shared-subscription group (default "authz")
 	// Workers handle terminal messages concurrently (default
 	// authz.DefaultWorkers); MaxQueue bounds the payments waiting for one
 	// (default 64 per worker; past it the oldest is answered BUSY).
 	Workers  int `json:"workers,omitempty"`
 	MaxQueue int `json:"max_queue,omitempty"`
+}
+
+// Brokers is the external brokers configured, none for the embedded one.
+func (c MQTTConfig) Brokers() []string {
+	if c.BrokerURL != "" {
+		return append([]string{c.BrokerURL}, c.BrokerURLs...)
+	}
+	return c.BrokerURLs
 }
 
 // defaultMQTTListen is the embedded broker's plain listener when the
@@ -98,9 +110,9 @@ func wireServe(ctx context.Context, m *Main, data string) error {
 	}
 
 	cfg := m.Config.MQTT
-	ac := authz.Config{Broker: cfg.BrokerURL, Group: cfg.Group, Now: m.now, Logger: m.Log,
+	ac := authz.Config{Brokers: cfg.Brokers(), Group: cfg.Group, Now: m.now, Logger: m.Log,
 		Workers: cfg.Workers, MaxQueue: cfg.MaxQueue}
-	if cfg.BrokerURL == "" {
+	if len(cfg.Brokers()) == 0 {
 		// A plain listener only when asked for, or by default when no
 		// listener at all is configured: with only tls_listen the broker
 		// opens no plain TCP port (issue 13 item 9).
@@ -138,7 +150,7 @@ func wireServe(ctx context.Context, m *Main, data string) error {
 		}
 		servedBroker.Store(b)
 		m.closers = append(m.closers, func() { servedBroker.CompareAndSwap(b, nil); b.Close(); cleanup() })
-		ac.Broker, ac.Username, ac.Password = b.ServiceURL(), svc.User, svc.Password
+		ac.Brokers, ac.Username, ac.Password = []string{b.ServiceURL()}, svc.User, svc.Password
 		m.Log.Info("embedded MQTT broker", "addr", b.Addr(), "tls", b.TLSAddr())
 	} else {
 		env := cfg.PasswordEnv
@@ -147,7 +159,7 @@ func wireServe(ctx context.Context, m *Main, data string) error {
 		}
 		ac.Username, ac.Password = cfg.Username, os.Getenv(env)
 		if ac.Username == "" || ac.Password == "" {
-			return fmt.Errorf("mqtt: broker_url is set: give mqtt.username and the password in $%s", env)
+			return fmt.Errorf("mqtt: external broker: give mqtt.username and the password in $%s", env)
 		}
 		if cfg.CAFile != "" {
 			pem, err := os.ReadFile(cfg.CAFile)

@@ -106,12 +106,12 @@ func TestConcurrentOpenMigratesOnce(t *testing.T) {
 		s := <-stores
 		defer s.Close()
 	}
-	list, err := ledger.Migrations(os.DirFS("."), "migrations/*.sql")
+	files, err := ledger.Migrations(os.DirFS("."), "migrations/*.sql")
 	if err != nil {
 		t.Fatal(err)
 	}
 	var each []string // every migration recorded once, in order (numbers may have gaps)
-	for _, m := range list {
+	for _, m := range files {
 		each = append(each, fmt.Sprint(m.Version))
 	}
 	if got, want := dump(t, dsn, `SELECT string_agg(version::text, ',' ORDER BY version) FROM wallet_schema_version`), strings.Join(each, ","); got != want {

@@ -31,6 +31,12 @@ var migrations = []migration{
 		CREATE INDEX sessions_expires ON sessions(expires)`)
 		return err
 	}},
+	{4, "login lockouts", func(ctx context.Context, tx *sql.Tx, _ *fieldCipher) error {
+		_, err := tx.ExecContext(ctx, `CREATE TABLE login_fails (
+			lock_key TEXT PRIMARY KEY, fails INTEGER NOT NULL, last_fail INTEGER NOT NULL, locked_until INTEGER NOT NULL);
+		CREATE INDEX login_fails_last ON login_fails(last_fail)`)
+		return err
+	}},
 	{6, "back office: operators, sessions, audit log, frozen wallets, phone index", backOffice},
 }
 

@@ -65,6 +65,8 @@ func Run(t *testing.T, f Factory) {
 	t.Run("RevisionAndJournal", func(t *testing.T) { testRevision(t, f) })
 	t.Run("APIResponses", func(t *testing.T) { testAPIResponses(t, f) })
 	t.Run("Sessions", func(t *testing.T) { testSessions(t, f) })
+	t.Run("LoginFails", func(t *testing.T) { testLoginFails(t, f) })
+	t.Run("LoginFailsConcurrent", func(t *testing.T) { testLoginFailsConcurrent(t, f) })
 	t.Run("BackOfficeUsers", func(t *testing.T) { testBackOfficeUsers(t, f) })
 	t.Run("Operators", func(t *testing.T) { testOperators(t, f) })
 	t.Run("OperatorSessions", func(t *testing.T) { testOperatorSessions(t, f) })

@@ -21,6 +21,11 @@
 // initdb refuses to run as root: when the test runs as root, the cluster is
 // initialised and run as the system user "postgres" in a directory chowned
 // to it.
+//
+// For failover tests a cluster gets a streaming standby (StartStandby,
+// synchronous or not), can be killed like a dead host (Kill) and a standby
+// promoted (Promote); MultiHostURL names both for a client that must find
+// the primary. Programs (hwsim load) use Start and CreateDatabase directly.
 package pgtest
 
 import (
@@ -125,17 +130,9 @@ func Start(opt Options) (*Cluster, error) {
 }
 
 func (c *Cluster) start(bin string, opt Options) error {
-	cred, err := runAs()
+	cred, err := c.claimDir()
 	if err != nil {
 		return err
-	}
-	if err := os.WriteFile(filepath.Join(c.Dir, "owner.pid"), []byte(strconv.Itoa(os.Getpid())), 0o644); err != nil {
-		return fmt.Errorf("pgtest: %w", err)
-	}
-	if cred != nil {
-		if err := os.Chown(c.Dir, int(cred.Uid), int(cred.Gid)); err != nil {
-			return fmt.Errorf("pgtest: chown %s: %w", c.Dir, err)
-		}
 	}
 	data := filepath.Join(c.Dir, "data")
 	initdb := exec.Command(filepath.Join(bin, "initdb"), "-D", data, "-U", "postgres", "-A", "trust",
@@ -146,8 +143,31 @@ func (c *Cluster) start(bin string, opt Options) error {
 		return fmt.Errorf("pgtest: initdb: %w\n%s", err, out)
 	}
 
-	// A port that was free a moment ago may be taken by the time the
-	// postmaster binds it: try a few.
+	return c.runOnFreePort(bin, data, cred, opt)
+}
+
+// claimDir marks c.Dir as this process's (for removeStale) and gives it
+// to the user PostgreSQL runs as; it returns that user's credentials.
+func (c *Cluster) claimDir() (*syscall.Credential, error) {
+	cred, err := runAs()
+	if err != nil {
+		return nil, err
+	}
+	if err := os.WriteFile(filepath.Join(c.Dir, "owner.pid"), []byte(strconv.Itoa(os.Getpid())), 0o644); err != nil {
+		return nil, fmt.Errorf("pgtest: %w", err)
+	}
+	if cred != nil {
+		if err := os.Chown(c.Dir, int(cred.Uid), int(cred.Gid)); err != nil {
+			return nil, fmt.Errorf("pgtest: chown %s: %w", c.Dir, err)
+		}
+	}
+	return cred, nil
+}
+
+// runOnFreePort starts the postmaster on a free port. A port that was
+// free a moment ago may be taken by the time the postmaster binds it: it
+// tries a few.
+func (c *Cluster) runOnFreePort(bin, data string, cred *syscall.Credential, opt Options) error {
 	var lastErr error
 	for range 5 {
 		port, err := freePort()
@@ -431,4 +451,22 @@ func Main(m *testing.M) int {
 		shared.c = nil
 	}
 	return code
+}
+
+// Require skips tb when PostgreSQL is not installed (fails it in CI), for
+// tests that start PostgreSQL through a program rather than through
+// New or Shared.
+func Require(tb testing.TB) {
+	tb.Helper()
+	if _, err := BinDir(); err != nil {
+		skipOrFail(tb, err)
+	}
+}
+
+// Pid is the postmaster's process ID (its backends are its children).
+func (c *Cluster) Pid() int {
+	if c.cmd == nil || c.cmd.Process == nil {
+		return 0
+	}
+	return c.cmd.Process.Pid
 }

@@ -3,8 +3,10 @@ package pgtest
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/jackc/pgx/v5"
@@ -199,3 +201,52 @@ func (f *fakeTB) Helper()               {}
 func (f *fakeTB) Fatalf(string, ...any) { f.failed = true; panic("fatal") }
 func (f *fakeTB) Skipf(string, ...any)  { f.skipped = true; panic("skip") }
 func (f *fakeTB) Cleanup(func())        {}
+
+// A synchronous standby has every committed row; after the primary is
+// killed and the standby promoted, a client on the multi-host URL writes
+// to the new primary.
+func TestStandbyPromote(t *testing.T) {
+	ctx := context.Background()
+	primary := New(t, Options{})
+	standby, err := primary.StartStandby(true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { standby.Stop() })
+	dsn, err := primary.CreateDatabase(ctx, "failover")
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sync string
+	if err := conn.QueryRow(ctx, "SHOW synchronous_standby_names").Scan(&sync); err != nil || sync != "*" {
+		t.Fatalf("synchronous_standby_names = %q, %v", sync, err)
+	}
+	if _, err := conn.Exec(ctx, "CREATE TABLE t (v int); INSERT INTO t VALUES (1)"); err != nil {
+		t.Fatal(err)
+	}
+	conn.Close(ctx)
+
+	primary.Kill()
+	if err := standby.Promote(); err != nil {
+		t.Fatal(err)
+	}
+	conn, err = pgx.Connect(ctx, MultiHostURL("failover", primary, standby))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	if _, err := conn.Exec(ctx, "INSERT INTO t VALUES (2)"); err != nil {
+		t.Fatal(err)
+	}
+	var sum int
+	if err := conn.QueryRow(ctx, "SELECT sum(v) FROM t").Scan(&sum); err != nil || sum != 3 {
+		t.Fatalf("sum %d, %v: want the committed row and the new one", sum, err)
+	}
+	if got := conn.PgConn().Conn().RemoteAddr().String(); !strings.HasSuffix(got, fmt.Sprintf(":%d", standby.Port)) {
+		t.Fatalf("connected to %s, want the promoted standby on %d", got, standby.Port)
+	}
+}
