@@ -18,13 +18,20 @@
 //	GET  /control/accounts/{bank}/{card}      → {"bank_code":..,"card_number":..,"balance":..}
 //	POST /control/faults                      {"fail_next":N,"fail_status":503,"drop_next":N,"delay_ms":N}
 //	GET  /control/stats                       → {"requests":N,"applied":N}
+//	GET  /control/sms?phone=138...            → {"messages":[{"phone":..,"text":..,"code":..,"at":..}]}
+//
+// One-time codes (POST /v1/otp/send) are "texted" into an outbox instead
+// of a phone network: tests, the demo and the phone simulator read them
+// from Outbox or GET /control/sms, as a student reads the SMS.
 package bank
 
 import (
 	"bytes"
 	"campuspay/hwsim/loopback"
 	"crypto/hmac"
+	"crypto/rand"
 	"crypto/sha256"
+	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -60,6 +67,33 @@ type Config struct {
 	Accounts []Account
 	Now      func() time.Time // default time.Now
 	MaxSkew  time.Duration    // allowed timestamp skew; default 5 min
+	Rand     io.Reader        // one-time codes; default crypto/rand
+}
+
+// One-time code bounds (documented in campuspay/server/bank).
+const (
+	OTPTTL      = 5 * time.Minute
+	OTPTries    = 5
+	OTPInterval = time.Minute // between two codes for one card
+)
+
+// SMS is a text the bank sent to a reserved phone.
+type SMS struct {
+	Phone string    `json:"phone"`
+	Text  string    `json:"text"`
+	Code  string    `json:"code"` // the one-time code in Text
+	At    time.Time `json:"at"`
+}
+
+// otp is a one-time code sent for a card.
+type otp struct {
+	id      string
+	card    cardKey
+	code    string
+	sent    time.Time
+	expires time.Time
+	wrong   int
+	used    bool
 }
 
 // Stats counts protocol calls.
@@ -103,6 +137,10 @@ type Sim struct {
 	delay      time.Duration
 	stats      Stats
 	server     loopback.Server
+	rand       io.Reader
+	otps       map[string]*otp
+	lastOTP    map[cardKey]*otp // the live code of each card
+	outbox     []SMS
 }
 
 // New makes a simulator holding cfg.Accounts. It fails if an account is
@@ -115,6 +153,12 @@ func New(cfg Config) (*Sim, error) {
 		maxSkew:  cfg.MaxSkew,
 		accounts: map[cardKey]*Account{},
 		moves:    map[string]*move{},
+		rand:     cfg.Rand,
+		otps:     map[string]*otp{},
+		lastOTP:  map[cardKey]*otp{},
+	}
+	if s.rand == nil {
+		s.rand = rand.Reader
 	}
 	if s.now == nil {
 		s.now = time.Now
@@ -218,6 +262,11 @@ func (s *Sim) Handler() http.Handler {
 	mux.HandleFunc("POST /v1/verify", s.protocol("verify"))
 	mux.HandleFunc("POST /v1/debit", s.protocol("debit"))
 	mux.HandleFunc("POST /v1/credit", s.protocol("credit"))
+	mux.HandleFunc("POST /v1/otp/send", s.protocol("otp_send"))
+	mux.HandleFunc("POST /v1/otp/check", s.protocol("otp_check"))
+	mux.HandleFunc("GET /control/sms", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, map[string][]SMS{"messages": s.Outbox(r.URL.Query().Get("phone"))})
+	})
 	mux.HandleFunc("POST /control/accounts", s.controlAdd)
 	mux.HandleFunc("GET /control/accounts/{bank}/{card}", s.controlBalance)
 	mux.HandleFunc("POST /control/faults", s.controlFaults)
@@ -260,6 +309,12 @@ const (
 	codeInsufficientFunds = "INSUFFICIENT_FUNDS"
 	codeDeclined          = "DECLINED"
 	codeKeyConflict       = "KEY_CONFLICT"
+	codeOTPWrong          = "OTP_WRONG"
+	codeOTPExpired        = "OTP_EXPIRED"
+	codeOTPUsed           = "OTP_USED"
+	codeOTPLocked         = "OTP_LOCKED"
+	codeUnknownOTP        = "UNKNOWN_OTP"
+	codeOTPTooSoon        = "OTP_TOO_SOON"
 )
 
 const maxBody = 64 << 10
@@ -325,7 +380,7 @@ func (s *Sim) protocol(op string) http.HandlerFunc {
 		} else {
 			a = s.apply(op, req)
 		}
-		if a.status == http.StatusOK && op != "verify" {
+		if a.status == http.StatusOK && (op == "debit" || op == "credit") {
 			s.mu.Lock()
 			drop := s.dropNext > 0
 			if drop {
@@ -388,6 +443,9 @@ type Request struct {
 	IDNumber   string `json:"id_number"`
 	Phone      string `json:"phone"`
 	Amount     int64  `json:"amount"`
+	Purpose    string `json:"purpose"`
+	OTPID      string `json:"otp_id"`
+	Code       string `json:"code"`
 }
 
 // ParseRequest decodes and checks the body of a verify, debit or credit
@@ -422,6 +480,14 @@ func ParseRequest(op string, r io.Reader) (Request, error) {
 				return Request{}, errors.New("key has a non-printable byte")
 			}
 		}
+	case "otp_send":
+		if req.Purpose == "" || len(req.Purpose) > 64 {
+			return Request{}, errors.New("purpose of 1..64 bytes is required")
+		}
+	case "otp_check":
+		if req.OTPID == "" || len(req.OTPID) > 64 || req.Code == "" || len(req.Code) > 16 {
+			return Request{}, errors.New("otp_id and code are required")
+		}
 	default:
 		return Request{}, fmt.Errorf("unknown operation %q", op)
 	}
@@ -439,7 +505,7 @@ func (s *Sim) apply(op string, req Request) answer {
 	ck := cardKey{req.BankCode, req.CardNumber}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if op != "verify" {
+	if op == "debit" || op == "credit" {
 		if m, ok := s.moves[req.Key]; ok {
 			if m.op != op || m.card != ck || m.amount != req.Amount {
 				return fail(http.StatusConflict, codeKeyConflict, "key "+req.Key+" was used for another movement")
@@ -466,6 +532,10 @@ func (s *Sim) apply(op string, req Request) answer {
 			return answer{http.StatusUnprocessableEntity, errorBody{Code: codeMismatch, Message: "信息与银行预留信息不一致", Field: field}}
 		}
 		return answer{http.StatusOK, map[string]string{"result": "OK"}}
+	case "otp_send":
+		return s.sendOTP(acct, ck, req.Purpose)
+	case "otp_check":
+		return s.checkOTP(ck, req.OTPID, req.Code)
 	}
 	if acct.Frozen {
 		return fail(http.StatusForbidden, codeDeclined, "card frozen")
@@ -489,6 +559,82 @@ func (s *Sim) apply(op string, req Request) answer {
 	}}
 	s.moves[req.Key] = m
 	return answer{http.StatusOK, map[string]any{"result": "OK", "receipt": m.receipt}}
+}
+
+// sendOTP texts a new code to the card's reserved phone. The caller holds mu.
+func (s *Sim) sendOTP(acct *Account, ck cardKey, purpose string) answer {
+	now := s.now()
+	if last := s.lastOTP[ck]; last != nil && now.Sub(last.sent) < OTPInterval {
+		return fail(http.StatusTooManyRequests, codeOTPTooSoon, "a code was sent less than a minute ago")
+	}
+	var b [4]byte
+	if _, err := io.ReadFull(s.rand, b[:]); err != nil {
+		return fail(http.StatusInternalServerError, "INTERNAL", err.Error())
+	}
+	if last := s.lastOTP[ck]; last != nil {
+		last.used = true // replaced: only the newest code counts
+	}
+	s.seq++
+	o := &otp{id: fmt.Sprintf("OTP%012d", s.seq), card: ck, sent: now, expires: now.Add(OTPTTL),
+		code: fmt.Sprintf("%06d", binary.BigEndian.Uint32(b[:])%1_000_000)}
+	s.otps[o.id], s.lastOTP[ck] = o, o
+	s.outbox = append(s.outbox, SMS{Phone: acct.Phone, Code: o.code, At: now.UTC(),
+		Text: fmt.Sprintf("【%s】验证码 %s，用于%s，%d分钟内有效，请勿告诉他人。Code %s, for %s, valid %d min.",
+			ck.bank, o.code, purpose, int(OTPTTL/time.Minute), o.code, purpose, int(OTPTTL/time.Minute))})
+	return answer{http.StatusOK, map[string]any{"result": "OK", "otp": map[string]any{
+		"id": o.id, "phone": maskPhone(acct.Phone), "expires": o.expires.UTC()}}}
+}
+
+// checkOTP checks a typed code. The caller holds mu.
+func (s *Sim) checkOTP(ck cardKey, id, code string) answer {
+	o := s.otps[id]
+	switch {
+	case o == nil || o.card != ck:
+		return fail(http.StatusNotFound, codeUnknownOTP, "no such code for this card")
+	case o.used:
+		return fail(http.StatusUnprocessableEntity, codeOTPUsed, "code already used or replaced")
+	case o.wrong >= OTPTries:
+		return fail(http.StatusUnprocessableEntity, codeOTPLocked, "too many wrong codes")
+	case !s.now().Before(o.expires):
+		return fail(http.StatusUnprocessableEntity, codeOTPExpired, "code expired")
+	case !hmac.Equal([]byte(code), []byte(o.code)):
+		o.wrong++
+		if o.wrong >= OTPTries {
+			return fail(http.StatusUnprocessableEntity, codeOTPLocked, "too many wrong codes")
+		}
+		return fail(http.StatusUnprocessableEntity, codeOTPWrong, "wrong code")
+	}
+	o.used = true
+	return answer{http.StatusOK, map[string]string{"result": "OK"}}
+}
+
+// Outbox returns the texts sent to phone ("" for every phone), oldest first.
+func (s *Sim) Outbox(phone string) []SMS {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := []SMS{}
+	for _, m := range s.outbox {
+		if phone == "" || m.Phone == phone {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+// LastCode returns the newest one-time code texted to phone.
+func (s *Sim) LastCode(phone string) (string, bool) {
+	msgs := s.Outbox(phone)
+	if len(msgs) == 0 {
+		return "", false
+	}
+	return msgs[len(msgs)-1].Code, true
+}
+
+func maskPhone(p string) string {
+	if len(p) < 7 {
+		return "****"
+	}
+	return p[:3] + "****" + p[len(p)-4:]
 }
 
 // ValidCardNumber reports whether n is 12–19 digits passing the Luhn check.
