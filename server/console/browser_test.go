@@ -7,7 +7,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/chromedp/chromedp"
 
@@ -24,7 +23,7 @@ func browserOf(t *testing.T) *browsertest.Browser {
 	if _, err := browsertest.Chromium(); err != nil {
 		t.Skip("chromium not installed (make deps installs it)")
 	}
-	b, err := browsertest.New(context.Background(), browsertest.Options{Timeout: 20 * time.Second, Logf: func(f string, a ...any) { t.Logf(f, a...) }})
+	b, err := browsertest.New(context.Background(), browsertest.Options{Logf: func(f string, a ...any) { t.Logf(f, a...) }})
 	if err != nil {
 		t.Fatal(err)
 	}
