@@ -110,22 +110,30 @@ const Console = (() => {
   }
 
   // route renders the page named by the hash: #/id?k=v
+  let routeSeq = 0;
+
   async function route() {
     if (!me) return;
+    // A newer route (a hash change, a language switch) may start while
+    // this one awaits the server: only the newest marks the page drawn.
+    const seq = ++routeSeq;
     const [id, qs] = location.hash.replace(/^#\/?/, '').split('?');
     const list = visible();
     const p = list.find((x) => x.id === id) || list.find((x) => !x.hidden);
     nav(p && p.id);
     const root = document.getElementById('page');
-    root.replaceChildren();
+    // Each route draws into its own element: a stale one still drawing
+    // after an await writes into an element no longer shown.
+    const view = el('div');
+    root.replaceChildren(view);
     if (!p) return;
     root.dataset.page = p.id;
     try {
-      await p.render(root, new URLSearchParams(qs || ''));
+      await p.render(view, new URLSearchParams(qs || ''));
     } catch (e) {
-      root.append(el('p', { class: 'error', role: 'alert' }, e.message));
+      view.append(el('p', { class: 'error', role: 'alert' }, e.message));
     }
-    root.dataset.ready = p.id;
+    if (seq === routeSeq) root.dataset.ready = p.id;
   }
 
   function go(id, params) {
