@@ -61,6 +61,8 @@ func (s *Service) recoverOne(ctx context.Context, rec *Record) error {
 			return r.Reason()
 		}
 		return nil
+	case KindOffline: // owed for goods handed over: completed, never reversed
+		return s.recoverOffline(ctx, rec)
 	}
 	defer s.lockUser(rec.UserID)()
 	cur, err := s.st.Record(ctx, rec.Key) // fresh, under the lock

@@ -333,6 +333,8 @@ type Store interface {
 	JournalEntry(ctx context.Context, terminal string, seq uint64) (string, error)
 	PutJournalEntry(ctx context.Context, terminal string, seq uint64, tx protocol.TxID, hash string, at time.Time) error
 
+	// Offline allowances (allowance.go).
+	AllowanceStore
 	// Back office (server/console). SearchUsers finds at most limit users
 	// whose student number starts with text, whose card UID or phone is
 	// text, or whose name contains it, by student number; text is matched

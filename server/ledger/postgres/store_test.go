@@ -574,8 +574,11 @@ func TestDeadlockRetried(t *testing.T) {
 	}
 	retried := s.Stats().Retries > 0
 	t.Logf("outside transaction: %v; batch retried: %v", lockErr, retried)
-	if (lockErr != nil) == retried {
-		t.Fatalf("outside transaction error %v, batch retried %v: want exactly one aborted", lockErr, retried)
+	// PostgreSQL aborts one side of the cycle; on a loaded machine the
+	// batch may also have been retried for a second detection round, so
+	// both may show. Neither would mean no deadlock was made.
+	if lockErr == nil && !retried {
+		t.Fatalf("outside transaction error %v, batch retried %v: want one aborted", lockErr, retried)
 	}
 	b, err := s.Balance(ctx, "wallet:2")
 	if err != nil || b.Posted != 110 {

@@ -68,6 +68,7 @@ func Run(t *testing.T, f Factory) {
 	t.Run("Sessions", func(t *testing.T) { testSessions(t, f) })
 	t.Run("LoginFails", func(t *testing.T) { testLoginFails(t, f) })
 	t.Run("LoginFailsConcurrent", func(t *testing.T) { testLoginFailsConcurrent(t, f) })
+	t.Run("Allowances", func(t *testing.T) { testAllowances(t, f) })
 	t.Run("BackOfficeUsers", func(t *testing.T) { testBackOfficeUsers(t, f) })
 	t.Run("Operators", func(t *testing.T) { testOperators(t, f) })
 	t.Run("OperatorSessions", func(t *testing.T) { testOperatorSessions(t, f) })
