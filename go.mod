@@ -18,6 +18,7 @@ require (
 	go.bug.st/serial v1.8.0
 	gocv.io/x/gocv v0.31.0
 	golang.org/x/crypto v0.59.0
+	golang.org/x/image v0.48.0
 	golang.org/x/sys v0.50.0
 	golang.org/x/time v0.16.0
 )

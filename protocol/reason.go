@@ -228,3 +228,19 @@ var (
 	ErrOfflineInvalid    = reason("OFFLINE_ALLOWANCE_INVALID", "离线额度无效", "The offline allowance is not valid")
 	ErrOfflineNoDevice   = reason("OFFLINE_NO_DEVICE", "请先在本机生成付款码（注册设备）", "Register this phone (make a payment code) first")
 )
+
+// The back-office console (issue 14; appended, codes are never renamed).
+var (
+	ErrWalletFrozen        = reason("WALLET_FROZEN", "钱包已被冻结，请到一卡通服务中心办理", "The wallet is frozen; please see the card centre")
+	ErrForbidden           = reason("FORBIDDEN", "无权执行此操作", "You are not allowed to do this")
+	ErrCSRF                = reason("CSRF_INVALID", "页面已过期，请刷新后重试", "The page has expired; reload it and try again")
+	ErrOperatorLogin       = reason("OPERATOR_LOGIN_FAILED", "用户名、密码或动态码错误", "Wrong name, password or one-time code")
+	ErrReasonRequired      = reason("REASON_REQUIRED", "请填写操作原因", "Give a reason for this action")
+	ErrOperatorExists      = reason("OPERATOR_EXISTS", "该操作员已存在", "An operator with that name already exists")
+	ErrOperatorInvalid     = reason("OPERATOR_INVALID", "操作员名称、角色或商户不正确", "The operator's name, role or merchant is not valid")
+	ErrSearchInvalid       = reason("SEARCH_INVALID", "搜索内容须为1–64个字符", "Search for 1 to 64 characters")
+	ErrCardUIDInvalid      = reason("CARD_UID_INVALID", "卡号格式不正确（4–20位十六进制）", "The card UID must be 4–20 hex digits")
+	ErrTerminalRevoked     = reason("TERMINAL_REVOKED", "终端凭据已吊销", "The terminal's credentials are revoked")
+	ErrUploadInvalid       = reason("UPLOAD_INVALID", "上传的文件无法读取", "The uploaded file cannot be read")
+	ErrOperatorLoginLocked = reason("OPERATOR_LOGIN_LOCKED", "登录失败次数过多，请15分钟后再试", "Too many failed logins; try again in 15 minutes")
+)

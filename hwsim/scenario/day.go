@@ -80,6 +80,7 @@ func Day(ctx context.Context, opt Options) (c *Campus, err error) {
 	for _, step := range []func() error{
 		d.activation, d.codePayments, d.webWallet, d.cardTaps, d.codeRefusals, d.wechat, d.showers, d.pages, d.outage, d.lifecycle,
 		d.account, d.offlineAct,
+		d.backOffice,
 	} {
 		if err := step(); err != nil {
 			return c, err
@@ -319,24 +320,8 @@ func (d *day) webWallet() error {
 }
 
 func (d *day) cardTaps() error {
-	b := d.c.Boxes[cardID]
 	ln := d.s("2024002")
-	tap := func() (Screen, error) {
-		ctx, cancel := d.wait(20 * time.Second)
-		defer cancel()
-		// A real card is lifted off the reader between taps: let the
-		// reader poll an empty field a few times first.
-		if p, ok := b.Rig.Card.(*cardtwin.PN532); ok {
-			if err := p.WaitPolls(ctx, p.Polls()+6); err != nil {
-				return Screen{}, err
-			}
-		}
-		mark := b.Display.Mark()
-		if err := b.Rig.Tap(ln.CardUID); err != nil {
-			return Screen{}, err
-		}
-		return b.Display.Result(ctx, mark)
-	}
+	tap := func() (Screen, error) { return d.tapCard(ln) }
 	res, err := tap()
 	if err != nil {
 		return err
@@ -352,6 +337,27 @@ func (d *day) cardTaps() error {
 	}
 	d.check(ln.Name, cardID, "card tap with password-free", 3_00, d.lastChannel(ln), result(res), "approved")
 	return nil
+}
+
+// tapCard taps the student's card on the card box and returns its result.
+func (d *day) tapCard(s *Student) (Screen, error) {
+	b := d.c.Boxes[cardID]
+	ctx, cancel := d.wait(20 * time.Second)
+	defer cancel()
+	// A real card is lifted off the reader between taps: let the
+	// reader poll an empty field a few times first.
+	if p, ok := b.Rig.Card.(*cardtwin.PN532); ok {
+		if err := p.WaitPolls(ctx, p.Polls()+6); err != nil {
+			return Screen{}, err
+		}
+	}
+	mark := b.Display.Mark()
+	if err := b.Rig.Tap(s.CardUID); err != nil {
+		return Screen{}, err
+	}
+	// A card the box itself refuses (on its lost list) leaves it waiting
+	// for a card, the reason shown; anything else ends in a result.
+	return b.Display.WaitAfter(ctx, mark, "a result", func(s Screen) bool { return s.Kind == device.ScreenResult || s.Reason() != "" })
 }
 
 func (d *day) codeRefusals() error {

@@ -41,6 +41,8 @@ type View struct {
 	Unbinds             int    `json:"unbinds"`
 	CardUID             string `json:"card_uid,omitempty"`
 	CardLost            bool   `json:"card_lost"` // reported lost; 解挂 undoes it
+	// Frozen by the card centre: nothing pays until it is unfrozen.
+	Frozen bool `json:"frozen"`
 }
 
 // VocationalCategory is the roster category whose students pay by card daily.
@@ -69,7 +71,7 @@ func (s *Service) Wallet(ctx context.Context, id uint32) (*View, error) {
 		PasswordFreeWarning: u.Category == VocationalCategory && !u.PasswordFree,
 		PaymentPasswordSet:  u.PayHash != "", WaterPasswordSet: u.WaterHash != "",
 		LimitPerTx: u.LimitPerTx, LimitDaily: u.LimitDaily, WeChatLinked: u.WeChatOpenID != "",
-		Reopens: u.Reopens, Unbinds: u.Unbinds, CardUID: u.CardUID, CardLost: lost,
+		Reopens: u.Reopens, Unbinds: u.Unbinds, CardUID: u.CardUID, CardLost: lost, Frozen: u.Frozen,
 	}, nil
 }
 
@@ -189,7 +191,7 @@ func (s *Service) UnbindCard(ctx context.Context, id uint32) error {
 // wallet, so the student can take it out to the bound card.
 func (s *Service) Cancel(ctx context.Context, id uint32) error {
 	return s.updateUser(ctx, id, func(u *User) error {
-		if err := active(u); err != nil {
+		if err := payable(u); err != nil {
 			return err
 		}
 		// The cancellation's withdrawals live in their own record
@@ -359,7 +361,7 @@ func (s *Service) TopUp(ctx context.Context, id uint32, key string, amount int64
 		if err != nil {
 			return nil, err
 		}
-		if err := active(u); err != nil {
+		if err := payable(u); err != nil {
 			return nil, err
 		}
 		if u.BankCard == "" {
@@ -413,6 +415,9 @@ func (s *Service) Withdraw(ctx context.Context, id uint32, key string, amount in
 	}
 	if err := active(u); err != nil && u.State != StateCancelled {
 		return nil, err
+	}
+	if u.Frozen {
+		return nil, protocol.ErrWalletFrozen
 	}
 	return s.withdrawLocked(ctx, u, fmt.Sprintf("U:%d:withdraw:%s", u.ID, key), amount)
 }
@@ -535,6 +540,20 @@ func reasonOf(code string) error {
 func bankKey(prefix, recordKey string) string {
 	h := sha256.Sum256([]byte(recordKey))
 	return prefix + "-" + hex.EncodeToString(h[:20])
+}
+
+// payable is active for a new payment, hold, top-up, withdrawal or
+// cancellation: a wallet frozen by the card centre starts none
+// (WALLET_FROZEN). What was under way before the freeze is finished by
+// the active checks of the resume paths.
+func payable(u *User) error {
+	if err := active(u); err != nil {
+		return err
+	}
+	if u.Frozen {
+		return protocol.ErrWalletFrozen
+	}
+	return nil
 }
 
 func active(u *User) error {

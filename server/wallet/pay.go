@@ -62,6 +62,9 @@ func (s *Service) handle(ctx context.Context, req *protocol.Request) *protocol.R
 	if err != nil {
 		return declined(err)
 	}
+	if t.Revoked() && (req.Op == protocol.OpPay || req.Op == protocol.OpHold) {
+		return declined(protocol.ErrTerminalRevoked) // what it started before may still be settled
+	}
 	key := "T:" + req.Terminal + ":" + string(req.Tx)
 	defer s.txLocks.lock(key)()
 	rec, err := s.st.Record(ctx, key)
@@ -206,7 +209,7 @@ func (s *Service) pay(ctx context.Context, t *Terminal, req *protocol.Request, k
 	} else if err != nil {
 		return declined(err)
 	}
-	if err := active(u); err != nil {
+	if err := payable(u); err != nil {
 		return s.save(ctx, rec, declined(err))
 	}
 	if req.Cred.Kind == protocol.CredCard && !u.PasswordFree {
@@ -397,7 +400,7 @@ func (s *Service) payWeChat(ctx context.Context, t *Terminal, rec *Record, code 
 		unlock()
 		return declined(err)
 	}
-	if err := active(u); err != nil {
+	if err := payable(u); err != nil {
 		unlock()
 		return s.save(ctx, rec, declined(err))
 	}

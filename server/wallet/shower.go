@@ -60,7 +60,7 @@ func (s *Service) hold(ctx context.Context, t *Terminal, req *protocol.Request, 
 	if u, err = s.st.User(ctx, u.ID); err != nil {
 		return declined(err)
 	}
-	if err := active(u); err != nil {
+	if err := payable(u); err != nil {
 		return s.save(ctx, rec, declined(err))
 	}
 	if err := s.checkSecret(ctx, u, true, secret); err != nil {

@@ -85,6 +85,7 @@ package wallet
 import (
 	"context"
 	"crypto/ed25519"
+	"strings"
 	"time"
 
 	"campuspay/protocol"
@@ -152,6 +153,11 @@ type User struct {
 
 	LimitPerTx int64 // cents
 	LimitDaily int64 // cents
+
+	// Frozen by the card centre: nothing pays, by any channel, until
+	// unfrozen (WALLET_FROZEN). Written only by Store.SetFrozen, never by
+	// UpdateUser, so a concurrent update cannot undo a freeze.
+	Frozen bool
 }
 
 // Device is a phone holding a device key with a certificate we issued.
@@ -162,6 +168,13 @@ type Device struct {
 	Created time.Time
 	Expires time.Time
 	Revoked bool
+}
+
+// LostCard is a campus card reported lost (挂失): refused at every terminal.
+type LostCard struct {
+	UID    string
+	UserID uint32
+	At     time.Time
 }
 
 // Merchant receives payments.
@@ -330,6 +343,13 @@ type Store interface {
 
 	// Offline allowances (allowance.go).
 	AllowanceStore
+	// Back office (server/console). SearchUsers finds at most limit users
+	// whose student number starts with text, whose card UID or phone is
+	// text, or whose name contains it, by student number; text is matched
+	// literally (no wildcards).
+	SearchUsers(ctx context.Context, text string, limit int) ([]User, error)
+	SetFrozen(ctx context.Context, user uint32, frozen bool) error
+	UserLostCards(ctx context.Context, user uint32) ([]LostCard, error)
 
 	// Revision of the terminal configurations: bumped on every change.
 	BumpRevision(ctx context.Context) (uint64, error)
@@ -365,4 +385,10 @@ type APIResponse struct {
 	Hash   string // the route and body it answered
 	Status int
 	Body   []byte
+}
+
+// LikeEscape escapes s for a SQL LIKE pattern with ESCAPE '\': a search
+// for "50%" or "a_b" matches those characters, not wildcards.
+func LikeEscape(s string) string {
+	return strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(s)
 }

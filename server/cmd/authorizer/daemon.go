@@ -25,6 +25,7 @@ import (
 	"campuspay/protocol"
 	"campuspay/server/api"
 	"campuspay/server/bank"
+	"campuspay/server/console"
 	"campuspay/server/metrics"
 	"campuspay/server/wallet"
 	walletsqlite "campuspay/server/wallet/sqlite"
@@ -84,9 +85,14 @@ type FileConfig struct {
 	// MaxBatch bounds the writes one commit carries, in the wallet store
 	// and the ledger alike (0: their defaults, 128 and 256). See
 	// docs/money-path.md.
-	MaxBatch int        `json:"max_batch,omitempty"`
-	MQTT     MQTTConfig `json:"mqtt"`
-	Bank     struct {
+	MaxBatch int `json:"max_batch,omitempty"`
+	// ConsoleSessionTTL is how long a back-office login lasts (default
+	// 8h); PlacardFont the font with Chinese glyphs the printed
+	// placards use (default: fonts-wqy-microhei's).
+	ConsoleSessionTTL Duration   `json:"console_session_ttl,omitempty"`
+	PlacardFont       string     `json:"placard_font,omitempty"`
+	MQTT              MQTTConfig `json:"mqtt"`
+	Bank              struct {
 		BaseURL  string `json:"base_url"`
 		ClientID string `json:"client_id"`
 		Secret   string `json:"secret,omitempty"`
@@ -195,6 +201,8 @@ type Main struct {
 	Ledger ledgerStore // ledger/sqlite or ledger/postgres
 	Svc    *wallet.Service
 	API    *api.Server
+	// Console is the back office (server/console), mounted on /console/.
+	Console *console.Console
 	// Mux is what serve serves: /api/ is the app API; the web wallet
 	// (server/web) is mounted on "/" by whoever wires it.
 	Mux *http.ServeMux
@@ -290,6 +298,9 @@ func Open(o Options) (*Main, error) {
 	m.API = api.New(m.Svc, m.Store, api.Options{Now: o.Now, Log: o.Log, Support: cfg.Support})
 	m.Mux = http.NewServeMux()
 	m.Mux.Handle("/api/", m.API)
+	m.Console = console.New(m.Svc, m.Store, console.Options{Now: o.Now, Log: o.Log, SecureCookie: cfg.TLSCert != "",
+		SessionTTL: time.Duration(cfg.ConsoleSessionTTL), FontPath: cfg.PlacardFont})
+	m.Mux.Handle(console.Prefix, m.Console)
 	return m, nil
 }
 

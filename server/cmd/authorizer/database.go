@@ -13,6 +13,7 @@ import (
 	"campuspay/server/ledger"
 	ledgerpostgres "campuspay/server/ledger/postgres"
 	ledgersqlite "campuspay/server/ledger/sqlite"
+	"campuspay/server/operator"
 	"campuspay/server/wallet"
 	walletpostgres "campuspay/server/wallet/postgres"
 	walletsqlite "campuspay/server/wallet/sqlite"
@@ -33,6 +34,7 @@ import (
 type walletStore interface {
 	wallet.Store
 	api.Store
+	operator.Store // the back office (server/console)
 }
 
 // ledgerStore is what the authorizer needs of a ledger store.

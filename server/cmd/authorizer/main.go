@@ -11,6 +11,7 @@
 //	ledger transfers         one account's transfers (--json for tools)
 //	provision                load-test data in bulk for hwsim load
 //	tx list                  list transactions, newest first
+//	operator add|list|...    back-office operators (the console on /console/)
 //	backup DIR               online backup of the data folder
 //	restore DIR              restore a backup into an empty data folder
 //
@@ -22,7 +23,6 @@ package main
 
 import (
 	"context"
-	"encoding/csv"
 	"errors"
 	"flag"
 	"fmt"
@@ -64,6 +64,7 @@ func (c *common) register(fs *flag.FlagSet) {
 // cli runs one invocation; tests call run with buffers.
 type cli struct {
 	ctx    context.Context
+	in     io.Reader // operator add reads the password from it
 	out    io.Writer
 	errw   io.Writer
 	common common
@@ -72,7 +73,12 @@ type cli struct {
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	return (&cli{ctx: ctx, out: stdout, errw: stderr, common: common{data: "data"}}).main(args)
+	return runIn(ctx, args, os.Stdin, stdout, stderr)
+}
+
+// runIn is run with standard input.
+func runIn(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	return (&cli{ctx: ctx, in: stdin, out: stdout, errw: stderr, common: common{data: "data"}}).main(args)
 }
 
 const usage = `usage: authorizer [--data DIR] [--config FILE] COMMAND [flags] [args]
@@ -88,6 +94,12 @@ commands:
   provision              load-test data in bulk (students, devices, terminals)
   broker mosquitto       write Mosquitto's config, password file and ACL
                          for the registered terminals
+  operator add|list|disable|enable
+                         back-office operators (console on /console/)
+  student search|show|freeze|unfreeze|reset-password
+  card lost|found|replace, device revoke
+  terminal revoke|rotate|placard
+  audit list             the help desk's actions (docs/console.md), audited
   backup DIR             consistent online backup of the data folder (while serving)
   restore DIR            restore a backup into an empty --data folder
 
@@ -137,6 +149,9 @@ func (c *cli) main(args []string) int {
 	if len(rest) > 0 && !strings.HasPrefix(rest[0], "-") {
 		sub = rest[0]
 	}
+	if code, ok := c.backOfficeCommand(cmd+" "+sub, rest[min(1, len(rest)):]); ok {
+		return code
+	}
 	switch cmd + " " + sub {
 	case "roster import":
 		return c.rosterImport(rest[1:])
@@ -156,6 +171,14 @@ func (c *cli) main(args []string) int {
 		return c.txList(rest[1:])
 	case "broker mosquitto":
 		return c.brokerMosquitto(rest[1:])
+	case "operator add":
+		return c.operatorAdd(rest[1:])
+	case "operator list":
+		return c.operatorList(rest[1:])
+	case "operator disable":
+		return c.operatorDisable(rest[1:], true)
+	case "operator enable":
+		return c.operatorDisable(rest[1:], false)
 	}
 	switch cmd {
 	case "serve":
@@ -169,7 +192,7 @@ func (c *cli) main(args []string) int {
 	case "help":
 		fs.Usage()
 		return 0
-	case "roster", "merchant", "terminal", "ledger", "tx", "broker":
+	case "roster", "merchant", "terminal", "ledger", "tx", "broker", "operator", "student", "card", "device", "audit":
 		if sub == "" && len(rest) > 0 && (rest[0] == "--help" || rest[0] == "-help" || rest[0] == "-h") {
 			fmt.Fprint(c.errw, usage)
 			return 0
@@ -272,44 +295,19 @@ func (c *cli) rosterImport(args []string) int {
 	}
 	defer f.Close()
 	return c.withMain(func(m *Main) int {
-		r := csv.NewReader(f)
-		r.FieldsPerRecord = -1
-		r.TrimLeadingSpace = true
 		// The whole file first: duplicates within it are refused on every
 		// line involved (wallet.ImportRoster).
-		var entries []wallet.RosterEntry
-		var lines, failed int
-		for first := true; ; first = false {
-			rec, err := r.Read()
-			if err == io.EOF {
-				break
-			}
-			line, _ := r.FieldPos(0)
-			if err != nil {
-				var pe *csv.ParseError
-				if errors.As(err, &pe) {
-					fmt.Fprintf(c.errw, "line %d: CSV 格式错误 / CSV error: %v\n", pe.Line, pe.Err)
-					lines++
-					failed++
-					continue
-				}
-				return c.fail(err)
-			}
-			if first {
-				continue // header
-			}
-			lines++
-			if len(rec) != 8 {
-				rosterLineError(c.errw, line, rec[0], fmt.Errorf("%d columns: %w", len(rec), protocol.ErrRosterColumns))
-				failed++
-				continue
-			}
-			entries = append(entries, wallet.RosterEntry{StudentNo: strings.TrimSpace(rec[0]), Name: rec[1], IDNumber: rec[2],
-				Phone: rec[3], Category: rec[4], Campus: rec[5], CardUID: rec[6], Password: rec[7], Line: line})
+		entries, bad, lines, err := wallet.ParseRoster(f)
+		if err != nil {
+			return c.fail(err)
+		}
+		failed := len(bad)
+		for _, b := range bad {
+			rosterLineError(c.errw, b.Line, b.StudentNo, b.Err)
 		}
 		count := map[wallet.ImportOutcome]int{}
 		done := 0
-		err := m.Svc.ImportRoster(c.ctx, entries, func(i int, o wallet.ImportOutcome, err error) {
+		err = m.Svc.ImportRoster(c.ctx, entries, func(i int, o wallet.ImportOutcome, err error) {
 			if err != nil {
 				rosterLineError(c.errw, entries[i].Line, entries[i].StudentNo, err)
 				failed++

@@ -18,6 +18,7 @@ import (
 	"campuspay/protocol"
 	"campuspay/server/authz"
 	"campuspay/server/broker"
+	"campuspay/server/console"
 	ledgersqlite "campuspay/server/ledger/sqlite"
 	"campuspay/server/metrics"
 	"campuspay/server/web"
@@ -182,6 +183,7 @@ func wireServe(ctx context.Context, m *Main, data string) error {
 	if err != nil {
 		return fmt.Errorf("mqtt: %w", err)
 	}
+	m.Console.SetFleet(func() []console.TerminalLink { return fleetLinks(a.Statuses()) })
 	m.Svc.OnConfigChanged(func(terminals []string) {
 		if terminals == nil {
 			ts, err := m.Svc.Terminals(ctx)

@@ -49,12 +49,15 @@ const (
 	ColUserID     = "users.id_number"
 	ColUserPhone  = "users.phone"
 	ColRecordCard = "records.bank_card"
+	// ColOperatorTOTP is a back-office operator's TOTP secret.
+	ColOperatorTOTP = "operators.totp_secret"
 )
 
 // Cipher encrypts and decrypts personal data columns.
 type Cipher struct {
 	aead  cipher.AEAD
 	check string
+	index []byte // HMAC key of the blind indexes (Index)
 }
 
 // New makes the cipher of key (KeySize bytes).
@@ -74,9 +77,28 @@ func New(key []byte) (*Cipher, error) {
 	if err != nil {
 		return nil, err
 	}
+	ik, err := hkdf.Key(sha256.New, key, nil, "campuspay wallet fields v1 blind index", 32)
+	if err != nil {
+		return nil, err
+	}
 	m := hmac.New(sha256.New, key)
 	m.Write([]byte("campuspay wallet fields v1 key check"))
-	return &Cipher{aead: aead, check: hex.EncodeToString(m.Sum(nil)[:16])}, nil
+	return &Cipher{aead: aead, check: hex.EncodeToString(m.Sum(nil)[:16]), index: ik}, nil
+}
+
+// Index is the blind index of v in column col: a keyed hash that finds a
+// row by the exact value (the back office searches students by phone)
+// while the database, without the key, learns nothing but equality. ""
+// stays "".
+func (c *Cipher) Index(col, v string) string {
+	if v == "" {
+		return ""
+	}
+	m := hmac.New(sha256.New, c.index)
+	m.Write([]byte(col))
+	m.Write([]byte{0})
+	m.Write([]byte(v))
+	return hex.EncodeToString(m.Sum(nil)[:16])
 }
 
 // Check identifies the key without revealing it: a store records it and

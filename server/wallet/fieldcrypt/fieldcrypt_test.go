@@ -61,3 +61,32 @@ func TestKeyFile(t *testing.T) {
 		t.Fatalf("reload: %v", err)
 	}
 }
+
+func TestIndex(t *testing.T) {
+	k, _ := NewKey()
+	c, _ := New(k)
+	other, _ := NewKey()
+	c2, _ := New(other)
+	a := c.Index(ColUserPhone, "13800000001")
+	tests := []struct {
+		name string
+		got  string
+		same bool
+	}{
+		{"same value, same key", c.Index(ColUserPhone, "13800000001"), true},
+		{"another value", c.Index(ColUserPhone, "13800000002"), false},
+		{"another column", c.Index(ColUserID, "13800000001"), false},
+		{"another key", c2.Index(ColUserPhone, "13800000001"), false},
+	}
+	for _, tc := range tests {
+		if (tc.got == a) != tc.same {
+			t.Errorf("%s: %q vs %q", tc.name, tc.got, a)
+		}
+	}
+	if len(a) != 32 || strings.Contains(a, "13800000001") {
+		t.Errorf("index %q", a)
+	}
+	if c.Index(ColUserPhone, "") != "" {
+		t.Error("empty value indexed")
+	}
+}

@@ -34,7 +34,7 @@ func (s *Store) execRows(ctx context.Context, q string, args ...any) (int64, err
 
 const userCols = `id, student_no, name, id_number, phone, category, campus, card_uid, login_hash, state, reopens, unbinds,
 	bank_code, bank_card, password_free, wechat_openid, pay_hash, pay_fails, pay_locked, water_hash, water_fails, water_locked,
-	limit_per_tx, limit_daily`
+	limit_per_tx, limit_daily, frozen`
 
 // scanUser reads userCols after the given leading destinations.
 func (s *Store) scanUser(row pgx.Row, lead ...any) (*wallet.User, error) {
@@ -43,7 +43,7 @@ func (s *Store) scanUser(row pgx.Row, lead ...any) (*wallet.User, error) {
 	var payLocked, waterLocked int64
 	dest := append(lead, &u.ID, &u.StudentNo, &u.Name, &u.IDNumber, &u.Phone, &u.Category, &u.Campus, &u.CardUID, &u.LoginHash,
 		&state, &u.Reopens, &u.Unbinds, &u.BankCode, &u.BankCard, &u.PasswordFree, &u.WeChatOpenID, &u.PayHash, &u.PayFails, &payLocked,
-		&u.WaterHash, &u.WaterFails, &waterLocked, &u.LimitPerTx, &u.LimitDaily)
+		&u.WaterHash, &u.WaterFails, &waterLocked, &u.LimitPerTx, &u.LimitDaily, &u.Frozen)
 	err := row.Scan(dest...)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, protocol.ErrUserUnknown
@@ -100,12 +100,13 @@ func (s *Store) UpsertRosterUser(ctx context.Context, u *wallet.User) (bool, err
 		return false, err
 	}
 	var created bool
-	got, err := s.scanUser(s.pool.QueryRow(ctx, `INSERT INTO users AS x (student_no, name, id_number, phone, category, campus, card_uid, login_hash, state, limit_per_tx, limit_daily)
-		VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11)
+	got, err := s.scanUser(s.pool.QueryRow(ctx, `INSERT INTO users AS x (student_no, name, id_number, phone, category, campus, card_uid, login_hash, state, limit_per_tx, limit_daily, phone_index)
+		VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12)
 		ON CONFLICT (student_no) DO UPDATE SET name=excluded.name, id_number=excluded.id_number, phone=excluded.phone,
-			category=excluded.category, campus=excluded.campus, card_uid=excluded.card_uid
+			category=excluded.category, campus=excluded.campus, card_uid=excluded.card_uid, phone_index=excluded.phone_index
 		RETURNING (xmax = 0), `+userCols,
-		u.StudentNo, u.Name, idNo, phone, u.Category, u.Campus, u.CardUID, u.LoginHash, int(u.State), u.LimitPerTx, u.LimitDaily), &created)
+		u.StudentNo, u.Name, idNo, phone, u.Category, u.Campus, u.CardUID, u.LoginHash, int(u.State), u.LimitPerTx, u.LimitDaily,
+		s.fc.Index(fieldcrypt.ColUserPhone, u.Phone)), &created)
 	if err != nil {
 		return false, fmt.Errorf("wallet/postgres: upsert user %s: %w", u.StudentNo, err)
 	}
@@ -123,11 +124,11 @@ func (s *Store) UpdateUser(ctx context.Context, u *wallet.User) error {
 	}
 	err := s.exec(ctx, `UPDATE users SET name=$1, id_number=$2, phone=$3, category=$4, campus=$5, card_uid=$6, login_hash=$7,
 		state=$8, reopens=$9, unbinds=$10, bank_code=$11, bank_card=$12, bank_card_last4=$13, password_free=$14, wechat_openid=$15,
-		pay_hash=$16, pay_fails=$17, pay_locked=$18, water_hash=$19, water_fails=$20, water_locked=$21, limit_per_tx=$22, limit_daily=$23
-		WHERE id=$24`,
+		pay_hash=$16, pay_fails=$17, pay_locked=$18, water_hash=$19, water_fails=$20, water_locked=$21, limit_per_tx=$22, limit_daily=$23,
+		phone_index=$25 WHERE id=$24`,
 		u.Name, idNo, phone, u.Category, u.Campus, u.CardUID, u.LoginHash, int(u.State), u.Reopens, u.Unbinds, u.BankCode, card,
 		fieldcrypt.Last4(u.BankCard), u.PasswordFree, u.WeChatOpenID, u.PayHash, u.PayFails, nanos(u.PayLockedUntil), u.WaterHash,
-		u.WaterFails, nanos(u.WaterLockedUntil), u.LimitPerTx, u.LimitDaily, int64(u.ID))
+		u.WaterFails, nanos(u.WaterLockedUntil), u.LimitPerTx, u.LimitDaily, int64(u.ID), s.fc.Index(fieldcrypt.ColUserPhone, u.Phone))
 	if err != nil {
 		return fmt.Errorf("wallet/postgres: update user %d: %w", u.ID, err)
 	}

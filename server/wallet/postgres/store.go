@@ -188,7 +188,7 @@ func (s *Store) setUp(ctx context.Context) error {
 	if check != s.fc.Check() {
 		return fmt.Errorf("its personal data is encrypted under another key than the one given (%s in the data folder)", fieldcrypt.KeyFile)
 	}
-	return nil
+	return s.indexPhones(ctx, c.Conn())
 }
 
 // LatestSchema is the newest schema version this program migrates to.

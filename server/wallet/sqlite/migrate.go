@@ -42,7 +42,8 @@ var migrations = []migration{
 		CREATE INDEX devices_user ON devices(user_id)`)
 		return err
 	}},
-	// 6 and 7 belong to other branches; the runner skips numbers it lacks.
+	{6, "back office: operators, sessions, audit log, frozen wallets, phone index", backOffice},
+	// 7 is reserved and unused.
 	{8, "shower litres and terminal names", func(ctx context.Context, tx *sql.Tx, _ *fieldCipher) error {
 		_, err := tx.ExecContext(ctx, `ALTER TABLE records ADD COLUMN ml INTEGER NOT NULL DEFAULT 0;
 		ALTER TABLE terminals ADD COLUMN name TEXT NOT NULL DEFAULT ''`)

@@ -272,22 +272,22 @@ func b2i(b bool) int {
 
 const userCols = `id, student_no, name, id_number, phone, category, campus, card_uid, login_hash, state, reopens, unbinds,
 	bank_code, bank_card, password_free, wechat_openid, pay_hash, pay_fails, pay_locked, water_hash, water_fails, water_locked,
-	limit_per_tx, limit_daily`
+	limit_per_tx, limit_daily, frozen`
 
 func (s *Store) scanUser(row interface{ Scan(...any) error }) (*wallet.User, error) {
 	var u wallet.User
-	var pf int
+	var pf, frozen int
 	var payLocked, waterLocked int64
 	err := row.Scan(&u.ID, &u.StudentNo, &u.Name, &u.IDNumber, &u.Phone, &u.Category, &u.Campus, &u.CardUID, &u.LoginHash,
 		&u.State, &u.Reopens, &u.Unbinds, &u.BankCode, &u.BankCard, &pf, &u.WeChatOpenID, &u.PayHash, &u.PayFails, &payLocked,
-		&u.WaterHash, &u.WaterFails, &waterLocked, &u.LimitPerTx, &u.LimitDaily)
+		&u.WaterHash, &u.WaterFails, &waterLocked, &u.LimitPerTx, &u.LimitDaily, &frozen)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, protocol.ErrUserUnknown
 	}
 	if err != nil {
 		return nil, fmt.Errorf("wallet/sqlite: read user: %w", err)
 	}
-	u.PasswordFree = pf != 0
+	u.PasswordFree, u.Frozen = pf != 0, frozen != 0
 	u.PayLockedUntil, u.WaterLockedUntil = fromNanos(payLocked), fromNanos(waterLocked)
 	var e1, e2, e3 error
 	u.BankCard, e1 = s.fc.Open(colUserCard, u.BankCard)
@@ -348,11 +348,12 @@ func (s *Store) UpsertRosterUser(ctx context.Context, u *wallet.User) (bool, err
 		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM users WHERE student_no=?`, u.StudentNo).Scan(&n); err != nil {
 			return err
 		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO users (student_no, name, id_number, phone, category, campus, card_uid, login_hash, state, limit_per_tx, limit_daily)
-		VALUES (?,?,?,?,?,?,?,?,?,?,?)
+		if _, err := tx.ExecContext(ctx, `INSERT INTO users (student_no, name, id_number, phone, category, campus, card_uid, login_hash, state, limit_per_tx, limit_daily, phone_index)
+		VALUES (?,?,?,?,?,?,?,?,?,?,?,?)
 		ON CONFLICT(student_no) DO UPDATE SET name=excluded.name, id_number=excluded.id_number, phone=excluded.phone,
-			category=excluded.category, campus=excluded.campus, card_uid=excluded.card_uid`,
-			u.StudentNo, u.Name, idNo, phone, u.Category, u.Campus, u.CardUID, u.LoginHash, u.State, u.LimitPerTx, u.LimitDaily); err != nil {
+			category=excluded.category, campus=excluded.campus, card_uid=excluded.card_uid, phone_index=excluded.phone_index`,
+			u.StudentNo, u.Name, idNo, phone, u.Category, u.Campus, u.CardUID, u.LoginHash, u.State, u.LimitPerTx, u.LimitDaily,
+			s.fc.Index(colUserPhone, u.Phone)); err != nil {
 			return err
 		}
 		var err error
@@ -376,10 +377,10 @@ func (s *Store) UpdateUser(ctx context.Context, u *wallet.User) error {
 	}
 	err := s.exec(ctx, `UPDATE users SET name=?, id_number=?, phone=?, category=?, campus=?, card_uid=?, login_hash=?,
 		state=?, reopens=?, unbinds=?, bank_code=?, bank_card=?, bank_card_last4=?, password_free=?, wechat_openid=?, pay_hash=?, pay_fails=?, pay_locked=?,
-		water_hash=?, water_fails=?, water_locked=?, limit_per_tx=?, limit_daily=? WHERE id=?`,
+		water_hash=?, water_fails=?, water_locked=?, limit_per_tx=?, limit_daily=?, phone_index=? WHERE id=?`,
 		u.Name, idNo, phone, u.Category, u.Campus, u.CardUID, u.LoginHash, u.State, u.Reopens, u.Unbinds, u.BankCode, card, last4(u.BankCard),
 		b2i(u.PasswordFree), u.WeChatOpenID, u.PayHash, u.PayFails, nanos(u.PayLockedUntil), u.WaterHash, u.WaterFails,
-		nanos(u.WaterLockedUntil), u.LimitPerTx, u.LimitDaily, u.ID)
+		nanos(u.WaterLockedUntil), u.LimitPerTx, u.LimitDaily, s.fc.Index(colUserPhone, u.Phone), u.ID)
 	if err != nil {
 		return fmt.Errorf("wallet/sqlite: update user %d: %w", u.ID, err)
 	}

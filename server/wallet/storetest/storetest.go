@@ -14,13 +14,16 @@ import (
 	"testing"
 	"time"
 
+	"campuspay/server/operator"
 	"campuspay/server/wallet"
 )
 
-// Store is what a wallet store offers the authorizer: wallet.Store and
-// the API's idempotency records (api.IdempotencyStore).
+// Store is what a wallet store offers the authorizer: wallet.Store, the
+// API's idempotency records (api.IdempotencyStore) and sessions, and the
+// back office's operators and audit log (operator.Store).
 type Store interface {
 	wallet.Store
+	operator.Store
 	APIResponse(ctx context.Context, user uint32, key string) (*wallet.APIResponse, error)
 	PutAPIResponse(ctx context.Context, user uint32, key string, r wallet.APIResponse, at time.Time) error
 	PutSession(ctx context.Context, tokenHash string, user uint32, expires, now time.Time) error
@@ -67,6 +70,10 @@ func Run(t *testing.T, f Factory) {
 	t.Run("LoginFailsConcurrent", func(t *testing.T) { testLoginFailsConcurrent(t, f) })
 	t.Run("PagesRecordsBetweenLitresNames", func(t *testing.T) { testPages(t, f) })
 	t.Run("Allowances", func(t *testing.T) { testAllowances(t, f) })
+	t.Run("BackOfficeUsers", func(t *testing.T) { testBackOfficeUsers(t, f) })
+	t.Run("Operators", func(t *testing.T) { testOperators(t, f) })
+	t.Run("OperatorSessions", func(t *testing.T) { testOperatorSessions(t, f) })
+	t.Run("AuditLog", func(t *testing.T) { testAuditLog(t, f) })
 	t.Run("ConcurrentWrites", func(t *testing.T) { testConcurrent(t, f) })
 	if f.Shared {
 		t.Run("SharedCodeOneOwner", func(t *testing.T) { testSharedCodes(t, f) })
