@@ -17,6 +17,15 @@
 //	POST /v1/verify  {"bank_code":"CCB","card_number":"6217...","name":"张三","id_number":"1101...","phone":"138..."}
 //	POST /v1/debit   {"key":"...","bank_code":"CCB","card_number":"6217...","amount":1500}
 //	POST /v1/credit  {"key":"...","bank_code":"CCB","card_number":"6217...","amount":1500}
+//	POST /v1/refund  {"key":"...","original_key":"...","bank_code":"CCB","card_number":"6217...","amount":500}
+//	POST /v1/statement {"date":"2026-11-30"}
+//
+// A refund credits the card with part or all of an earlier debit (named by
+// its key, on the same card); the gateway refuses refunds that together
+// exceed the debit (REFUND_EXCEEDS) and an original it does not know
+// (ORIGINAL_UNKNOWN). The statement lists every debit, credit and refund
+// the gateway applied for this client on one day (China time), see
+// Statement.
 //
 // Amounts are integer cents (分), > 0. Keys are 1–64 printable ASCII
 // characters chosen by the caller; a key names one money movement forever.
@@ -25,6 +34,8 @@
 //
 //	verify:         {"result":"OK"}
 //	debit, credit:  {"result":"OK","receipt":{"ref":"CCB000000000001","key":"...","op":"debit","amount":1500,"time":"2026-11-30T08:00:00Z"}}
+//	refund:         the same, with "op":"refund"
+//	statement:      {"result":"OK","date":"2026-11-30","entries":[{"ref":..,"key":..,"op":..,"amount":..,"time":..,"bank_code":..,"card":"6217********1234"}]}
 //
 // Repeating a debit or credit with the same key and the same parameters returns
 // the original receipt and moves no money; the same key with different
@@ -44,6 +55,8 @@
 //	402 INSUFFICIENT_FUNDS    card balance below the amount           ErrInsufficientFunds
 //	403 DECLINED              card frozen or refused by the bank      ErrDeclined
 //	409 KEY_CONFLICT          key reused with different parameters    ErrKeyConflict
+//	404 ORIGINAL_UNKNOWN      refund of a debit the bank does not know ErrOriginalUnknown
+//	422 REFUND_EXCEEDS        refunds would exceed the original debit  ErrRefundExceeds
 //	5xx (any body)            gateway trouble; retryable              ErrUnavailable
 //
 // # Signatures
@@ -96,7 +109,7 @@ type Holder struct {
 type Receipt struct {
 	Ref    string    `json:"ref"` // the bank's reference
 	Key    string    `json:"key"` // the caller's idempotency key
-	Op     string    `json:"op"`  // "debit" or "credit"
+	Op     string    `json:"op"`  // "debit", "credit" or "refund"
 	Amount int64     `json:"amount"`
 	Time   time.Time `json:"time"`
 }
@@ -113,6 +126,10 @@ type Client interface {
 	// Credit pays amount cents to the card (withdrawal, refund). Idempotent
 	// by key.
 	Credit(ctx context.Context, key, bankCode, cardNumber string, amount int64) (Receipt, error)
+	// Refund pays amount cents of the debit made under originalKey back
+	// to the same card. Idempotent by key; the bank refuses refunds that
+	// together exceed the debit.
+	Refund(ctx context.Context, key, originalKey, bankCode, cardNumber string, amount int64) (Receipt, error)
 }
 
 // Errors returned by Client implementations; test with errors.Is.
@@ -123,6 +140,8 @@ var (
 	ErrInsufficientFunds = errors.New("bank: insufficient funds")
 	ErrDeclined          = errors.New("bank: declined")
 	ErrKeyConflict       = errors.New("bank: key reused with different parameters")
+	ErrOriginalUnknown   = errors.New("bank: refund of an unknown debit")
+	ErrRefundExceeds     = errors.New("bank: refunds exceed the original debit")
 	ErrBadRequest        = errors.New("bank: bad request")
 	ErrUnauthorized      = errors.New("bank: request signature refused")
 	// ErrUnavailable means no definite answer: timeout, connection failure,
@@ -157,6 +176,8 @@ const (
 	CodeInsufficientFunds = "INSUFFICIENT_FUNDS"
 	CodeDeclined          = "DECLINED"
 	CodeKeyConflict       = "KEY_CONFLICT"
+	CodeOriginalUnknown   = "ORIGINAL_UNKNOWN"
+	CodeRefundExceeds     = "REFUND_EXCEEDS"
 )
 
 // codeErrors maps wire codes to error values; MISMATCH is handled apart.
@@ -169,4 +190,6 @@ var codeErrors = map[string]error{
 	CodeInsufficientFunds: ErrInsufficientFunds,
 	CodeDeclined:          ErrDeclined,
 	CodeKeyConflict:       ErrKeyConflict,
+	CodeOriginalUnknown:   ErrOriginalUnknown,
+	CodeRefundExceeds:     ErrRefundExceeds,
 }

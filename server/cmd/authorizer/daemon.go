@@ -494,3 +494,6 @@ func (unconfiguredBank) Debit(context.Context, string, string, string, int64) (b
 func (unconfiguredBank) Credit(context.Context, string, string, string, int64) (bank.Receipt, error) {
 	return bank.Receipt{}, errNoBank
 }
+func (unconfiguredBank) Refund(context.Context, string, string, string, string, int64) (bank.Receipt, error) {
+	return bank.Receipt{}, errNoBank
+}
