@@ -99,7 +99,7 @@ func WriteCSV(w io.Writer, date string, totals []Total) error {
 	cw.Write(CSVHeader)
 	for _, t := range totals {
 		cw.Write([]string{date, t.Merchant, t.MerchantName, t.Channel, strconv.Itoa(t.Sales), protocol.FormatCents(t.SalesAmount),
-			strconv.Itoa(t.Refunds), protocol.FormatCents(t.RefundAmount), signedYuan(t.Net)})
+			strconv.Itoa(t.Refunds), protocol.FormatCents(t.RefundAmount), Yuan(t.Net)})
 	}
 	cw.Flush()
 	if err := cw.Error(); err != nil {
@@ -108,7 +108,8 @@ func WriteCSV(w io.Writer, date string, totals []Total) error {
 	return nil
 }
 
-func signedYuan(c int64) string {
+// Yuan writes signed cents as yuan with two decimals ("-12.50").
+func Yuan(c int64) string {
 	if c < 0 {
 		return "-" + protocol.FormatCents(-c)
 	}
@@ -283,7 +284,7 @@ func WriteMismatchesCSV(w io.Writer, r Report) error {
 	cw.Write([]string{"date", "party", "kind", "key", "ours", "theirs"})
 	for _, p := range r.Parties {
 		for _, m := range p.Mismatches {
-			cw.Write([]string{r.Date, p.Party, m.Kind.String(), m.Key, signedYuan(m.Ours), signedYuan(m.Theirs)})
+			cw.Write([]string{r.Date, p.Party, m.Kind.String(), m.Key, Yuan(m.Ours), Yuan(m.Theirs)})
 		}
 	}
 	cw.Flush()

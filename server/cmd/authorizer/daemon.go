@@ -211,6 +211,11 @@ type Main struct {
 	// Svc.OnConfigChanged / OnNotice) — is added here by serve.
 	Daemons []Daemon
 
+	// Bank and WeChat are the adapters the Service uses (WeChat may be
+	// nil); settlement downloads their statements (money.go).
+	Bank   bank.Client
+	WeChat wechat.Client
+
 	closers []func() // run by Close before the stores close (the embedded broker)
 	ready   *readiness
 	dbProbe func(context.Context) error // PostgreSQL's readiness; nil for SQLite files
@@ -287,6 +292,7 @@ func Open(o Options) (*Main, error) {
 			return nil, err
 		}
 	}
+	m.Bank, m.WeChat = bc, wc
 	if m.Svc, err = wallet.New(cfg.wallet(), m.Keys, wallet.Deps{Store: m.Store, Ledger: m.Ledger, Bank: bc, WeChat: wc, Now: o.Now}); err != nil {
 		m.Close()
 		return nil, err
