@@ -318,3 +318,9 @@ func RefundInfo(rec *Record) (sale, key, reason string, toWallet bool) {
 	_ = json.Unmarshal(rec.Response, &info)
 	return info.Sale, info.Key, info.Reason, info.ToWallet
 }
+
+// Refunded returns what the refunds of a sale give back (approved or
+// still processing), for display.
+func (s *Service) Refunded(ctx context.Context, sale string) (int64, error) {
+	return s.refundedOf(ctx, sale)
+}

@@ -300,8 +300,9 @@ func Open(o Options) (*Main, error) {
 	m.API = api.New(m.Svc, m.Store, api.Options{Now: o.Now, Log: o.Log})
 	m.Mux = http.NewServeMux()
 	m.Mux.Handle("/api/", m.API)
+	parties, _ := m.ReconcileParties() // none without a bank gateway: the page says so
 	m.Console = console.New(m.Svc, m.Store, console.Options{Now: o.Now, Log: o.Log, SecureCookie: cfg.TLSCert != "",
-		SessionTTL: time.Duration(cfg.ConsoleSessionTTL), FontPath: cfg.PlacardFont})
+		SessionTTL: time.Duration(cfg.ConsoleSessionTTL), FontPath: cfg.PlacardFont, Parties: parties})
 	m.Mux.Handle(console.Prefix, m.Console)
 	return m, nil
 }
