@@ -293,3 +293,38 @@ func WriteMismatchesCSV(w io.Writer, r Report) error {
 	}
 	return nil
 }
+
+// Movements lists one side's movements of [from, to).
+type Movements func(ctx context.Context, from, to time.Time) ([]Movement, error)
+
+// StatementSource downloads the bank's statement (bank.HTTPClient).
+type StatementSource interface {
+	Statement(ctx context.Context, date string) (*bank.Statement, error)
+}
+
+// BillSource downloads WeChat Pay's bill (wechat.HTTPClient).
+type BillSource interface {
+	DownloadBill(ctx context.Context, date string) (*wechat.Bill, error)
+}
+
+// BankParty reconciles ours with the bank's statements.
+func BankParty(ours Movements, src StatementSource) Party {
+	return Party{Name: "bank", Ours: ours, Theirs: func(ctx context.Context, date string) ([]Movement, error) {
+		st, err := src.Statement(ctx, date)
+		if err != nil {
+			return nil, err
+		}
+		return FromBankStatement(st), nil
+	}}
+}
+
+// WeChatParty reconciles ours with WeChat Pay's bills.
+func WeChatParty(ours Movements, src BillSource) Party {
+	return Party{Name: "wechat", Ours: ours, Theirs: func(ctx context.Context, date string) ([]Movement, error) {
+		b, err := src.DownloadBill(ctx, date)
+		if err != nil {
+			return nil, err
+		}
+		return FromWeChatBill(b), nil
+	}}
+}

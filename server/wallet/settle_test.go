@@ -1,7 +1,6 @@
 package wallet_test
 
 import (
-	"context"
 	"testing"
 	"time"
 
@@ -10,29 +9,7 @@ import (
 	"campuspay/server/settle"
 	"campuspay/server/wallet"
 	"campuspay/server/wallet/wallettest"
-	"campuspay/server/wechat"
 )
-
-// parties reconciles e's wallet with its bank and WeChat simulators.
-func parties(e *wallettest.Env) []settle.Party {
-	bc, wc := e.Deps.Bank.(*bank.HTTPClient), e.Deps.WeChat.(*wechat.HTTPClient)
-	return []settle.Party{
-		{Name: "bank", Ours: e.Svc.BankMovements, Theirs: func(ctx context.Context, date string) ([]settle.Movement, error) {
-			st, err := bc.Statement(ctx, date)
-			if err != nil {
-				return nil, err
-			}
-			return settle.FromBankStatement(st), nil
-		}},
-		{Name: "wechat", Ours: e.Svc.WeChatMovements, Theirs: func(ctx context.Context, date string) ([]settle.Movement, error) {
-			b, err := wc.DownloadBill(ctx, date)
-			if err != nil {
-				return nil, err
-			}
-			return settle.FromWeChatBill(b), nil
-		}},
-	}
-}
 
 func TestSettlementAndReconciliation(t *testing.T) {
 	e := wallettest.New(t)
@@ -90,7 +67,7 @@ func TestSettlementAndReconciliation(t *testing.T) {
 		t.Fatal("unknown merchant accepted")
 	}
 
-	rep, err := settle.ReconcileDay(ctx, date, parties(e))
+	rep, err := settle.ReconcileDay(ctx, date, e.ReconcileParties())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -109,7 +86,7 @@ func TestSettlementAndReconciliation(t *testing.T) {
 		}
 	}
 	e.WeChat.SkipInBill(string(wxRev))
-	rep, err = settle.ReconcileDay(ctx, date, parties(e))
+	rep, err = settle.ReconcileDay(ctx, date, e.ReconcileParties())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -122,7 +99,7 @@ func TestSettlementAndReconciliation(t *testing.T) {
 		t.Fatalf("wechat mismatches %+v", wm)
 	}
 	// Another day: nothing on either side.
-	rep, err = settle.ReconcileDay(ctx, "2026-11-29", parties(e))
+	rep, err = settle.ReconcileDay(ctx, "2026-11-29", e.ReconcileParties())
 	if err != nil || rep.Mismatches() != 0 || rep.Parties[0].Theirs != 0 {
 		t.Fatalf("empty day %+v %v", rep, err)
 	}

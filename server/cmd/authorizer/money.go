@@ -1,16 +1,13 @@
 package main
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"text/tabwriter"
 
 	"campuspay/protocol"
-	"campuspay/server/bank"
 	"campuspay/server/settle"
 	"campuspay/server/wallet"
-	"campuspay/server/wechat"
 )
 
 // moneyCommand runs refund sale, settle day and settle reconcile: the
@@ -151,31 +148,13 @@ var errNoStatements = errors.New("the bank gateway is not configured (bank.base_
 // ReconcileParties are the outside parties of the reconciliation: the
 // bank always, WeChat Pay when configured. The console uses them too.
 func (m *Main) ReconcileParties() ([]settle.Party, error) {
-	bs, ok := m.Bank.(interface {
-		Statement(ctx context.Context, date string) (*bank.Statement, error)
-	})
+	bs, ok := m.Bank.(settle.StatementSource)
 	if !ok {
 		return nil, errNoStatements
 	}
-	parties := []settle.Party{{Name: "bank", Ours: m.Svc.BankMovements,
-		Theirs: func(ctx context.Context, date string) ([]settle.Movement, error) {
-			st, err := bs.Statement(ctx, date)
-			if err != nil {
-				return nil, err
-			}
-			return settle.FromBankStatement(st), nil
-		}}}
-	if ws, ok := m.WeChat.(interface {
-		DownloadBill(ctx context.Context, date string) (*wechat.Bill, error)
-	}); ok {
-		parties = append(parties, settle.Party{Name: "wechat", Ours: m.Svc.WeChatMovements,
-			Theirs: func(ctx context.Context, date string) ([]settle.Movement, error) {
-				b, err := ws.DownloadBill(ctx, date)
-				if err != nil {
-					return nil, err
-				}
-				return settle.FromWeChatBill(b), nil
-			}})
+	parties := []settle.Party{settle.BankParty(m.Svc.BankMovements, bs)}
+	if ws, ok := m.WeChat.(settle.BillSource); ok {
+		parties = append(parties, settle.WeChatParty(m.Svc.WeChatMovements, ws))
 	}
 	return parties, nil
 }
