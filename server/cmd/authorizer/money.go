@@ -6,6 +6,7 @@ import (
 	"text/tabwriter"
 
 	"campuspay/protocol"
+	"campuspay/server/console"
 	"campuspay/server/settle"
 	"campuspay/server/wallet"
 )
@@ -24,7 +25,7 @@ func (c *cli) moneyCommand(name string, args []string) int {
 }
 
 func (c *cli) refundSale(args []string) int {
-	fs := c.newFlags("refund sale", "refund sale (--sale KEY | --terminal ID --tx TX) --amount YUAN --key KEY [--reason TEXT]\n\n"+
+	fs := c.newFlags("refund sale", "refund sale (--sale KEY | --terminal ID --tx TX) --amount YUAN --key KEY --reason TEXT\n\n"+
 		"refunds part or all of an approved sale back through its channel (balance, bank card, WeChat);\n"+
 		"the same --key again returns the same refund and moves nothing more")
 	saleKey := fs.String("sale", "", "the sale's record `key` (tx list --keys shows it)")
@@ -32,7 +33,7 @@ func (c *cli) refundSale(args []string) int {
 	tx := fs.String("tx", "", "the sale's transaction `ID`")
 	amount := fs.String("amount", "", "`yuan` to refund, e.g. 12.50")
 	key := fs.String("key", "", "idempotency `key` of this refund (1–64 printable characters)")
-	reason := fs.String("reason", "", "why (kept with the refund, shown to the student by WeChat)")
+	reason := fs.String("reason", "", "why (required; in the audit log, shown to the student by WeChat)")
 	if done, code := c.parse(fs, args); done {
 		return code
 	}
@@ -45,22 +46,22 @@ func (c *cli) refundSale(args []string) int {
 		return 2
 	}
 	return c.withMain(func(m *Main) int {
-		rec, err := m.Svc.Refund(c.ctx, wallet.RefundRequest{Sale: *saleKey, Key: *key, Amount: cents, Reason: *reason})
+		v, err := m.Console.Actions().Refund(c.ctx, cliActor(), console.RefundBody{Sale: *saleKey, Key: *key, Amount: cents, Reason: *reason})
 		if err != nil {
 			r := protocol.AsReason(err)
-			if rec != nil && rec.Status == wallet.StatusProcessing {
+			if v != nil && v.Status == string(wallet.StatusProcessing) {
 				fmt.Fprintf(c.out, "refund %s of %s: %s, still processing: it is finished by the same command or by serve's recovery\n",
 					protocol.FormatCents(cents), *saleKey, r.Code)
 				return 1
 			}
 			return c.fail(fmt.Errorf("%s / %s (%w)", r.ZH, r.EN, err))
 		}
-		_, _, _, toWallet := wallet.RefundInfo(rec)
 		note := ""
-		if toWallet {
+		if v.ToWallet {
 			note = " (the card or WeChat refused it: paid to the wallet balance)"
 		}
-		fmt.Fprintf(c.out, "refunded %s of %s to %s%s: record %d %s\n", protocol.FormatCents(rec.Amount), *saleKey, rec.Channel, note, rec.ID, rec.Status)
+		fmt.Fprintf(c.out, "refunded %s of %s to %s%s: record %d %s; refunded so far %s\n", protocol.FormatCents(v.Amount), *saleKey, v.Channel, note,
+			v.ID, v.Status, protocol.FormatCents(v.Refunded))
 		return 0
 	})
 }

@@ -71,8 +71,9 @@ func TestRefundAndSettleCommands(t *testing.T) {
 	}{
 		{"refund", []string{"refund", "sale", "--terminal", "pos-1", "--tx", string(tx), "--amount", "12.50", "--key", "desk-1", "--reason", "wrong dish"},
 			0, "refunded 12.50 of T:pos-1:" + string(tx) + " to bank_card"},
-		{"same key again", []string{"refund", "sale", "--terminal", "pos-1", "--tx", string(tx), "--amount", "12.50", "--key", "desk-1"}, 0, "refunded 12.50"},
-		{"above the rest", []string{"refund", "sale", "--sale", wallet.SaleKey("pos-1", tx), "--amount", "17.51", "--key", "desk-2"}, 1, ""},
+		{"same key again", []string{"refund", "sale", "--terminal", "pos-1", "--tx", string(tx), "--amount", "12.50", "--key", "desk-1", "--reason", "wrong dish"}, 0, "refunded 12.50"},
+		{"above the rest", []string{"refund", "sale", "--sale", wallet.SaleKey("pos-1", tx), "--amount", "17.51", "--key", "desk-2", "--reason", "x"}, 1, ""},
+		{"no reason", []string{"refund", "sale", "--sale", wallet.SaleKey("pos-1", tx), "--amount", "1", "--key", "desk-4"}, 1, ""},
 		{"no amount", []string{"refund", "sale", "--sale", wallet.SaleKey("pos-1", tx), "--key", "desk-3"}, 2, ""},
 		{"day CSV", []string{"settle", "day", "--date", date}, 0, date + ",M1,云谷食堂,bank_card,1,30.00,1,12.50,17.50\n"},
 		{"one merchant", []string{"settle", "day", "--date", date, "--merchant", "M1"}, 0, "bank_card,1,30.00"},
