@@ -80,6 +80,7 @@ func Day(ctx context.Context, opt Options) (c *Campus, err error) {
 	for _, step := range []func() error{
 		d.activation, d.codePayments, d.webWallet, d.cardTaps, d.codeRefusals, d.wechat, d.showers, d.outage, d.lifecycle,
 		d.backOffice,
+		d.moneyBackOffice,
 	} {
 		if err := step(); err != nil {
 			return c, err
