@@ -110,8 +110,13 @@ const Console = (() => {
   }
 
   // route renders the page named by the hash: #/id?k=v
+  // routeSeq numbers the renders: a slower earlier render (the page
+  // redrawn on a language switch, then another page asked for) must not
+  // mark the page ready after the later one.
+  let routeSeq = 0;
   async function route() {
     if (!me) return;
+    const seq = ++routeSeq;
     const [id, qs] = location.hash.replace(/^#\/?/, '').split('?');
     const list = visible();
     const p = list.find((x) => x.id === id) || list.find((x) => !x.hidden);
@@ -125,7 +130,7 @@ const Console = (() => {
     } catch (e) {
       root.append(el('p', { class: 'error', role: 'alert' }, e.message));
     }
-    root.dataset.ready = p.id;
+    if (seq === routeSeq) root.dataset.ready = p.id;
   }
 
   function go(id, params) {
