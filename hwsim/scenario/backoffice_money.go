@@ -8,13 +8,7 @@ package scenario
 // lists exactly that movement.
 
 import (
-	"bytes"
-	"context"
-	"encoding/json"
 	"fmt"
-	"io"
-	"net/http"
-	"net/http/cookiejar"
 	"strings"
 	"time"
 )
@@ -24,71 +18,17 @@ const (
 	financePassword = "demo-finance-2024"
 )
 
-// consoleClient is one operator's browser session on the console API.
-type consoleClient struct {
-	base string
-	http *http.Client
-	csrf string
-}
-
-// do sends a console API request and decodes the JSON answer; a refusal
-// is returned as an error carrying its reason code.
-func (cc *consoleClient) do(ctx context.Context, method, path string, body, out any) error {
-	var rd io.Reader
-	if body != nil {
-		b, _ := json.Marshal(body)
-		rd = bytes.NewReader(b)
-	}
-	req, err := http.NewRequestWithContext(ctx, method, cc.base+"/console/api/v1"+path, rd)
-	if err != nil {
-		return err
-	}
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-		req.Header.Set("X-CSRF-Token", cc.csrf)
-	}
-	res, err := cc.http.Do(req)
-	if err != nil {
-		return fmt.Errorf("console %s %s: %w", method, path, err)
-	}
-	defer res.Body.Close()
-	raw, _ := io.ReadAll(res.Body)
-	if res.StatusCode != http.StatusOK {
-		var e struct{ Code string }
-		json.Unmarshal(raw, &e)
-		return fmt.Errorf("console %s %s: HTTP %d %s", method, path, res.StatusCode, e.Code)
-	}
-	if out != nil {
-		return json.Unmarshal(raw, out)
-	}
-	return nil
-}
-
-// consoleLogin adds the operator (admin CLI, password on standard input)
-// and logs in.
-func (d *day) consoleLogin(name, role, password string) (*consoleClient, error) {
-	cmd := d.c.adminCmd("operator", "add", "--name", name, "--role", role)
-	cmd.Stdin = strings.NewReader(password + "\n")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		return nil, fmt.Errorf("operator add %s: %v: %s", name, err, out)
-	}
-	jar, _ := cookiejar.New(nil)
-	cc := &consoleClient{base: d.c.API, http: &http.Client{Jar: jar, Timeout: 30 * time.Second}}
-	var s struct{ CSRF string }
-	if err := cc.do(d.ctx, "POST", "/login", map[string]string{"name": name, "password": password}, &s); err != nil {
-		return nil, err
-	}
-	cc.csrf = s.CSRF
-	return cc, nil
-}
-
 // moneyBackOffice is the act; the demo day runs it after the wallet life
 // cycle.
 func (d *day) moneyBackOffice() error {
-	ctx := d.ctx
+	ctx, cancel := d.wait(90 * time.Second)
+	defer cancel()
 	day := time.Now().In(chinaZone).Format(time.DateOnly)
-	fin, err := d.consoleLogin(financeOperator, "finance", financePassword)
-	d.check("finance", "console", "operator logs in", 0, "", okOr(err), "ok")
+	if err := d.c.AddOperator(financeOperator, "finance", financePassword); err != nil {
+		return err
+	}
+	fin, err := d.c.ConsoleLogin(ctx, financeOperator, financePassword)
+	d.check("finance", "console", "operator "+financeOperator+" logs in", 0, "", outcome(err), "ok")
 	if err != nil {
 		return err
 	}
@@ -122,14 +62,14 @@ func (d *day) moneyBackOffice() error {
 		Refunded int64
 	}
 	err = fin.do(ctx, "POST", "/refunds", body, &rf)
-	d.check("finance", "console", "refund ¥20.00 of 张伟's ¥120.00 card sale → bank card", 20_00, rf.Channel, outcome2(err), "ok")
+	d.check("finance", "console", "refund ¥20.00 of 张伟's ¥120.00 card sale → bank card", 20_00, rf.Channel, outcome(err), "ok")
 	err = fin.do(ctx, "POST", "/refunds", body, &rf) // a double click
 	bankAfter, _ := d.c.Bank.Balance(zw.BankCode, zw.BankCard)
 	d.check("finance", "console", "the same refund clicked twice: one refund", 20_00, "bank_card",
-		fmt.Sprintf("%s, card +%d", outcome2(err), bankAfter-bankBefore), fmt.Sprintf("ok, card +%d", 20_00))
+		fmt.Sprintf("%s, card +%d", outcome(err), bankAfter-bankBefore), fmt.Sprintf("ok, card +%d", 20_00))
 	body["key"], body["amount"] = "demo-refund-2", 100_01
 	err = fin.do(ctx, "POST", "/refunds", body, nil)
-	d.check("finance", "console", "refund beyond what is left of the sale", 100_01, "", outcome2(err), "REFUND_EXCEEDS_SALE")
+	d.check("finance", "console", "refund beyond what is left of the sale", 100_01, "", outcome(err), "REFUND_EXCEEDS_SALE")
 
 	csv, err := d.c.Admin("settle", "day", "--date", day)
 	d.check("finance", "authorizer", "settle day (CSV per merchant and channel)", 0, "", okOr(err), "ok")
@@ -156,15 +96,6 @@ func (d *day) moneyBackOffice() error {
 
 // chinaZone is the zone of the settlement day.
 var chinaZone = time.FixedZone("CST", 8*3600)
-
-// outcome2 turns a console error into its reason code ("ok" for none).
-func outcome2(err error) string {
-	if err == nil {
-		return "ok"
-	}
-	s := err.Error()
-	return s[strings.LastIndexByte(s, ' ')+1:]
-}
 
 // commandResult is a command's last line of output; with an error other
 // than a plain exit status (the reconciliation exits 1 on a mismatch),

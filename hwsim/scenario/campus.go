@@ -444,12 +444,6 @@ func (c *Campus) RestartAuthorizer() error {
 
 // Admin runs an authorizer admin command on the campus data folder.
 func (c *Campus) Admin(args ...string) (string, error) {
-	out, err := c.adminCmd(args...).CombinedOutput()
-	return string(out), err
-}
-
-// adminCmd is the command Admin runs.
-func (c *Campus) adminCmd(args ...string) *exec.Cmd {
 	// Flags go after the subcommand words and before positional arguments.
 	words := 0
 	for words < len(args) && !strings.HasPrefix(args[words], "-") && words < 2 {
@@ -458,7 +452,8 @@ func (c *Campus) adminCmd(args ...string) *exec.Cmd {
 	full := append(append(append([]string{}, args[:words]...), "--data", filepath.Join(c.opt.Dir, "authorizer-data"), "--config", c.authzCfg), args[words:]...)
 	cmd := exec.CommandContext(c.ctx, filepath.Join(c.opt.Bin, "authorizer"), full...)
 	cmd.Env = append(os.Environ(), "CAMPUSPAY_BANK_SECRET="+bankSecret, "CAMPUSPAY_WECHAT_API_KEY="+wechatAPIKey, "CAMPUSPAY_WECHAT_MINI_SECRET="+wechatMiniSk)
-	return cmd
+	out, err := cmd.CombinedOutput()
+	return string(out), err
 }
 
 // BoxSpec describes a terminal to build.

@@ -310,6 +310,20 @@ func (c *HTTPClient) post(ctx context.Context, path string, fields map[string]st
 }
 
 func (c *HTTPClient) postOnce(ctx context.Context, path string, fields map[string]string) (map[string]string, error) {
+	body, err := c.send(ctx, path, fields, maxResponse)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := wxpay.Decode(bytes.NewReader(body))
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
+	}
+	return c.checkResponse(resp)
+}
+
+// send makes one signed call and returns the body of its 200 answer (at
+// most limit bytes).
+func (c *HTTPClient) send(ctx context.Context, path string, fields map[string]string, limit int64) ([]byte, error) {
 	hreq, err := c.signedRequest(ctx, path, fields)
 	if err != nil {
 		return nil, err
@@ -324,11 +338,14 @@ func (c *HTTPClient) postOnce(ctx context.Context, path string, fields map[strin
 	if hr.StatusCode != http.StatusOK {
 		return nil, fmt.Errorf("%w: HTTP %d", ErrUnavailable, hr.StatusCode)
 	}
-	resp, err := wxpay.Decode(io.LimitReader(hr.Body, maxResponse))
+	body, err := io.ReadAll(io.LimitReader(hr.Body, limit+1))
 	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
+		return nil, fmt.Errorf("%w: read: %w", ErrUnavailable, err)
 	}
-	return c.checkResponse(resp)
+	if int64(len(body)) > limit {
+		return nil, fmt.Errorf("%w: answer over %d bytes", ErrUnavailable, limit)
+	}
+	return body, nil
 }
 
 // signedRequest builds the signed POST of fields to path.

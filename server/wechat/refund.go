@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/http"
 	"strconv"
 	"strings"
 	"time"
@@ -108,34 +107,9 @@ func (c *HTTPClient) DownloadBill(ctx context.Context, date string) (*Bill, erro
 // bill) and returns the body.
 func (c *HTTPClient) postRaw(ctx context.Context, path string, fields map[string]string) ([]byte, error) {
 	start := time.Now()
-	body, err := c.postRawOnce(ctx, path, fields)
+	body, err := c.send(ctx, path, fields, maxBill)
 	observe(path, start, err)
 	return body, err
-}
-
-func (c *HTTPClient) postRawOnce(ctx context.Context, path string, fields map[string]string) ([]byte, error) {
-	hreq, err := c.signedRequest(ctx, path, fields)
-	if err != nil {
-		return nil, err
-	}
-	ctx, cancel := context.WithTimeout(ctx, c.cfg.Timeout)
-	defer cancel()
-	hr, err := c.cfg.HTTPClient.Do(hreq.WithContext(ctx))
-	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
-	}
-	defer hr.Body.Close()
-	if hr.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("%w: HTTP %d", ErrUnavailable, hr.StatusCode)
-	}
-	body, err := io.ReadAll(io.LimitReader(hr.Body, maxBill+1))
-	if err != nil {
-		return nil, fmt.Errorf("%w: read: %w", ErrUnavailable, err)
-	}
-	if len(body) > maxBill {
-		return nil, fmt.Errorf("%w: bill over %d bytes", ErrUnavailable, maxBill)
-	}
-	return body, nil
 }
 
 // Bill is a parsed downloadbill (bill_type ALL).
