@@ -14,12 +14,15 @@ const (
 	KindAlipay     Kind = 5 // Alipay: 16–24 digits, prefix 25–30 (refused: unsupported)
 	KindUnionPay   Kind = 6 // UnionPay: 19 digits, prefix 62 (refused: unsupported)
 	KindMalformed  Kind = 7 // has a campus prefix but does not parse
+	// KindFace is reserved for face payment: a face reader's match, never
+	// scanned text, so Classify never returns it (see CredFace).
+	KindFace Kind = 8
 )
 
 var kindNames = map[Kind]string{
 	KindUnknown: "unknown", KindPayCode: "pay_code", KindIdentity: "identity_code",
 	KindMerchantQR: "merchant_qr", KindWeChat: "wechat", KindAlipay: "alipay",
-	KindUnionPay: "unionpay", KindMalformed: "malformed",
+	KindUnionPay: "unionpay", KindMalformed: "malformed", KindFace: "face",
 }
 
 func (k Kind) String() string {

@@ -35,6 +35,11 @@ const (
 	CredCard    CredKind = "card"    // card tap (Text = UID, upper-case hex)
 	CredWeChat  CredKind = "wechat"  // WeChat payment code (Text = 18 digits)
 	CredAccount CredKind = "account" // shower keypad: Text = student/account number; Secret = sealed water password
+	// CredFace is reserved for face payment (刷脸): Text = the student
+	// number the terminal's face reader matched. The authorizer gates it
+	// by the password-free contract, as card taps, and refuses it today
+	// with ErrFaceNotSupported.
+	CredFace CredKind = "face"
 )
 
 // Credential is what the student presented.
@@ -378,7 +383,7 @@ func (r *Request) Validate() error {
 	}
 	if r.Cred != nil {
 		switch r.Cred.Kind {
-		case CredCode, CredCard, CredWeChat, CredAccount:
+		case CredCode, CredCard, CredWeChat, CredAccount, CredFace:
 		default:
 			return fmt.Errorf("unknown credential kind %q", r.Cred.Kind)
 		}

@@ -197,6 +197,21 @@ var (
 	ErrCardNotRemoved = reason("CARD_NOT_REMOVED", "卡片仍在读卡区：如需再次支付，请移开后重新刷卡", "The card is still on the reader: to pay again, take it off and tap again")
 )
 
+// The student's account and security (issue 15; appended, codes are never renamed).
+var (
+	ErrLimitsOrder        = reason("LIMITS_ORDER", "单笔限额不能高于日累计限额", "The per-payment limit cannot be above the daily limit")
+	ErrLoginPasswordWrong = reason("LOGIN_PASSWORD_WRONG", "原登录密码错误", "The current login password is wrong")
+	ErrLoginPasswordWeak  = reason("LOGIN_PASSWORD_WEAK", "登录密码须为8–64位，且同时包含字母和数字", "The login password must be 8–64 characters with both letters and digits")
+	ErrOTPWrong           = reason("OTP_WRONG", "短信验证码错误", "The SMS verification code is wrong")
+	ErrOTPExpired         = reason("OTP_EXPIRED", "短信验证码已过期，请重新获取", "The SMS verification code has expired; request a new one")
+	ErrOTPUsed            = reason("OTP_USED", "短信验证码已使用，请重新获取", "The SMS verification code was already used; request a new one")
+	ErrOTPLocked          = reason("OTP_LOCKED", "验证码错误次数过多，请重新获取", "Too many wrong codes; request a new one")
+	ErrOTPTooSoon         = reason("OTP_TOO_SOON", "验证码已发送，请稍后再获取", "A code was just sent; wait a moment before requesting another")
+	ErrCardNotLost        = reason("CARD_NOT_LOST", "该卡未挂失", "This card is not reported lost")
+	ErrWeChatNotLinkedYet = reason("WECHAT_NOT_LINKED_YET", "尚未完成微信认证，无需解除", "WeChat is not linked; there is nothing to unlink")
+	ErrFaceNotSupported   = reason("FACE_NOT_SUPPORTED", "刷脸支付暂未开通，请使用付款码或校园卡", "Face payment is not available yet; pay with the payment code or the campus card")
+)
+
 // The back-office console (issue 14; appended, codes are never renamed).
 var (
 	ErrWalletFrozen        = reason("WALLET_FROZEN", "钱包已被冻结，请到一卡通服务中心办理", "The wallet is frozen; please see the card centre")

@@ -20,13 +20,20 @@
 //	POST /control/statement-skip              {"key":".."}: leave that movement out of statements
 //	                                          (a deliberate reconciliation mismatch for demos)
 //	GET  /control/stats                       → {"requests":N,"applied":N}
+//	GET  /control/sms?phone=138...            → {"messages":[{"phone":..,"text":..,"code":..,"at":..}]}
+//
+// One-time codes (POST /v1/otp/send) are "texted" into an outbox instead
+// of a phone network: tests, the demo and the phone simulator read them
+// from Outbox or GET /control/sms, as a student reads the SMS.
 package bank
 
 import (
 	"bytes"
 	"campuspay/hwsim/loopback"
 	"crypto/hmac"
+	"crypto/rand"
 	"crypto/sha256"
+	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -62,6 +69,33 @@ type Config struct {
 	Accounts []Account
 	Now      func() time.Time // default time.Now
 	MaxSkew  time.Duration    // allowed timestamp skew; default 5 min
+	Rand     io.Reader        // one-time codes; default crypto/rand
+}
+
+// One-time code bounds (documented in campuspay/server/bank).
+const (
+	OTPTTL      = 5 * time.Minute
+	OTPTries    = 5
+	OTPInterval = time.Minute // between two codes for one card
+)
+
+// SMS is a text the bank sent to a reserved phone.
+type SMS struct {
+	Phone string    `json:"phone"`
+	Text  string    `json:"text"`
+	Code  string    `json:"code"` // the one-time code in Text
+	At    time.Time `json:"at"`
+}
+
+// otp is a one-time code sent for a card.
+type otp struct {
+	id      string
+	card    cardKey
+	code    string
+	sent    time.Time
+	expires time.Time
+	wrong   int
+	used    bool
 }
 
 // Stats counts protocol calls.
@@ -110,6 +144,10 @@ type Sim struct {
 	delay      time.Duration
 	stats      Stats
 	server     loopback.Server
+	rand       io.Reader
+	otps       map[string]*otp
+	lastOTP    map[cardKey]*otp // the live code of each card
+	outbox     []SMS
 }
 
 // New makes a simulator holding cfg.Accounts. It fails if an account is
@@ -123,6 +161,12 @@ func New(cfg Config) (*Sim, error) {
 		accounts: map[cardKey]*Account{},
 		moves:    map[string]*move{},
 		refunded: map[string]int64{},
+		rand:     cfg.Rand,
+		otps:     map[string]*otp{},
+		lastOTP:  map[cardKey]*otp{},
+	}
+	if s.rand == nil {
+		s.rand = rand.Reader
 	}
 	if s.now == nil {
 		s.now = time.Now
@@ -228,6 +272,11 @@ func (s *Sim) Handler() http.Handler {
 	mux.HandleFunc("POST /v1/credit", s.protocol("credit"))
 	mux.HandleFunc("POST /v1/refund", s.protocol("refund"))
 	mux.HandleFunc("POST /v1/statement", s.protocol("statement"))
+	mux.HandleFunc("POST /v1/otp/send", s.protocol("otp_send"))
+	mux.HandleFunc("POST /v1/otp/check", s.protocol("otp_check"))
+	mux.HandleFunc("GET /control/sms", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, map[string][]SMS{"messages": s.Outbox(r.URL.Query().Get("phone"))})
+	})
 	mux.HandleFunc("POST /control/accounts", s.controlAdd)
 	mux.HandleFunc("GET /control/accounts/{bank}/{card}", s.controlBalance)
 	mux.HandleFunc("POST /control/faults", s.controlFaults)
@@ -273,6 +322,12 @@ const (
 	codeKeyConflict       = "KEY_CONFLICT"
 	codeOriginalUnknown   = "ORIGINAL_UNKNOWN"
 	codeRefundExceeds     = "REFUND_EXCEEDS"
+	codeOTPWrong          = "OTP_WRONG"
+	codeOTPExpired        = "OTP_EXPIRED"
+	codeOTPUsed           = "OTP_USED"
+	codeOTPLocked         = "OTP_LOCKED"
+	codeUnknownOTP        = "UNKNOWN_OTP"
+	codeOTPTooSoon        = "OTP_TOO_SOON"
 )
 
 const maxBody = 64 << 10
@@ -340,7 +395,7 @@ func (s *Sim) protocol(op string) http.HandlerFunc {
 			req.client = r.Header.Get("X-Bank-Client")
 			a = s.apply(op, req)
 		}
-		if a.status == http.StatusOK && op != "verify" && op != "statement" {
+		if a.status == http.StatusOK && (op == "debit" || op == "credit" || op == "refund") {
 			s.mu.Lock()
 			drop := s.dropNext > 0
 			if drop {
@@ -406,7 +461,10 @@ type Request struct {
 	// OriginalKey: a refund's debit.
 	OriginalKey string `json:"original_key,omitempty"`
 
-	client string
+	client  string
+	Purpose string `json:"purpose"`
+	OTPID   string `json:"otp_id"`
+	Code    string `json:"code"`
 }
 
 // ParseRequest decodes and checks the body of a verify, debit or credit
@@ -439,6 +497,14 @@ func ParseRequest(op string, r io.Reader) (Request, error) {
 		if !validKey(req.Key) {
 			return Request{}, fmt.Errorf("key length %d not in 1..64 or not printable", len(req.Key))
 		}
+	case "otp_send":
+		if req.Purpose == "" || len(req.Purpose) > 64 {
+			return Request{}, errors.New("purpose of 1..64 bytes is required")
+		}
+	case "otp_check":
+		if req.OTPID == "" || len(req.OTPID) > 64 || req.Code == "" || len(req.Code) > 16 {
+			return Request{}, errors.New("otp_id and code are required")
+		}
 	default:
 		return Request{}, fmt.Errorf("unknown operation %q", op)
 	}
@@ -456,7 +522,7 @@ func (s *Sim) apply(op string, req Request) answer {
 	ck := cardKey{req.BankCode, req.CardNumber}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if op != "verify" {
+	if op == "debit" || op == "credit" {
 		if m, ok := s.moves[req.Key]; ok {
 			if m.op != op || m.card != ck || m.amount != req.Amount || m.original != req.OriginalKey {
 				return fail(http.StatusConflict, codeKeyConflict, "key "+req.Key+" was used for another movement")
@@ -483,6 +549,10 @@ func (s *Sim) apply(op string, req Request) answer {
 			return answer{http.StatusUnprocessableEntity, errorBody{Code: codeMismatch, Message: "信息与银行预留信息不一致", Field: field}}
 		}
 		return answer{http.StatusOK, map[string]string{"result": "OK"}}
+	case "otp_send":
+		return s.sendOTP(acct, ck, req.Purpose)
+	case "otp_check":
+		return s.checkOTP(ck, req.OTPID, req.Code)
 	}
 	if acct.Frozen {
 		return fail(http.StatusForbidden, codeDeclined, "card frozen")
@@ -513,6 +583,82 @@ func (s *Sim) apply(op string, req Request) answer {
 	s.moves[req.Key] = m
 	s.order = append(s.order, m)
 	return answer{http.StatusOK, map[string]any{"result": "OK", "receipt": m.receipt}}
+}
+
+// sendOTP texts a new code to the card's reserved phone. The caller holds mu.
+func (s *Sim) sendOTP(acct *Account, ck cardKey, purpose string) answer {
+	now := s.now()
+	if last := s.lastOTP[ck]; last != nil && now.Sub(last.sent) < OTPInterval {
+		return fail(http.StatusTooManyRequests, codeOTPTooSoon, "a code was sent less than a minute ago")
+	}
+	var b [4]byte
+	if _, err := io.ReadFull(s.rand, b[:]); err != nil {
+		return fail(http.StatusInternalServerError, "INTERNAL", err.Error())
+	}
+	if last := s.lastOTP[ck]; last != nil {
+		last.used = true // replaced: only the newest code counts
+	}
+	s.seq++
+	o := &otp{id: fmt.Sprintf("OTP%012d", s.seq), card: ck, sent: now, expires: now.Add(OTPTTL),
+		code: fmt.Sprintf("%06d", binary.BigEndian.Uint32(b[:])%1_000_000)}
+	s.otps[o.id], s.lastOTP[ck] = o, o
+	s.outbox = append(s.outbox, SMS{Phone: acct.Phone, Code: o.code, At: now.UTC(),
+		Text: fmt.Sprintf("【%s】验证码 %s，用于%s，%d分钟内有效，请勿告诉他人。Code %s, for %s, valid %d min.",
+			ck.bank, o.code, purpose, int(OTPTTL/time.Minute), o.code, purpose, int(OTPTTL/time.Minute))})
+	return answer{http.StatusOK, map[string]any{"result": "OK", "otp": map[string]any{
+		"id": o.id, "phone": maskPhone(acct.Phone), "expires": o.expires.UTC()}}}
+}
+
+// checkOTP checks a typed code. The caller holds mu.
+func (s *Sim) checkOTP(ck cardKey, id, code string) answer {
+	o := s.otps[id]
+	switch {
+	case o == nil || o.card != ck:
+		return fail(http.StatusNotFound, codeUnknownOTP, "no such code for this card")
+	case o.used:
+		return fail(http.StatusUnprocessableEntity, codeOTPUsed, "code already used or replaced")
+	case o.wrong >= OTPTries:
+		return fail(http.StatusUnprocessableEntity, codeOTPLocked, "too many wrong codes")
+	case !s.now().Before(o.expires):
+		return fail(http.StatusUnprocessableEntity, codeOTPExpired, "code expired")
+	case !hmac.Equal([]byte(code), []byte(o.code)):
+		o.wrong++
+		if o.wrong >= OTPTries {
+			return fail(http.StatusUnprocessableEntity, codeOTPLocked, "too many wrong codes")
+		}
+		return fail(http.StatusUnprocessableEntity, codeOTPWrong, "wrong code")
+	}
+	o.used = true
+	return answer{http.StatusOK, map[string]string{"result": "OK"}}
+}
+
+// Outbox returns the texts sent to phone ("" for every phone), oldest first.
+func (s *Sim) Outbox(phone string) []SMS {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := []SMS{}
+	for _, m := range s.outbox {
+		if phone == "" || m.Phone == phone {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+// LastCode returns the newest one-time code texted to phone.
+func (s *Sim) LastCode(phone string) (string, bool) {
+	msgs := s.Outbox(phone)
+	if len(msgs) == 0 {
+		return "", false
+	}
+	return msgs[len(msgs)-1].Code, true
+}
+
+func maskPhone(p string) string {
+	if len(p) < 7 {
+		return "****"
+	}
+	return p[:3] + "****" + p[len(p)-4:]
 }
 
 // ValidCardNumber reports whether n is 12–19 digits passing the Luhn check.

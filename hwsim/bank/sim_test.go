@@ -208,12 +208,17 @@ func FuzzParseRequest(f *testing.F) {
 	f.Add("verify", []byte(`{"bank_code":"CCB","card_number":"6217001234000010","name":"张三","id_number":"11010520000101123X","phone":"13800000001"}`))
 	f.Add("credit", []byte(`{"key":"\u0000","amount":-1}`))
 	f.Add("debit", []byte(`{"amount":1e400}`))
+	f.Add("otp_send", []byte(`{"bank_code":"CCB","card_number":"6217001234000010","purpose":"重置支付密码"}`))
+	f.Add("otp_check", []byte(`{"bank_code":"CCB","card_number":"6217001234000010","otp_id":"OTP000000000001","code":"123456"}`))
 	f.Fuzz(func(t *testing.T, op string, body []byte) {
 		req, err := ParseRequest(op, bytes.NewReader(body))
 		if err != nil {
 			return
 		}
 		if (op == "debit" || op == "credit") && (req.Amount <= 0 || req.Key == "") {
+			t.Fatalf("accepted %+v", req)
+		}
+		if op == "otp_check" && (req.OTPID == "" || req.Code == "" || len(req.Code) > 16) {
 			t.Fatalf("accepted %+v", req)
 		}
 	})

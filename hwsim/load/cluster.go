@@ -24,13 +24,18 @@ type FaultKind int
 
 const (
 	// KillAuthorizer kills the last authorizer with SIGKILL and starts it
-	// again at once, as systemd (Restart=always) would; the broker keeps
-	// its persistent session, so what was queued for it waits for it.
+	// again at once, as systemd (Restart=always) would; what was in flight
+	// to it is lost with it (its session is clean) and given up on by the
+	// terminals.
 	KillAuthorizer FaultKind = 1
 	// FailoverDatabase kills the PostgreSQL primary with SIGKILL and
 	// promotes the synchronous standby (pg_ctl promote); the authorizers'
 	// multi-host URL finds the new primary by itself.
 	FailoverDatabase FaultKind = 2
+	// DeadAuthorizer kills the last authorizer with SIGKILL and leaves it
+	// down, as a dead machine: the broker drops its clean session and the
+	// others take every request.
+	DeadAuthorizer FaultKind = 3
 )
 
 func (k FaultKind) String() string {
@@ -39,6 +44,8 @@ func (k FaultKind) String() string {
 		return "kill -9 an authorizer (restarted at once)"
 	case FailoverDatabase:
 		return "kill -9 the PostgreSQL primary, promote the standby"
+	case DeadAuthorizer:
+		return "kill -9 an authorizer (left down)"
 	}
 	return fmt.Sprintf("fault %d", int(k))
 }
@@ -75,11 +82,13 @@ func (o Options) checkStore() error {
 	}
 	for _, f := range o.Faults {
 		switch {
-		case f.Kind == KillAuthorizer && o.Broker != Mosquitto:
+		case (f.Kind == KillAuthorizer || f.Kind == DeadAuthorizer) && o.Broker != Mosquitto:
 			return errors.New("load: killing an authorizer needs Mosquitto (the embedded broker dies with it)")
+		case f.Kind == DeadAuthorizer && o.Authorizers < 2:
+			return errors.New("load: an authorizer left down needs another one to answer")
 		case f.Kind == FailoverDatabase && o.Store != StorePostgresStandby:
 			return fmt.Errorf("load: a database failover needs store %s", StorePostgresStandby)
-		case f.Kind != KillAuthorizer && f.Kind != FailoverDatabase:
+		case f.Kind != KillAuthorizer && f.Kind != FailoverDatabase && f.Kind != DeadAuthorizer:
 			return fmt.Errorf("load: unknown fault %d", int(f.Kind))
 		}
 	}
@@ -240,6 +249,8 @@ func (in *injector) fire(f Fault) {
 	case FailoverDatabase:
 		h.primary.Kill()
 		r.Err = h.standby.Promote()
+	case DeadAuthorizer:
+		h.authorizer[len(h.authorizer)-1].proc.Kill()
 	}
 	r.Action = h.opt.Now().Sub(r.At)
 	h.logf("fault      %s after %d approvals: done in %.2fs (%v)", f.Kind, f.After, r.Action.Seconds(), r.Err)

@@ -63,6 +63,7 @@ type Phone struct {
 	offset   time.Duration // server clock − phone clock, from registration
 	seq      uint16
 	last     string // the code on screen
+	payPwd   string // the payment password the student last set: confirms sensitive actions
 }
 
 // New returns a phone for the API at baseURL (e.g. http://127.0.0.1:8080),
@@ -121,6 +122,7 @@ type Wallet struct {
 	Reopens             int    `json:"reopens"`
 	Unbinds             int    `json:"unbinds"`
 	CardUID             string `json:"card_uid,omitempty"`
+	CardLost            bool   `json:"card_lost"`
 }
 
 // Transaction is one line of the transaction details.
@@ -300,9 +302,26 @@ func (p *Phone) BindCard(ctx context.Context, c BankCard) (*Wallet, error) {
 	return p.wallet(ctx, "POST", "/api/v1/wallet/bank-card", c)
 }
 
-// Unbind unbinds the bank card (at most 3 times, ever).
+// confirm is the body of a sensitive action: the payment password the
+// student set last (SetPaymentPassword, ResetPassword or UsePaymentPassword).
+func (p *Phone) confirm() map[string]string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return map[string]string{"password": p.payPwd}
+}
+
+// UsePaymentPassword makes the phone confirm sensitive actions with pw
+// (as a student typing it) instead of the one it set.
+func (p *Phone) UsePaymentPassword(pw string) {
+	p.mu.Lock()
+	p.payPwd = pw
+	p.mu.Unlock()
+}
+
+// Unbind unbinds the bank card (at most 3 times, ever), confirmed by the
+// payment password.
 func (p *Phone) Unbind(ctx context.Context) (*Wallet, error) {
-	return p.wallet(ctx, "DELETE", "/api/v1/wallet/bank-card", nil)
+	return p.wallet(ctx, "DELETE", "/api/v1/wallet/bank-card", p.confirm())
 }
 
 // Cancel cancels the wallet; the balance goes back to the bound card.
@@ -312,7 +331,7 @@ func (p *Phone) Cancel(ctx context.Context) (*Wallet, error) {
 		return nil, err
 	}
 	var w Wallet
-	if err := p.do(ctx, call{method: "POST", path: "/api/v1/wallet/cancel", auth: true, idemKey: key}, &w); err != nil {
+	if err := p.do(ctx, call{method: "POST", path: "/api/v1/wallet/cancel", body: p.confirm(), auth: true, idemKey: key}, &w); err != nil {
 		return nil, err
 	}
 	return &w, nil
@@ -325,12 +344,12 @@ func (p *Phone) Reopen(ctx context.Context) (*Wallet, error) {
 
 // SignPasswordFree signs the password-free contract card taps need.
 func (p *Phone) SignPasswordFree(ctx context.Context) (*Wallet, error) {
-	return p.wallet(ctx, "POST", "/api/v1/wallet/password-free", nil)
+	return p.wallet(ctx, "POST", "/api/v1/wallet/password-free", p.confirm())
 }
 
 // Unsign ends the password-free contract.
 func (p *Phone) Unsign(ctx context.Context) (*Wallet, error) {
-	return p.wallet(ctx, "DELETE", "/api/v1/wallet/password-free", nil)
+	return p.wallet(ctx, "DELETE", "/api/v1/wallet/password-free", p.confirm())
 }
 
 // SetLimits sets the per-transaction and daily limits in cents.
@@ -346,7 +365,11 @@ type passwordBody struct {
 // SetPaymentPassword sets the 6-digit payment password (old is "" the first
 // time).
 func (p *Phone) SetPaymentPassword(ctx context.Context, old, pw string) (*Wallet, error) {
-	return p.wallet(ctx, "PUT", "/api/v1/wallet/payment-password", passwordBody{old, pw})
+	w, err := p.wallet(ctx, "PUT", "/api/v1/wallet/payment-password", passwordBody{old, pw})
+	if err == nil {
+		p.UsePaymentPassword(pw)
+	}
+	return w, err
 }
 
 // SetWaterPassword sets the 6-digit water password for the shower keypad.
@@ -356,7 +379,43 @@ func (p *Phone) SetWaterPassword(ctx context.Context, old, pw string) (*Wallet, 
 
 // ReportCardLost reports the campus card lost; taps with it are refused.
 func (p *Phone) ReportCardLost(ctx context.Context) (*Wallet, error) {
-	return p.wallet(ctx, "POST", "/api/v1/card/lost", nil)
+	return p.wallet(ctx, "POST", "/api/v1/card/lost", p.confirm())
+}
+
+// ReportCardFound undoes the card-lost report (解挂).
+func (p *Phone) ReportCardFound(ctx context.Context) (*Wallet, error) {
+	return p.wallet(ctx, "DELETE", "/api/v1/card/lost", p.confirm())
+}
+
+// ResetCode is where the bank texted a password-reset code.
+type ResetCode struct {
+	OTPID   string    `json:"otp_id"`
+	Phone   string    `json:"phone"`
+	Expires time.Time `json:"expires"`
+}
+
+// SendResetCode asks for a code to reset the forgotten "payment" or
+// "water" password; the bank texts it to the card's reserved phone.
+func (p *Phone) SendResetCode(ctx context.Context, kind string) (*ResetCode, error) {
+	var r ResetCode
+	if err := p.do(ctx, call{method: "POST", path: "/api/v1/wallet/password-reset/code", body: map[string]string{"kind": kind}, auth: true}, &r); err != nil {
+		return nil, err
+	}
+	return &r, nil
+}
+
+// ResetPassword sets a new "payment" or "water" password with the texted code.
+func (p *Phone) ResetPassword(ctx context.Context, kind, otpID, code, pw string) (*Wallet, error) {
+	w, err := p.wallet(ctx, "POST", "/api/v1/wallet/password-reset", map[string]string{"kind": kind, "otp_id": otpID, "code": code, "password": pw})
+	if err == nil && kind == "payment" {
+		p.UsePaymentPassword(pw)
+	}
+	return w, err
+}
+
+// UnlinkWeChat ends the WeChat authentication.
+func (p *Phone) UnlinkWeChat(ctx context.Context) (*Wallet, error) {
+	return p.wallet(ctx, "DELETE", "/api/v1/wechat/link", nil)
 }
 
 // LinkWeChat completes the campus mini-program authentication with a
@@ -407,7 +466,7 @@ func (p *Phone) Withdraw(ctx context.Context, cents int64) (*Receipt, error) {
 
 // WithdrawKey is Withdraw under a given Idempotency-Key.
 func (p *Phone) WithdrawKey(ctx context.Context, key string, cents int64) (*Receipt, error) {
-	return p.money(ctx, "/api/v1/wallet/withdraw", key, map[string]int64{"amount": cents})
+	return p.money(ctx, "/api/v1/wallet/withdraw", key, map[string]any{"amount": cents, "password": p.confirm()["password"]})
 }
 
 // ScanPay pays a terminal's static merchant QR (扫一扫): the app accepts only

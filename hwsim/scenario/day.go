@@ -79,6 +79,7 @@ func Day(ctx context.Context, opt Options) (c *Campus, err error) {
 	d := &day{c: c, ctx: ctx}
 	for _, step := range []func() error{
 		d.activation, d.codePayments, d.webWallet, d.cardTaps, d.codeRefusals, d.wechat, d.showers, d.outage, d.lifecycle,
+		d.account,
 		d.backOffice,
 		d.moneyBackOffice,
 	} {

@@ -50,6 +50,9 @@ type SessionStore interface {
 	PutSession(ctx context.Context, tokenHash string, user uint32, expires, now time.Time) error
 	Session(ctx context.Context, tokenHash string, now time.Time) (user uint32, ok bool, err error)
 	DeleteSession(ctx context.Context, tokenHash string) error
+	// DeleteUserSessions ends every session of user but keep (a token
+	// hash; "" for none).
+	DeleteUserSessions(ctx context.Context, user uint32, keep string) error
 }
 
 // Store is what the API keeps beside the wallet: idempotent responses and
@@ -114,6 +117,15 @@ var routes = []route{
 	{"POST", "/api/v1/wechat/link", true, false, (*Server).linkWeChat},
 	{"POST", "/api/v1/scan-pay", true, true, (*Server).scanPay},
 	{"GET", "/api/v1/transactions", true, false, (*Server).transactions},
+	// The account and its security (issue 15).
+	{"DELETE", "/api/v1/sessions", true, false, (*Server).logoutEverywhere},
+	{"PUT", "/api/v1/account/login-password", true, false, (*Server).changeLoginPassword},
+	{"GET", "/api/v1/devices", true, false, (*Server).listDevices},
+	{"POST", "/api/v1/wallet/password-reset/code", true, false, (*Server).sendResetCode},
+	{"POST", "/api/v1/wallet/password-reset", true, false, (*Server).resetPassword},
+	{"DELETE", "/api/v1/card/lost", true, false, (*Server).cardFound},
+	{"DELETE", "/api/v1/wechat/link", true, false, (*Server).unlinkWeChat},
+	{"GET", "/api/v1/wallet/cancel", true, false, (*Server).cancelPreview},
 }
 
 // Routes returns "METHOD path" of every route, for documentation checks.
@@ -162,11 +174,11 @@ func Status(r *protocol.Reason) int {
 	case protocol.ErrTxConflict:
 		return http.StatusConflict
 	case protocol.ErrBadRequest, protocol.ErrAmountInvalid, protocol.ErrIDNumberInvalid, protocol.ErrPhoneInvalid,
-		protocol.ErrCardNumberInvalid, protocol.ErrPasswordWeak, protocol.ErrDeviceKeyInvalid:
+		protocol.ErrCardNumberInvalid, protocol.ErrPasswordWeak, protocol.ErrDeviceKeyInvalid, protocol.ErrLoginPasswordWeak:
 		return http.StatusBadRequest
 	case protocol.ErrPaymentPasswordLocked, protocol.ErrWaterPasswordLocked, protocol.ErrLoginLocked:
 		return http.StatusLocked
-	case protocol.ErrLoginThrottled:
+	case protocol.ErrLoginThrottled, protocol.ErrOTPTooSoon:
 		return http.StatusTooManyRequests
 	case protocol.ErrBankUnavailable, protocol.ErrWeChatUnavailable:
 		return http.StatusServiceUnavailable
@@ -186,9 +198,26 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Write(append(b, '\n'))
 }
 
+// fieldReason is a refusal that names the field of the request it is
+// about, so the app can point at it.
+type fieldReason struct {
+	*protocol.Reason
+	Field string `json:"field"`
+}
+
 func writeError(w http.ResponseWriter, err error) {
+	writeJSON(w, Status(protocol.AsReason(err)), errorBody(err))
+}
+
+// errorBody is the JSON of a refusal: the reason, and the field when the
+// wallet named one.
+func errorBody(err error) any {
 	r := protocol.AsReason(err)
-	writeJSON(w, Status(r), r)
+	var fe *wallet.FieldError
+	if errors.As(err, &fe) && fe.Field != "" && r != protocol.ErrInternal {
+		return fieldReason{Reason: r, Field: fe.Field}
+	}
+	return r
 }
 
 // wrap authenticates, applies idempotency and encodes the answer.
@@ -293,7 +322,7 @@ func (s *Server) idempotent(w http.ResponseWriter, r *http.Request, rt route, us
 	var out any = v
 	if herr != nil {
 		rs := protocol.AsReason(herr)
-		status, out = Status(rs), rs
+		status, out = Status(rs), errorBody(herr)
 		if rs == protocol.ErrInternal {
 			s.opt.Log.Error("api", "method", r.Method, "path", r.URL.Path, "err", herr)
 		}
@@ -381,7 +410,33 @@ type loginResponse struct {
 }
 
 type amountRequest struct {
-	Amount int64 `json:"amount"` // cents
+	Amount   int64  `json:"amount"`   // cents
+	Password string `json:"password"` // payment password: confirms the withdrawal
+}
+
+// confirmRequest is the body of a sensitive action: the payment password.
+type confirmRequest struct {
+	Password string `json:"password"`
+}
+
+type loginPasswordRequest struct {
+	OldPassword string `json:"old_password"`
+	Password    string `json:"password"`
+}
+
+type resetCodeRequest struct {
+	Kind string `json:"kind"` // "payment" or "water"
+}
+
+type resetRequest struct {
+	Kind     string `json:"kind"`
+	OTPID    string `json:"otp_id"`
+	Code     string `json:"code"`
+	Password string `json:"password"`
+}
+
+type deviceList struct {
+	Devices []wallet.DeviceView `json:"devices"`
 }
 
 type limitsRequest struct {
@@ -544,12 +599,33 @@ func (s *Server) bindCard(w http.ResponseWriter, r *http.Request, user uint32) (
 	return s.view(r.Context(), user, s.svc.BindCard(r.Context(), user, req))
 }
 
+// confirmed reads a sensitive action's body and checks its payment
+// password on the server (rule 13's count and lock) before the action.
+func (s *Server) confirmed(r *http.Request, user uint32) error {
+	var req confirmRequest
+	if err := DecodeBody(r.Body, &req); err != nil {
+		return err
+	}
+	return s.svc.ConfirmPassword(r.Context(), user, req.Password)
+}
+
 func (s *Server) unbindCard(w http.ResponseWriter, r *http.Request, user uint32) (any, error) {
+	if err := s.confirmed(r, user); err != nil {
+		return nil, err
+	}
 	return s.view(r.Context(), user, s.svc.UnbindCard(r.Context(), user))
 }
 
 func (s *Server) cancel(w http.ResponseWriter, r *http.Request, user uint32) (any, error) {
+	if err := s.confirmed(r, user); err != nil {
+		return nil, err
+	}
 	return s.view(r.Context(), user, s.svc.Cancel(r.Context(), user))
+}
+
+// cancelPreview says what cancelling would end, before the student confirms.
+func (s *Server) cancelPreview(w http.ResponseWriter, r *http.Request, user uint32) (any, error) {
+	return s.svc.CancelPreview(r.Context(), user)
 }
 
 func (s *Server) reopen(w http.ResponseWriter, r *http.Request, user uint32) (any, error) {
@@ -557,10 +633,16 @@ func (s *Server) reopen(w http.ResponseWriter, r *http.Request, user uint32) (an
 }
 
 func (s *Server) signPasswordFree(w http.ResponseWriter, r *http.Request, user uint32) (any, error) {
+	if err := s.confirmed(r, user); err != nil {
+		return nil, err
+	}
 	return s.view(r.Context(), user, s.svc.SetPasswordFree(r.Context(), user, true))
 }
 
 func (s *Server) endPasswordFree(w http.ResponseWriter, r *http.Request, user uint32) (any, error) {
+	if err := s.confirmed(r, user); err != nil {
+		return nil, err
+	}
 	return s.view(r.Context(), user, s.svc.SetPasswordFree(r.Context(), user, false))
 }
 
@@ -587,6 +669,9 @@ func (s *Server) topUp(w http.ResponseWriter, r *http.Request, user uint32) (any
 func (s *Server) withdraw(w http.ResponseWriter, r *http.Request, user uint32) (any, error) {
 	var req amountRequest
 	if err := DecodeBody(r.Body, &req); err != nil {
+		return nil, err
+	}
+	if err := s.svc.ConfirmPassword(r.Context(), user, req.Password); err != nil {
 		return nil, err
 	}
 	rec, err := s.svc.Withdraw(r.Context(), user, idempotencyKey(r), req.Amount)
@@ -646,7 +731,97 @@ func (s *Server) deleteDevice(w http.ResponseWriter, r *http.Request, user uint3
 }
 
 func (s *Server) cardLost(w http.ResponseWriter, r *http.Request, user uint32) (any, error) {
+	if err := s.confirmed(r, user); err != nil {
+		return nil, err
+	}
 	return s.view(r.Context(), user, s.svc.ReportCardLost(r.Context(), user))
+}
+
+// cardFound undoes a card-lost report (解挂), confirmed like the report.
+func (s *Server) cardFound(w http.ResponseWriter, r *http.Request, user uint32) (any, error) {
+	if err := s.confirmed(r, user); err != nil {
+		return nil, err
+	}
+	return s.view(r.Context(), user, s.svc.ReportCardFound(r.Context(), user))
+}
+
+func (s *Server) unlinkWeChat(w http.ResponseWriter, r *http.Request, user uint32) (any, error) {
+	return s.view(r.Context(), user, s.svc.UnlinkWeChat(r.Context(), user))
+}
+
+// logoutEverywhere ends every session of the student, this one included
+// (a phone lost while logged in).
+func (s *Server) logoutEverywhere(w http.ResponseWriter, r *http.Request, user uint32) (any, error) {
+	if err := s.ses.DeleteUserSessions(r.Context(), user, ""); err != nil {
+		return nil, fmt.Errorf("api: log out everywhere: %w", err)
+	}
+	return map[string]bool{"logged_out": true}, nil
+}
+
+// changeLoginPassword changes the login password and ends every other
+// session: whoever knew the old one is logged out.
+func (s *Server) changeLoginPassword(w http.ResponseWriter, r *http.Request, user uint32) (any, error) {
+	var req loginPasswordRequest
+	if err := DecodeBody(r.Body, &req); err != nil {
+		return nil, err
+	}
+	err := s.svc.ChangeLoginPassword(r.Context(), user, req.OldPassword, req.Password)
+	var locked *wallet.LoginLockedError
+	if errors.As(err, &locked) {
+		retryAfter(w, locked.Until.Sub(s.opt.Now()))
+	}
+	if err != nil {
+		return nil, err
+	}
+	if err := s.ses.DeleteUserSessions(r.Context(), user, tokenHash(bearer(r))); err != nil {
+		return nil, fmt.Errorf("api: log out other sessions: %w", err)
+	}
+	return map[string]bool{"changed": true}, nil
+}
+
+func (s *Server) listDevices(w http.ResponseWriter, r *http.Request, user uint32) (any, error) {
+	ds, err := s.svc.Devices(r.Context(), user)
+	if err != nil {
+		return nil, err
+	}
+	return deviceList{Devices: ds}, nil
+}
+
+// resetKind reads which password a reset is for.
+func resetKind(kind string) (water bool, err error) {
+	switch kind {
+	case "payment":
+		return false, nil
+	case "water":
+		return true, nil
+	}
+	return false, fmt.Errorf("kind %q: %w", kind, protocol.ErrBadRequest)
+}
+
+// sendResetCode has the bank text a one-time code to the card's reserved
+// phone, for resetting a forgotten payment or water password.
+func (s *Server) sendResetCode(w http.ResponseWriter, r *http.Request, user uint32) (any, error) {
+	var req resetCodeRequest
+	if err := DecodeBody(r.Body, &req); err != nil {
+		return nil, err
+	}
+	water, err := resetKind(req.Kind)
+	if err != nil {
+		return nil, err
+	}
+	return s.svc.SendResetCode(r.Context(), user, water)
+}
+
+func (s *Server) resetPassword(w http.ResponseWriter, r *http.Request, user uint32) (any, error) {
+	var req resetRequest
+	if err := DecodeBody(r.Body, &req); err != nil {
+		return nil, err
+	}
+	water, err := resetKind(req.Kind)
+	if err != nil {
+		return nil, err
+	}
+	return s.view(r.Context(), user, s.svc.ResetPassword(r.Context(), user, water, req.OTPID, req.Code, req.Password))
 }
 
 func (s *Server) linkWeChat(w http.ResponseWriter, r *http.Request, user uint32) (any, error) {

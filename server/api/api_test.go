@@ -114,24 +114,27 @@ func TestEndToEnd(t *testing.T) {
 	c.want(400, "BAD_REQUEST", "POST", "/api/v1/wallet/top-up", map[string]int{"amount": 1}, map[string]string{"Idempotency-Key": "bad key!"})
 	e.Check()
 
-	c.want(200, "", "POST", "/api/v1/wallet/withdraw", map[string]int{"amount": 5_00}, map[string]string{"Idempotency-Key": "wd-1"})
-	c.want(200, "", "POST", "/api/v1/wallet/withdraw", map[string]int{"amount": 5_00}, map[string]string{"Idempotency-Key": "wd-1"})
+	c.want(400, "PASSWORD_INVALID", "PUT", "/api/v1/wallet/payment-password", map[string]string{"password": "12ab56"}, nil)
+	c.want(422, "PAYMENT_PASSWORD_NOT_SET", "POST", "/api/v1/wallet/withdraw", map[string]any{"amount": 5_00, "password": "112233"}, nil)
+	c.want(200, "", "PUT", "/api/v1/wallet/payment-password", map[string]string{"password": "112233"}, nil)
+	wd := map[string]any{"amount": 5_00, "password": "112233"}
+	c.want(200, "", "POST", "/api/v1/wallet/withdraw", wd, map[string]string{"Idempotency-Key": "wd-1"})
+	c.want(200, "", "POST", "/api/v1/wallet/withdraw", wd, map[string]string{"Idempotency-Key": "wd-1"})
 	if e.Balance(s) != 25_00 {
 		t.Fatalf("after withdraw %d", e.Balance(s))
 	}
-	c.want(422, "BALANCE_INSUFFICIENT", "POST", "/api/v1/wallet/withdraw", map[string]int{"amount": 25_01}, nil)
+	c.want(422, "BALANCE_INSUFFICIENT", "POST", "/api/v1/wallet/withdraw", map[string]any{"amount": 25_01, "password": "112233"}, nil)
 	e.Check()
 
 	c.want(200, "", "PUT", "/api/v1/wallet/limits", map[string]int{"per_transaction": 20_00, "daily": 50_00}, nil)
-	c.want(400, "PASSWORD_INVALID", "PUT", "/api/v1/wallet/payment-password", map[string]string{"password": "12ab56"}, nil)
-	c.want(200, "", "PUT", "/api/v1/wallet/payment-password", map[string]string{"password": "112233"}, nil)
 	c.want(422, "PAYMENT_PASSWORD_WRONG", "PUT", "/api/v1/wallet/payment-password", map[string]string{"password": "445566", "old_password": "000000"}, nil)
 	c.want(200, "", "PUT", "/api/v1/wallet/water-password", map[string]string{"password": "778899"}, nil)
-	w = c.want(200, "", "POST", "/api/v1/wallet/password-free", nil, nil)
+	pw := map[string]string{"password": "112233"}
+	w = c.want(200, "", "POST", "/api/v1/wallet/password-free", pw, nil)
 	if w["password_free"] != true || w["payment_password_set"] != true || w["limit_per_tx"] != float64(20_00) {
 		t.Fatalf("wallet %v", w)
 	}
-	c.want(422, "PASSWORD_FREE_ALREADY_SIGNED", "POST", "/api/v1/wallet/password-free", nil, nil)
+	c.want(422, "PASSWORD_FREE_ALREADY_SIGNED", "POST", "/api/v1/wallet/password-free", pw, nil)
 
 	// Devices: a certificate for the phone's key; codes work until it is revoked.
 	pub, priv, _ := ed25519.GenerateKey(rand.Reader)
@@ -184,7 +187,7 @@ func TestEndToEnd(t *testing.T) {
 	if w := c.want(200, "", "POST", "/api/v1/wechat/link", map[string]string{"code": lc}, nil); w["wechat_linked"] != true {
 		t.Fatalf("wallet %v", w)
 	}
-	c.want(200, "", "POST", "/api/v1/card/lost", nil, nil)
+	c.want(200, "", "POST", "/api/v1/card/lost", pw, nil)
 	cfg, _ = e.Svc.TerminalConfig(t.Context(), wallettest.CardBox)
 	if len(cfg.LostCards) != 1 {
 		t.Fatalf("lost cards %v", cfg.LostCards)
@@ -208,15 +211,15 @@ func TestEndToEnd(t *testing.T) {
 	c.want(400, "BAD_REQUEST", "GET", "/api/v1/transactions?limit=1000", nil, nil)
 
 	// Unbind, cancel (withdraws the rest), reopen.
-	c.want(200, "", "DELETE", "/api/v1/wallet/password-free", nil, nil)
-	c.want(200, "", "POST", "/api/v1/wallet/cancel", nil, map[string]string{"Idempotency-Key": "cancel-1"})
+	c.want(200, "", "DELETE", "/api/v1/wallet/password-free", pw, nil)
+	c.want(200, "", "POST", "/api/v1/wallet/cancel", pw, map[string]string{"Idempotency-Key": "cancel-1"})
 	if e.Balance(s) != 0 || e.BankBalance(s) != 100_00-3_00-4_50 {
 		t.Fatalf("after cancel wallet %d bank %d", e.Balance(s), e.BankBalance(s))
 	}
 	c.want(422, "WALLET_CANCELLED", "POST", "/api/v1/wallet/top-up", map[string]int{"amount": 1_00}, nil)
 	c.want(200, "", "POST", "/api/v1/wallet/reopen", nil, nil)
-	c.want(200, "", "DELETE", "/api/v1/wallet/bank-card", nil, nil)
-	c.want(422, "NO_BANK_CARD", "DELETE", "/api/v1/wallet/bank-card", nil, nil)
+	c.want(200, "", "DELETE", "/api/v1/wallet/bank-card", pw, nil)
+	c.want(422, "NO_BANK_CARD", "DELETE", "/api/v1/wallet/bank-card", pw, nil)
 	e.Check()
 }
 
@@ -372,7 +375,8 @@ func TestStrictJSONNames(t *testing.T) {
 	if e.Balance(s) != 10_00 || e.BankBalance(s) != 90_00 {
 		t.Fatalf("wallet %d bank %d after refused bodies", e.Balance(s), e.BankBalance(s))
 	}
-	c.want(200, "", "POST", "/api/v1/wallet/withdraw", `{"amount":1}`, nil)
+	c.want(200, "", "PUT", "/api/v1/wallet/payment-password", map[string]string{"password": "112233"}, nil)
+	c.want(200, "", "POST", "/api/v1/wallet/withdraw", `{"amount":1,"password":"112233"}`, nil)
 	e.Check()
 }
 

@@ -230,7 +230,14 @@ func (a *Authorizer) newConn(url string) *conn {
 		SetClientID(cfg.Username).
 		SetUsername(cfg.Username).
 		SetPassword(cfg.Password).
-		SetCleanSession(false).
+		// A clean session: a broker hands shared-subscription messages to
+		// stored sessions of disconnected members too, so a persistent
+		// session of an authorizer that died and stays down would keep
+		// taking its share (1 in N) of the requests and hold them until
+		// their terminals give up. Nothing depends on the broker keeping
+		// them: a request lost with the authorizer times out and is
+		// reversed by its terminal, a journal entry is resent.
+		SetCleanSession(true).
 		SetOrderMatters(true). // the handler only enqueues; workers run concurrently
 		SetAutoAckDisabled(true).
 		SetKeepAlive(cfg.KeepAlive).
@@ -241,8 +248,8 @@ func (a *Authorizer) newConn(url string) *conn {
 		SetConnectRetryInterval(min(time.Second, cfg.MaxReconnectInterval)).
 		SetMaxReconnectInterval(cfg.MaxReconnectInterval).
 		SetResumeSubs(true).
-		// Set before Connect: a persistent session's queued messages
-		// arrive before the subscriptions are renewed.
+		// Set before Connect, so that nothing arriving before the
+		// subscriptions are acknowledged is dropped.
 		SetDefaultPublishHandler(func(_ paho.Client, m paho.Message) { a.onMessage(c, m) }).
 		SetOnConnectHandler(func(pc paho.Client) { a.onConnect(c, pc) }).
 		SetConnectionLostHandler(func(_ paho.Client, err error) {

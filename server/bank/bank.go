@@ -27,6 +27,9 @@
 // the gateway applied for this client on one day (China time), see
 // Statement.
 //
+//	POST /v1/otp/send   {"bank_code":"CCB","card_number":"6217...","purpose":"reset_payment_password"}
+//	POST /v1/otp/check  {"bank_code":"CCB","card_number":"6217...","otp_id":"OTP...","code":"123456"}
+//
 // Amounts are integer cents (分), > 0. Keys are 1–64 printable ASCII
 // characters chosen by the caller; a key names one money movement forever.
 //
@@ -36,6 +39,16 @@
 //	debit, credit:  {"result":"OK","receipt":{"ref":"CCB000000000001","key":"...","op":"debit","amount":1500,"time":"2026-11-30T08:00:00Z"}}
 //	refund:         the same, with "op":"refund"
 //	statement:      {"result":"OK","date":"2026-11-30","entries":[{"ref":..,"key":..,"op":..,"amount":..,"time":..,"bank_code":..,"card":"6217********1234"}]}
+//	otp/send:       {"result":"OK","otp":{"id":"OTP000000000001","phone":"138****0001","expires":"2026-11-30T08:05:00Z"}}
+//	otp/check:      {"result":"OK"}
+//
+// The one-time code proves that whoever asks holds the phone the bank keeps
+// for the card (the reserved phone, 银行预留手机号): otp/send texts a
+// 6-digit code to that phone, and otp/check compares what the student
+// typed. The bank keeps the bounds: a code lives 5 minutes, allows 5 wrong
+// tries, is good once, and a new one for the same card replaces the old;
+// another send within 60 s of the last is refused. The purpose is text the
+// SMS quotes, so the student knows what the code would allow.
 //
 // Repeating a debit or credit with the same key and the same parameters returns
 // the original receipt and moves no money; the same key with different
@@ -57,6 +70,12 @@
 //	409 KEY_CONFLICT          key reused with different parameters    ErrKeyConflict
 //	404 ORIGINAL_UNKNOWN      refund of a debit the bank does not know ErrOriginalUnknown
 //	422 REFUND_EXCEEDS        refunds would exceed the original debit  ErrRefundExceeds
+//	422 OTP_WRONG             wrong code; tries remain                ErrOTPWrong
+//	422 OTP_EXPIRED           code past its 5 minutes                 ErrOTPExpired
+//	422 OTP_USED              code already checked or replaced        ErrOTPUsed
+//	422 OTP_LOCKED            5 wrong tries: the code is dead         ErrOTPLocked
+//	404 UNKNOWN_OTP           no such code for this card              ErrUnknownOTP
+//	429 OTP_TOO_SOON          a code was sent under 60 s ago          ErrOTPTooSoon
 //	5xx (any body)            gateway trouble; retryable              ErrUnavailable
 //
 // # Signatures
@@ -130,6 +149,20 @@ type Client interface {
 	// to the same card. Idempotent by key; the bank refuses refunds that
 	// together exceed the debit.
 	Refund(ctx context.Context, key, originalKey, bankCode, cardNumber string, amount int64) (Receipt, error)
+	// SendOTP texts a one-time code to the card's reserved phone, quoting
+	// purpose. Not idempotent: each call sends a new code (the bank
+	// refuses ErrOTPTooSoon within a minute of the last).
+	SendOTP(ctx context.Context, bankCode, cardNumber, purpose string) (OTP, error)
+	// CheckOTP checks the code typed for OTP id of the card: nil once, then
+	// ErrOTPUsed; ErrOTPWrong, ErrOTPExpired, ErrOTPLocked, ErrUnknownOTP.
+	CheckOTP(ctx context.Context, bankCode, cardNumber, id, code string) error
+}
+
+// OTP is a one-time code the bank sent.
+type OTP struct {
+	ID      string    `json:"id"`
+	Phone   string    `json:"phone"` // the reserved phone, masked (138****0001)
+	Expires time.Time `json:"expires"`
 }
 
 // Errors returned by Client implementations; test with errors.Is.
@@ -143,6 +176,12 @@ var (
 	ErrOriginalUnknown   = errors.New("bank: refund of an unknown debit")
 	ErrRefundExceeds     = errors.New("bank: refunds exceed the original debit")
 	ErrBadRequest        = errors.New("bank: bad request")
+	ErrOTPWrong          = errors.New("bank: wrong one-time code")
+	ErrOTPExpired        = errors.New("bank: one-time code expired")
+	ErrOTPUsed           = errors.New("bank: one-time code already used")
+	ErrOTPLocked         = errors.New("bank: one-time code locked after wrong tries")
+	ErrUnknownOTP        = errors.New("bank: unknown one-time code")
+	ErrOTPTooSoon        = errors.New("bank: one-time code requested too soon")
 	ErrUnauthorized      = errors.New("bank: request signature refused")
 	// ErrUnavailable means no definite answer: timeout, connection failure,
 	// 5xx or an unverifiable response. Retry with the same key.
@@ -178,6 +217,12 @@ const (
 	CodeKeyConflict       = "KEY_CONFLICT"
 	CodeOriginalUnknown   = "ORIGINAL_UNKNOWN"
 	CodeRefundExceeds     = "REFUND_EXCEEDS"
+	CodeOTPWrong          = "OTP_WRONG"
+	CodeOTPExpired        = "OTP_EXPIRED"
+	CodeOTPUsed           = "OTP_USED"
+	CodeOTPLocked         = "OTP_LOCKED"
+	CodeUnknownOTP        = "UNKNOWN_OTP"
+	CodeOTPTooSoon        = "OTP_TOO_SOON"
 )
 
 // codeErrors maps wire codes to error values; MISMATCH is handled apart.
@@ -192,4 +237,10 @@ var codeErrors = map[string]error{
 	CodeKeyConflict:       ErrKeyConflict,
 	CodeOriginalUnknown:   ErrOriginalUnknown,
 	CodeRefundExceeds:     ErrRefundExceeds,
+	CodeOTPWrong:          ErrOTPWrong,
+	CodeOTPExpired:        ErrOTPExpired,
+	CodeOTPUsed:           ErrOTPUsed,
+	CodeOTPLocked:         ErrOTPLocked,
+	CodeUnknownOTP:        ErrUnknownOTP,
+	CodeOTPTooSoon:        ErrOTPTooSoon,
 }

@@ -98,6 +98,53 @@ func (c *HTTPClient) Verify(ctx context.Context, h Holder) error {
 	return nil
 }
 
+type otpSendRequest struct {
+	BankCode   string `json:"bank_code"`
+	CardNumber string `json:"card_number"`
+	Purpose    string `json:"purpose"`
+}
+
+type otpCheckRequest struct {
+	BankCode   string `json:"bank_code"`
+	CardNumber string `json:"card_number"`
+	OTPID      string `json:"otp_id"`
+	Code       string `json:"code"`
+}
+
+// SendOTP implements Client. It is not retried after the request may have
+// arrived: a repeat would text a second code (and be refused as too soon).
+func (c *HTTPClient) SendOTP(ctx context.Context, bankCode, cardNumber, purpose string) (OTP, error) {
+	resp, err := c.callOnce(ctx, "/v1/otp/send", otpSendRequest{BankCode: bankCode, CardNumber: cardNumber, Purpose: purpose})
+	if err != nil {
+		return OTP{}, fmt.Errorf("bank: send one-time code for %s card %s: %w", bankCode, maskCard(cardNumber), err)
+	}
+	if resp.OTP == nil || resp.OTP.ID == "" {
+		return OTP{}, fmt.Errorf("bank: send one-time code: answer without a code id: %w", ErrUnavailable)
+	}
+	return *resp.OTP, nil
+}
+
+// CheckOTP implements Client. Not retried either: a lost answer to a right
+// code leaves it used, and the student asks for a new one.
+func (c *HTTPClient) CheckOTP(ctx context.Context, bankCode, cardNumber, id, code string) error {
+	if _, err := c.callOnce(ctx, "/v1/otp/check", otpCheckRequest{BankCode: bankCode, CardNumber: cardNumber, OTPID: id, Code: code}); err != nil {
+		return fmt.Errorf("bank: check one-time code %s: %w", id, err)
+	}
+	return nil
+}
+
+// callOnce sends body to path once: for calls that are not safe to repeat.
+func (c *HTTPClient) callOnce(ctx context.Context, path string, body any) (*response, error) {
+	raw, err := json.Marshal(body)
+	if err != nil {
+		return nil, fmt.Errorf("encode request: %w", err)
+	}
+	start := time.Now()
+	resp, err := c.once(ctx, path, raw)
+	observe(path, start, err)
+	return resp, err
+}
+
 // Debit implements Client.
 func (c *HTTPClient) Debit(ctx context.Context, key, bankCode, cardNumber string, amount int64) (Receipt, error) {
 	return c.move(ctx, "debit", key, bankCode, cardNumber, amount)
@@ -231,6 +278,7 @@ func (c *HTTPClient) once(ctx context.Context, path string, body []byte) (*respo
 type response struct {
 	Result  string   `json:"result"`
 	Receipt *Receipt `json:"receipt,omitempty"`
+	OTP     *OTP     `json:"otp,omitempty"`
 	Code    string   `json:"code,omitempty"`
 	Message string   `json:"message,omitempty"`
 	Field   string   `json:"field,omitempty"`

@@ -27,6 +27,11 @@ func setup(t *testing.T, mod func(*bank.HTTPConfig)) (*banksim.Sim, *bank.HTTPCl
 
 // start runs a simulator holding the fixture accounts on loopback.
 func start(t *testing.T) (*banksim.Sim, string) {
+	return startAt(t, func() time.Time { return fixedNow })
+}
+
+// startAt is start on the clock now.
+func startAt(t *testing.T, now func() time.Time) (*banksim.Sim, string) {
 	t.Helper()
 	accts, err := banksim.LoadAccounts("../../hwsim/bank/testdata/accounts.csv")
 	if err != nil {
@@ -35,7 +40,7 @@ func start(t *testing.T) (*banksim.Sim, string) {
 	sim, err := banksim.New(banksim.Config{
 		Clients:  map[string]string{"campus": "s3cret"},
 		Accounts: accts,
-		Now:      func() time.Time { return fixedNow },
+		Now:      now,
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -135,7 +135,7 @@ func (a *Actions) Student(ctx context.Context, no string) (*StudentPage, error) 
 	}
 	p := &StudentPage{Wallet: v, Phone: mask(u.Phone, 3, 4), IDNumber: mask(u.IDNumber, 4, 4),
 		Devices: []DeviceRow{}, Cards: []CardRow{}, Transactions: []TxRow{}}
-	ds, err := a.Store.UserDevices(ctx, u.ID)
+	ds, err := a.Store.Devices(ctx, u.ID)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", protocol.ErrInternal, err)
 	}
@@ -253,7 +253,7 @@ func (a *Actions) ResetPassword(ctx context.Context, actor Actor, no, which, rea
 			"water_fails": u.WaterFails}
 	}
 	return a.studentAction(ctx, actor, no, "password.reset."+which, reason, state, func(u *wallet.User) (Outcome, error) {
-		temp, changed, err := a.Svc.ResetPassword(ctx, u.ID, which)
+		temp, changed, err := a.Svc.ResetPasswordAtDesk(ctx, u.ID, which)
 		return Outcome{Changed: changed, TempPassword: temp}, err
 	})
 }

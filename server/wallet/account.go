@@ -40,6 +40,7 @@ type View struct {
 	Reopens             int    `json:"reopens"`
 	Unbinds             int    `json:"unbinds"`
 	CardUID             string `json:"card_uid,omitempty"`
+	CardLost            bool   `json:"card_lost"` // reported lost; 解挂 undoes it
 	// Frozen by the card centre: nothing pays until it is unfrozen.
 	Frozen bool `json:"frozen"`
 }
@@ -57,6 +58,12 @@ func (s *Service) Wallet(ctx context.Context, id uint32) (*View, error) {
 	if err != nil {
 		return nil, fmt.Errorf("wallet: balance of %d: %w", id, err)
 	}
+	lost := false
+	if u.CardUID != "" {
+		if lost, err = s.st.CardLost(ctx, u.CardUID); err != nil {
+			return nil, fmt.Errorf("wallet: card of %d: %w", id, err)
+		}
+	}
 	return &View{
 		UserID: u.ID, StudentNo: u.StudentNo, Name: u.Name, Category: u.Category, Campus: u.Campus,
 		State: u.State.String(), Balance: b.Posted, Held: b.Held, Available: b.Available,
@@ -64,7 +71,7 @@ func (s *Service) Wallet(ctx context.Context, id uint32) (*View, error) {
 		PasswordFreeWarning: u.Category == VocationalCategory && !u.PasswordFree,
 		PaymentPasswordSet:  u.PayHash != "", WaterPasswordSet: u.WaterHash != "",
 		LimitPerTx: u.LimitPerTx, LimitDaily: u.LimitDaily, WeChatLinked: u.WeChatOpenID != "",
-		Reopens: u.Reopens, Unbinds: u.Unbinds, CardUID: u.CardUID, Frozen: u.Frozen,
+		Reopens: u.Reopens, Unbinds: u.Unbinds, CardUID: u.CardUID, CardLost: lost, Frozen: u.Frozen,
 	}, nil
 }
 
@@ -115,23 +122,26 @@ func (s *Service) BindCard(ctx context.Context, id uint32, r BindRequest) error 
 		if h.Phone == "" {
 			h.Phone = u.Phone
 		}
+		// Each refusal names the field that differs, so the app points at it.
 		switch {
 		case !ValidCardNumber(h.CardNumber):
-			return protocol.ErrCardNumberInvalid
+			return onField("card_number", protocol.ErrCardNumberInvalid)
 		case idNo != "" && !ValidIDNumber(idNo):
-			return protocol.ErrIDNumberInvalid
+			return onField("id_number", protocol.ErrIDNumberInvalid)
 		case !ValidPhone(h.Phone):
-			return protocol.ErrPhoneInvalid
+			return onField("phone", protocol.ErrPhoneInvalid)
 		case !s.banks[h.BankCode]:
-			return protocol.ErrBankUnsupported
+			return onField("bank_code", protocol.ErrBankUnsupported)
 		// The wallet is the student's: the card must be theirs, whatever
 		// the bank would accept. The phone may differ from the roster's
 		// (students change numbers); the bank checks it.
-		case name != "" && name != u.Name, idNo != "" && !strings.EqualFold(idNo, u.IDNumber):
-			return protocol.ErrHolderNotStudent
+		case name != "" && name != u.Name:
+			return onField("name", protocol.ErrHolderNotStudent)
+		case idNo != "" && !strings.EqualFold(idNo, u.IDNumber):
+			return onField("id_number", protocol.ErrHolderNotStudent)
 		}
 		if err := s.bank.Verify(ctx, h); err != nil {
-			return mapBankErr(err)
+			return onField(bankField(err), mapBankErr(err))
 		}
 		u.BankCode, u.BankCard = h.BankCode, h.CardNumber
 		if u.State == StateInactive {
@@ -139,6 +149,20 @@ func (s *Service) BindCard(ctx context.Context, id uint32, r BindRequest) error 
 		}
 		return nil
 	})
+}
+
+// bankField is the field of the binding form a bank refusal is about.
+func bankField(err error) string {
+	var mm *bank.MismatchError
+	switch {
+	case errors.As(err, &mm):
+		return mm.Field // the bank's names are the request's: name, id_number, phone
+	case errors.Is(err, bank.ErrUnknownCard), errors.Is(err, bank.ErrInvalidCardNumber), errors.Is(err, bank.ErrDeclined):
+		return "card_number"
+	case errors.Is(err, bank.ErrUnsupportedBank):
+		return "bank_code"
+	}
+	return ""
 }
 
 // UnbindCard unbinds the bound card (rule 3: at most MaxUnbinds times ever).
@@ -211,8 +235,11 @@ func (s *Service) Cancel(ctx context.Context, id uint32) error {
 				return err
 			}
 		}
+		// What cancelling ends (CancelPreview shows it first): the
+		// password-free contract and the WeChat link.
 		u.State = StateCancelled
 		u.PasswordFree = false
+		u.WeChatOpenID = ""
 		return nil
 	})
 }
@@ -267,6 +294,9 @@ func (s *Service) SetLimits(ctx context.Context, id uint32, perTx, daily int64) 
 	}
 	if err := checkAmount(daily); err != nil {
 		return err
+	}
+	if perTx > daily {
+		return onField("per_transaction", protocol.ErrLimitsOrder) // a single payment above the day's total could never pay
 	}
 	return s.updateUser(ctx, id, func(u *User) error {
 		u.LimitPerTx, u.LimitDaily = perTx, daily
@@ -548,7 +578,11 @@ func (s *Service) RegisterDevice(ctx context.Context, id uint32, pub []byte) (*D
 	if err := protocol.CheckDeviceKey(pub); err != nil {
 		return nil, err
 	}
-	if _, err := s.st.User(ctx, id); err != nil {
+	// No codes for a wallet that cannot pay: a code shown at a till would
+	// only be refused there.
+	if u, err := s.st.User(ctx, id); err != nil {
+		return nil, err
+	} else if err := active(u); err != nil {
 		return nil, err
 	}
 	now := s.now()
@@ -582,21 +616,26 @@ func (s *Service) RevokeDevice(ctx context.Context, id, device uint32) error {
 	return s.changed(ctx, nil)
 }
 
-// ReportCardLost marks the user's campus card lost.
-func (s *Service) ReportCardLost(ctx context.Context, id uint32) error {
+// cardLost returns the user's campus card and whether it is reported lost.
+func (s *Service) cardLost(ctx context.Context, id uint32) (string, bool, error) {
 	u, err := s.st.User(ctx, id)
 	if err != nil {
-		return err
+		return "", false, err
 	}
 	if u.CardUID == "" {
-		return protocol.ErrCardUnknown
+		return "", false, protocol.ErrCardUnknown
 	}
-	if lost, err := s.st.CardLost(ctx, u.CardUID); err != nil {
+	lost, err := s.st.CardLost(ctx, u.CardUID)
+	return u.CardUID, lost, err
+}
+
+// ReportCardLost marks the user's campus card lost.
+func (s *Service) ReportCardLost(ctx context.Context, id uint32) error {
+	uid, lost, err := s.cardLost(ctx, id)
+	if err != nil || lost {
 		return err
-	} else if lost {
-		return nil
 	}
-	if err := s.st.ReportCardLost(ctx, u.CardUID, id, s.now()); err != nil {
+	if err := s.st.ReportCardLost(ctx, uid, id, s.now()); err != nil {
 		return fmt.Errorf("wallet: report card lost: %w", err)
 	}
 	return s.changed(ctx, nil)

@@ -36,36 +36,20 @@ func (s *Service) SetFrozen(ctx context.Context, id uint32, frozen bool) (change
 // UndoCardLost (解挂) takes the user's current card off the lost list:
 // terminals accept it again from their next config.
 func (s *Service) UndoCardLost(ctx context.Context, id uint32) (changed bool, err error) {
-	uid, lost, err := s.currentCard(ctx, id)
-	if err != nil || !lost {
-		return false, err
+	err = s.ReportCardFound(ctx, id)
+	if errors.Is(err, protocol.ErrCardNotLost) {
+		return false, nil // already found: a repeat changes nothing
 	}
-	if err := s.st.UndoCardLost(ctx, uid); err != nil {
-		return false, fmt.Errorf("wallet: undo lost card: %w", err)
-	}
-	return true, s.changed(ctx, nil)
+	return err == nil, err
 }
 
 // ReportLost is ReportCardLost reporting whether the card was newly lost.
 func (s *Service) ReportLost(ctx context.Context, id uint32) (changed bool, err error) {
-	_, lost, err := s.currentCard(ctx, id)
+	_, lost, err := s.cardLost(ctx, id)
 	if err != nil || lost {
 		return false, err
 	}
 	return true, s.ReportCardLost(ctx, id)
-}
-
-// currentCard is the user's campus card and whether it is reported lost.
-func (s *Service) currentCard(ctx context.Context, id uint32) (uid string, lost bool, err error) {
-	u, err := s.st.User(ctx, id)
-	if err != nil {
-		return "", false, err
-	}
-	if u.CardUID == "" {
-		return "", false, protocol.ErrCardUnknown
-	}
-	lost, err = s.st.CardLost(ctx, u.CardUID)
-	return u.CardUID, lost, err
 }
 
 // ReplaceCard gives the user a new campus card: the old one (if any) is
@@ -122,13 +106,13 @@ const (
 // TempPasswordDigits is the length of a temporary login password.
 const TempPasswordDigits = 8
 
-// ResetPassword resets one of the user's passwords after the desk checked
+// ResetPasswordAtDesk resets one of the user's passwords after the desk checked
 // their identity. The payment or water password is cleared (and its lock
 // lifted): the student sets a new one in the app, which asks for no old
 // one when none is set. The login password is replaced by a temporary one,
 // returned to be handed to the student, who logs in with it and changes it
 // (each reset makes a new one; a cleared password changes nothing twice).
-func (s *Service) ResetPassword(ctx context.Context, id uint32, which string) (temp string, changed bool, err error) {
+func (s *Service) ResetPasswordAtDesk(ctx context.Context, id uint32, which string) (temp string, changed bool, err error) {
 	switch which {
 	case PasswordLogin:
 		var b [TempPasswordDigits]byte

@@ -136,7 +136,7 @@ func TestResetPasswords(t *testing.T) {
 	for range wallet.PasswordTries {
 		e.Svc.Login(ctx, s.No, "wrong")
 	}
-	temp, changed, err := e.Svc.ResetPassword(ctx, s.ID, wallet.PasswordLogin)
+	temp, changed, err := e.Svc.ResetPasswordAtDesk(ctx, s.ID, wallet.PasswordLogin)
 	if err != nil || !changed || len(temp) != wallet.TempPasswordDigits {
 		t.Fatalf("reset login: %q %v %v", temp, changed, err)
 	}
@@ -148,7 +148,7 @@ func TestResetPasswords(t *testing.T) {
 	}
 	for _, which := range []string{wallet.PasswordPayment, wallet.PasswordWater} {
 		for i, want := range []bool{true, false} {
-			_, changed, err := e.Svc.ResetPassword(ctx, s.ID, which)
+			_, changed, err := e.Svc.ResetPasswordAtDesk(ctx, s.ID, which)
 			if err != nil || changed != want {
 				t.Fatalf("reset %s %d: %v %v", which, i, changed, err)
 			}
@@ -161,7 +161,7 @@ func TestResetPasswords(t *testing.T) {
 	// The student sets new ones without the old.
 	wantErr(t, e.Svc.SetPassword(ctx, s.ID, false, "", "112233"), nil)
 	wantErr(t, e.Svc.SetPassword(ctx, s.ID, true, "", "445566"), nil)
-	_, _, err = e.Svc.ResetPassword(ctx, s.ID, "pin")
+	_, _, err = e.Svc.ResetPasswordAtDesk(ctx, s.ID, "pin")
 	wantErr(t, err, protocol.ErrBadRequest)
 }
 

@@ -196,6 +196,8 @@ func (s *Service) pay(ctx context.Context, t *Terminal, req *protocol.Request, k
 		default:
 			return s.save(ctx, rec, declined(protocol.ErrUnknownCode))
 		}
+	case protocol.CredFace: // reserved: refused, after the 免密 gate it will keep
+		return s.save(ctx, rec, declined(s.faceUser(ctx, text)))
 	default:
 		return s.save(ctx, rec, declined(protocol.ErrUnsupportedOp))
 	}

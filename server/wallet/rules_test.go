@@ -533,7 +533,14 @@ func TestShowerLimits(t *testing.T) {
 		t.Run(fmt.Sprint(tc.perTx, "/", tc.daily), func(t *testing.T) {
 			e := wallettest.New(t)
 			s := e.AddStudent(wallettest.Options{BankBalance: 100_00, TopUp: 50_00})
-			wantErr(t, e.Svc.SetLimits(ctx, s.ID, tc.perTx, tc.daily), nil)
+			// Set in the store: SetLimits now refuses a daily limit below
+			// the per-payment one, but accounts from before may hold one.
+			u, err := e.Store.User(ctx, s.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			u.LimitPerTx, u.LimitDaily = tc.perTx, tc.daily
+			wantErr(t, e.Store.UpdateUser(ctx, u), nil)
 			r := e.Svc.HandleRequest(ctx, holdReq(e, s, e.TxID(), s.WaterPW))
 			if tc.want != nil {
 				wantResp(t, r, protocol.StatusDeclined, tc.want)

@@ -344,6 +344,16 @@ func mapBankErr(err error) error {
 		return protocol.ErrCardNumberInvalid
 	case errors.Is(err, bank.ErrInsufficientFunds), errors.Is(err, bank.ErrDeclined):
 		return protocol.ErrBankDeclined
+	case errors.Is(err, bank.ErrOTPWrong):
+		return protocol.ErrOTPWrong
+	case errors.Is(err, bank.ErrOTPExpired), errors.Is(err, bank.ErrUnknownOTP):
+		return protocol.ErrOTPExpired
+	case errors.Is(err, bank.ErrOTPUsed):
+		return protocol.ErrOTPUsed
+	case errors.Is(err, bank.ErrOTPLocked):
+		return protocol.ErrOTPLocked
+	case errors.Is(err, bank.ErrOTPTooSoon):
+		return protocol.ErrOTPTooSoon
 	}
 	return fmt.Errorf("%w (%v)", protocol.ErrBankUnavailable, err)
 }

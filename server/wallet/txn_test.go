@@ -237,13 +237,13 @@ func TestWeChat(t *testing.T) {
 	if o, ok := e.WeChat.Order(string(tx)); !ok || o.State == "SUCCESS" {
 		t.Fatalf("order after reversal %+v", o)
 	}
-	// After cancellation WeChat payments stop too.
+	// After cancellation WeChat payments stop too: cancelling ends the link.
 	if err := e.WeChat.SetNeedsPassword(s.OpenID, false, 0); err != nil {
 		t.Fatal(err)
 	}
 	wantErr(t, e.Svc.Cancel(ctx, s.ID), nil)
 	code, _ = e.WeChat.NewPaymentCode(s.OpenID)
-	wantResp(t, pay(e, wallettest.POS, protocol.CredWeChat, code, 1_00), protocol.StatusDeclined, protocol.ErrWalletCancelled)
+	wantResp(t, pay(e, wallettest.POS, protocol.CredWeChat, code, 1_00), protocol.StatusDeclined, protocol.ErrWeChatNotLinked)
 	_ = wechatsim.User{}
 	e.Check()
 }

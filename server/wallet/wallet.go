@@ -281,9 +281,11 @@ type Store interface {
 	// Devices and lost cards.
 	AddDevice(ctx context.Context, d *Device) error // assigns d.ID
 	Device(ctx context.Context, id uint32) (*Device, error)
+	Devices(ctx context.Context, user uint32) ([]Device, error) // the user's, revoked included, by ID
 	RevokeDevice(ctx context.Context, id uint32) error
 	RevokedDevices(ctx context.Context, now time.Time) ([]uint32, error) // revoked and not yet expired
 	ReportCardLost(ctx context.Context, uid string, user uint32, at time.Time) error
+	ClearCardLost(ctx context.Context, uid string) error // 解挂: the card pays again; absent is no error
 	CardLost(ctx context.Context, uid string) (bool, error)
 	LostCards(ctx context.Context) ([]string, error)
 
@@ -337,8 +339,6 @@ type Store interface {
 	// literally (no wildcards).
 	SearchUsers(ctx context.Context, text string, limit int) ([]User, error)
 	SetFrozen(ctx context.Context, user uint32, frozen bool) error
-	UndoCardLost(ctx context.Context, uid string) error // 解挂; an unknown UID is no error
-	UserDevices(ctx context.Context, user uint32) ([]Device, error)
 	UserLostCards(ctx context.Context, user uint32) ([]LostCard, error)
 
 	// Revision of the terminal configurations: bumped on every change.

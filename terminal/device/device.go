@@ -72,6 +72,25 @@ type CardReader interface {
 	Halt() error
 }
 
+// Face is one face a face reader matched (reserved: face payment, 刷脸, is
+// coming; no driver exists and the authorizer refuses it today, see
+// protocol.CredFace).
+type Face struct {
+	Account string    // the student number the reader matched
+	Score   float64   // the reader's match confidence, 0..1
+	Source  string    // driver name
+	At      time.Time // when it matched
+}
+
+// FaceReader matches faces against the students enrolled on the reader.
+// Reserved: terminald drives no FaceReader yet; the role is named so that
+// a driver, when one exists, slots in beside the scanner and card reader.
+type FaceReader interface {
+	// Match blocks until a face is matched, ctx ends, or Halt.
+	Match(ctx context.Context) (Face, error)
+	Halt() error
+}
+
 // Key is one key press on a keypad.
 type Key rune
 

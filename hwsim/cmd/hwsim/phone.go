@@ -25,9 +25,9 @@ Commands:
   identity                     print a fresh identity code
   wallet                       print the wallet (JSON)
   bind BANK CARD_NUMBER        bind a bank card (holder details from the roster)
-  unbind                       unbind the bank card
-  topup YUAN | withdraw YUAN   move money from / to the bound card
-  sign | unsign                sign / end the password-free contract
+  unbind                       unbind the bank card (--pay PW)
+  topup YUAN | withdraw YUAN   move money from / to the bound card (withdraw: --pay PW)
+  sign | unsign                sign / end the password-free contract (--pay PW)
   payment-password PW          set the payment password (--old for a change)
   water-password PW            set the water password (--old for a change)
   scanpay QR YUAN PAYMENT_PW   pay a terminal's static merchant QR
@@ -44,6 +44,7 @@ func runPhone(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	student := fs.String("student", "", "student number")
 	password := fs.String("password", "", "login password (default env HWSIM_PHONE_PASSWORD)")
 	old := fs.String("old", "", "old password, when changing one")
+	pay := fs.String("pay", "", "payment password confirming unbind, withdraw, sign and unsign")
 	timeout := fs.Duration("timeout", 30*time.Second, "overall timeout")
 	fs.Usage = func() {
 		fmt.Fprint(stderr, phoneUsage)
@@ -62,6 +63,7 @@ func runPhone(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	ctx, cancel := context.WithTimeout(ctx, *timeout)
 	defer cancel()
 	p := phone.New(*api, *student, *password)
+	p.UsePaymentPassword(*pay)
 	cmd, a := fs.Arg(0), fs.Args()[1:]
 	nargs := map[string]int{"code": 0, "identity": 0, "wallet": 0, "bind": 2, "unbind": 0, "topup": 1, "withdraw": 1,
 		"sign": 0, "unsign": 0, "payment-password": 1, "water-password": 1, "scanpay": 3, "link-wechat": 1, "transactions": 0}

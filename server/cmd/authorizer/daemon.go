@@ -504,3 +504,9 @@ func (unconfiguredBank) Credit(context.Context, string, string, string, int64) (
 func (unconfiguredBank) Refund(context.Context, string, string, string, string, int64) (bank.Receipt, error) {
 	return bank.Receipt{}, errNoBank
 }
+func (unconfiguredBank) SendOTP(context.Context, string, string, string) (bank.OTP, error) {
+	return bank.OTP{}, errNoBank
+}
+func (unconfiguredBank) CheckOTP(context.Context, string, string, string, string) error {
+	return errNoBank
+}

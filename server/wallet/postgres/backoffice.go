@@ -84,34 +84,6 @@ func (s *Store) SetFrozen(ctx context.Context, user uint32, frozen bool) error {
 	return nil
 }
 
-// UndoCardLost implements wallet.Store.
-func (s *Store) UndoCardLost(ctx context.Context, uid string) error {
-	if err := s.exec(ctx, `DELETE FROM lost_cards WHERE uid=$1`, uid); err != nil {
-		return fmt.Errorf("wallet/postgres: undo lost card: %w", err)
-	}
-	return nil
-}
-
-// UserDevices implements wallet.Store.
-func (s *Store) UserDevices(ctx context.Context, user uint32) ([]wallet.Device, error) {
-	rows, err := s.pool.Query(ctx, `SELECT id, user_id, key, created, expires, revoked FROM devices WHERE user_id=$1 ORDER BY id`, int64(user))
-	if err != nil {
-		return nil, fmt.Errorf("wallet/postgres: devices of %d: %w", user, s.fail(err))
-	}
-	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (wallet.Device, error) {
-		var d wallet.Device
-		var key []byte
-		var created, expires int64
-		err := r.Scan(&d.ID, &d.UserID, &key, &created, &expires, &d.Revoked)
-		d.Key, d.Created, d.Expires = key, fromNanos(created), fromNanos(expires)
-		return d, err
-	})
-	if err != nil {
-		return nil, fmt.Errorf("wallet/postgres: devices of %d: %w", user, s.fail(err))
-	}
-	return out, nil
-}
-
 // UserLostCards implements wallet.Store.
 func (s *Store) UserLostCards(ctx context.Context, user uint32) ([]wallet.LostCard, error) {
 	rows, err := s.pool.Query(ctx, `SELECT uid, user_id, at FROM lost_cards WHERE user_id=$1 ORDER BY at, uid`, int64(user))

@@ -158,6 +158,26 @@ func (s *Store) Device(ctx context.Context, id uint32) (*wallet.Device, error) {
 	return &d, nil
 }
 
+// Devices implements wallet.Store.
+func (s *Store) Devices(ctx context.Context, user uint32) ([]wallet.Device, error) {
+	rows, err := s.pool.Query(ctx, `SELECT id, user_id, key, created, expires, revoked FROM devices WHERE user_id=$1 ORDER BY id`, int64(user))
+	if err != nil {
+		return nil, fmt.Errorf("wallet/postgres: devices of %d: %w", user, s.fail(err))
+	}
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (wallet.Device, error) {
+		var d wallet.Device
+		var key []byte
+		var created, expires int64
+		err := r.Scan(&d.ID, &d.UserID, &key, &created, &expires, &d.Revoked)
+		d.Key, d.Created, d.Expires = ed25519.PublicKey(key), fromNanos(created), fromNanos(expires)
+		return d, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("wallet/postgres: devices of %d: %w", user, s.fail(err))
+	}
+	return out, nil
+}
+
 // RevokeDevice implements wallet.Store.
 func (s *Store) RevokeDevice(ctx context.Context, id uint32) error {
 	if err := s.exec(ctx, `UPDATE devices SET revoked=true WHERE id=$1`, int64(id)); err != nil {
@@ -185,6 +205,14 @@ func (s *Store) ReportCardLost(ctx context.Context, uid string, user uint32, at 
 	if err := s.exec(ctx, `INSERT INTO lost_cards (uid, user_id, at) VALUES ($1,$2,$3) ON CONFLICT (uid) DO NOTHING`,
 		uid, int64(user), nanos(at)); err != nil {
 		return fmt.Errorf("wallet/postgres: lost card: %w", err)
+	}
+	return nil
+}
+
+// ClearCardLost implements wallet.Store.
+func (s *Store) ClearCardLost(ctx context.Context, uid string) error {
+	if err := s.exec(ctx, `DELETE FROM lost_cards WHERE uid=$1`, uid); err != nil {
+		return fmt.Errorf("wallet/postgres: clear lost card: %w", err)
 	}
 	return nil
 }
@@ -575,6 +603,15 @@ func (s *Store) Session(ctx context.Context, tokenHash string, now time.Time) (u
 func (s *Store) DeleteSession(ctx context.Context, tokenHash string) error {
 	if err := s.exec(ctx, `DELETE FROM sessions WHERE token_hash=$1`, tokenHash); err != nil {
 		return fmt.Errorf("wallet/postgres: delete session: %w", err)
+	}
+	return nil
+}
+
+// DeleteUserSessions ends every session of user except the one whose
+// token hash is keep ("" for none): log out everywhere.
+func (s *Store) DeleteUserSessions(ctx context.Context, user uint32, keep string) error {
+	if err := s.exec(ctx, `DELETE FROM sessions WHERE user_id=$1 AND token_hash<>$2`, int64(user), keep); err != nil {
+		return fmt.Errorf("wallet/postgres: delete sessions of %d: %w", user, err)
 	}
 	return nil
 }

@@ -104,36 +104,6 @@ func (s *Store) SetFrozen(ctx context.Context, user uint32, frozen bool) error {
 	return nil
 }
 
-// UndoCardLost implements wallet.Store.
-func (s *Store) UndoCardLost(ctx context.Context, uid string) error {
-	if err := s.exec(ctx, `DELETE FROM lost_cards WHERE uid=?`, uid); err != nil {
-		return fmt.Errorf("wallet/sqlite: undo lost card: %w", err)
-	}
-	return nil
-}
-
-// UserDevices implements wallet.Store.
-func (s *Store) UserDevices(ctx context.Context, user uint32) ([]wallet.Device, error) {
-	rows, err := s.query(ctx, `SELECT id, user_id, key, created, expires, revoked FROM devices WHERE user_id=? ORDER BY id`, user)
-	if err != nil {
-		return nil, fmt.Errorf("wallet/sqlite: devices of %d: %w", user, err)
-	}
-	defer rows.Close()
-	var out []wallet.Device
-	for rows.Next() {
-		var d wallet.Device
-		var key []byte
-		var created, expires int64
-		var revoked int
-		if err := rows.Scan(&d.ID, &d.UserID, &key, &created, &expires, &revoked); err != nil {
-			return nil, fmt.Errorf("wallet/sqlite: devices of %d: %w", user, err)
-		}
-		d.Key, d.Created, d.Expires, d.Revoked = key, fromNanos(created), fromNanos(expires), revoked != 0
-		out = append(out, d)
-	}
-	return out, rows.Err()
-}
-
 // UserLostCards implements wallet.Store.
 func (s *Store) UserLostCards(ctx context.Context, user uint32) ([]wallet.LostCard, error) {
 	rows, err := s.query(ctx, `SELECT uid, user_id, at FROM lost_cards WHERE user_id=? ORDER BY at, uid`, user)

@@ -37,6 +37,11 @@ var migrations = []migration{
 		CREATE INDEX login_fails_last ON login_fails(last_fail)`)
 		return err
 	}},
+	{5, "sessions and devices by user", func(ctx context.Context, tx *sql.Tx, _ *fieldCipher) error {
+		_, err := tx.ExecContext(ctx, `CREATE INDEX sessions_user ON sessions(user_id);
+		CREATE INDEX devices_user ON devices(user_id)`)
+		return err
+	}},
 	{6, "back office: operators, sessions, audit log, frozen wallets, phone index", backOffice},
 }
 

@@ -424,6 +424,28 @@ func (s *Store) Device(ctx context.Context, id uint32) (*wallet.Device, error) {
 	return &d, nil
 }
 
+// Devices implements wallet.Store.
+func (s *Store) Devices(ctx context.Context, user uint32) ([]wallet.Device, error) {
+	rows, err := s.query(ctx, `SELECT id, user_id, key, created, expires, revoked FROM devices WHERE user_id=? ORDER BY id`, user)
+	if err != nil {
+		return nil, fmt.Errorf("wallet/sqlite: devices of %d: %w", user, err)
+	}
+	defer rows.Close()
+	var out []wallet.Device
+	for rows.Next() {
+		var d wallet.Device
+		var key []byte
+		var created, expires int64
+		var revoked int
+		if err := rows.Scan(&d.ID, &d.UserID, &key, &created, &expires, &revoked); err != nil {
+			return nil, fmt.Errorf("wallet/sqlite: devices of %d: %w", user, err)
+		}
+		d.Key, d.Created, d.Expires, d.Revoked = ed25519.PublicKey(key), fromNanos(created), fromNanos(expires), revoked != 0
+		out = append(out, d)
+	}
+	return out, rows.Err()
+}
+
 // RevokeDevice implements wallet.Store.
 func (s *Store) RevokeDevice(ctx context.Context, id uint32) error {
 	if err := s.exec(ctx, `UPDATE devices SET revoked=1 WHERE id=?`, id); err != nil {
@@ -455,6 +477,14 @@ func (s *Store) RevokedDevices(ctx context.Context, now time.Time) ([]uint32, er
 func (s *Store) ReportCardLost(ctx context.Context, uid string, user uint32, at time.Time) error {
 	if err := s.exec(ctx, `INSERT OR IGNORE INTO lost_cards (uid, user_id, at) VALUES (?,?,?)`, uid, user, nanos(at)); err != nil {
 		return fmt.Errorf("wallet/sqlite: lost card: %w", err)
+	}
+	return nil
+}
+
+// ClearCardLost implements wallet.Store.
+func (s *Store) ClearCardLost(ctx context.Context, uid string) error {
+	if err := s.exec(ctx, `DELETE FROM lost_cards WHERE uid=?`, uid); err != nil {
+		return fmt.Errorf("wallet/sqlite: clear lost card: %w", err)
 	}
 	return nil
 }
@@ -886,6 +916,15 @@ func (s *Store) Session(ctx context.Context, tokenHash string, now time.Time) (u
 func (s *Store) DeleteSession(ctx context.Context, tokenHash string) error {
 	if err := s.exec(ctx, `DELETE FROM sessions WHERE token_hash=?`, tokenHash); err != nil {
 		return fmt.Errorf("wallet/sqlite: delete session: %w", err)
+	}
+	return nil
+}
+
+// DeleteUserSessions ends every session of user except the one whose
+// token hash is keep ("" for none): log out everywhere.
+func (s *Store) DeleteUserSessions(ctx context.Context, user uint32, keep string) error {
+	if err := s.exec(ctx, `DELETE FROM sessions WHERE user_id=? AND token_hash<>?`, user, keep); err != nil {
+		return fmt.Errorf("wallet/sqlite: delete sessions of %d: %w", user, err)
 	}
 	return nil
 }

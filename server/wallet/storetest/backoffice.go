@@ -108,7 +108,7 @@ func testBackOfficeUsers(t *testing.T, f Factory) {
 		t.Fatalf("lost cards of user: %+v %v", lc, err)
 	}
 	for range 2 { // undoing twice is no error
-		if err := s.UndoCardLost(ctx, "04A1B2C3"); err != nil {
+		if err := s.ClearCardLost(ctx, "04A1B2C3"); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -122,17 +122,17 @@ func testBackOfficeUsers(t *testing.T, f Factory) {
 			t.Fatal(err)
 		}
 	}
-	ds, err := s.UserDevices(ctx, u.ID)
+	ds, err := s.Devices(ctx, u.ID)
 	if err != nil || len(ds) != 2 || ds[0].ID >= ds[1].ID || !ds[0].Expires.Equal(t0.Add(time.Hour)) {
 		t.Fatalf("devices %+v %v", ds, err)
 	}
 	if err := s.RevokeDevice(ctx, ds[1].ID); err != nil {
 		t.Fatal(err)
 	}
-	if ds, _ := s.UserDevices(ctx, u.ID); !ds[1].Revoked || ds[0].Revoked {
+	if ds, _ := s.Devices(ctx, u.ID); !ds[1].Revoked || ds[0].Revoked {
 		t.Fatalf("revoked flags %+v", ds)
 	}
-	if ds, err := s.UserDevices(ctx, u.ID+100); err != nil || len(ds) != 0 {
+	if ds, err := s.Devices(ctx, u.ID+100); err != nil || len(ds) != 0 {
 		t.Fatalf("devices of nobody %v %v", ds, err)
 	}
 

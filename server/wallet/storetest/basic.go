@@ -172,6 +172,15 @@ func testDevices(t *testing.T, f Factory) {
 	if rs, err := s.RevokedDevices(ctx, t0.Add(2*time.Hour)); err != nil || len(rs) != 1 || rs[0] != d1.ID {
 		t.Fatalf("revoked later %v %v", rs, err)
 	}
+	// The user's own list: every device, revoked ones included, by ID.
+	ds, err := s.Devices(ctx, u.ID)
+	if err != nil || len(ds) != 2 || ds[0].ID != d1.ID || ds[1].ID != d2.ID || !ds[0].Revoked || !ds[1].Revoked ||
+		ds[0].UserID != u.ID || !bytes.Equal(ds[0].Key, pub) || !ds[0].Created.Equal(t0) || !ds[1].Expires.Equal(d2.Expires) {
+		t.Fatalf("devices of the user: %+v %v", ds, err)
+	}
+	if ds, err := s.Devices(ctx, u.ID+1000); err != nil || len(ds) != 0 {
+		t.Fatalf("devices of nobody: %+v %v", ds, err)
+	}
 }
 
 func testLostCards(t *testing.T, f Factory) {
@@ -189,6 +198,18 @@ func testLostCards(t *testing.T, f Factory) {
 	}
 	if cs, err := s.LostCards(ctx); err != nil || fmt.Sprint(cs) != "[C1 C2]" {
 		t.Fatalf("lost cards %v %v", cs, err)
+	}
+	// 解挂: found again, the card pays; clearing twice is no error.
+	for range 2 {
+		if err := s.ClearCardLost(ctx, "C1"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if lost, err := s.CardLost(ctx, "C1"); err != nil || lost {
+		t.Fatalf("lost after clearing: %v %v", lost, err)
+	}
+	if cs, err := s.LostCards(ctx); err != nil || fmt.Sprint(cs) != "[C2]" {
+		t.Fatalf("lost cards after clearing %v %v", cs, err)
 	}
 }
 
@@ -334,5 +355,30 @@ func testSessions(t *testing.T, f Factory) {
 	}
 	if u, ok, err := s.Session(ctx, "h-c", t0.Add(time.Hour)); err != nil || !ok || u != 9 {
 		t.Fatalf("new session: %d %v %v", u, ok, err)
+	}
+
+	// Log out everywhere: every session of the user but the one kept.
+	at := t0.Add(time.Hour)
+	for _, h := range []string{"u1", "u2", "u3"} {
+		if err := s.PutSession(ctx, h, 20, at.Add(time.Hour), at); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.DeleteUserSessions(ctx, 20, "u2"); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		hash string
+		ok   bool
+	}{{"u1", false}, {"u2", true}, {"u3", false}, {"h-c", true}} {
+		if _, ok, err := s.Session(ctx, tc.hash, at); err != nil || ok != tc.ok {
+			t.Fatalf("after logging user 20 out elsewhere: %s %v %v", tc.hash, ok, err)
+		}
+	}
+	if err := s.DeleteUserSessions(ctx, 20, ""); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok, _ := s.Session(ctx, "u2", at); ok {
+		t.Fatal("log out everywhere kept a session")
 	}
 }

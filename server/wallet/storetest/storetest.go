@@ -29,6 +29,7 @@ type Store interface {
 	PutSession(ctx context.Context, tokenHash string, user uint32, expires, now time.Time) error
 	Session(ctx context.Context, tokenHash string, now time.Time) (uint32, bool, error)
 	DeleteSession(ctx context.Context, tokenHash string) error
+	DeleteUserSessions(ctx context.Context, user uint32, keep string) error
 }
 
 // Factory makes the stores under test.

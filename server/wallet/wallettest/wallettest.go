@@ -273,17 +273,28 @@ func (e *Env) AddStudent(o Options) *Student {
 		t.Fatal(err)
 	}
 	s.DeviceKey = priv
-	dc, err := e.Svc.RegisterDevice(ctx, s.ID, pub)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s.Cert = dc.Certificate
 	if o.Inactive {
+		// The service certifies no phone for a wallet that cannot pay; the
+		// certificate is issued here, as for a phone certified while the
+		// wallet was active, so tests can show its codes are refused.
+		d := &wallet.Device{UserID: s.ID, Key: pub, Created: e.Clock.Now(), Expires: e.Clock.Now().Add(24 * time.Hour).Truncate(time.Second)}
+		if err := e.Store.AddDevice(ctx, d); err != nil {
+			t.Fatal(err)
+		}
+		if s.Cert, err = protocol.IssueCertificate(protocol.Certificate{KeyID: e.Keys.IssuerID, UserID: s.ID, DeviceID: d.ID,
+			DeviceKey: pub, Expires: d.Expires}, e.Keys.Issuer); err != nil {
+			t.Fatal(err)
+		}
 		return s
 	}
 	if err := e.Svc.BindCard(ctx, s.ID, wallet.BindRequest{BankCode: s.BankCode, CardNumber: s.BankCard}); err != nil {
 		t.Fatal(err)
 	}
+	dc, err := e.Svc.RegisterDevice(ctx, s.ID, pub)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Cert = dc.Certificate
 	if err := e.Svc.SetPassword(ctx, s.ID, false, "", s.PayPW); err != nil {
 		t.Fatal(err)
 	}

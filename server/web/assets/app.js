@@ -20,16 +20,16 @@ const T = {
   bankCode: ["银行", "Bank"], cardNumber: ["银行卡号", "Card number"], holder: ["持卡人姓名", "Holder name"],
   idNumber: ["身份证号", "ID card number"], phone: ["银行预留手机号", "Phone on the bank's record"],
   unbindsLeft: ["剩余解绑次数", "Unbinds left"], reopensLeft: ["剩余重新开通次数", "Re-openings left"],
-  amountYuan: ["金额（元）", "Amount (yuan)"], submit: ["确定", "Confirm"], perTx: ["单笔限额（元）", "Per transaction (yuan)"],
-  daily: ["每日累计限额（元）", "Daily (yuan)"], payPwd: ["支付密码（6位数字）", "Payment password (6 digits)"],
+  amountYuan: ["金额（元）", "Amount (yuan)"], submit: ["确定", "Confirm"], perTx: ["单笔限额（元）", "Per-payment limit (yuan)"],
+  daily: ["日累计限额（元）", "Daily limit (yuan)"], payPwd: ["支付密码（6位数字）", "Payment password (6 digits)"],
   waterPwd: ["用水密码（6位数字）", "Water password (6 digits)"], oldPwd: ["原支付密码", "Current payment password"],
   oldWaterPwd: ["原用水密码", "Current water password"], pwdSet: ["已设置", "Set"], pwdUnset: ["未设置", "Not set"],
   signPwfree: ["开通免密支付", "Sign password-free"], unsignPwfree: ["关闭免密支付", "Cancel password-free"],
   pwfreeOn: ["已开通免密支付", "Password-free payment is on"], pwfreeOff: ["未开通免密支付", "Password-free payment is off"],
   pwfreeHint: ["开通后刷校园卡消费无需输入密码；未开通时刷卡支付将失败，付款码支付不受影响。", "With it, card taps pay without a password; without it card taps fail (payment codes still work)."],
   vocationalWarn: ["您是中专生，日常刷卡消费需要开通免密支付，否则刷卡将失败。", "As a vocational student you pay by card: without password-free payment, card taps fail."],
-  wechatCode: ["小程序登录凭证（code）", "Mini-program login code"], wechatLinked: ["已完成微信认证", "WeChat authenticated"],
-  wechatHint: ["在校园微信小程序中登录后得到凭证。", "Log in to the campus WeChat mini-program to get a code."],
+  wechatCode: ["小程序登录凭证（code）", "Mini-program login code"], wechatLinked: ["已完成微信认证（校园e码通）", "WeChat authenticated (校园e码通)"],
+  wechatHint: ["在微信中打开“校园e码通”小程序并登录，小程序会给出一次性登录凭证（code），填在下面即完成认证。", "Open the 校园e码通 mini-program in WeChat and log in: it shows a one-time login code; enter it below to authenticate."],
   doCancel: ["注销电子钱包", "Cancel the e-wallet"], doReopen: ["重新开通", "Re-open"],
   cancelHint: ["注销时余额将先提现到绑定的银行卡。", "The balance is withdrawn to the bound card first."],
   confirmCancel: ["确认注销（余额将提现到银行卡）", "Confirm: cancel and withdraw the balance"],
@@ -53,6 +53,26 @@ const T = {
   invalidCard: ["银行卡号不正确", "Invalid card number"], loading: ["加载中…", "Loading…"],
   required: ["请填写此项", "Required"], netError: ["网络错误，请重试", "Network error, try again"],
   sessionEnded: ["登录已失效，请重新登录", "Your session ended; log in again"],
+  // Account and security (issue 15).
+  confirmPwd: ["支付密码（确认本次操作）", "Payment password (confirms this action)"], confirmGo: ["确认", "Confirm"],
+  forgotPwd: ["忘记密码？通过银行预留手机号重置", "Forgot it? Reset through the bank's reserved phone"],
+  unbindWhat: ["解绑后将无法充值、提现和银行卡支付；每人最多解绑3次，本次解绑后剩余 {n} 次。", "Unbinding stops top-ups, withdrawals and card-funded payments; at most 3 unbinds ever, {n} left after this one."],
+  lostWhat: ["挂失后此校园卡在所有终端刷卡都将被拒绝，找回后可在本页解挂。", "Once reported lost, the card is refused at every terminal; if it turns up, undo it here."],
+  cardLostNow: ["校园卡已挂失", "The campus card is reported lost"], cardFound: ["解挂（卡已找回）", "Card found (undo the report)"], cardFoundDone: ["已解挂", "Card active again"],
+  foundWhat: ["解挂后此卡可以再次刷卡消费。", "The card pays again once the report is undone."],
+  pwfreeOnWhat: ["开通后刷校园卡消费不再输入密码（单笔和日累计限额仍然有效）。", "Card taps will pay without a password (your per-payment and daily limits still apply)."],
+  pwfreeOffWhat: ["关闭后刷校园卡将失败，付款码支付不受影响。", "Card taps will fail once it ends; payment codes still work."],
+  withdrawWhat: ["提现金额将转入绑定的银行卡。", "The amount goes to the bound bank card."],
+  cancelEnds: ["注销将：", "Cancelling will:"], endsWithdraw: ["将余额 ¥{a} 提现到 {card}", "withdraw the balance ¥{a} to {card}"],
+  endsPwfree: ["关闭免密支付（刷卡将失败）", "end password-free payment (card taps fail)"], endsWechat: ["解除微信认证（校园e码通）", "unlink WeChat (校园e码通)"],
+  endsCodes: ["停止付款码和身份码", "stop payment and identity codes"], endsHeld: ["有 ¥{a} 预授权未完成（如淋浴），需结束后才能注销", "¥{a} is held (e.g. a shower): it must end first"],
+  endsReopen: ["注销后可重新开通，剩余 {n} 次", "it can be re-opened, {n} times left"],
+  limitsAdvice: ["建议：单笔限额按一餐的金额设置（如50元），日累计限额按一天的总花费设置（如100元）；单笔限额不能高于日累计限额。限额过低时，淋浴（预授权15元起）也会被拒绝。", "Advice: set the per-payment limit to a meal (e.g. ¥50) and the daily limit to a day's spending (e.g. ¥100); the per-payment limit cannot be above the daily one. A low limit also blocks showers (they hold ¥15 or more)."],
+  limitsOrder: ["单笔限额不能高于日累计限额", "The per-payment limit cannot be above the daily limit"],
+  wechatUnlink: ["解除微信认证", "Unlink WeChat"], wechatUnlinkWhat: ["解除后微信付款码将不能用于校园消费，可随时重新认证。", "WeChat payment codes stop paying on campus; you can authenticate again at any time."],
+  wechatWhat: ["校园e码通是学校的微信小程序。完成认证后，在食堂和超市可以出示微信付款码支付，钱从微信支付扣，不占用电子钱包余额。", "校园e码通 is the school's WeChat mini-program. Once authenticated, you can pay at the canteen and shop with your WeChat payment code, charged to WeChat Pay rather than the e-wallet balance."],
+  codesNeedWallet: ["电子钱包未开通，不能使用付款码和身份码。请先绑定银行卡开通。", "The e-wallet is not active: no payment or identity codes. Bind a bank card to activate it first."],
+  security: ["账户与安全", "Account & security"],
 };
 let lang = localStorage.getItem("lang") || "zh";
 const t = (k) => (T[k] ? T[k][lang === "zh" ? 0 : 1] : k);
@@ -80,12 +100,18 @@ function reasonText(e) {
 }
 function showErr(form, e) {
   let box = $(".err", form);
+  form.querySelectorAll("[aria-invalid]").forEach((x) => x.removeAttribute("aria-invalid"));
+  const bad = e && e.field && form.elements && form.elements[e.field];
+  if (box && bad) { box.remove(); box = null; }
   if (!box) {
-    // Just above the button that was pressed, where the eye is.
+    // Under the field the authorizer names, else just above the button
+    // that was pressed, where the eye is.
     box = document.createElement("div"); box.className = "err"; box.setAttribute("role", "alert");
     const btn = $("button[type=submit]", form);
-    btn ? btn.before(box) : form.appendChild(box);
+    if (bad) { bad.after(box); bad.setAttribute("aria-invalid", "true"); bad.focus(); }
+    else btn ? btn.before(box) : form.appendChild(box);
   }
+  box.dataset.field = (e && e.field) || "";
   box.textContent = reasonText(e);
   box.dataset.code = (e && e.code) || "";
   box.scrollIntoView({ block: "nearest" });
@@ -166,6 +192,22 @@ function amountOf(form, name = "amount") {
   return c;
 }
 function checkPwd(v) { if (!/^\d{6}$/.test(v)) throw reason("invalidPwd"); return v; }
+const fill = (k, vals) => Object.entries(vals).reduce((s, [n, v]) => s.split(`{${n}}`).join(v), t(k));
+// confirmStep makes a sensitive action ask twice, in the page: the first
+// submit says what it does and asks for the payment password (checked by
+// the authorizer); the second returns the password to send. It returns
+// null on the first.
+function confirmStep(form, lines, label = "confirmGo") {
+  if (form.dataset.confirm === "1") return checkPwd(form.elements.confirm_password.value);
+  form.dataset.confirm = "1";
+  const box = document.createElement("div"); box.className = "confirm"; box.id = form.id + "-confirm";
+  box.innerHTML = lines.map((l) => `<p>${esc(l)}</p>`).join("") +
+    `<label for="f-${form.id}-pwd">${both("confirmPwd")}</label><input id="f-${form.id}-pwd" name="confirm_password" type="password" inputmode="numeric" required autocomplete="off" maxlength="6">
+    <a class="muted" href="#forgot/payment">${t("forgotPwd")}</a>`;
+  const btn = $("button[type=submit]", form);
+  btn.before(box); btn.innerHTML = both(label); form.elements.confirm_password.focus();
+  return null;
+}
 function luhn(num) {
   let s = 0, alt = false;
   for (let i = num.length - 1; i >= 0; i--) { let d = +num[i]; if (alt) { d *= 2; if (d > 9) d -= 9; } s += d; alt = !alt; }
@@ -336,9 +378,13 @@ const routes = {
         <button data-go="topup">${both("topUp")}</button><button data-go="withdraw">${both("withdraw")}</button><button data-go="card">${both("card")}</button>
         <button data-go="pwfree">${both("pwfree")}</button><button data-go="limits">${both("limits")}</button><button data-go="passwords">${both("passwords")}</button>
         <button data-go="wechat">${both("wechat")}</button><button data-go="cancel">${both("cancel")}</button><button data-go="tx">${both("txs")}</button>
+        <button data-go="security">${both("security")}</button>
       </section>
       <button class="danger" id="logout">${both("logout")}</button>`;
     view().querySelectorAll("[data-go]").forEach((b) => b.addEventListener("click", () => go(b.dataset.go)));
+    // No codes for a wallet that cannot pay (the authorizer certifies none).
+    localStorage.setItem("walletState", w.state);
+    if (w.state !== "active") view().querySelectorAll('[data-go="paycode"],[data-go="idcode"]').forEach((b) => { b.disabled = true; });
     // The server ends the session too; offline, the token just expires.
     $("#logout").addEventListener("click", async () => {
       await api("DELETE", "/session", undefined, { quiet: true }).catch(() => {});
@@ -355,7 +401,12 @@ const routes = {
         <dt>${t("cardNumber")}</dt><dd id="bank-card">${esc(w.bank_card)}</dd>
         <dt>${t("unbindsLeft")}</dt><dd id="unbinds-left">${left}</dd></dl>
         <form id="unbind"><button class="danger" type="submit">${both("unbind")}</button></form></section>`;
-      submitter($("#unbind"), async () => { await api("DELETE", "/wallet/bank-card"); toast(t("done")); route(); });
+      const ub = $("#unbind");
+      submitter(ub, async () => {
+        const pw = confirmStep(ub, [fill("unbindWhat", { n: Math.max(0, left - 1) })]);
+        if (pw === null) return;
+        await api("DELETE", "/wallet/bank-card", { password: pw }); toast(t("done")); route();
+      });
       return;
     }
     // Exactly the banks this campus accepts, from the authorizer.
@@ -389,7 +440,12 @@ const routes = {
     view().innerHTML = `<section class="card"><p id="pwfree-state" data-on="${!!w.password_free}">${both(w.password_free ? "pwfreeOn" : "pwfreeOff")}</p>${warn}
       <p class="muted">${t("pwfreeHint")}</p>
       <form id="pwf"><button class="${w.password_free ? "danger" : "primary"}" type="submit">${both(w.password_free ? "unsignPwfree" : "signPwfree")}</button></form></section>`;
-    submitter($("#pwf"), async () => { await api(w.password_free ? "DELETE" : "POST", "/wallet/password-free"); toast(t("done")); route(); });
+    const pf = $("#pwf");
+    submitter(pf, async () => {
+      const pw = confirmStep(pf, [t(w.password_free ? "pwfreeOffWhat" : "pwfreeOnWhat")]);
+      if (pw === null) return;
+      await api(w.password_free ? "DELETE" : "POST", "/wallet/password-free", { password: pw }); toast(t("done")); route();
+    });
   } },
 
   topup: { title: "topUp", render: () => moneyForm("topup", "/wallet/top-up") },
@@ -398,6 +454,7 @@ const routes = {
   limits: { title: "limits", render: async () => {
     const w = await loadWallet();
     view().innerHTML = `<form class="card" id="limits">
+      <p class="muted" id="limits-advice">${t("limitsAdvice")}</p>
       ${field("per_transaction", "perTx", 'required inputmode="decimal"')}
       ${field("daily", "daily", 'required inputmode="decimal"')}
       <button class="primary" type="submit">${both("submit")}</button></form>`;
@@ -406,7 +463,9 @@ const routes = {
     if (w.limit_daily) f.elements.daily.value = yuan(w.limit_daily);
     const clear = keepDraft(f, "limits");
     submitter(f, async () => {
-      await api("PUT", "/wallet/limits", { per_transaction: amountOf(f, "per_transaction"), daily: amountOf(f, "daily") });
+      const per = amountOf(f, "per_transaction"), daily = amountOf(f, "daily");
+      if (per > daily) throw Object.assign(reason("limitsOrder"), { field: "per_transaction" });
+      await api("PUT", "/wallet/limits", { per_transaction: per, daily });
       clear(); toast(t("saved")); go("home");
     });
   } },
@@ -417,7 +476,8 @@ const routes = {
       <p class="muted">${both(label)}: <span data-set="${isSet}">${t(isSet ? "pwdSet" : "pwdUnset")}</span></p>
       ${isSet ? field("old_password", oldLabel, 'type="password" inputmode="numeric" required autocomplete="off" maxlength="6"') : ""}
       ${field("password", label, 'type="password" inputmode="numeric" required autocomplete="new-password" maxlength="6"')}
-      <button class="primary" type="submit">${both("submit")}</button></form>`;
+      <button class="primary" type="submit">${both("submit")}</button>
+      ${isSet && w.bank_card ? `<a class="muted forgot" href="#forgot/${id === "paypwd" ? "payment" : "water"}">${t("forgotPwd")}</a>` : ""}</form>`;
     view().innerHTML = pwForm("paypwd", "payPwd", "oldPwd", w.payment_password_set) + pwForm("waterpwd", "waterPwd", "oldWaterPwd", w.water_password_set);
     for (const [id, path] of [["paypwd", "/wallet/payment-password"], ["waterpwd", "/wallet/water-password"]]) {
       const f = $("#" + id);
@@ -431,8 +491,21 @@ const routes = {
 
   wechat: { title: "wechat", render: async () => {
     const w = await loadWallet();
-    if (w.wechat_linked) { view().innerHTML = `<section class="card ok" id="wechat-linked">${both("wechatLinked")}</section>`; return; }
-    view().innerHTML = `<form class="card" id="wx"><p class="muted">${t("wechatHint")}</p>
+    const what = `<p class="muted" id="wechat-what">${t("wechatWhat")}</p>`;
+    if (w.wechat_linked) {
+      view().innerHTML = `<section class="card"><div class="ok" id="wechat-linked">${both("wechatLinked")}</div>${what}
+        <form id="wxunlink"><button class="danger" type="submit">${both("wechatUnlink")}</button></form></section>`;
+      const u = $("#wxunlink");
+      submitter(u, async () => {
+        if (u.dataset.confirm !== "1") { // asks twice; no password: it moves no money
+          u.dataset.confirm = "1"; $("button", u).before(Object.assign(document.createElement("p"), { className: "confirm", textContent: t("wechatUnlinkWhat") }));
+          $("button", u).innerHTML = both("confirmGo"); return;
+        }
+        await api("DELETE", "/wechat/link"); toast(t("done")); route();
+      });
+      return;
+    }
+    view().innerHTML = `<form class="card" id="wx">${what}<p class="muted">${t("wechatHint")}</p>
       ${field("code", "wechatCode", 'required autocomplete="off"')}
       <button class="primary" type="submit">${both("wechat")}</button></form>`;
     const f = $("#wx");
@@ -442,24 +515,42 @@ const routes = {
   cancel: { title: "cancel", render: async () => {
     const w = await loadWallet();
     const cancelled = w.state === "cancelled";
+    // What cancelling ends, from the authorizer, before the student confirms.
+    const fx = w.state === "active" ? await fresh(api("GET", "/wallet/cancel")) : null;
+    const ends = !fx ? [] : [
+      fx.withdraw > 0 ? fill("endsWithdraw", { a: yuan(fx.withdraw), card: `${fx.bank_code || ""} ${fx.bank_card || ""}` }) : "",
+      fx.password_free ? t("endsPwfree") : "", fx.wechat ? t("endsWechat") : "", t("endsCodes"),
+      fx.held > 0 ? fill("endsHeld", { a: yuan(fx.held) }) : "", fill("endsReopen", { n: Math.max(0, fx.reopens_left - 1) }),
+    ].filter(Boolean);
     view().innerHTML = `<section class="card"><p id="wallet-state" data-state="${esc(w.state)}">${t("state_" + w.state)}</p>
       <p class="muted">${t("reopensLeft")}: <span id="reopens-left">${Math.max(0, MAX_REOPENS - (w.reopens || 0))}</span></p>
-      ${cancelled ? "" : `<p class="muted">${t("cancelHint")}</p>`}
+      ${fx ? `<p class="muted">${t("cancelEnds")}</p><ul class="ends" id="cancel-ends">${ends.map((x) => `<li>${esc(x)}</li>`).join("")}</ul>` : ""}
       <form id="cx"><button class="${cancelled ? "primary" : "danger"}" type="submit">${both(cancelled ? "doReopen" : "doCancel")}</button></form></section>
-      <section class="card"><form id="lost"><button class="danger" type="submit">${both("lostCard")}</button></form>
+      <section class="card">${w.card_lost ? `<p class="warn" id="card-lost-now">${both("cardLostNow")}</p>
+        <form id="found"><button class="primary" type="submit">${both("cardFound")}</button></form>`
+        : `<form id="lost"><button class="danger" type="submit">${both("lostCard")}</button></form>`}
       <form id="rmdev"><button class="danger" type="submit">${both("removeDevice")}</button></form></section>`;
-    // Cancelling asks twice, in the page (no blocking browser dialog).
+    // Cancelling asks twice, in the page (no blocking browser dialog), the
+    // second time with the payment password.
     const cx = $("#cx");
     submitter(cx, async () => {
-      if (!cancelled && cx.dataset.confirm !== "1") {
-        cx.dataset.confirm = "1";
-        $("button", cx).innerHTML = both("confirmCancel");
-        return;
-      }
-      await api("POST", cancelled ? "/wallet/reopen" : "/wallet/cancel", {}, { money: !cancelled });
+      if (cancelled) { await api("POST", "/wallet/reopen", {}); toast(t("done")); route(); return; }
+      const pw = confirmStep(cx, [t("cancelHint")], "confirmCancel");
+      if (pw === null) return;
+      await api("POST", "/wallet/cancel", { password: pw }, { money: true });
       toast(t("done")); route();
     });
-    submitter($("#lost"), async () => { await api("POST", "/card/lost", {}); toast(t("lostCardDone")); });
+    const lost = $("#lost"), found = $("#found");
+    if (lost) submitter(lost, async () => {
+      const pw = confirmStep(lost, [t("lostWhat")]);
+      if (pw === null) return;
+      await api("POST", "/card/lost", { password: pw }); toast(t("lostCardDone")); route();
+    });
+    if (found) submitter(found, async () => {
+      const pw = confirmStep(found, [t("foundWhat")]);
+      if (pw === null) return;
+      await api("DELETE", "/card/lost", { password: pw }); toast(t("cardFoundDone")); route();
+    });
     submitter($("#rmdev"), async () => {
       const d = device.info;
       if (d) await api("DELETE", "/devices/" + d.id);
@@ -500,12 +591,17 @@ const routes = {
 };
 
 function moneyForm(name, path) {
+  const out = name === "withdraw"; // money leaving: confirmed by the payment password
   view().innerHTML = `<form class="card" id="${name}">
+    ${out ? `<p class="muted">${t("withdrawWhat")}</p>` : ""}
     ${field("amount", "amountYuan", 'required inputmode="decimal"')}
+    ${out ? field("password", "confirmPwd", 'type="password" inputmode="numeric" required autocomplete="off" maxlength="6"') + `<a class="muted" href="#forgot/payment">${t("forgotPwd")}</a>` : ""}
     <button class="primary" type="submit">${both(name === "topup" ? "topUp" : "withdraw")}</button></form>`;
   const f = $("#" + name); const clear = keepDraft(f, name);
   submitter(f, async () => {
-    const r = await api("POST", path, { amount: amountOf(f) }, { money: true });
+    const body = { amount: amountOf(f) };
+    if (out) body.password = checkPwd(f.elements.password.value);
+    const r = await api("POST", path, body, { money: true });
     clear(); toast(`${t("done")} ¥${yuan(r.wallet ? r.wallet.balance : 0)}`); go("home");
   });
 }
@@ -515,6 +611,15 @@ function moneyForm(name, path) {
 // after each use (a new transaction in the list).
 async function codeView(purpose) {
   const isId = purpose === "identity";
+  // No codes for a wallet that cannot pay: asked of the authorizer, or the
+  // last state seen when offline (the code page must open without network).
+  let st = localStorage.getItem("walletState");
+  try { st = (await fresh(api("GET", "/wallet", undefined, { quiet: true }))).state; localStorage.setItem("walletState", st); }
+  catch (e) { if (e === STALE) throw e; }
+  if (st && st !== "active") {
+    view().innerHTML = `<section class="card"><a class="warn" id="codes-inactive" data-state="${esc(st)}" href="#card">${both("codesNeedWallet")}</a></section>`;
+    return;
+  }
   view().innerHTML = `<section class="card qrbox ${isId ? "identity" : ""}" id="codebox" data-purpose="${purpose}">
     <div class="tabs"><button data-p="pay" class="${isId ? "" : "on"}">${both("payCode")}</button><button data-p="identity" class="${isId ? "on" : ""}">${both("idCode")}</button></div>
     ${isId ? `<p class="stamp" id="not-for-pay">${both("notForPay")}</p>` : ""}

@@ -314,6 +314,10 @@ func TestWalletInBrowser(t *testing.T) {
 		if err != nil || code != protocol.ErrBankPhoneMismatch.Code || text != protocol.ErrBankPhoneMismatch.ZH {
 			t.Fatalf("phone mismatch: %q %q %v", code, text, err)
 		}
+		// The refusal points at the field that differs.
+		if !mustEval[bool](t, b, `document.querySelector("#bind .err").dataset.field === "phone" && document.querySelector("#f-phone").getAttribute("aria-invalid") === "true"`) {
+			t.Error("the phone field is not pointed at")
+		}
 		screenshot(t, b, art, "bind-refused.png")
 		// The draft survives a refresh (not the password fields: there are none here).
 		must(t, b.Do(chromedp.Reload()))
@@ -358,21 +362,6 @@ func TestWalletInBrowser(t *testing.T) {
 		}
 	})
 
-	t.Run("password-free with the vocational warning", func(t *testing.T) {
-		must(t, b.Show("pwfree"))
-		warn := mustEval[string](t, b, `(document.querySelector("#vocational-warning") || {}).textContent || ""`)
-		if !strings.Contains(warn, "中专生") {
-			t.Fatalf("warning before signing: %q", warn)
-		}
-		must(t, b.Submit("#pwf"))
-		if _, err := WaitFor[bool](b, `(document.querySelector("#pwfree-state") || {dataset: {}}).dataset.on === "true"`); err != nil {
-			t.Fatal(err)
-		}
-		if mustEval[bool](t, b, `!!document.querySelector("#vocational-warning")`) {
-			t.Error("warning still shown after signing")
-		}
-	})
-
 	t.Run("payment password", func(t *testing.T) {
 		must(t, b.Show("passwords"))
 		must(t, b.Fill("#paypwd", map[string]string{"password": "12345"}))
@@ -382,8 +371,34 @@ func TestWalletInBrowser(t *testing.T) {
 		}
 		must(t, b.Fill("#paypwd", map[string]string{"password": s.PayPW}))
 		must(t, b.Submit("#paypwd"))
-		if _, err := WaitFor[bool](b, `document.querySelector("#paypwd [data-set]").dataset.set === "true"`); err != nil {
+		if _, err := WaitFor[bool](b, `(document.querySelector("#paypwd [data-set]") || {dataset: {}}).dataset.set === "true"`); err != nil {
 			t.Fatal(err)
+		}
+	})
+
+	t.Run("password-free with the vocational warning", func(t *testing.T) {
+		must(t, b.Show("pwfree"))
+		warn := mustEval[string](t, b, `(document.querySelector("#vocational-warning") || {}).textContent || ""`)
+		if !strings.Contains(warn, "中专生") {
+			t.Fatalf("warning before signing: %q", warn)
+		}
+		// Asks twice: what it does, then the payment password (the server checks it).
+		must(t, b.Submit("#pwf"))
+		if _, err := WaitFor[bool](b, `!!document.querySelector("#pwf-confirm")`); err != nil {
+			t.Fatal(err)
+		}
+		must(t, b.Fill("#pwf", map[string]string{"confirm_password": "000000"}))
+		must(t, b.Submit("#pwf"))
+		if code, _, err := b.FormError("#pwf"); err != nil || code != protocol.ErrPaymentPasswordWrong.Code {
+			t.Fatalf("wrong payment password: %q %v", code, err)
+		}
+		must(t, b.Fill("#pwf", map[string]string{"confirm_password": s.PayPW}))
+		must(t, b.Submit("#pwf"))
+		if _, err := WaitFor[bool](b, `(document.querySelector("#pwfree-state") || {dataset: {}}).dataset.on === "true"`); err != nil {
+			t.Fatal(err)
+		}
+		if mustEval[bool](t, b, `!!document.querySelector("#vocational-warning")`) {
+			t.Error("warning still shown after signing")
 		}
 	})
 
@@ -617,19 +632,36 @@ func TestAccountPages(t *testing.T) {
 
 	t.Run("lost card, cancel, re-open", func(t *testing.T) {
 		must(t, b.Show("cancel"))
-		must(t, b.Submit("#lost"))
-		if _, err := WaitFor[bool](b, `!document.querySelector("#toast").hidden && document.querySelector("#toast").textContent === "已挂失"`); err != nil {
+		confirm := func(form string) {
+			t.Helper()
+			must(t, b.Submit(form))
+			if _, err := WaitFor[bool](b, fmt.Sprintf(`document.querySelector(%q).dataset.confirm === "1"`, form)); err != nil {
+				t.Fatal(err)
+			}
+			must(t, b.Fill(form, map[string]string{"confirm_password": s.PayPW}))
+			must(t, b.Submit(form))
+		}
+		confirm("#lost")
+		if _, err := WaitFor[bool](b, `!document.querySelector("#toast").hidden && document.querySelector("#toast").textContent === "已挂失" && !!document.querySelector("#found")`); err != nil {
 			t.Fatal(err)
+		}
+		confirm("#found") // 解挂 from the app
+		if _, err := WaitFor[bool](b, `!!document.querySelector("#lost")`); err != nil {
+			t.Fatal(err)
+		}
+		if v, _ := r.svc.Wallet(ctx, s.ID); v == nil || v.CardLost {
+			t.Fatalf("card still lost after 解挂: %+v", v)
+		}
+		// What cancelling ends, shown before confirming.
+		ends := mustEval[string](t, b, `document.querySelector("#cancel-ends").textContent`)
+		if !strings.Contains(ends, "¥30.00") || !strings.Contains(ends, "校园e码通") {
+			t.Fatalf("cancel preview %q: want the balance and the WeChat link", ends)
 		}
 		if left := mustEval[string](t, b, `document.querySelector("#reopens-left").textContent`); left != "3" {
 			t.Fatalf("re-openings left %q", left)
 		}
 		bank := r.e.BankBalance(s)
-		must(t, b.Submit("#cx")) // asks to confirm
-		if _, err := WaitFor[bool](b, `document.querySelector("#cx").dataset.confirm === "1"`); err != nil {
-			t.Fatal(err)
-		}
-		must(t, b.Submit("#cx"))
+		confirm("#cx")
 		if _, err := WaitFor[bool](b, `(document.querySelector("#wallet-state") || {dataset: {}}).dataset.state === "cancelled"`); err != nil {
 			t.Fatal(err)
 		}
@@ -650,6 +682,11 @@ func TestAccountPages(t *testing.T) {
 		if left := mustEval[string](t, b, `document.querySelector("#unbinds-left").textContent`); left != "3" {
 			t.Fatalf("unbinds left %q", left)
 		}
+		must(t, b.Submit("#unbind"))
+		if _, err := WaitFor[bool](b, `!!document.querySelector("#unbind-confirm")`); err != nil {
+			t.Fatal(err)
+		}
+		must(t, b.Fill("#unbind", map[string]string{"confirm_password": s.PayPW}))
 		must(t, b.Submit("#unbind"))
 		if _, err := WaitFor[bool](b, `!!document.querySelector("#bind") && document.querySelector("#unbinds-left").textContent === "2"`); err != nil {
 			t.Fatal(err)

@@ -165,6 +165,27 @@ func (c *CardReader) Halt() error { c.q.halt(); return nil }
 // Halted reports whether Halt was called.
 func (c *CardReader) Halted() bool { return c.q.isHalted() }
 
+// FaceReader is a fake device.FaceReader (the role is reserved; no driver).
+type FaceReader struct {
+	Source string
+	Now    func() time.Time
+	q      *queue[device.Face]
+}
+
+// NewFaceReader returns a fake face reader with Source "fake".
+func NewFaceReader() *FaceReader { return &FaceReader{Source: "fake", q: newQueue[device.Face]()} }
+
+// Show queues a face matched as the given student number.
+func (f *FaceReader) Show(account string) {
+	f.q.push(device.Face{Account: account, Score: 1, Source: f.Source, At: clock(f.Now)})
+}
+
+// Match implements device.FaceReader.
+func (f *FaceReader) Match(ctx context.Context) (device.Face, error) { return f.q.pop(ctx) }
+
+// Halt implements device.FaceReader.
+func (f *FaceReader) Halt() error { f.q.halt(); return nil }
+
 // Keypad is a fake device.Keypad.
 type Keypad struct{ q *queue[device.Key] }
 

@@ -174,3 +174,17 @@ func TestValveAndFlowMeter(t *testing.T) {
 		t.Fatalf("Pulses after Halt: %v", err)
 	}
 }
+
+// The reserved face reader's fake: a matched face, then Halt.
+func TestFaceReader(t *testing.T) {
+	ctx := ctxT(t)
+	var fr device.FaceReader = NewFaceReader()
+	fr.(*FaceReader).Show("2024001")
+	if f, err := fr.Match(ctx); err != nil || f.Account != "2024001" || f.Source != "fake" || f.Score != 1 || f.At.IsZero() {
+		t.Fatalf("Match = %+v, %v", f, err)
+	}
+	fr.Halt()
+	if _, err := fr.Match(ctx); !errors.Is(err, device.ErrHalted) {
+		t.Fatalf("Match after Halt: %v", err)
+	}
+}
