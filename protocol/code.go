@@ -15,14 +15,14 @@ import (
 //
 // Byte layout (all integers big-endian), base45-encoded behind CodePrefix:
 //
-//	code (181 bytes)
+//	code (181 bytes with a version 1 certificate, 194 with version 2)
 //	  0      purpose      1 = pay, 2 = identity
 //	  1..4   time         unix seconds when the app made the code
 //	  5..6   seq          per-device counter (wraps), makes codes distinct within a second
-//	  7..116 certificate  110 bytes, below
-//	117..180 device signature  Ed25519 over "CPCODE1" || bytes 0..116
+//	  7..    certificate  110 bytes (version 1) or 123 bytes (version 2), below
+//	  last 64 device signature  Ed25519 over "CPCODE1" || everything before
 //
-//	certificate (110 bytes)
+//	certificate version 1 (110 bytes)
 //	  0      version      1
 //	  1      issuer key id  selects the issuer public key (rotation)
 //	  2..5   user id      the authorizer's numeric wallet/user id
@@ -31,17 +31,33 @@ import (
 //	 42..45  expiry       unix seconds
 //	 46..109 issuer signature  Ed25519 over "CPCERT1" || bytes 0..45
 //
-// The text is 4 + 272 = 276 characters of the QR alphanumeric set: a QR
-// symbol of version 10 at error-correction level M (57×57 modules; capacity
-// 311), or version 9 at level L. Level M is used on phone screens.
+//	certificate version 2 (123 bytes): version 1's first 46 bytes (version
+//	byte 2), then the offline allowance (offline.go):
+//	 46..49  allowance id
+//	 50..53  allowance amount, cents
+//	 54..57  allowance valid until, unix seconds
+//	 58      flags        bit 0: may be spent offline; other bits must be 0
+//	 59..122 issuer signature  Ed25519 over "CPCERT2" || bytes 0..58
+//
+// A version 1 code is 4 + 272 = 276 characters of the QR alphanumeric
+// set: a QR symbol of version 10 at error-correction level M (57×57
+// modules; capacity 311), or version 9 at level L. A version 2 code is
+// 4 + 291 = 295 characters: still version 10 at level M. Level M is used
+// on phone screens. The prefix stays "CW1:": the certificate's version
+// byte tells the two apart, and codes made under version 1 certificates
+// verify as before.
 const (
-	CodePrefix      = "CW1:"
-	CertificateSize = 110
-	CodeSize        = 181
+	CodePrefix        = "CW1:"
+	CertificateSize   = 110 // version 1
+	CertificateV2Size = 123 // version 2: with an offline allowance
+	CodeSize          = 181 // with a version 1 certificate
+	CodeV2Size        = 194 // with a version 2 certificate
 
-	certSignedLen = 46
-	codeSignedLen = 117
-	certVersion   = 1
+	certSignedLen   = 46
+	certV2SignedLen = 59
+	codeHeaderLen   = 7 // purpose, time, seq
+	certVersion     = 1
+	certVersion2    = 2
 )
 
 // CodeValidity is how long a code is valid after the app makes it.
@@ -57,8 +73,9 @@ const CodeValidity = 60 * time.Second
 const MaxClockSkew = 10 * time.Second
 
 var (
-	certDomain = []byte("CPCERT1")
-	codeDomain = []byte("CPCODE1")
+	certDomain   = []byte("CPCERT1")
+	certV2Domain = []byte("CPCERT2")
+	codeDomain   = []byte("CPCODE1")
 )
 
 // Purpose says what a code may be used for.
@@ -89,11 +106,15 @@ type Certificate struct {
 	DeviceID  uint32
 	DeviceKey ed25519.PublicKey
 	Expires   time.Time // second precision
+	// Allowance, when set, makes a version 2 certificate: the offline
+	// allowance it carries (offline.go). Nil: version 1.
+	Allowance *Allowance
 
-	raw []byte // the signed 110 bytes when parsed
+	raw []byte // the signed 110 or 123 bytes when parsed
 }
 
-// IssueCertificate signs c with the issuer key and returns its 110 bytes.
+// IssueCertificate signs c with the issuer key and returns its bytes: 110
+// (version 1), or 123 (version 2) when c carries an allowance.
 func IssueCertificate(c Certificate, issuer ed25519.PrivateKey) ([]byte, error) {
 	if err := CheckDeviceKey(c.DeviceKey); err != nil {
 		return nil, fmt.Errorf("protocol: issue certificate: %w", err)
@@ -105,30 +126,69 @@ func IssueCertificate(c Certificate, issuer ed25519.PrivateKey) ([]byte, error) 
 	if exp <= 0 || exp > 0xFFFFFFFF {
 		return nil, fmt.Errorf("protocol: issue certificate: expiry %v out of range", c.Expires)
 	}
-	b := make([]byte, CertificateSize)
-	b[0] = certVersion
+	size, signedLen, domain, version := CertificateSize, certSignedLen, certDomain, byte(certVersion)
+	if c.Allowance != nil {
+		if err := c.Allowance.check(); err != nil {
+			return nil, fmt.Errorf("protocol: issue certificate: %w", err)
+		}
+		size, signedLen, domain, version = CertificateV2Size, certV2SignedLen, certV2Domain, certVersion2
+	}
+	b := make([]byte, size)
+	b[0] = version
 	b[1] = c.KeyID
 	binary.BigEndian.PutUint32(b[2:], c.UserID)
 	binary.BigEndian.PutUint32(b[6:], c.DeviceID)
 	copy(b[10:42], c.DeviceKey)
 	binary.BigEndian.PutUint32(b[42:], uint32(exp))
-	copy(b[certSignedLen:], ed25519.Sign(issuer, signed(certDomain, b[:certSignedLen])))
+	if a := c.Allowance; a != nil {
+		a.put(b[certSignedLen:certV2SignedLen])
+	}
+	copy(b[signedLen:], ed25519.Sign(issuer, signed(domain, b[:signedLen])))
 	return b, nil
 }
 
-// ParseCertificate reads the 110 certificate bytes without verifying them.
+// certSize returns the size of a certificate of the given version byte, 0
+// for an unknown version.
+func certSize(version byte) int {
+	switch version {
+	case certVersion:
+		return CertificateSize
+	case certVersion2:
+		return CertificateV2Size
+	}
+	return 0
+}
+
+// ParseCertificate reads the 110 (version 1) or 123 (version 2)
+// certificate bytes without verifying them.
 func ParseCertificate(b []byte) (Certificate, error) {
-	if len(b) != CertificateSize || b[0] != certVersion {
+	if len(b) == 0 || certSize(b[0]) != len(b) {
 		return Certificate{}, ErrCodeMalformed
 	}
-	return Certificate{
+	c := Certificate{
 		KeyID:     b[1],
 		UserID:    binary.BigEndian.Uint32(b[2:]),
 		DeviceID:  binary.BigEndian.Uint32(b[6:]),
 		DeviceKey: ed25519.PublicKey(append([]byte(nil), b[10:42]...)),
 		Expires:   time.Unix(int64(binary.BigEndian.Uint32(b[42:])), 0).UTC(),
 		raw:       append([]byte(nil), b...),
-	}, nil
+	}
+	if b[0] == certVersion2 {
+		a, err := parseAllowance(b[certSignedLen:certV2SignedLen])
+		if err != nil {
+			return Certificate{}, err
+		}
+		c.Allowance = a
+	}
+	return c, nil
+}
+
+// Version is the certificate's layout version (1 or 2), 0 if not parsed.
+func (c Certificate) Version() int {
+	if len(c.raw) == 0 {
+		return 0
+	}
+	return int(c.raw[0])
 }
 
 // Verify checks the issuer signature and expiry of a parsed certificate.
@@ -137,15 +197,19 @@ func (c Certificate) Verify(keys IssuerKeys, now time.Time) error {
 }
 
 func (c Certificate) verify(keys IssuerKeys, now time.Time, cache *CertCache) error {
-	if len(c.raw) != CertificateSize {
+	if len(c.raw) == 0 || certSize(c.raw[0]) != len(c.raw) {
 		return ErrCodeMalformed
 	}
 	pub, ok := keys[c.KeyID]
 	if !ok || len(pub) != ed25519.PublicKeySize {
 		return ErrCodeUnknownIssuer
 	}
+	signedLen, domain := certSignedLen, certDomain
+	if c.raw[0] == certVersion2 {
+		signedLen, domain = certV2SignedLen, certV2Domain
+	}
 	if !cache.known(pub, c.raw) {
-		if !ed25519.Verify(pub, signed(certDomain, c.raw[:certSignedLen]), c.raw[certSignedLen:]) {
+		if !ed25519.Verify(pub, signed(domain, c.raw[:signedLen]), c.raw[signedLen:]) {
 			return ErrCodeBadCertSig
 		}
 		cache.add(pub, c.raw)
@@ -192,7 +256,7 @@ func MakeCode(cert []byte, device ed25519.PrivateKey, p Purpose, t time.Time, se
 // exact message the device must sign. It exists for signers that hold the
 // key elsewhere (the web wallet signs with a non-extractable WebCrypto key).
 func CodeBody(cert []byte, p Purpose, t time.Time, seq uint16) (body, msg []byte, err error) {
-	if len(cert) != CertificateSize {
+	if len(cert) == 0 || certSize(cert[0]) != len(cert) {
 		return nil, nil, fmt.Errorf("protocol: make code: certificate has %d bytes", len(cert))
 	}
 	if p != PurposePay && p != PurposeIdentity {
@@ -202,7 +266,7 @@ func CodeBody(cert []byte, p Purpose, t time.Time, seq uint16) (body, msg []byte
 	if u <= 0 || u > 0xFFFFFFFF {
 		return nil, nil, fmt.Errorf("protocol: make code: time %v out of range", t)
 	}
-	b := make([]byte, codeSignedLen)
+	b := make([]byte, codeHeaderLen+len(cert))
 	b[0] = byte(p)
 	binary.BigEndian.PutUint32(b[1:], uint32(u))
 	binary.BigEndian.PutUint16(b[5:], seq)
@@ -212,10 +276,10 @@ func CodeBody(cert []byte, p Purpose, t time.Time, seq uint16) (body, msg []byte
 
 // FinishCode appends the device signature to a CodeBody and returns the text.
 func FinishCode(body, sig []byte) (string, error) {
-	if len(body) != codeSignedLen || len(sig) != ed25519.SignatureSize {
+	if len(body) <= codeHeaderLen || certSize(body[codeHeaderLen]) != len(body)-codeHeaderLen || len(sig) != ed25519.SignatureSize {
 		return "", fmt.Errorf("protocol: finish code: body %d bytes, signature %d bytes", len(body), len(sig))
 	}
-	b := make([]byte, 0, CodeSize)
+	b := make([]byte, 0, len(body)+len(sig))
 	b = append(append(b, body...), sig...)
 	return CodePrefix + Base45Encode(b), nil
 }
@@ -226,14 +290,18 @@ func ParseCode(s string) (*Code, error) {
 		return nil, ErrCodeMalformed
 	}
 	b, err := Base45Decode(s[len(CodePrefix):])
-	if err != nil || len(b) != CodeSize {
+	if err != nil || len(b) <= codeHeaderLen {
+		return nil, ErrCodeMalformed
+	}
+	n := certSize(b[codeHeaderLen])
+	if n == 0 || len(b) != codeHeaderLen+n+ed25519.SignatureSize {
 		return nil, ErrCodeMalformed
 	}
 	p := Purpose(b[0])
 	if p != PurposePay && p != PurposeIdentity {
 		return nil, ErrCodeMalformed
 	}
-	cert, err := ParseCertificate(b[7:codeSignedLen])
+	cert, err := ParseCertificate(b[codeHeaderLen : codeHeaderLen+n])
 	if err != nil {
 		return nil, err
 	}
@@ -261,7 +329,8 @@ func (c *Code) VerifyWith(keys IssuerKeys, now time.Time, want Purpose, cache *C
 	if err := c.Cert.verify(keys, now, cache); err != nil {
 		return err
 	}
-	if !ed25519.Verify(c.Cert.DeviceKey, signed(codeDomain, c.raw[:codeSignedLen]), c.raw[codeSignedLen:]) {
+	signedLen := len(c.raw) - ed25519.SignatureSize
+	if !ed25519.Verify(c.Cert.DeviceKey, signed(codeDomain, c.raw[:signedLen]), c.raw[signedLen:]) {
 		return ErrCodeBadSig
 	}
 	if c.Purpose != want {

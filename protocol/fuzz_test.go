@@ -1,6 +1,7 @@
 package protocol
 
 import (
+	"strings"
 	"testing"
 )
 
@@ -27,6 +28,31 @@ func FuzzParseCode(f *testing.F) {
 		raw, _ := Base45Decode(s[len(CodePrefix):])
 		if CodePrefix+Base45Encode(raw) != s {
 			t.Fatalf("accepted a non-canonical code %q", s)
+		}
+	})
+}
+
+// FuzzParseCertificate reads certificate bytes of either version (the
+// certificates inside the vectors' codes are the seeds): an accepted one
+// must verify or fail cleanly, and re-issue to the same signed fields.
+func FuzzParseCertificate(f *testing.F) {
+	for _, v := range loadVectors(f) {
+		if b, err := Base45Decode(strings.TrimPrefix(v.Text, CodePrefix)); err == nil && len(b) > codeHeaderLen {
+			f.Add(b[codeHeaderLen:])
+		}
+	}
+	keys := testKeys()
+	f.Fuzz(func(t *testing.T, b []byte) {
+		c, err := ParseCertificate(b)
+		if err != nil {
+			return
+		}
+		_ = c.Verify(keys, vecNow)
+		if a := c.Allowance; a != nil && (a.ID == 0 || !ValidAmount(a.Amount) || c.Version() != 2) {
+			t.Fatalf("accepted allowance %+v in version %d", a, c.Version())
+		}
+		if c.Allowance == nil && c.Version() != 1 {
+			t.Fatalf("version %d without an allowance", c.Version())
 		}
 	})
 }
@@ -126,6 +152,8 @@ func FuzzDecodeMessages(f *testing.F) {
 		`{"v":1,"terminal":"T1","seq":3,"tx":"01ARZ3NDEKTSV4RRFFQ69G5FAV","ok":true}`,
 		`{"v":1,"terminal":"T1","state":"offline","conn_seq":4}`,
 		`{"v":1,"revision":2,"terminal":"T1","merchant":"M1","merchant_name":"一食堂","campus":"yungu","mode":"shower","tariff":{"cents_per_litre":5,"pulses_per_litre":450,"hold":1500,"idle_timeout_s":60},"issuer_keys":[{"id":1,"key":"AAAA"}],"seal_key":"","merchant_qr":"CM1:","server_time":"2026-09-01T04:30:00Z"}`,
+		`{"v":1,"terminal":"T1","seq":4,"tx":"01ARZ3NDEKTSV4RRFFQ69G5FAV","kind":"offline","status":"approved","amount":1250,"cred_kind":"code","cred":"CW1:0000","at":"2026-09-01T04:30:00Z"}`,
+		`{"v":1,"revision":3,"terminal":"T1","merchant":"M1","merchant_name":"一食堂","campus":"yungu","mode":"pos","issuer_keys":[{"id":1,"key":"AAAA"}],"seal_key":"","merchant_qr":"CM1:","offline":{"max_per_hour":3,"revoked_allowances":[42]},"server_time":"2026-09-01T04:30:00Z"}`,
 		`{"v":1,"terminal":"T1","payments":[{"tx":"01ARZ3NDEKTSV4RRFFQ69G5FAV","seq":1,"amount":500,"user":"张*","at":"2026-09-01T04:30:00Z"}],"cursor":1}`,
 	} {
 		f.Add([]byte(s))

@@ -130,7 +130,11 @@ const (
 	EntryShower   EntryKind = "shower"   // a finished shower: ML metered, Amount captured
 	EntryReversal EntryKind = "reversal" // an in-doubt transaction the terminal reversed
 	EntryNotice   EntryKind = "notice"   // a static-QR payment the cashier saw (Tx = the payment)
+	EntryOffline  EntryKind = "offline"  // a code payment accepted offline under an allowance (Cred = the code)
 )
+
+// maxCredLen bounds JournalEntry.Cred: a wallet code is 295 characters.
+const maxCredLen = 400
 
 // JournalEntry is one finished transaction uploaded from a terminal's
 // journal. Seq numbers a terminal's entries from 1 without gaps; the
@@ -148,9 +152,13 @@ type JournalEntry struct {
 	Code     string    `json:"code,omitempty"`
 	Amount   int64     `json:"amount"`
 	Channel  string    `json:"channel,omitempty"`
-	CredKind CredKind  `json:"cred_kind,omitempty"` // never the credential itself
-	ML       int64     `json:"ml,omitempty"`
-	At       time.Time `json:"at"`
+	CredKind CredKind  `json:"cred_kind,omitempty"` // never the credential itself ...
+	// Cred is the credential itself only for an offline entry: the signed
+	// code is the student's authorisation the authorizer settles against
+	// (expired by the time it is uploaded, and single use).
+	Cred string    `json:"cred,omitempty"`
+	ML   int64     `json:"ml,omitempty"`
+	At   time.Time `json:"at"`
 }
 
 // JournalAck acknowledges one entry. OK=false with Code means the entry
@@ -226,7 +234,10 @@ type Config struct {
 	RevokedDevices []uint32    `json:"revoked_devices,omitempty"`
 	LostCards      []string    `json:"lost_cards,omitempty"`
 	AuthTimeoutMS  int         `json:"auth_timeout_ms,omitempty"` // request deadline before reversal
-	ServerTime     time.Time   `json:"server_time"`               // at publication; responses carry fresher times
+	// Offline: how this terminal accepts offline codes (offline.go); nil:
+	// it accepts none.
+	Offline    *OfflinePolicy `json:"offline,omitempty"`
+	ServerTime time.Time      `json:"server_time"` // at publication; responses carry fresher times
 }
 
 // StaticQRPayment is a scan-to-pay payment made to a terminal's merchant QR.
@@ -348,6 +359,9 @@ func validate(m any) error {
 		if !ValidID(m.Terminal) || (m.Mode != ModePOS && m.Mode != ModeCard && m.Mode != ModeShower) {
 			return fmt.Errorf("bad config")
 		}
+		if m.Offline != nil {
+			return m.Offline.Validate()
+		}
 	case *Notice:
 		if !ValidID(m.Terminal) {
 			return fmt.Errorf("bad notice")
@@ -417,6 +431,13 @@ func (e *JournalEntry) Validate() error {
 	}
 	switch e.Kind {
 	case EntryPayment, EntryShower, EntryReversal, EntryNotice:
+		if e.Cred != "" {
+			return fmt.Errorf("a %s entry carries no credential", e.Kind)
+		}
+	case EntryOffline:
+		if e.Cred == "" || len(e.Cred) > maxCredLen || e.Status != StatusApproved || e.Amount <= 0 {
+			return fmt.Errorf("bad offline entry")
+		}
 	default:
 		return fmt.Errorf("unknown kind %q", e.Kind)
 	}

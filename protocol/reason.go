@@ -237,3 +237,20 @@ var (
 	ErrRefundKeyConflict   = reason("REFUND_KEY_CONFLICT", "退款编号已用于另一笔退款", "The refund key was used for a different refund")
 	ErrRefundAmount        = reason("REFUND_AMOUNT_INVALID", "退款金额须大于零", "The refund amount must be more than zero")
 )
+
+// Offline payment codes under a signed allowance (issue 17; appended,
+// codes are never renamed).
+var (
+	ErrOfflineNotAllowed = reason("OFFLINE_NOT_ALLOWED", "网络中断：此付款码无离线额度，请扫码支付", "Offline: this code carries no offline allowance; pay by scanning the merchant QR code")
+	ErrOfflineExpired    = reason("OFFLINE_ALLOWANCE_EXPIRED", "离线额度已过期，请联网后在App中刷新", "The offline allowance has expired; refresh it in the app when online")
+	ErrOfflineExceeded   = reason("OFFLINE_ALLOWANCE_EXCEEDED", "超出本终端可用的离线额度", "The amount exceeds what is left of the offline allowance at this terminal")
+	ErrOfflineVelocity   = reason("OFFLINE_VELOCITY", "离线支付过于频繁，请稍后再试", "Too many offline payments with this allowance here in the last hour")
+	ErrOfflineRevoked    = reason("OFFLINE_ALLOWANCE_REVOKED", "该离线额度已关闭", "This offline allowance was turned off")
+	ErrOfflineNoClock    = reason("OFFLINE_NO_CLOCK", "终端时间未校准，暂不能离线支付", "The terminal's clock is not set; offline payments are unavailable")
+	ErrOfflineDisabled   = reason("OFFLINE_DISABLED", "本校区未开通离线支付", "Offline payments are not enabled")
+	ErrOfflineDebt       = reason("OFFLINE_DEBT", "有未结清的离线支付欠款，请先还款", "An offline payment debt is outstanding; repay it first")
+	ErrOfflineAmount     = reason("OFFLINE_AMOUNT_INVALID", "离线额度超出允许范围", "The allowance amount is outside the allowed range")
+	ErrOfflineLimit      = reason("OFFLINE_ALLOWANCE_LIMIT", "离线额度申请过于频繁，请稍后再试", "Too many offline allowances in this period; try again later")
+	ErrOfflineInvalid    = reason("OFFLINE_ALLOWANCE_INVALID", "离线额度无效", "The offline allowance is not valid")
+	ErrOfflineNoDevice   = reason("OFFLINE_NO_DEVICE", "请先在本机生成付款码（注册设备）", "Register this phone (make a payment code) first")
+)

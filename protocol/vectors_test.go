@@ -58,6 +58,14 @@ type Vector struct {
 	Err      string    `json:"err,omitempty"`
 	// For classify: the expected Kind name.
 	Class string `json:"class,omitempty"`
+	// For offline (kind "offline"): CheckOffline of the code, verified at
+	// VerifyAt, paying Amount after Spent, under a policy of MaxPerHour
+	// revoking RevokedAllowances, gives Err ("" = accepted).
+	Amount            int64        `json:"amount,omitempty"`
+	Spent             OfflineSpend `json:"spent,omitzero"`
+	MaxPerHour        int          `json:"max_per_hour,omitempty"`
+	RevokedAllowances []uint32     `json:"revoked_allowances,omitempty"`
+	NoPolicy          bool         `json:"no_policy,omitempty"`
 }
 
 func mustCert(t testing.TB, user, device uint32, exp time.Time) []byte {
@@ -79,12 +87,45 @@ func mustCode(t testing.TB, cert []byte, key ed25519.PrivateKey, p Purpose, at t
 	return s
 }
 
+func mustCertV2(t testing.TB, user, device uint32, exp time.Time, a Allowance) []byte {
+	t.Helper()
+	c, err := IssueCertificate(Certificate{KeyID: 1, UserID: user, DeviceID: device,
+		DeviceKey: deviceKey().Public().(ed25519.PublicKey), Expires: exp, Allowance: &a}, issuerKey())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
 func codeFields(text string) []Field {
 	b, err := Base45Decode(text[len(CodePrefix):])
-	if err != nil || len(b) != CodeSize {
+	if err != nil {
 		return nil
 	}
 	h := hex.EncodeToString
+	if len(b) == CodeV2Size {
+		return []Field{
+			{"prefix", hex.EncodeToString([]byte(CodePrefix)), "ASCII \"CW1:\" (not base45)"},
+			{"purpose", h(b[0:1]), "1 pay, 2 identity"},
+			{"time", h(b[1:5]), "unix seconds, big-endian"},
+			{"seq", h(b[5:7]), "per-device counter"},
+			{"cert.version", h(b[7:8]), "2: carries an offline allowance"},
+			{"cert.key_id", h(b[8:9]), "issuer key id"},
+			{"cert.user", h(b[9:13]), "user id"},
+			{"cert.device", h(b[13:17]), "device id"},
+			{"cert.device_key", h(b[17:49]), "Ed25519 public key"},
+			{"cert.expires", h(b[49:53]), "unix seconds"},
+			{"cert.allowance_id", h(b[53:57]), "allowance id"},
+			{"cert.allowance_amount", h(b[57:61]), "cents"},
+			{"cert.allowance_until", h(b[61:65]), "unix seconds; not valid at or after"},
+			{"cert.flags", h(b[65:66]), "bit 0: may be spent offline"},
+			{"cert.signature", h(b[66:130]), "issuer Ed25519 over \"CPCERT2\"||cert[0:59]"},
+			{"signature", h(b[130:194]), "device Ed25519 over \"CPCODE1\"||code[0:130]"},
+		}
+	}
+	if len(b) != CodeSize {
+		return nil
+	}
 	return []Field{
 		{"prefix", hex.EncodeToString([]byte(CodePrefix)), "ASCII \"CW1:\" (not base45)"},
 		{"purpose", h(b[0:1]), "1 pay, 2 identity"},
@@ -118,6 +159,26 @@ func buildVectors(t testing.TB) []Vector {
 		t.Fatal(err)
 	}
 	edge := vecNow.Add(CodeValidity + MaxClockSkew)
+	// Offline: a version 2 certificate with a ¥30 allowance valid 24 h.
+	until := vecNow.Add(24 * time.Hour)
+	allow := Allowance{ID: 42, Amount: 3000, ValidUntil: until, Offline: true}
+	certV2 := mustCertV2(t, 1001, 7, exp, allow)
+	offPay := mustCode(t, certV2, deviceKey(), PurposePay, vecNow, 10)
+	offIdent := mustCode(t, certV2, deviceKey(), PurposeIdentity, vecNow, 11)
+	offLate := mustCode(t, certV2, deviceKey(), PurposePay, until.Add(-5*time.Second), 15) // fresh at until
+	offOther := mustCode(t, certV2, otherKey(), PurposePay, vecNow, 12)                    // another device's certificate
+	noFlag := allow
+	noFlag.Offline = false
+	offNoFlag := mustCode(t, mustCertV2(t, 1001, 7, exp, noFlag), deviceKey(), PurposePay, vecNow, 13)
+	raw, _ := Base45Decode(offPay[len(CodePrefix):])
+	raw[60] ^= 0x10 // allowance amount 3000 → 7096: the issuer signature no longer holds
+	offAltered := CodePrefix + Base45Encode(raw)
+	forgedV2, _ := IssueCertificate(Certificate{KeyID: 1, UserID: 1001, DeviceID: 7,
+		DeviceKey: deviceKey().Public().(ed25519.PublicKey), Expires: exp, Allowance: &allow}, otherKey())
+	offForged := mustCode(t, forgedV2, deviceKey(), PurposePay, vecNow, 14)
+	raw, _ = Base45Decode(offPay[len(CodePrefix):])
+	raw[65] = 0x03 // a reserved flag bit
+	offReserved := CodePrefix + Base45Encode(raw)
 	return []Vector{
 		{Name: "pay_ok", Kind: "code", Note: "a fresh payment code verified 1 s after it was made", Text: pay, Fields: codeFields(pay), VerifyAt: vecNow.Add(time.Second), Want: "pay"},
 		{Name: "pay_at_validity_edge", Kind: "code", Note: "exactly CodeValidity+MaxClockSkew after: still valid", Text: pay, VerifyAt: edge, Want: "pay"},
@@ -132,6 +193,21 @@ func buildVectors(t testing.TB) []Vector {
 		{Name: "forged_cert", Kind: "code", Note: "certificate signed by a non-issuer key", Text: forgedCode, VerifyAt: vecNow, Want: "pay", Err: ErrCodeBadCertSig.Code},
 		{Name: "truncated", Kind: "code", Note: "last three characters cut", Text: pay[:len(pay)-3], VerifyAt: vecNow, Want: "pay", Err: ErrCodeMalformed.Code},
 		{Name: "lowercase", Kind: "code", Note: "base45 has no lower case", Text: CodePrefix + "abc", VerifyAt: vecNow, Want: "pay", Err: ErrCodeMalformed.Code},
+		{Name: "offline_pay_ok", Kind: "code", Note: "version 2 certificate with a ¥30 allowance (id 42, valid 24 h): verifies as any code", Text: offPay, Fields: codeFields(offPay), VerifyAt: vecNow.Add(time.Second), Want: "pay"},
+		{Name: "offline_identity_at_pay", Kind: "code", Note: "identity code under a version 2 certificate", Text: offIdent, VerifyAt: vecNow, Want: "pay", Err: ErrIdentityCode.Code},
+		{Name: "offline_other_device", Kind: "code", Note: "another device's certificate (and allowance), signed by a key that is not the certificate's", Text: offOther, VerifyAt: vecNow, Want: "pay", Err: ErrCodeBadSig.Code},
+		{Name: "offline_altered_allowance", Kind: "code", Note: "allowance amount altered after issue", Text: offAltered, VerifyAt: vecNow, Want: "pay", Err: ErrCodeBadCertSig.Code},
+		{Name: "offline_forged_cert", Kind: "code", Note: "version 2 certificate signed by a non-issuer key", Text: offForged, VerifyAt: vecNow, Want: "pay", Err: ErrCodeBadCertSig.Code},
+		{Name: "offline_reserved_flag", Kind: "code", Note: "a reserved flag bit set", Text: offReserved, VerifyAt: vecNow, Want: "pay", Err: ErrCodeMalformed.Code},
+		{Name: "offline_accept", Kind: "offline", Note: "¥12.50 offline, nothing spent yet at this terminal", Text: offPay, VerifyAt: vecNow, Amount: 1250, MaxPerHour: 3},
+		{Name: "offline_accept_to_the_cent", Kind: "offline", Note: "spend reaches the allowance exactly", Text: offPay, VerifyAt: vecNow, Amount: 1750, Spent: OfflineSpend{Total: 1250, LastHour: 1}, MaxPerHour: 3},
+		{Name: "offline_exceeded", Kind: "offline", Note: "one cent over the allowance at this terminal", Text: offPay, VerifyAt: vecNow, Amount: 1751, Spent: OfflineSpend{Total: 1250, LastHour: 1}, MaxPerHour: 3, Err: ErrOfflineExceeded.Code},
+		{Name: "offline_velocity", Kind: "offline", Note: "the hour's cap reached", Text: offPay, VerifyAt: vecNow, Amount: 100, Spent: OfflineSpend{Total: 300, LastHour: 3}, MaxPerHour: 3, Err: ErrOfflineVelocity.Code},
+		{Name: "offline_expired", Kind: "offline", Note: "a fresh code at the allowance's valid-until", Text: offLate, VerifyAt: until, Amount: 100, MaxPerHour: 3, Err: ErrOfflineExpired.Code},
+		{Name: "offline_revoked_allowance", Kind: "offline", Note: "the allowance was turned off and the terminal has the list", Text: offPay, VerifyAt: vecNow, Amount: 100, MaxPerHour: 3, RevokedAllowances: []uint32{42}, Err: ErrOfflineRevoked.Code},
+		{Name: "offline_no_flag", Kind: "offline", Note: "version 2 certificate whose offline flag is clear", Text: offNoFlag, VerifyAt: vecNow, Amount: 100, MaxPerHour: 3, Err: ErrOfflineNotAllowed.Code},
+		{Name: "offline_v1_cert", Kind: "offline", Note: "a version 1 code carries no allowance", Text: pay, VerifyAt: vecNow, Amount: 100, MaxPerHour: 3, Err: ErrOfflineNotAllowed.Code},
+		{Name: "offline_no_policy", Kind: "offline", Note: "a terminal whose config has no offline policy (showers, excluded merchants)", Text: offPay, VerifyAt: vecNow, Amount: 100, NoPolicy: true, Err: ErrOffline.Code},
 		{Name: "merchant_qr", Kind: "merchant_qr", Note: "static QR of the canteen POS", Text: mqr},
 		{Name: "class_pay", Kind: "classify", Text: pay, Class: "pay_code"},
 		{Name: "class_identity", Kind: "classify", Text: ident, Class: "identity_code"},
@@ -199,6 +275,22 @@ func TestVectorsDecode(t *testing.T) {
 				_, err := VerifyCode(v.Text, keys, v.VerifyAt, want)
 				if v.Err == "" && err != nil {
 					t.Fatalf("want ok, got %v", err)
+				}
+				if v.Err != "" && AsReason(err).Code != v.Err {
+					t.Fatalf("want %s, got %v", v.Err, err)
+				}
+			case "offline":
+				c, err := VerifyCode(v.Text, keys, v.VerifyAt, PurposePay)
+				if err != nil {
+					t.Fatalf("verify: %v", err)
+				}
+				var p *OfflinePolicy
+				if !v.NoPolicy {
+					p = &OfflinePolicy{MaxPerHour: v.MaxPerHour, RevokedAllowances: v.RevokedAllowances}
+				}
+				err = CheckOffline(c, p, nil, v.VerifyAt, v.Amount, v.Spent)
+				if v.Err == "" && err != nil {
+					t.Fatalf("want accepted, got %v", err)
 				}
 				if v.Err != "" && AsReason(err).Code != v.Err {
 					t.Fatalf("want %s, got %v", v.Err, err)

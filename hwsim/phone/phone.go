@@ -138,6 +138,7 @@ type Transaction struct {
 	Channel      string    `json:"channel,omitempty"` // balance | bank_card | wechat
 	Status       string    `json:"status"`
 	Code         string    `json:"code,omitempty"`
+	Offline      bool      `json:"offline,omitempty"` // accepted by a terminal offline, settled later
 }
 
 // Receipt is the answer to a money movement: the transaction and the wallet

@@ -79,7 +79,7 @@ func Day(ctx context.Context, opt Options) (c *Campus, err error) {
 	d := &day{c: c, ctx: ctx}
 	for _, step := range []func() error{
 		d.activation, d.codePayments, d.webWallet, d.cardTaps, d.codeRefusals, d.wechat, d.showers, d.outage, d.lifecycle,
-		d.account,
+		d.account, d.offlineAct,
 		d.backOffice,
 		d.moneyBackOffice,
 	} {
@@ -192,15 +192,27 @@ func (d *day) posPay(cents int64, text string) (Screen, error) { return d.payAt(
 // payAt keys the amount on a POS, shows text to its scanner (the camera,
 // or the serial barcode scanner) and returns the result screen.
 func (d *day) payAt(id string, cents int64, text string) (Screen, error) {
-	b := d.c.Boxes[id]
 	ctx, cancel := d.wait(25 * time.Second)
 	defer cancel()
+	// A code refused by the box's own checks leaves the sale open with the
+	// reason as a prompt, so the student can show another code; anything
+	// else ends in a result screen.
+	return d.sale(ctx, id, cents, text, "amount awaiting a code",
+		func(s Screen) bool { return s.Kind == device.ScreenAwait },
+		func(s Screen) bool { return s.Kind == device.ScreenAwait && s.Message != "" })
+}
+
+// sale keys the amount on a POS, waits for a screen that is ready for a
+// code, shows text to its scanner and returns the result screen — or the
+// screen refused reports, after which the cashier cancels the sale.
+func (d *day) sale(ctx context.Context, id string, cents int64, text, what string, ready, refused func(Screen) bool) (Screen, error) {
+	b := d.c.Boxes[id]
 	mark := b.Display.Mark()
 	// Cancel whatever sale is open, then key the amount.
 	if err := b.Rig.Key("\x1b" + keysFor(cents)); err != nil {
 		return Screen{}, err
 	}
-	if _, err := b.Display.WaitAfter(ctx, mark, "amount awaiting a code", func(s Screen) bool { return s.Kind == device.ScreenAwait }); err != nil {
+	if _, err := b.Display.WaitAfter(ctx, mark, what, ready); err != nil {
 		return Screen{}, err
 	}
 	shown := b.Display.Mark()
@@ -212,13 +224,8 @@ func (d *day) payAt(id string, cents int64, text string) (Screen, error) {
 		return Screen{}, err
 	}
 	defer b.Rig.Blank()
-	// A code refused by the box's own checks leaves the sale open with the
-	// reason as a prompt, so the student can show another code; anything
-	// else ends in a result screen.
-	res, err := b.Display.WaitAfter(ctx, shown, "a result", func(s Screen) bool {
-		return s.Kind == device.ScreenResult || s.Kind == device.ScreenAwait && s.Message != ""
-	})
-	if err == nil && res.Kind == device.ScreenAwait {
+	res, err := b.Display.WaitAfter(ctx, shown, "a result", func(s Screen) bool { return s.Kind == device.ScreenResult || refused(s) })
+	if err == nil && res.Kind != device.ScreenResult {
 		b.Rig.Key("\x1b") // the cashier cancels the sale
 	}
 	return res, err

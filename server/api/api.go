@@ -126,6 +126,10 @@ var routes = []route{
 	{"DELETE", "/api/v1/card/lost", true, false, (*Server).cardFound},
 	{"DELETE", "/api/v1/wechat/link", true, false, (*Server).unlinkWeChat},
 	{"GET", "/api/v1/wallet/cancel", true, false, (*Server).cancelPreview},
+	{"GET", "/api/v1/offline", true, false, (*Server).getOffline},
+	{"POST", "/api/v1/offline/allowance", true, false, (*Server).postAllowance},
+	{"DELETE", "/api/v1/offline/allowance", true, false, (*Server).deleteAllowance},
+	{"POST", "/api/v1/offline/debt/repay", true, true, (*Server).repayDebt},
 }
 
 // Routes returns "METHOD path" of every route, for documentation checks.
@@ -483,6 +487,7 @@ type Transaction struct {
 	Channel      string    `json:"channel,omitempty"`
 	Status       string    `json:"status"`
 	Code         string    `json:"code,omitempty"`
+	Offline      bool      `json:"offline,omitempty"` // accepted by a terminal offline, settled later
 }
 
 type moneyResponse struct {
@@ -497,7 +502,8 @@ type transactionsResponse struct {
 
 func (s *Server) transaction(ctx context.Context, r wallet.Record, names map[string]string) Transaction {
 	return Transaction{ID: r.ID, Time: r.Created, Kind: r.Kind, Merchant: r.Merchant, MerchantName: names[r.Merchant],
-		Terminal: r.Terminal, Tx: string(r.Tx), Amount: r.Amount, Channel: r.Channel, Status: string(r.Status), Code: r.Code}
+		Terminal: r.Terminal, Tx: string(r.Tx), Amount: r.Amount, Channel: r.Channel, Status: string(r.Status), Code: r.Code,
+		Offline: r.Kind == wallet.KindOffline}
 }
 
 func (s *Server) merchantNames(ctx context.Context) map[string]string {

@@ -65,6 +65,8 @@ func (s *Service) recoverOne(ctx context.Context, rec *Record) error {
 		return nil
 	case KindRefund: // under the sale's lock, not the user's
 		return s.resumeRefund(ctx, rec)
+	case KindOffline: // owed for goods handed over: completed, never reversed
+		return s.recoverOffline(ctx, rec)
 	}
 	defer s.lockUser(rec.UserID)()
 	cur, err := s.st.Record(ctx, rec.Key) // fresh, under the lock

@@ -46,6 +46,7 @@ type Config struct {
 	HoldTTL       time.Duration
 	Tariff        protocol.Tariff // shower tariff (Hold ≥ ShowerMinimum)
 	AuthTimeoutMS int             // carried in terminal configs
+	Offline       OfflineConfig   // offline allowances (allowance.go)
 }
 
 // Keys are the authorizer's secrets.

@@ -84,6 +84,12 @@ func (s *Service) ApplyJournal(ctx context.Context, e *protocol.JournalEntry) *p
 		if r.Status != protocol.StatusReversed {
 			return nil
 		}
+	case protocol.EntryOffline:
+		if why, retry := s.settleOffline(ctx, t, e); retry {
+			return nil // the bank or our storage: the terminal sends it again
+		} else if why != nil {
+			return refuse(why)
+		}
 	}
 	if err := s.st.PutJournalEntry(ctx, t.ID, e.Seq, e.Tx, hash, s.now()); err != nil {
 		return nil
@@ -154,6 +160,9 @@ func (s *Service) TerminalConfig(ctx context.Context, terminal string) (*protoco
 	if t.Mode == protocol.ModeShower {
 		tr := s.cfg.Tariff
 		c.Tariff = &tr
+	}
+	if c.Offline, err = s.offlinePolicy(ctx, t, now); err != nil {
+		return nil, err
 	}
 	return c, nil
 }

@@ -340,6 +340,8 @@ type Store interface {
 	SearchUsers(ctx context.Context, text string, limit int) ([]User, error)
 	SetFrozen(ctx context.Context, user uint32, frozen bool) error
 	UserLostCards(ctx context.Context, user uint32) ([]LostCard, error)
+	// Offline allowances (allowance.go).
+	AllowanceStore
 
 	// Revision of the terminal configurations: bumped on every change.
 	BumpRevision(ctx context.Context) (uint64, error)

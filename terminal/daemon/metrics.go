@@ -22,7 +22,7 @@ type Metrics struct {
 
 var finalResults = map[journal.State]string{
 	journal.StateApproved: "approved", journal.StateDeclined: "declined", journal.StateReversed: "reversed",
-	journal.StateAbandoned: "abandoned", journal.StateCaptured: "captured",
+	journal.StateAbandoned: "abandoned", journal.StateCaptured: "captured", journal.StateOffline: "offline",
 }
 
 func newMetrics(j *journal.Journal, snap func() modes.Snapshot) *Metrics {

@@ -13,6 +13,9 @@
 // No secret is stored: not the water or payment password (sealed or
 // not), not the code text, not the card UID — only the credential's kind
 // (and, for the last tap of each card, a keyed hash of its UID: tap.go).
+// The one exception is a code accepted offline (offline.go): the signed
+// code is the student's authorisation the authorizer settles against, so
+// it is kept until uploaded; by then it has expired and was used.
 // Recovery never needs them: an in-doubt payment is reversed by its ID and
 // a shower is captured by its ID.
 package journal
@@ -311,9 +314,9 @@ func appendEntry(ctx context.Context, q *sql.Tx, e protocol.JournalEntry) (uint6
 	if err := q.QueryRowContext(ctx, `SELECT coalesce(max(seq), 0) + 1 FROM entry`).Scan(&seq); err != nil {
 		return 0, err
 	}
-	if _, err := q.ExecContext(ctx, `INSERT INTO entry (seq, tx, kind, status, code, amount, channel, cred_kind, ml, at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, seq, e.Tx, e.Kind, e.Status, e.Code, e.Amount, e.Channel,
-		e.CredKind, e.ML, ms(e.At)); err != nil {
+	if _, err := q.ExecContext(ctx, `INSERT INTO entry (seq, tx, kind, status, code, amount, channel, cred_kind, ml, at, cred)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, seq, e.Tx, e.Kind, e.Status, e.Code, e.Amount, e.Channel,
+		e.CredKind, e.ML, ms(e.At), e.Cred); err != nil {
 		return 0, err
 	}
 	return seq, nil
@@ -385,8 +388,8 @@ func (j *Journal) list(ctx context.Context, query string, args ...any) ([]*Tx, e
 // Unfinished returns every transaction not in a final state, oldest first:
 // what recovery must resolve.
 func (j *Journal) Unfinished(ctx context.Context) ([]*Tx, error) {
-	out, err := j.list(ctx, `WHERE state NOT IN (?, ?, ?, ?, ?) ORDER BY created_at, id`,
-		StateApproved, StateDeclined, StateReversed, StateAbandoned, StateCaptured)
+	out, err := j.list(ctx, `WHERE state NOT IN (?, ?, ?, ?, ?, ?) ORDER BY created_at, id`,
+		StateApproved, StateDeclined, StateReversed, StateAbandoned, StateCaptured, StateOffline)
 	if err != nil {
 		return nil, fmt.Errorf("journal: unfinished: %w", err)
 	}
@@ -439,7 +442,7 @@ func (j *Journal) Entries(ctx context.Context) ([]protocol.JournalEntry, error) 
 }
 
 func (j *Journal) entries(ctx context.Context, query string, args ...any) ([]protocol.JournalEntry, error) {
-	rows, err := j.db.QueryContext(ctx, `SELECT seq, tx, kind, status, code, amount, channel, cred_kind, ml, at FROM entry `+query, args...)
+	rows, err := j.db.QueryContext(ctx, `SELECT seq, tx, kind, status, code, amount, channel, cred_kind, ml, at, cred FROM entry `+query, args...)
 	if err != nil {
 		return nil, err
 	}
@@ -448,7 +451,7 @@ func (j *Journal) entries(ctx context.Context, query string, args ...any) ([]pro
 	for rows.Next() {
 		e := protocol.JournalEntry{V: protocol.Version, Terminal: j.opts.Terminal}
 		var at int64
-		if err := rows.Scan(&e.Seq, &e.Tx, &e.Kind, &e.Status, &e.Code, &e.Amount, &e.Channel, &e.CredKind, &e.ML, &at); err != nil {
+		if err := rows.Scan(&e.Seq, &e.Tx, &e.Kind, &e.Status, &e.Code, &e.Amount, &e.Channel, &e.CredKind, &e.ML, &at, &e.Cred); err != nil {
 			return nil, err
 		}
 		e.At = fromMS(at)

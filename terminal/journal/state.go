@@ -32,6 +32,7 @@ const (
 	StateMetering      State = 13 // water flowing; Pulses/ML/Cost are the last persisted meter values
 	StateClosing       State = 14 // the valve is closed; final meter values persisted; capturing
 	StateCaptured      State = 15 // final: shower settled (captured online or by its journal entry)
+	StateOffline       State = 16 // final: a code accepted offline under its allowance (offline.go); settled on upload
 )
 
 var stateNames = map[State]string{
@@ -40,6 +41,7 @@ var stateNames = map[State]string{
 	StateReversed: "Reversed", StatePending: "Pending", StateAbandoned: "Abandoned",
 	StateHoldRequested: "HoldRequested", StateHeld: "Held", StateValveOpen: "ValveOpen",
 	StateMetering: "Metering", StateClosing: "Closing", StateCaptured: "Captured",
+	StateOffline: "Offline",
 }
 
 func (s State) String() string {
@@ -62,7 +64,7 @@ func ParseState(s string) (State, bool) {
 // Final reports whether no further transition is allowed.
 func (s State) Final() bool {
 	switch s {
-	case StateApproved, StateDeclined, StateReversed, StateAbandoned, StateCaptured:
+	case StateApproved, StateDeclined, StateReversed, StateAbandoned, StateCaptured, StateOffline:
 		return true
 	}
 	return false

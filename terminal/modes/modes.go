@@ -154,6 +154,7 @@ type Machine struct {
 
 	cfg         *protocol.Config
 	sawResponse bool // the clock offset came from a response, not a retained config
+	clockSet    bool // a server time was observed since start: offline codes may be judged (offline.go)
 	online      bool
 	state       State
 
@@ -416,6 +417,7 @@ func (m *Machine) onConfig(ctx context.Context, c *protocol.Config) error {
 	if !m.sawResponse {
 		m.clock.Observe(c.ServerTime)
 	}
+	m.clockSet = m.clockSet || !c.ServerTime.IsZero()
 	if err := m.o.Journal.SaveConfig(ctx, c); err != nil {
 		m.log.Error("cache config", "err", err) // the config is still used
 	}
@@ -497,7 +499,7 @@ func (m *Machine) request(ctx context.Context, req *protocol.Request) (*protocol
 	}
 	if !resp.ServerTime.IsZero() {
 		m.clock.Observe(resp.ServerTime)
-		m.sawResponse = true
+		m.sawResponse, m.clockSet = true, true
 	}
 	return resp, nil
 }

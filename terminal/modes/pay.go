@@ -221,6 +221,9 @@ func (m *Machine) payReady() bool {
 }
 
 func (m *Machine) onScan(ctx context.Context, s device.Scan) error {
+	if m.offlineReady() {
+		return m.payOffline(ctx, s.Text) // offline.go
+	}
 	if m.o.Mode != protocol.ModePOS || !m.payReady() {
 		return nil // a late scan from a cancelled scanning session
 	}

@@ -104,7 +104,7 @@ func (m *Machine) Run(ctx context.Context) error {
 	}
 }
 
-func (m *Machine) wantScan() bool { return m.payReady() }
+func (m *Machine) wantScan() bool { return m.payReady() || m.offlineReady() }
 
 // stop closes a running shower so that it is settled now rather than by
 // recovery.

@@ -27,6 +27,9 @@ func (m *Machine) screen() (device.Screen, bool) {
 			Message: "请稍候", MessageEN: "Please wait", Amount: m.amountShown()}, true
 	case !m.online && pay && (m.state == StateIdle || m.state == StateAmount || m.state == StateAwait):
 		s.Kind, s.Title, s.TitleEN, s.Amount = device.ScreenOffline, "网络中断，请扫码支付", "Offline: scan this code with the campus app", m.amountShown()
+		if m.cfg != nil && m.cfg.Offline != nil && m.o.Mode == protocol.ModePOS && m.o.Devices.Scanner != nil {
+			s.Title, s.TitleEN = "网络中断：请出示离线付款码，或扫码支付", "Offline: show an offline payment code, or scan this code with the campus app"
+		}
 		if m.cfg != nil {
 			s.QR = m.cfg.MerchantQR
 		}

@@ -53,6 +53,9 @@ func (c FileConfig) Validate(path string, need Secrets) error {
 	if p := c.databaseProblem(); p != "" {
 		add("%s", p)
 	}
+	if p := c.Offline.problem(); p != "" {
+		add("%s", p)
+	}
 	if c.MaxBatch < 0 || c.MaxBatch > 4096 {
 		add("max_batch: %d, want 1 to 4096 (or 0 for the defaults)", c.MaxBatch)
 	}

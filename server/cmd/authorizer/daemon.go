@@ -71,6 +71,7 @@ type FileConfig struct {
 	HoldTTL           Duration                 `json:"hold_ttl"`
 	Tariff            protocol.Tariff          `json:"tariff"`
 	AuthTimeoutMS     int                      `json:"auth_timeout_ms"`
+	Offline           OfflineFileConfig        `json:"offline,omitzero"` // offline payment codes (offline.go)
 	// LogLevel (debug, info, warn, error) and LogFormat (json, text) set
 	// serve's log on stderr; --log-level overrides the level.
 	LogLevel  string `json:"log_level,omitempty"`
@@ -163,6 +164,7 @@ func (c FileConfig) wallet() wallet.Config {
 		DefaultLimitPerTx: c.DefaultLimitPerTx, DefaultLimitDaily: c.DefaultLimitDaily,
 		BcryptCost: c.BcryptCost, PasswordLock: time.Duration(c.PasswordLock), CertValidity: time.Duration(c.CertValidity),
 		HoldTTL: time.Duration(c.HoldTTL), Tariff: c.Tariff, AuthTimeoutMS: c.AuthTimeoutMS,
+		Offline: c.Offline.wallet(),
 	}
 }
 

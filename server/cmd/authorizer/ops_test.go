@@ -149,6 +149,7 @@ func TestConfigListsEveryProblem(t *testing.T) {
 		m["supported_banks"] = []string{}
 		m["hold_ttl"] = "0s"
 		m["max_batch"] = 5000
+		m["offline"] = map[string]any{"max_allowance": -1}
 		delete(m["bank"].(map[string]any), "secret")
 	})
 	code, _, errs := runCLI(t, "--data", dir, "--config", cfg, "serve", "--http", "127.0.0.1:0")
@@ -156,8 +157,9 @@ func TestConfigListsEveryProblem(t *testing.T) {
 		t.Fatalf("serve with a bad config: exit %d: %s", code, errs)
 	}
 	for _, want := range []string{
-		"7 problem(s)",
+		"8 problem(s)",
 		"max_batch: 5000, want 1 to 4096",
+		"offline.max_allowance: -1 cents",
 		"tariff.hold is ¥14.99: every shower holds at least ¥15.00",
 		"default_limit_per_tx is 0",
 		"default_limit_daily is -5",
@@ -170,7 +172,7 @@ func TestConfigListsEveryProblem(t *testing.T) {
 		}
 	}
 	// Admin commands need no secret, but the rest still counts.
-	if code, _, errs := runCLI(t, "--data", dir, "--config", cfg, "merchant", "list"); code != 1 || !strings.Contains(errs, "6 problem(s)") {
+	if code, _, errs := runCLI(t, "--data", dir, "--config", cfg, "merchant", "list"); code != 1 || !strings.Contains(errs, "7 problem(s)") {
 		t.Errorf("merchant list: exit %d: %s", code, errs)
 	}
 }

@@ -43,6 +43,10 @@ var migrations = []migration{
 		return err
 	}},
 	{6, "back office: operators, sessions, audit log, frozen wallets, phone index", backOffice},
+	{9, "offline allowances", func(ctx context.Context, tx *sql.Tx, _ *fieldCipher) error {
+		_, err := tx.ExecContext(ctx, allowancesSchema)
+		return err
+	}},
 }
 
 // migrate applies every migration newer than the recorded version, in

@@ -72,6 +72,7 @@ func Run(t *testing.T, f Factory) {
 	t.Run("Operators", func(t *testing.T) { testOperators(t, f) })
 	t.Run("OperatorSessions", func(t *testing.T) { testOperatorSessions(t, f) })
 	t.Run("AuditLog", func(t *testing.T) { testAuditLog(t, f) })
+	t.Run("Allowances", func(t *testing.T) { testAllowances(t, f) })
 	t.Run("ConcurrentWrites", func(t *testing.T) { testConcurrent(t, f) })
 	if f.Shared {
 		t.Run("SharedCodeOneOwner", func(t *testing.T) { testSharedCodes(t, f) })

@@ -379,6 +379,7 @@ const routes = {
         <button data-go="pwfree">${both("pwfree")}</button><button data-go="limits">${both("limits")}</button><button data-go="passwords">${both("passwords")}</button>
         <button data-go="wechat">${both("wechat")}</button><button data-go="cancel">${both("cancel")}</button><button data-go="tx">${both("txs")}</button>
         <button data-go="security">${both("security")}</button>
+        <button data-go="offline">${both("offline")}</button>
       </section>
       <button class="danger" id="logout">${both("logout")}</button>`;
     view().querySelectorAll("[data-go]").forEach((b) => b.addEventListener("click", () => go(b.dataset.go)));

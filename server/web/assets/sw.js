@@ -1,7 +1,7 @@
 // Service worker: keeps the page's shell (HTML, JS, CSS, WebAssembly) so the
 // payment code still opens with the network down. API calls are never cached.
 const SHELL = "campuspay-shell-v1";
-const FILES = ["/", "/app.js", "/app.css", "/gen/wasm_exec.js", "/gen/wallet.wasm", "/manifest.json"];
+const FILES = ["/", "/app.js", "/offline.js", "/app.css", "/gen/wasm_exec.js", "/gen/wallet.wasm", "/manifest.json"];
 self.addEventListener("install", (e) => {
   e.waitUntil(caches.open(SHELL).then((c) => c.addAll(FILES)).then(() => self.skipWaiting()));
 });
