@@ -68,6 +68,8 @@ func channelOf(e ledger.Entry, merchant ledger.AccountID) string {
 			return protocol.ChannelBankCard
 		case p.Account == wechatAccount:
 			return protocol.ChannelWeChat
+		case strings.HasPrefix(a, "debt:"):
+			return "debt" // an offline overspend neither the balance nor the card covered
 		}
 	}
 	return "other"
@@ -110,7 +112,7 @@ func (s *Service) SettlementLines(ctx context.Context, merchant string, from, to
 // to the prefix of the bank movement's key (bankKey) that goes with them;
 // a compensating transfer shares its movement's key, so the two net out.
 var bankKeyPrefixes = []struct{ ledger, bank string }{
-	{"paycard:", "pay"}, {"topup:", "tu"}, {"withdraw-undo:", "wd"}, {"withdraw:", "wd"},
+	{"paycard:", "pay"}, {"offcard:", "off"}, {"topup:", "tu"}, {"withdraw-undo:", "wd"}, {"withdraw:", "wd"},
 	{"refund-to-wallet:", "rf"}, {"refund:", "rf"}, {"rfd-to-wallet:", "rfd"}, {"rfd:", "rfd"},
 }
 
