@@ -244,3 +244,13 @@ var (
 	ErrUploadInvalid       = reason("UPLOAD_INVALID", "上传的文件无法读取", "The uploaded file cannot be read")
 	ErrOperatorLoginLocked = reason("OPERATOR_LOGIN_LOCKED", "登录失败次数过多，请15分钟后再试", "Too many failed logins; try again in 15 minutes")
 )
+
+// Refunds by the back office (issue 14; appended, codes are never renamed).
+var (
+	ErrRefundSaleUnknown   = reason("REFUND_SALE_UNKNOWN", "原交易不存在", "No such sale")
+	ErrRefundNotRefundable = reason("REFUND_NOT_REFUNDABLE", "该交易未成功，不能退款", "The sale did not complete; it cannot be refunded")
+	ErrRefundSaleReversed  = reason("REFUND_SALE_REVERSED", "原交易已撤销，不能退款", "The sale was reversed; it cannot be refunded")
+	ErrRefundExceedsSale   = reason("REFUND_EXCEEDS_SALE", "退款金额超过可退金额（原交易金额减去已退金额）", "The refund is more than the sale less what was already refunded")
+	ErrRefundKeyConflict   = reason("REFUND_KEY_CONFLICT", "退款编号已用于另一笔退款", "The refund key was used for a different refund")
+	ErrRefundAmount        = reason("REFUND_AMOUNT_INVALID", "退款金额须大于零", "The refund amount must be more than zero")
+)

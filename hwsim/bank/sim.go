@@ -17,6 +17,8 @@
 //	POST /control/accounts                    Account JSON → 201
 //	GET  /control/accounts/{bank}/{card}      → {"bank_code":..,"card_number":..,"balance":..}
 //	POST /control/faults                      {"fail_next":N,"fail_status":503,"drop_next":N,"delay_ms":N}
+//	POST /control/statement-skip              {"key":".."}: leave that movement out of statements
+//	                                          (a deliberate reconciliation mismatch for demos)
 //	GET  /control/stats                       → {"requests":N,"applied":N}
 //	GET  /control/sms?phone=138...            → {"messages":[{"phone":..,"text":..,"code":..,"at":..}]}
 //
@@ -106,10 +108,12 @@ type cardKey struct{ bank, card string }
 
 // move is a remembered debit or credit, for idempotency by key.
 type move struct {
-	op      string
-	card    cardKey
-	amount  int64
-	receipt receipt
+	client   string // who asked (statements are per client)
+	original string // refund: the debit's key
+	op       string
+	card     cardKey
+	amount   int64
+	receipt  receipt
 }
 
 type receipt struct {
@@ -130,6 +134,9 @@ type Sim struct {
 	mu         sync.Mutex
 	accounts   map[cardKey]*Account
 	moves      map[string]*move
+	order      []*move          // applied movements, oldest first (statements)
+	refunded   map[string]int64 // debit key → cents refunded
+	skip       map[string]bool  // keys left out of statements
 	seq        int64
 	failNext   int
 	failStatus int
@@ -153,6 +160,7 @@ func New(cfg Config) (*Sim, error) {
 		maxSkew:  cfg.MaxSkew,
 		accounts: map[cardKey]*Account{},
 		moves:    map[string]*move{},
+		refunded: map[string]int64{},
 		rand:     cfg.Rand,
 		otps:     map[string]*otp{},
 		lastOTP:  map[cardKey]*otp{},
@@ -262,6 +270,8 @@ func (s *Sim) Handler() http.Handler {
 	mux.HandleFunc("POST /v1/verify", s.protocol("verify"))
 	mux.HandleFunc("POST /v1/debit", s.protocol("debit"))
 	mux.HandleFunc("POST /v1/credit", s.protocol("credit"))
+	mux.HandleFunc("POST /v1/refund", s.protocol("refund"))
+	mux.HandleFunc("POST /v1/statement", s.protocol("statement"))
 	mux.HandleFunc("POST /v1/otp/send", s.protocol("otp_send"))
 	mux.HandleFunc("POST /v1/otp/check", s.protocol("otp_check"))
 	mux.HandleFunc("GET /control/sms", func(w http.ResponseWriter, r *http.Request) {
@@ -270,6 +280,7 @@ func (s *Sim) Handler() http.Handler {
 	mux.HandleFunc("POST /control/accounts", s.controlAdd)
 	mux.HandleFunc("GET /control/accounts/{bank}/{card}", s.controlBalance)
 	mux.HandleFunc("POST /control/faults", s.controlFaults)
+	mux.HandleFunc("POST /control/statement-skip", s.controlSkip)
 	mux.HandleFunc("GET /control/stats", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, s.Stats())
 	})
@@ -309,6 +320,8 @@ const (
 	codeInsufficientFunds = "INSUFFICIENT_FUNDS"
 	codeDeclined          = "DECLINED"
 	codeKeyConflict       = "KEY_CONFLICT"
+	codeOriginalUnknown   = "ORIGINAL_UNKNOWN"
+	codeRefundExceeds     = "REFUND_EXCEEDS"
 	codeOTPWrong          = "OTP_WRONG"
 	codeOTPExpired        = "OTP_EXPIRED"
 	codeOTPUsed           = "OTP_USED"
@@ -374,13 +387,15 @@ func (s *Sim) protocol(op string) http.HandlerFunc {
 			return
 		}
 		var a answer
-		req, err := ParseRequest(op, bytes.NewReader(body))
-		if err != nil {
+		if op == "statement" {
+			a = s.statement(r.Header.Get("X-Bank-Client"), body)
+		} else if req, err := ParseRequest(op, bytes.NewReader(body)); err != nil {
 			a = fail(http.StatusBadRequest, codeBadRequest, err.Error())
 		} else {
+			req.client = r.Header.Get("X-Bank-Client")
 			a = s.apply(op, req)
 		}
-		if a.status == http.StatusOK && (op == "debit" || op == "credit") {
+		if a.status == http.StatusOK && (op == "debit" || op == "credit" || op == "refund") {
 			s.mu.Lock()
 			drop := s.dropNext > 0
 			if drop {
@@ -443,9 +458,13 @@ type Request struct {
 	IDNumber   string `json:"id_number"`
 	Phone      string `json:"phone"`
 	Amount     int64  `json:"amount"`
-	Purpose    string `json:"purpose"`
-	OTPID      string `json:"otp_id"`
-	Code       string `json:"code"`
+	// OriginalKey: a refund's debit.
+	OriginalKey string `json:"original_key,omitempty"`
+
+	client  string
+	Purpose string `json:"purpose"`
+	OTPID   string `json:"otp_id"`
+	Code    string `json:"code"`
 }
 
 // ParseRequest decodes and checks the body of a verify, debit or credit
@@ -468,17 +487,15 @@ func ParseRequest(op string, r io.Reader) (Request, error) {
 		if req.Name == "" || req.IDNumber == "" || req.Phone == "" {
 			return Request{}, errors.New("name, id_number and phone are required")
 		}
-	case "debit", "credit":
+	case "debit", "credit", "refund":
+		if op == "refund" && !validKey(req.OriginalKey) {
+			return Request{}, fmt.Errorf("original_key length %d not in 1..64 or not printable", len(req.OriginalKey))
+		}
 		if req.Amount <= 0 {
 			return Request{}, fmt.Errorf("amount %d not positive", req.Amount)
 		}
-		if len(req.Key) == 0 || len(req.Key) > 64 {
-			return Request{}, fmt.Errorf("key length %d not in 1..64", len(req.Key))
-		}
-		for i := 0; i < len(req.Key); i++ {
-			if req.Key[i] < 0x21 || req.Key[i] > 0x7e {
-				return Request{}, errors.New("key has a non-printable byte")
-			}
+		if !validKey(req.Key) {
+			return Request{}, fmt.Errorf("key length %d not in 1..64 or not printable", len(req.Key))
 		}
 	case "otp_send":
 		if req.Purpose == "" || len(req.Purpose) > 64 {
@@ -507,7 +524,7 @@ func (s *Sim) apply(op string, req Request) answer {
 	defer s.mu.Unlock()
 	if op == "debit" || op == "credit" {
 		if m, ok := s.moves[req.Key]; ok {
-			if m.op != op || m.card != ck || m.amount != req.Amount {
+			if m.op != op || m.card != ck || m.amount != req.Amount || m.original != req.OriginalKey {
 				return fail(http.StatusConflict, codeKeyConflict, "key "+req.Key+" was used for another movement")
 			}
 			return answer{http.StatusOK, map[string]any{"result": "OK", "receipt": m.receipt}}
@@ -540,6 +557,12 @@ func (s *Sim) apply(op string, req Request) answer {
 	if acct.Frozen {
 		return fail(http.StatusForbidden, codeDeclined, "card frozen")
 	}
+	if op == "refund" {
+		if a, ok := s.checkRefund(req, ck); !ok {
+			return a
+		}
+		s.refunded[req.OriginalKey] += req.Amount
+	}
 	if op == "debit" {
 		if acct.Balance < req.Amount {
 			return fail(http.StatusPaymentRequired, codeInsufficientFunds, "余额不足")
@@ -550,7 +573,7 @@ func (s *Sim) apply(op string, req Request) answer {
 	}
 	s.seq++
 	s.stats.Applied++
-	m := &move{op: op, card: ck, amount: req.Amount, receipt: receipt{
+	m := &move{client: req.client, original: req.OriginalKey, op: op, card: ck, amount: req.Amount, receipt: receipt{
 		Ref:    fmt.Sprintf("%s%012d", req.BankCode, s.seq),
 		Key:    req.Key,
 		Op:     op,
@@ -558,6 +581,7 @@ func (s *Sim) apply(op string, req Request) answer {
 		Time:   s.now().UTC().Truncate(time.Second),
 	}}
 	s.moves[req.Key] = m
+	s.order = append(s.order, m)
 	return answer{http.StatusOK, map[string]any{"result": "OK", "receipt": m.receipt}}
 }
 

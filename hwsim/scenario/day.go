@@ -81,6 +81,7 @@ func Day(ctx context.Context, opt Options) (c *Campus, err error) {
 		d.activation, d.codePayments, d.webWallet, d.cardTaps, d.codeRefusals, d.wechat, d.showers, d.pages, d.outage, d.lifecycle,
 		d.account, d.offlineAct,
 		d.backOffice,
+		d.moneyBackOffice,
 	} {
 		if err := step(); err != nil {
 			return c, err

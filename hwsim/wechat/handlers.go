@@ -19,6 +19,8 @@ func (s *Sim) Handler() http.Handler {
 	mux.HandleFunc("POST /pay/micropay", s.pay("micropay", s.micropay))
 	mux.HandleFunc("POST /pay/orderquery", s.pay("orderquery", s.orderQuery))
 	mux.HandleFunc("POST /secapi/pay/reverse", s.pay("reverse", s.reverse))
+	mux.HandleFunc("POST /secapi/pay/refund", s.pay("refund", s.refund))
+	mux.HandleFunc("POST /pay/downloadbill", s.downloadBill)
 	mux.HandleFunc("POST /tools/authcodetoopenid", s.pay("authcodetoopenid", s.authCodeToOpenID))
 	mux.HandleFunc("GET /sns/jscode2session", s.jsCode2Session)
 
@@ -29,6 +31,7 @@ func (s *Sim) Handler() http.Handler {
 	mux.HandleFunc("GET /control/orders/{no}", s.controlOrder)
 	mux.HandleFunc("POST /control/orders/{no}/confirm", s.controlConfirm)
 	mux.HandleFunc("POST /control/faults", s.controlFaults)
+	mux.HandleFunc("POST /control/bill-skip", s.controlSkip)
 	return mux
 }
 
@@ -57,31 +60,8 @@ func (s *Sim) takeFailure(api string) bool {
 // pay wraps an API: parse, check identity and sign, run, sign the answer.
 func (s *Sim) pay(api string, run func(req map[string]string) map[string]string) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		if s.takeUnavailable() {
-			http.Error(w, "injected unavailability", http.StatusServiceUnavailable)
-			return
-		}
-		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
-		if err != nil {
-			writeReturnFail(w, "请求过大或不可读")
-			return
-		}
-		req, err := wxpay.Decode(bytes.NewReader(body))
-		switch {
-		case err != nil:
-			writeReturnFail(w, "XML格式错误")
-			return
-		case req["appid"] != s.cfg.AppID || req["mch_id"] != s.cfg.MchID:
-			writeReturnFail(w, "appid和mch_id不匹配")
-			return
-		case req["sign_type"] != "HMAC-SHA256":
-			writeReturnFail(w, "sign_type must be HMAC-SHA256")
-			return
-		case !wxpay.Verify(req, s.cfg.APIKey):
-			writeReturnFail(w, "签名错误")
-			return
-		case req["nonce_str"] == "" || len(req["nonce_str"]) > 32:
-			writeReturnFail(w, "nonce_str 1-32 characters required")
+		req, ok := s.checkRequest(w, r)
+		if !ok {
 			return
 		}
 		var res map[string]string
@@ -104,6 +84,36 @@ func (s *Sim) pay(api string, run func(req map[string]string) map[string]string)
 		w.Header().Set("Content-Type", "text/xml; charset=utf-8")
 		w.Write(wxpay.EncodeCDATA(res))
 	}
+}
+
+// checkRequest reads and checks a pay API request: injected 503s, XML,
+// identity and sign. It has answered when ok is false.
+func (s *Sim) checkRequest(w http.ResponseWriter, r *http.Request) (req map[string]string, ok bool) {
+	if s.takeUnavailable() {
+		http.Error(w, "injected unavailability", http.StatusServiceUnavailable)
+		return nil, false
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
+	if err != nil {
+		writeReturnFail(w, "请求过大或不可读")
+		return nil, false
+	}
+	req, err = wxpay.Decode(bytes.NewReader(body))
+	switch {
+	case err != nil:
+		writeReturnFail(w, "XML格式错误")
+	case req["appid"] != s.cfg.AppID || req["mch_id"] != s.cfg.MchID:
+		writeReturnFail(w, "appid和mch_id不匹配")
+	case req["sign_type"] != "HMAC-SHA256":
+		writeReturnFail(w, "sign_type must be HMAC-SHA256")
+	case !wxpay.Verify(req, s.cfg.APIKey):
+		writeReturnFail(w, "签名错误")
+	case req["nonce_str"] == "" || len(req["nonce_str"]) > 32:
+		writeReturnFail(w, "nonce_str 1-32 characters required")
+	default:
+		return req, true
+	}
+	return nil, false
 }
 
 func writeReturnFail(w http.ResponseWriter, msg string) {
@@ -276,8 +286,12 @@ func (s *Sim) reverse(req map[string]string) map[string]string {
 		return res
 	}
 	if o.State == "SUCCESS" {
+		back := o.TotalFee - s.refunded[no] // what earlier refunds left
 		if u := s.users[o.OpenID]; u != nil {
-			u.Balance += o.TotalFee
+			u.Balance += back
+		}
+		if back > 0 {
+			s.events = append(s.events, billEvent{at: s.cfg.Now(), order: o, state: "REVOKED", fee: back})
 		}
 	}
 	o.State = "REVOKED"

@@ -21,6 +21,13 @@
 //	GET  /control/orders/{out_trade_no}         → Order
 //	POST /control/orders/{out_trade_no}/confirm
 //	POST /control/faults                        {"api":"micropay","n":1} (SYSTEMERROR) or {"unavailable":N} (HTTP 503)
+//	POST /control/bill-skip                     {"no":".."}: leave that order's or refund's lines out of bills
+//
+// Refunds (/secapi/pay/refund) pay part or all of a paid order back to
+// the user, idempotent by out_refund_no and never beyond the order;
+// /pay/downloadbill gives the day's bill (see campuspay/server/wechat
+// ParseBill): a SUCCESS line per payment, a REFUND line per refund and a
+// REVOKED line per paid order reversed.
 package wechat
 
 import (
@@ -90,7 +97,11 @@ type Sim struct {
 	payCodes    map[string]*code
 	loginCodes  map[string]*code
 	orders      map[string]*order
-	reversed    map[string]bool // out_trade_nos reversed before they were seen
+	reversed    map[string]bool    // out_trade_nos reversed before they were seen
+	refunds     map[string]*refund // by out_refund_no
+	refunded    map[string]int64   // out_trade_no → cents refunded
+	events      []billEvent        // money movements, oldest first (bills)
+	skip        map[string]bool    // out_trade_no / out_refund_no left out of bills
 	seq         int64
 	failNext    map[string]int
 	unavailable int
@@ -121,6 +132,9 @@ func New(cfg Config) *Sim {
 		loginCodes: map[string]*code{},
 		orders:     map[string]*order{},
 		reversed:   map[string]bool{},
+		refunds:    map[string]*refund{},
+		refunded:   map[string]int64{},
+		skip:       map[string]bool{},
 		failNext:   map[string]int{},
 	}
 }
@@ -287,6 +301,7 @@ func (s *Sim) settle(o *order) {
 	o.State, o.ErrCode = "SUCCESS", ""
 	o.TransactionID = fmt.Sprintf("4200%s%016d", now.In(chinaTime).Format("20060102"), s.seq)
 	o.timeEnd = now
+	s.events = append(s.events, billEvent{at: now, order: o, state: "SUCCESS", fee: o.TotalFee})
 }
 
 var chinaTime = time.FixedZone("CST", 8*3600)

@@ -17,6 +17,16 @@
 //	POST /v1/verify  {"bank_code":"CCB","card_number":"6217...","name":"张三","id_number":"1101...","phone":"138..."}
 //	POST /v1/debit   {"key":"...","bank_code":"CCB","card_number":"6217...","amount":1500}
 //	POST /v1/credit  {"key":"...","bank_code":"CCB","card_number":"6217...","amount":1500}
+//	POST /v1/refund  {"key":"...","original_key":"...","bank_code":"CCB","card_number":"6217...","amount":500}
+//	POST /v1/statement {"date":"2026-11-30"}
+//
+// A refund credits the card with part or all of an earlier debit (named by
+// its key, on the same card); the gateway refuses refunds that together
+// exceed the debit (REFUND_EXCEEDS) and an original it does not know
+// (ORIGINAL_UNKNOWN). The statement lists every debit, credit and refund
+// the gateway applied for this client on one day (China time), see
+// Statement.
+//
 //	POST /v1/otp/send   {"bank_code":"CCB","card_number":"6217...","purpose":"reset_payment_password"}
 //	POST /v1/otp/check  {"bank_code":"CCB","card_number":"6217...","otp_id":"OTP...","code":"123456"}
 //
@@ -27,6 +37,8 @@
 //
 //	verify:         {"result":"OK"}
 //	debit, credit:  {"result":"OK","receipt":{"ref":"CCB000000000001","key":"...","op":"debit","amount":1500,"time":"2026-11-30T08:00:00Z"}}
+//	refund:         the same, with "op":"refund"
+//	statement:      {"result":"OK","date":"2026-11-30","entries":[{"ref":..,"key":..,"op":..,"amount":..,"time":..,"bank_code":..,"card":"6217********1234"}]}
 //	otp/send:       {"result":"OK","otp":{"id":"OTP000000000001","phone":"138****0001","expires":"2026-11-30T08:05:00Z"}}
 //	otp/check:      {"result":"OK"}
 //
@@ -56,6 +68,8 @@
 //	402 INSUFFICIENT_FUNDS    card balance below the amount           ErrInsufficientFunds
 //	403 DECLINED              card frozen or refused by the bank      ErrDeclined
 //	409 KEY_CONFLICT          key reused with different parameters    ErrKeyConflict
+//	404 ORIGINAL_UNKNOWN      refund of a debit the bank does not know ErrOriginalUnknown
+//	422 REFUND_EXCEEDS        refunds would exceed the original debit  ErrRefundExceeds
 //	422 OTP_WRONG             wrong code; tries remain                ErrOTPWrong
 //	422 OTP_EXPIRED           code past its 5 minutes                 ErrOTPExpired
 //	422 OTP_USED              code already checked or replaced        ErrOTPUsed
@@ -114,7 +128,7 @@ type Holder struct {
 type Receipt struct {
 	Ref    string    `json:"ref"` // the bank's reference
 	Key    string    `json:"key"` // the caller's idempotency key
-	Op     string    `json:"op"`  // "debit" or "credit"
+	Op     string    `json:"op"`  // "debit", "credit" or "refund"
 	Amount int64     `json:"amount"`
 	Time   time.Time `json:"time"`
 }
@@ -131,6 +145,10 @@ type Client interface {
 	// Credit pays amount cents to the card (withdrawal, refund). Idempotent
 	// by key.
 	Credit(ctx context.Context, key, bankCode, cardNumber string, amount int64) (Receipt, error)
+	// Refund pays amount cents of the debit made under originalKey back
+	// to the same card. Idempotent by key; the bank refuses refunds that
+	// together exceed the debit.
+	Refund(ctx context.Context, key, originalKey, bankCode, cardNumber string, amount int64) (Receipt, error)
 	// SendOTP texts a one-time code to the card's reserved phone, quoting
 	// purpose. Not idempotent: each call sends a new code (the bank
 	// refuses ErrOTPTooSoon within a minute of the last).
@@ -155,6 +173,8 @@ var (
 	ErrInsufficientFunds = errors.New("bank: insufficient funds")
 	ErrDeclined          = errors.New("bank: declined")
 	ErrKeyConflict       = errors.New("bank: key reused with different parameters")
+	ErrOriginalUnknown   = errors.New("bank: refund of an unknown debit")
+	ErrRefundExceeds     = errors.New("bank: refunds exceed the original debit")
 	ErrBadRequest        = errors.New("bank: bad request")
 	ErrOTPWrong          = errors.New("bank: wrong one-time code")
 	ErrOTPExpired        = errors.New("bank: one-time code expired")
@@ -195,6 +215,8 @@ const (
 	CodeInsufficientFunds = "INSUFFICIENT_FUNDS"
 	CodeDeclined          = "DECLINED"
 	CodeKeyConflict       = "KEY_CONFLICT"
+	CodeOriginalUnknown   = "ORIGINAL_UNKNOWN"
+	CodeRefundExceeds     = "REFUND_EXCEEDS"
 	CodeOTPWrong          = "OTP_WRONG"
 	CodeOTPExpired        = "OTP_EXPIRED"
 	CodeOTPUsed           = "OTP_USED"
@@ -213,6 +235,8 @@ var codeErrors = map[string]error{
 	CodeInsufficientFunds: ErrInsufficientFunds,
 	CodeDeclined:          ErrDeclined,
 	CodeKeyConflict:       ErrKeyConflict,
+	CodeOriginalUnknown:   ErrOriginalUnknown,
+	CodeRefundExceeds:     ErrRefundExceeds,
 	CodeOTPWrong:          ErrOTPWrong,
 	CodeOTPExpired:        ErrOTPExpired,
 	CodeOTPUsed:           ErrOTPUsed,

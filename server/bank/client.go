@@ -80,10 +80,11 @@ type verifyRequest struct {
 }
 
 type moveRequest struct {
-	Key        string `json:"key"`
-	BankCode   string `json:"bank_code"`
-	CardNumber string `json:"card_number"`
-	Amount     int64  `json:"amount"`
+	Key         string `json:"key"`
+	OriginalKey string `json:"original_key,omitempty"` // refund: the debit refunded
+	BankCode    string `json:"bank_code"`
+	CardNumber  string `json:"card_number"`
+	Amount      int64  `json:"amount"`
 }
 
 // Verify implements Client.
@@ -155,10 +156,15 @@ func (c *HTTPClient) Credit(ctx context.Context, key, bankCode, cardNumber strin
 }
 
 func (c *HTTPClient) move(ctx context.Context, op, key, bankCode, cardNumber string, amount int64) (Receipt, error) {
+	return c.moveReq(ctx, op, moveRequest{Key: key, BankCode: bankCode, CardNumber: cardNumber, Amount: amount})
+}
+
+func (c *HTTPClient) moveReq(ctx context.Context, op string, m moveRequest) (Receipt, error) {
+	key, bankCode, cardNumber, amount := m.Key, m.BankCode, m.CardNumber, m.Amount
 	if err := checkMove(key, amount); err != nil {
 		return Receipt{}, fmt.Errorf("bank: %s %s: %w", op, key, err)
 	}
-	resp, err := c.call(ctx, "/v1/"+op, moveRequest{Key: key, BankCode: bankCode, CardNumber: cardNumber, Amount: amount})
+	resp, err := c.call(ctx, "/v1/"+op, m)
 	if err != nil {
 		return Receipt{}, fmt.Errorf("bank: %s %s of %d from %s card %s: %w", op, key, amount, bankCode, maskCard(cardNumber), err)
 	}
@@ -264,6 +270,7 @@ func (c *HTTPClient) once(ctx context.Context, path string, body []byte) (*respo
 	if err != nil {
 		return nil, err
 	}
+	resp.raw = respBody
 	return resp, nil
 }
 
@@ -275,6 +282,8 @@ type response struct {
 	Code    string   `json:"code,omitempty"`
 	Message string   `json:"message,omitempty"`
 	Field   string   `json:"field,omitempty"`
+
+	raw []byte // the whole signed body (statements are parsed from it)
 }
 
 // decodeResponse parses a (signature-checked) answer with the given HTTP

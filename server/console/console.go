@@ -71,6 +71,7 @@ import (
 	"campuspay/protocol"
 	"campuspay/server/api"
 	"campuspay/server/operator"
+	"campuspay/server/settle"
 	"campuspay/server/wallet"
 )
 
@@ -106,6 +107,9 @@ type Options struct {
 	FontPath string
 	// Issuer names the console in authenticator apps (TOTP); default "campuspay".
 	Issuer string
+	// Parties are the outside sides of the reconciliation page (the bank,
+	// WeChat Pay); none: the page answers BANK_UNAVAILABLE (money.go).
+	Parties []settle.Party
 }
 
 // Console serves the back office.

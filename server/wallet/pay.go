@@ -544,7 +544,13 @@ func (s *Service) reverse(ctx context.Context, t *Terminal, req *protocol.Reques
 			return declined(err)
 		}
 	}
-	refunded, err := s.refund(ctx, rec)
+	// Back-office refunds (refund.go) already gave back part of an
+	// approved sale: the reversal gives back the rest.
+	done, err := s.refundedOf(ctx, rec.Key)
+	if err != nil {
+		return declined(err)
+	}
+	refunded, err := s.refundPart(ctx, rec, rec.Amount-done)
 	if err != nil {
 		return declined(err) // the terminal (or Recover) reverses again
 	}
@@ -556,7 +562,15 @@ func (s *Service) reverse(ctx context.Context, t *Terminal, req *protocol.Reques
 // refund gives back whatever rec took; it returns how much was refunded.
 // Repeatable: every step is idempotent by a key derived from rec.Key.
 func (s *Service) refund(ctx context.Context, rec *Record) (int64, error) {
-	a := rec.Amount
+	return s.refundPart(ctx, rec, rec.Amount)
+}
+
+// refundPart is refund of a cents only: what back-office refunds (refund.go)
+// left of an approved sale.
+func (s *Service) refundPart(ctx context.Context, rec *Record, a int64) (int64, error) {
+	if a <= 0 {
+		return 0, nil // refunded in full by the back office
+	}
 	switch rec.Channel {
 	case "":
 		return 0, nil // no channel chosen: no money moved
@@ -566,9 +580,8 @@ func (s *Service) refund(ctx context.Context, rec *Record) (int64, error) {
 		} else if !found {
 			return 0, nil
 		}
-		if _, err := s.led.Post(ctx, ledger.Transfer{Key: "refund:" + rec.Key, Kind: "refund", At: s.now(), Memo: "reversal " + memo(rec),
-			Postings: []ledger.Posting{{Account: merchantAccount(rec.Merchant), Amount: -a}, {Account: walletAccount(rec.UserID), Amount: a}}}); err != nil {
-			return 0, fmt.Errorf("wallet: refund %s: %w", rec.Key, err)
+		if _, err := s.giveBack(ctx, rec, a, walletAccount(rec.UserID), "refund:"+rec.Key, "", "reversal "+memo(rec), nil); err != nil {
+			return 0, err
 		}
 		return a, nil
 	case protocol.ChannelWeChat:
@@ -608,21 +621,14 @@ func (s *Service) refund(ctx context.Context, rec *Record) (int64, error) {
 				return 0, fmt.Errorf("wallet: post %s: %w", rec.Key, err)
 			}
 		}
-		// Money goes out: ledger first, then the bank credit.
-		if _, err := s.led.Post(ctx, ledger.Transfer{Key: "refund:" + rec.Key, Kind: "refund", At: s.now(), Memo: "reversal " + memo(rec),
-			Postings: []ledger.Posting{{Account: merchantAccount(rec.Merchant), Amount: -a}, {Account: bankAccount(rec.BankCode), Amount: a}}}); err != nil {
-			return 0, fmt.Errorf("wallet: refund %s: %w", rec.Key, err)
-		}
-		if _, err := s.bank.Credit(ctx, bankKey("rf", rec.Key), rec.BankCode, rec.BankCard, a); err != nil {
-			if !bankDefinite(err) {
-				return 0, mapBankErr(err)
-			}
-			// The card refuses the credit (closed, frozen): the student's
-			// money goes to the wallet balance instead of being stuck.
-			if _, err := s.led.Post(ctx, ledger.Transfer{Key: "refund-to-wallet:" + rec.Key, Kind: "refund", At: s.now(), Memo: "card refused the refund",
-				Postings: []ledger.Posting{{Account: bankAccount(rec.BankCode), Amount: -a}, {Account: walletAccount(rec.UserID), Amount: a}}}); err != nil {
-				return 0, fmt.Errorf("wallet: refund %s to wallet: %w", rec.Key, err)
-			}
+		// Money goes out: ledger first, then the bank credit; a card that
+		// refuses it (closed, frozen) sends it to the wallet balance.
+		if _, err := s.giveBack(ctx, rec, a, bankAccount(rec.BankCode), "refund:"+rec.Key, "refund-to-wallet:"+rec.Key, "reversal "+memo(rec),
+			func() error {
+				_, err := s.bank.Credit(ctx, bankKey("rf", rec.Key), rec.BankCode, rec.BankCard, a)
+				return bankOutcome(err)
+			}); err != nil {
+			return 0, err
 		}
 		return a, nil
 	}

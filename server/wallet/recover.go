@@ -28,6 +28,8 @@ const RecoverAfter = 10 * time.Minute
 //   - A reversal whose refund is still owed (the bank or WeChat did not
 //     answer) is finished.
 //   - A shower hold never confirmed to the terminal is voided.
+//   - A back-office refund whose bank or WeChat step got no answer is
+//     finished under the same keys.
 //
 // Each record that stays unfinished (the bank still unavailable) is tried
 // again next time. It returns how many records it settled.
@@ -61,6 +63,8 @@ func (s *Service) recoverOne(ctx context.Context, rec *Record) error {
 			return r.Reason()
 		}
 		return nil
+	case KindRefund: // under the sale's lock, not the user's
+		return s.resumeRefund(ctx, rec)
 	case KindOffline: // owed for goods handed over: completed, never reversed
 		return s.recoverOffline(ctx, rec)
 	}

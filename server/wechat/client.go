@@ -310,6 +310,46 @@ func (c *HTTPClient) post(ctx context.Context, path string, fields map[string]st
 }
 
 func (c *HTTPClient) postOnce(ctx context.Context, path string, fields map[string]string) (map[string]string, error) {
+	body, err := c.send(ctx, path, fields, maxResponse)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := wxpay.Decode(bytes.NewReader(body))
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
+	}
+	return c.checkResponse(resp)
+}
+
+// send makes one signed call and returns the body of its 200 answer (at
+// most limit bytes).
+func (c *HTTPClient) send(ctx context.Context, path string, fields map[string]string, limit int64) ([]byte, error) {
+	hreq, err := c.signedRequest(ctx, path, fields)
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, c.cfg.Timeout)
+	defer cancel()
+	hr, err := c.cfg.HTTPClient.Do(hreq.WithContext(ctx))
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
+	}
+	defer hr.Body.Close()
+	if hr.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("%w: HTTP %d", ErrUnavailable, hr.StatusCode)
+	}
+	body, err := io.ReadAll(io.LimitReader(hr.Body, limit+1))
+	if err != nil {
+		return nil, fmt.Errorf("%w: read: %w", ErrUnavailable, err)
+	}
+	if int64(len(body)) > limit {
+		return nil, fmt.Errorf("%w: answer over %d bytes", ErrUnavailable, limit)
+	}
+	return body, nil
+}
+
+// signedRequest builds the signed POST of fields to path.
+func (c *HTTPClient) signedRequest(ctx context.Context, path string, fields map[string]string) (*http.Request, error) {
 	nonce := make([]byte, 16)
 	if _, err := io.ReadFull(c.cfg.Rand, nonce); err != nil {
 		return nil, fmt.Errorf("nonce: %w", err)
@@ -324,27 +364,12 @@ func (c *HTTPClient) postOnce(ctx context.Context, path string, fields map[strin
 		req[k] = v
 	}
 	req["sign"] = wxpay.Sign(req, c.cfg.APIKey)
-
-	ctx, cancel := context.WithTimeout(ctx, c.cfg.Timeout)
-	defer cancel()
 	hreq, err := http.NewRequestWithContext(ctx, http.MethodPost, c.cfg.PayURL+path, bytes.NewReader(wxpay.Encode(req)))
 	if err != nil {
 		return nil, fmt.Errorf("build request: %w", err)
 	}
 	hreq.Header.Set("Content-Type", "text/xml; charset=utf-8")
-	hr, err := c.cfg.HTTPClient.Do(hreq)
-	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
-	}
-	defer hr.Body.Close()
-	if hr.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("%w: HTTP %d", ErrUnavailable, hr.StatusCode)
-	}
-	resp, err := wxpay.Decode(io.LimitReader(hr.Body, maxResponse))
-	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
-	}
-	return c.checkResponse(resp)
+	return hreq, nil
 }
 
 // checkResponse applies the return_code, sign and identity checks.

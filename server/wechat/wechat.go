@@ -22,6 +22,16 @@
 //	                                                                → openid, transaction_id, total_fee, cash_fee, time_end
 //	/pay/orderquery          out_trade_no                           → trade_state (+ the above when paid)
 //	/secapi/pay/reverse      out_trade_no                           → recall (Y|N)
+//	/secapi/pay/refund       out_trade_no, out_refund_no, total_fee, refund_fee (分)
+//	                                                                → refund_id, refund_fee
+//	/pay/downloadbill        bill_date (yyyyMMdd), bill_type=ALL    → the day's bill as text (see ParseBill),
+//	                                                                  or an XML return_code FAIL
+//
+// A refund is idempotent by out_refund_no: the same number with the same
+// parameters returns the first answer and refunds nothing more. WeChat
+// refuses refunds that together exceed the order (ERROR,
+// "退款金额超过订单可退金额"). The bill is not signed (as in v2): reconcile
+// against it, never move money on it.
 //
 // The real /secapi/ endpoints also require the merchant's TLS client
 // certificate: give HTTPClient an *http.Client whose transport carries it.
@@ -46,6 +56,8 @@
 //	           unknown: query)
 //	orderquery: ORDERNOTEXIST, SYSTEMERROR
 //	reverse:   ORDERNOTEXIST, SYSTEMERROR with recall=Y (call again)
+//	refund:    ORDERNOTEXIST, ERROR (over the order), NOTENOUGH (merchant
+//	           funds), TRADE_STATE_ERROR (order not paid), SYSTEMERROR, BIZERR_NEED_RETRY
 //	authcodetoopenid: AUTHCODEEXPIRE, AUTH_CODE_INVALID, SYSTEMERROR
 //
 // Repeating a micropay with the same out_trade_no and the same parameters
@@ -147,6 +159,11 @@ type Client interface {
 	// Reverse cancels an order, refunding it if paid; recall=true means call
 	// again.
 	Reverse(ctx context.Context, outTradeNo string) (recall bool, err error)
+	// Refund pays part or all of a paid order back to the student.
+	// Business refusals are errors wrapping *ResultError; errors wrapping
+	// ErrUnavailable leave the outcome unknown: repeat with the same
+	// OutRefundNo.
+	Refund(ctx context.Context, req RefundRequest) (RefundResult, error)
 	// Code2Session turns a mini-program login code (wx.login) into an openid.
 	Code2Session(ctx context.Context, jsCode string) (openID string, err error)
 }
@@ -191,7 +208,7 @@ func (e *ResultError) Is(target error) bool {
 	case ErrAuthCodeInvalid:
 		return e.Code == CodeAuthCodeInvalid || e.Code == "AUTH_CODE_ERROR"
 	case ErrUnavailable:
-		return e.Code == CodeSystemError || e.Code == CodeBankError || e.Code == "-1" || e.Code == "45011"
+		return e.Code == CodeSystemError || e.Code == CodeBankError || e.Code == "BIZERR_NEED_RETRY" || e.Code == "-1" || e.Code == "45011"
 	case ErrLoginCodeInvalid:
 		return e.Code == "40029"
 	case ErrLoginCodeUsed:

@@ -215,6 +215,11 @@ type Main struct {
 	// Svc.OnConfigChanged / OnNotice) — is added here by serve.
 	Daemons []Daemon
 
+	// Bank and WeChat are the adapters the Service uses (WeChat may be
+	// nil); settlement downloads their statements (money.go).
+	Bank   bank.Client
+	WeChat wechat.Client
+
 	closers []func() // run by Close before the stores close (the embedded broker)
 	ready   *readiness
 	dbProbe func(context.Context) error // PostgreSQL's readiness; nil for SQLite files
@@ -291,6 +296,7 @@ func Open(o Options) (*Main, error) {
 			return nil, err
 		}
 	}
+	m.Bank, m.WeChat = bc, wc
 	if m.Svc, err = wallet.New(cfg.wallet(), m.Keys, wallet.Deps{Store: m.Store, Ledger: m.Ledger, Bank: bc, WeChat: wc, Now: o.Now}); err != nil {
 		m.Close()
 		return nil, err
@@ -298,8 +304,9 @@ func Open(o Options) (*Main, error) {
 	m.API = api.New(m.Svc, m.Store, api.Options{Now: o.Now, Log: o.Log, Support: cfg.Support})
 	m.Mux = http.NewServeMux()
 	m.Mux.Handle("/api/", m.API)
+	parties, _ := m.ReconcileParties() // none without a bank gateway: the page says so
 	m.Console = console.New(m.Svc, m.Store, console.Options{Now: o.Now, Log: o.Log, SecureCookie: cfg.TLSCert != "",
-		SessionTTL: time.Duration(cfg.ConsoleSessionTTL), FontPath: cfg.PlacardFont})
+		SessionTTL: time.Duration(cfg.ConsoleSessionTTL), FontPath: cfg.PlacardFont, Parties: parties})
 	m.Mux.Handle(console.Prefix, m.Console)
 	return m, nil
 }
@@ -496,6 +503,9 @@ func (unconfiguredBank) Debit(context.Context, string, string, string, int64) (b
 	return bank.Receipt{}, errNoBank
 }
 func (unconfiguredBank) Credit(context.Context, string, string, string, int64) (bank.Receipt, error) {
+	return bank.Receipt{}, errNoBank
+}
+func (unconfiguredBank) Refund(context.Context, string, string, string, string, int64) (bank.Receipt, error) {
 	return bank.Receipt{}, errNoBank
 }
 func (unconfiguredBank) SendOTP(context.Context, string, string, string) (bank.OTP, error) {

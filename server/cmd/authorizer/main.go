@@ -69,6 +69,7 @@ type cli struct {
 	errw   io.Writer
 	common common
 	opts   Options // test hooks (Bank, WeChat, Now)
+	money  bool    // the command moves money or reads statements: the config's bank and WeChat are used
 	ready  func(net.Addr)
 }
 
@@ -91,6 +92,10 @@ commands:
   ledger check           verify the ledger invariants (exit 1 on problems)
   ledger transfers       list one account's transfers (--json for tools)
   tx list                list transactions, newest first
+  refund sale            refund part or all of a sale through its channel
+  settle day             a day's totals per merchant and channel (CSV)
+  settle reconcile       a day's reconciliation with the bank's statement and
+                         WeChat's bill: every mismatch (exit 1 if any)
   provision              load-test data in bulk (students, devices, terminals)
   broker mosquitto       write Mosquitto's config, password file and ACL
                          for the registered terminals
@@ -179,6 +184,8 @@ func (c *cli) main(args []string) int {
 		return c.operatorDisable(rest[1:], true)
 	case "operator enable":
 		return c.operatorDisable(rest[1:], false)
+	case "settle day", "settle reconcile", "refund sale":
+		return c.moneyCommand(cmd+" "+sub, rest[1:])
 	}
 	switch cmd {
 	case "serve":
@@ -192,7 +199,7 @@ func (c *cli) main(args []string) int {
 	case "help":
 		fs.Usage()
 		return 0
-	case "roster", "merchant", "terminal", "ledger", "tx", "broker", "operator", "student", "card", "device", "audit":
+	case "roster", "merchant", "terminal", "ledger", "tx", "broker", "operator", "student", "card", "device", "audit", "settle", "refund":
 		if sub == "" && len(rest) > 0 && (rest[0] == "--help" || rest[0] == "-help" || rest[0] == "-h") {
 			fmt.Fprint(c.errw, usage)
 			return 0
@@ -214,7 +221,7 @@ func (c *cli) openFor(serve bool) (*Main, error) {
 	o := c.opts
 	o.Data, o.ConfigPath = c.common.data, c.common.config
 	o.Serve = serve
-	if !serve && o.Bank == nil {
+	if !serve && !c.money && o.Bank == nil {
 		o.Bank = unconfiguredBank{}
 		o.NoWeChat = true
 	}
@@ -464,10 +471,11 @@ func (c *cli) ledgerCheck(args []string) int {
 }
 
 func (c *cli) txList(args []string) int {
-	fs := c.newFlags("tx list", "tx list [--limit N] [--before ID] [--user STUDENT_NO]")
+	fs := c.newFlags("tx list", "tx list [--limit N] [--before ID] [--user STUDENT_NO] [--keys]")
 	limit := fs.Int("limit", 50, "at most `N` transactions")
 	before := fs.Int64("before", 0, "only transactions with an id below `ID`")
 	user := fs.String("user", "", "only this student's (`student number`)")
+	keys := fs.Bool("keys", false, "print each record's key (what refund sale --sale takes)")
 	if done, code := c.parse(fs, args); done {
 		return code
 	}
@@ -487,10 +495,14 @@ func (c *cli) txList(args []string) int {
 			return c.fail(err)
 		}
 		tw := tabwriter.NewWriter(c.out, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "ID\tTIME\tKIND\tUSER\tTERMINAL\tMERCHANT\tAMOUNT\tCHANNEL\tSTATUS\tCODE")
+		fmt.Fprintln(tw, "ID\tTIME\tKIND\tUSER\tTERMINAL\tMERCHANT\tAMOUNT\tCHANNEL\tSTATUS\tCODE"+map[bool]string{true: "\tKEY"}[*keys])
 		for _, r := range recs {
-			fmt.Fprintf(tw, "%d\t%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\t%s\n", r.ID, r.Created.In(wallet.Shanghai).Format("2006-01-02 15:04:05"),
+			line := fmt.Sprintf("%d\t%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\t%s", r.ID, r.Created.In(wallet.Shanghai).Format("2006-01-02 15:04:05"),
 				r.Kind, r.UserID, r.Terminal, r.Merchant, protocol.FormatCents(r.Amount), r.Channel, r.Status, r.Code)
+			if *keys {
+				line += "\t" + r.Key
+			}
+			fmt.Fprintln(tw, line)
 		}
 		tw.Flush()
 		return 0

@@ -47,7 +47,8 @@ func runCLI(t *testing.T, args ...string) (int, string, string) {
 func TestHelpAndVersion(t *testing.T) {
 	dir := t.TempDir()
 	cmds := [][]string{{}, {"serve"}, {"roster", "import"}, {"merchant", "add"}, {"merchant", "list"}, {"terminal", "add"},
-		{"terminal", "list"}, {"ledger", "check"}, {"tx", "list"}, {"backup"}, {"restore"}}
+		{"terminal", "list"}, {"ledger", "check"}, {"tx", "list"}, {"backup"}, {"restore"},
+		{"refund", "sale"}, {"settle", "day"}, {"settle", "reconcile"}}
 	for _, c := range cmds {
 		args := append([]string{"--data", dir}, c...)
 		if code, _, errs := runCLI(t, append(args, "--help")...); code != 0 || !strings.Contains(errs, "usage: authorizer") {

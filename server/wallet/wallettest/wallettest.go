@@ -23,6 +23,7 @@ import (
 	"campuspay/server/ledger"
 	"campuspay/server/ledger/ledgertest"
 	ledgersqlite "campuspay/server/ledger/sqlite"
+	"campuspay/server/settle"
 	"campuspay/server/wallet"
 	walletsqlite "campuspay/server/wallet/sqlite"
 	"campuspay/server/wechat"
@@ -360,4 +361,13 @@ func (e *Env) BankBalance(s *Student) int64 {
 func (e *Env) Check() {
 	e.T.Helper()
 	ledgertest.RequireOK(e.T, e.Ledger)
+}
+
+// ReconcileParties reconciles the wallet with the bank and WeChat
+// simulators through the adapters' statement downloads.
+func (e *Env) ReconcileParties() []settle.Party {
+	return []settle.Party{
+		settle.BankParty(e.Svc.BankMovements, e.Deps.Bank.(settle.StatementSource)),
+		settle.WeChatParty(e.Svc.WeChatMovements, e.Deps.WeChat.(settle.BillSource)),
+	}
 }

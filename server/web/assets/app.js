@@ -43,7 +43,7 @@ const T = {
   time: ["时间", "Time"], txNo: ["交易号", "Transaction"], channel: ["渠道", "Channel"], status: ["状态", "Status"],
   more: ["加载更多", "More"], none: ["暂无记录", "Nothing yet"], done: ["完成", "Done"], saved: ["已保存", "Saved"],
   ch_balance: ["余额", "Balance"], ch_bank_card: ["银行卡", "Bank card"], ch_wechat: ["微信", "WeChat"],
-  k_payment: ["消费", "Payment"], k_shower: ["淋浴", "Shower"], k_scan_pay: ["扫码支付", "Scan-to-pay"], k_top_up: ["充值", "Top-up"], k_withdraw: ["提现", "Withdrawal"],
+  k_payment: ["消费", "Payment"], k_shower: ["淋浴", "Shower"], k_scan_pay: ["扫码支付", "Scan-to-pay"], k_top_up: ["充值", "Top-up"], k_withdraw: ["提现", "Withdrawal"], k_refund: ["退款", "Refund"],
   s_approved: ["成功", "Approved"], s_declined: ["失败", "Declined"], s_pending: ["处理中", "Pending"], s_processing: ["处理中", "Processing"],
   s_reversed: ["已撤销", "Reversed"], s_held: ["已冻结", "Held"], s_voided: ["已释放", "Released"], s_unknown: ["未知", "Unknown"],
   lostCard: ["校园卡挂失", "Report card lost"], lostCardDone: ["已挂失", "Reported lost"],
