@@ -33,6 +33,7 @@ var labels = map[string]Label{
 	"kind:top_up":   {"充值", "Top-up"},
 	"kind:withdraw": {"提现", "Withdrawal"},
 	"kind:offline":  {"离线消费", "Offline payment"},
+	"kind:refund":   {"退款", "Refund"},
 }
 
 // LabelOf returns the label of key ("channel:balance", "status:reversed",

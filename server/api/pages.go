@@ -135,7 +135,7 @@ type Totals struct {
 	Spent    map[string]int64 `json:"spent"`    // payments, scan-to-pay and showers by channel
 	TopUp    int64            `json:"top_up"`   // into the wallet from the bank card
 	Withdraw int64            `json:"withdraw"` // out to the bank card
-	Refunded int64            `json:"refunded"` // payments reversed and given back
+	Refunded int64            `json:"refunded"` // payments reversed and given back, and sales refunded
 	Count    int              `json:"count"`    // lines that moved money
 }
 
@@ -228,6 +228,8 @@ func (s *Server) statementOf(r *http.Request, user uint32) (*StatementResponse, 
 			continue
 		case spending(l.Kind):
 			out.Totals.Spent[l.Channel] += l.Amount
+		case l.Kind == wallet.KindRefund: // a back-office refund of a sale
+			out.Totals.Refunded += l.Amount
 		case l.Kind == wallet.KindTopUp:
 			out.Totals.TopUp += l.Amount
 		case l.Kind == wallet.KindWithdraw:
@@ -306,7 +308,7 @@ func (s *Server) statementCSV(w http.ResponseWriter, r *http.Request, user uint3
 
 // signedYuan is a line's amount as the wallet sees it: money in positive.
 func signedYuan(kind string, cents int64) string {
-	if kind == wallet.KindTopUp {
+	if kind == wallet.KindTopUp || kind == wallet.KindRefund {
 		return "+" + protocol.FormatCents(cents)
 	}
 	return "-" + protocol.FormatCents(cents)

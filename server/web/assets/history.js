@@ -27,7 +27,7 @@ function months(now = new Date()) {
 // lineHTML shows one statement line: what, where, when, how, the outcome
 // (declines by their reason), the signed amount and the balance after.
 function lineHTML(x) {
-  const incoming = x.kind === "top_up";
+  const incoming = x.kind === "top_up" || x.kind === "refund";
   const where = x.merchant_name || x.merchant || lbl("kind:" + x.kind);
   const term = x.terminal_name || x.terminal;
   let amt, note = "";
