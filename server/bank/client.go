@@ -182,15 +182,24 @@ func checkMove(key string, amount int64) error {
 	if amount <= 0 {
 		return fmt.Errorf("amount %d not positive: %w", amount, ErrBadRequest)
 	}
-	if len(key) == 0 || len(key) > 64 {
-		return fmt.Errorf("key length %d not in 1..64: %w", len(key), ErrBadRequest)
-	}
-	for i := 0; i < len(key); i++ {
-		if key[i] < 0x21 || key[i] > 0x7e {
-			return fmt.Errorf("key has a non-printable byte: %w", ErrBadRequest)
-		}
+	if !ValidKey(key) {
+		return fmt.Errorf("key %q not 1–64 printable ASCII characters: %w", key, ErrBadRequest)
 	}
 	return nil
+}
+
+// ValidKey reports whether k can be an idempotency key at the bank: 1–64
+// printable ASCII characters.
+func ValidKey(k string) bool {
+	if len(k) == 0 || len(k) > 64 {
+		return false
+	}
+	for i := 0; i < len(k); i++ {
+		if k[i] < 0x21 || k[i] > 0x7e {
+			return false
+		}
+	}
+	return true
 }
 
 // call sends body to path, retrying while the answer is not definite.

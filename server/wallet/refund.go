@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"campuspay/protocol"
+	"campuspay/server/bank"
 	"campuspay/server/ledger"
 	"campuspay/server/wechat"
 )
@@ -58,19 +59,6 @@ func refundHash(key string) string {
 	return hex.EncodeToString(h[:])
 }
 
-// validRefundKey: 1–64 printable ASCII characters.
-func validRefundKey(k string) bool {
-	if len(k) == 0 || len(k) > 64 {
-		return false
-	}
-	for i := 0; i < len(k); i++ {
-		if k[i] < 0x21 || k[i] > 0x7e {
-			return false
-		}
-	}
-	return true
-}
-
 // Refund refunds part or all of an approved sale (a terminal payment or a
 // scan-to-pay) through its channel: the balance (a ledger transfer back),
 // the bank card (the bank's refund of the original debit) or WeChat Pay
@@ -90,7 +78,7 @@ func (s *Service) Refund(ctx context.Context, r RefundRequest) (*Record, error) 
 	switch {
 	case r.Amount <= 0 || r.Amount > protocol.MaxAmount:
 		return nil, protocol.ErrRefundAmount
-	case !validRefundKey(r.Key) || r.Sale == "" || len(r.Reason) > 256:
+	case !bank.ValidKey(r.Key) || r.Sale == "" || len(r.Reason) > 256:
 		return nil, protocol.ErrBadRequest
 	}
 	defer s.txLocks.lock(r.Sale)()
