@@ -190,6 +190,12 @@ type StatusMsg struct {
 	ConnSeq  uint64    `json:"conn_seq"`
 	At       time.Time `json:"at,omitempty"`
 	Software string    `json:"software,omitempty"`
+	// JournalDepth (entries not yet acknowledged) and ConfigRevision (of
+	// the last config received) are repeated by an "online" status of the
+	// same connection when they change, for the back office's fleet view;
+	// nil/0 when not reported.
+	JournalDepth   *int   `json:"journal_depth,omitempty"`
+	ConfigRevision uint64 `json:"config_revision,omitempty"`
 }
 
 // Mode is a terminal's mode of operation.

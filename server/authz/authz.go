@@ -109,6 +109,11 @@ type TerminalStatus struct {
 	Seen     time.Time // when the authorizer received it
 	Software string
 	Broker   string // URL of the broker the status came through
+	// JournalDepth is the terminal's count of journal entries not yet
+	// acknowledged as it last reported it (-1: not reported);
+	// ConfigRevision the revision of the last config it received.
+	JournalDepth   int
+	ConfigRevision uint64
 }
 
 // Authorizer is a running set of MQTT handlers.
@@ -594,6 +599,12 @@ func (a *Authorizer) handleStatus(ctx context.Context, j job) {
 	cur := TerminalStatus{
 		Terminal: s.Terminal, State: s.State, ConnSeq: s.ConnSeq, At: s.At,
 		Seen: a.cfg.Now(), Software: s.Software, Broker: j.via.url,
+		JournalDepth: -1, ConfigRevision: s.ConfigRevision,
+	}
+	if s.JournalDepth != nil {
+		cur.JournalDepth = *s.JournalDepth
+	} else if known && prev.ConnSeq == s.ConnSeq { // its will: keep what the connection last told
+		cur.JournalDepth, cur.ConfigRevision = prev.JournalDepth, prev.ConfigRevision
 	}
 	changed := !stale && (!known || prev.State != s.State || prev.ConnSeq != s.ConnSeq)
 	if !stale {

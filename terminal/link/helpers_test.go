@@ -211,7 +211,10 @@ func (r *responder) handle(c paho.Client, m paho.Message) {
 	case protocol.ChanStatus:
 		var s protocol.StatusMsg
 		if protocol.Decode(m.Payload(), &s) == nil {
-			r.statuses <- s
+			select { // repeated statuses (depth changes) must not stall the responder
+			case r.statuses <- s:
+			default:
+			}
 		}
 	case protocol.ChanRequest:
 		var q protocol.Request
@@ -390,4 +393,11 @@ func (p *proxy) Sever() {
 		c.Close()
 	}
 	p.conns = nil
+}
+
+// Depth counts the entries not yet acknowledged, as terminal/journal does.
+func (o *memOutbox) Depth(context.Context) (int, error) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return len(o.entries) - len(o.acked), nil
 }

@@ -164,12 +164,13 @@ type Link struct {
 	wg     sync.WaitGroup
 
 	mu      sync.Mutex
-	client  paho.Client // current connection; nil while down
-	broker  string      // URL of the current connection's broker; "" while down
-	conn    uint64      // connection generation, +1 per successful connection
-	connSeq uint64      // ConnSeq of the current connection
-	alive   bool        // an authorizer answered since connect/silence
-	owed    bool        // no notices reply yet on this connection: keep asking
+	client  paho.Client   // current connection; nil while down
+	broker  string        // URL of the current connection's broker; "" while down
+	conn    uint64        // connection generation, +1 per successful connection
+	connSeq uint64        // ConnSeq of the current connection
+	rev     atomic.Uint64 // Revision of the last config received
+	alive   bool          // an authorizer answered since connect/silence
+	owed    bool          // no notices reply yet on this connection: keep asking
 	state   terminal.LinkState
 	pending map[pendingKey][]chan *protocol.Response
 
@@ -283,6 +284,40 @@ func (l *Link) hangUp() {
 		c.Publish(protocol.Topic(protocol.ChanStatus, l.cfg.Terminal), 1, true, b).WaitTimeout(time.Second)
 	}
 	c.Disconnect(250)
+}
+
+// depth is the outbox's count of unacknowledged entries, when it can tell
+// (terminal/journal can), else nil.
+func (l *Link) depth() *int {
+	d, ok := l.outbox.(interface {
+		Depth(context.Context) (int, error)
+	})
+	if !ok {
+		return nil
+	}
+	n, err := d.Depth(l.ctx)
+	if err != nil {
+		return nil
+	}
+	return &n
+}
+
+// reportStatus repeats the connection's "online" status, retained, when
+// the journal depth or the config revision it reported has changed, so
+// the back office's fleet view follows them. It runs on the pump's tick.
+func (l *Link) reportStatus(c paho.Client, seq uint64, last *protocol.StatusMsg) {
+	depth, rev := l.depth(), l.rev.Load()
+	if depth == nil || (last.ConnSeq == seq && last.JournalDepth != nil && *last.JournalDepth == *depth && last.ConfigRevision == rev) {
+		return
+	}
+	m := protocol.StatusMsg{Terminal: l.cfg.Terminal, State: protocol.StateOnline, ConnSeq: seq, At: l.Now().UTC(),
+		Software: l.cfg.Software, JournalDepth: depth, ConfigRevision: rev}
+	b, err := protocol.Encode(&m)
+	if err != nil {
+		return
+	}
+	c.Publish(protocol.Topic(protocol.ChanStatus, l.cfg.Terminal), 1, true, b) // not waited for: the next tick repeats it if lost
+	*last = m
 }
 
 // Request publishes req and waits for the response with the same Tx and
@@ -509,7 +544,11 @@ func (l *Link) connect(url string) (uint64, error) {
 	}
 	id := l.cfg.Terminal
 	status := func(state string) []byte {
-		b, _ := protocol.Encode(&protocol.StatusMsg{Terminal: id, State: state, ConnSeq: seq, At: l.Now().UTC(), Software: l.cfg.Software})
+		m := &protocol.StatusMsg{Terminal: id, State: state, ConnSeq: seq, At: l.Now().UTC(), Software: l.cfg.Software}
+		if state == protocol.StateOnline {
+			m.JournalDepth, m.ConfigRevision = l.depth(), l.rev.Load()
+		}
+		b, _ := protocol.Encode(m)
 		return b
 	}
 	l.mu.Lock()
@@ -699,6 +738,7 @@ func (l *Link) onMessage(gen uint64, m paho.Message) {
 			drop(err)
 			return
 		}
+		l.rev.Store(c.Revision)
 		l.mu.Lock() // newest wins
 		select {
 		case <-l.configs:

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -435,4 +436,42 @@ func TestNoticesOwedUntilAnsweredAfterAJournalAck(t *testing.T) {
 	case <-time.After(15 * time.Second):
 		t.Fatal("the static-QR payment was never asked for again after the journal ack")
 	}
+}
+
+// The link repeats its "online" status when the journal depth or the
+// config revision changes (the back office's fleet view): first the
+// backlog the authorizer has not acknowledged and the config received,
+// then a depth of zero once it acknowledges.
+func TestStatusReportsDepthAndRevision(t *testing.T) {
+	_, addr := startMochi(t, "127.0.0.1:0")
+	r := newResponder(t, addr)
+	var ackNow atomic.Bool
+	r.setJournal(func(e *protocol.JournalEntry) *protocol.JournalAck {
+		if !ackNow.Load() {
+			return nil
+		}
+		return &protocol.JournalAck{Terminal: e.Terminal, Seq: e.Seq, Tx: e.Tx, OK: true}
+	})
+	cfgMsg, _ := protocol.Encode(&protocol.Config{Revision: 9, Terminal: "T1", Mode: protocol.ModePOS, ServerTime: time.Now()})
+	r.publish(protocol.Topic(protocol.ChanConfig, "T1"), true, cfgMsg)
+	out := newOutbox(3, func(int) protocol.TxID { return newTx(t) })
+	newLink(t, addr, out, func(c *link.Config) { c.ResendAfter = 200 * time.Millisecond })
+	want := func(depth int, rev uint64) {
+		t.Helper()
+		deadline := time.After(20 * time.Second)
+		for {
+			select {
+			case s := <-r.statuses:
+				if s.State == protocol.StateOnline && s.JournalDepth != nil && *s.JournalDepth == depth && s.ConfigRevision == rev {
+					return
+				}
+			case <-deadline:
+				t.Fatalf("no online status with journal depth %d and config revision %d", depth, rev)
+			}
+		}
+	}
+	want(3, 9)
+	ackNow.Store(true)
+	out.waitAcked(t, 3)
+	want(0, 9)
 }

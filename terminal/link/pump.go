@@ -25,6 +25,7 @@ func (l *Link) pump() {
 	)
 	tick := time.NewTicker(l.cfg.ResendAfter / 4)
 	defer tick.Stop()
+	var reported protocol.StatusMsg // the last status the tick repeated
 	restart := func() {
 		clear(inflight)
 		cursor = 0
@@ -48,6 +49,12 @@ func (l *Link) pump() {
 			}
 		case <-l.kick:
 		case <-tick.C:
+			l.mu.Lock()
+			c, seq := l.client, l.connSeq
+			l.mu.Unlock()
+			if c != nil {
+				l.reportStatus(c, seq, &reported)
+			}
 			now := time.Now()
 			for _, at := range inflight {
 				if now.Sub(at) >= l.cfg.ResendAfter {

@@ -110,7 +110,7 @@ func fleetLinks(ss []authz.TerminalStatus) []console.TerminalLink {
 	out := make([]console.TerminalLink, len(ss))
 	for i, s := range ss {
 		out[i] = console.TerminalLink{Terminal: s.Terminal, Online: s.State == protocol.StateOnline, Seen: s.Seen,
-			Software: s.Software, JournalDepth: -1}
+			Software: s.Software, JournalDepth: s.JournalDepth, ConfigRevision: s.ConfigRevision}
 	}
 	return out
 }
