@@ -338,3 +338,42 @@ func TestCountOutcomes(t *testing.T) {
 		t.Fatalf("deadline sheds %v, want %v", got, shedBefore+1)
 	}
 }
+
+// An online status's journal depth and config revision are kept, updated
+// by a repeated status of the same connection, and kept through its will;
+// a status without them reads -1 and 0.
+func TestStatusDepthAndRevision(t *testing.T) {
+	a := newOffline(t, &blockingBackend{other: make(chan protocol.TxID, 10)})
+	st := func(state string, seq uint64, depth *int, rev uint64) TerminalStatus {
+		s := protocol.StatusMsg{Terminal: "T1", State: state, ConnSeq: seq, JournalDepth: depth, ConfigRevision: rev}
+		a.handleStatus(context.Background(), job{msg: &fakeMsg{}, via: a.conns[0], terminal: "T1", ch: protocol.ChanStatus, status: &s})
+		for _, got := range a.Statuses() {
+			if got.Terminal == "T1" {
+				return got
+			}
+		}
+		t.Fatal("no status of T1")
+		return TerminalStatus{}
+	}
+	n := func(v int) *int { return &v }
+	for i, tt := range []struct {
+		state     string
+		seq       uint64
+		depth     *int
+		rev       uint64
+		wantDepth int
+		wantRev   uint64
+	}{
+		{protocol.StateOnline, 1, nil, 0, -1, 0},  // an older terminal: not reported
+		{protocol.StateOnline, 2, n(5), 7, 5, 7},  // a birth with both
+		{protocol.StateOnline, 2, n(0), 8, 0, 8},  // repeated on a change
+		{protocol.StateOffline, 2, nil, 0, 0, 8},  // its will keeps them
+		{protocol.StateOnline, 3, n(2), 8, 2, 8},  // reconnected
+		{protocol.StateOffline, 4, nil, 0, -1, 0}, // another connection's will: unknown
+	} {
+		got := st(tt.state, tt.seq, tt.depth, tt.rev)
+		if got.JournalDepth != tt.wantDepth || got.ConfigRevision != tt.wantRev {
+			t.Fatalf("step %d: depth %d rev %d, want %d %d", i, got.JournalDepth, got.ConfigRevision, tt.wantDepth, tt.wantRev)
+		}
+	}
+}
