@@ -25,7 +25,7 @@ var settleRoles = []operator.Role{operator.RoleAdmin, operator.RoleFinance, oper
 
 func init() {
 	addRoutes(
-		Route{"GET", "/sales", finance, (*Console).sales},
+		Route{"GET", "/sales", settleRoles, (*Console).sales},
 		Route{"POST", "/refunds", finance, (*Console).refund},
 		Route{"GET", "/settlement/{day}", settleRoles, (*Console).settlement},
 		Route{"GET", "/settlement/{day}/csv", settleRoles, (*Console).settlementCSV},
@@ -111,6 +111,26 @@ func (c *Console) sales(r *Request) (any, error) {
 	no := strings.TrimSpace(q.Get("student"))
 	if len(no) > 64 {
 		return nil, protocol.ErrSearchInvalid
+	}
+	if r.Op.Role == operator.RoleMerchant {
+		// A merchant manager sees their own merchant's sales, and not
+		// who bought: no student search, no student numbers.
+		if no != "" {
+			return nil, protocol.ErrForbidden
+		}
+		list, err := c.act.Sales(r.Context(), "", before, limit)
+		if err != nil {
+			return nil, err
+		}
+		own := list.Sales[:0]
+		for _, row := range list.Sales {
+			if row.Merchant == r.Op.Merchant {
+				row.StudentNo, row.Refundable = "", false
+				own = append(own, row)
+			}
+		}
+		list.Sales = own
+		return list, nil
 	}
 	return c.act.Sales(r.Context(), no, before, limit)
 }

@@ -140,8 +140,17 @@ func TestMoneyPagesInChromium(t *testing.T) {
 	if n, err := browsertest.Eval[int](b, `document.querySelectorAll('#settle-list tr[data-merchant]:not([data-merchant="M001"])').length`); err != nil || n != 0 {
 		t.Fatalf("merchant sees %d rows of other merchants (%v)", n, err)
 	}
-	if n, err := browsertest.Eval[int](b, `document.querySelectorAll('#nav a[data-page="sales"], #nav a[data-page="reconcile"]').length`); err != nil || n != 0 {
-		t.Fatalf("merchant's menu offers %d finance pages (%v)", n, err)
+	if n, err := browsertest.Eval[int](b, `document.querySelectorAll('#nav a[data-page="reconcile"]').length`); err != nil || n != 0 {
+		t.Fatalf("merchant's menu offers %d reconciliation pages (%v)", n, err)
 	}
 	shot("console-settlement-merchant-zh.png")
+	// Their sales: their merchant's only, no student search, no refund.
+	show("#/sales", "sales")
+	if n, err := browsertest.Eval[int](b, `document.querySelectorAll('#sales-list tr[data-key]').length`); err != nil || n == 0 {
+		t.Fatalf("merchant sees %d of their sales (%v)", n, err)
+	}
+	if n, err := browsertest.Eval[int](b, `document.querySelectorAll('#sales-search, .refund-btn').length`); err != nil || n != 0 {
+		t.Fatalf("merchant's sales page offers %d student searches or refunds (%v)", n, err)
+	}
+	shot("console-sales-merchant-zh.png")
 }

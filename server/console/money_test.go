@@ -168,3 +168,28 @@ func TestSettlementAndReconciliationOverHTTP(t *testing.T) {
 		t.Fatalf("reconciliation with a lost refund %d %+v", st, rep)
 	}
 }
+
+// A merchant manager's sales list holds their own merchant's sales only,
+// without student numbers or refund offers, and refuses a student search.
+func TestMerchantSalesOverHTTP(t *testing.T) {
+	r := newMoneyRig(t)
+	s := r.env.AddStudent(wallettest.Options{BankBalance: 100_00, TopUp: 20_00})
+	sell(t, r.env, s, 5_00)
+	r.addOperator("shop", operator.RoleMerchant, wallettest.Merchant, false)
+	r.addOperator("other", operator.RoleMerchant, "M002", false)
+	var list saleRows
+	if st := r.login("shop").do("GET", "/sales", nil, &list); st != 200 || len(list.Sales) == 0 {
+		t.Fatalf("own sales: %d, %d rows", st, len(list.Sales))
+	}
+	for _, row := range list.Sales {
+		if row.Merchant != wallettest.Merchant || row.StudentNo != "" || row.Refundable {
+			t.Fatalf("merchant manager sees %+v", row)
+		}
+	}
+	if st := r.login("other").do("GET", "/sales", nil, &list); st != 200 || len(list.Sales) != 0 {
+		t.Fatalf("another merchant's manager: %d, %d rows", st, len(list.Sales))
+	}
+	if st := r.login("shop").do("GET", "/sales?student="+s.No, nil, &list); st != 403 {
+		t.Fatalf("student search by a merchant manager: %d, want 403", st)
+	}
+}

@@ -33,7 +33,7 @@
   }
 
   Console.page({
-    id: 'sales', zh: '交易与退款', en: 'Sales & refunds', roles: ['admin', 'finance'],
+    id: 'sales', zh: '交易与退款', en: 'Sales & refunds', roles: ['admin', 'finance', 'merchant'],
     async render(root, params) {
       const student = params.get('student') || '';
       const list = el('div', { class: 'table', id: 'sales-list' });
@@ -41,7 +41,9 @@
       const search = Console.form('sales-search', el('div', { class: 'row' },
         Console.field('student', '学号（空为全部）', 'Student number (empty: all)', { value: student, maxlength: 64 })),
       t('查询', 'Show'), async (v) => Console.go('sales', v.student ? { student: v.student } : null));
-      root.append(el('h1', {}, t('交易与退款', 'Sales & refunds')), search, slot, list);
+      // A merchant manager sees their own merchant's sales, without a student search.
+      const merchant = Console.me && Console.me.operator.role === 'merchant';
+      root.append(el('h1', {}, merchant ? t('本商户交易', 'Our sales') : t('交易与退款', 'Sales & refunds')), merchant ? '' : search, slot, list);
 
       async function load() {
         const r = await api('GET', '/sales?' + new URLSearchParams({ student, limit: '50' }));
