@@ -1,11 +1,7 @@
 package main
 
 import (
-	"bytes"
-	"encoding/json"
 	"fmt"
-	"io"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -54,29 +50,10 @@ func TestBackupDuringRushRestores(t *testing.T) {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
 	s := startServe(t, base)
-	call := func(method, path, token string, body any) (int, map[string]any) {
-		raw, _ := json.Marshal(body)
-		req, _ := http.NewRequest(method, s.url+path, bytes.NewReader(raw))
-		if token != "" {
-			req.Header.Set("Authorization", "Bearer "+token)
-		}
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			return 0, nil
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		var m map[string]any
-		json.Unmarshal(b, &m)
-		return resp.StatusCode, m
-	}
+	call := s.call
 	must := func(method, path, token string, body any) map[string]any {
 		t.Helper()
-		code, m := call(method, path, token, body)
-		if code != 200 {
-			t.Fatalf("%s %s: %d %v", method, path, code, m)
-		}
-		return m
+		return s.must(t, method, path, token, body)
 	}
 	tokens := make([]string, students)
 	for i := range tokens {

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
@@ -52,29 +51,10 @@ func TestServeOnPostgres(t *testing.T) {
 	admin("roster", "import", f)
 
 	s := startServe(t, base)
-	call := func(method, path, token string, body any) (int, map[string]any) {
-		raw, _ := json.Marshal(body)
-		req, _ := http.NewRequest(method, s.url+path, bytes.NewReader(raw))
-		if token != "" {
-			req.Header.Set("Authorization", "Bearer "+token)
-		}
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatalf("%s %s: %v", method, path, err)
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		var m map[string]any
-		json.Unmarshal(b, &m)
-		return resp.StatusCode, m
-	}
+	call := s.call
 	must := func(method, path, token string, body any) map[string]any {
 		t.Helper()
-		code, m := call(method, path, token, body)
-		if code != 200 {
-			t.Fatalf("%s %s: %d %v", method, path, code, m)
-		}
-		return m
+		return s.must(t, method, path, token, body)
 	}
 	ready := waitReady(t, http.DefaultClient, s.url)
 	if ready["ready"] != true {

@@ -50,6 +50,36 @@ type served struct {
 	stop func() int // stops it and returns its exit code
 }
 
+// call sends body as JSON to the served API with the bearer token (if
+// any) and returns the status and the decoded JSON answer; 0 if nothing
+// came back (safe off the test goroutine: it never fails the test).
+func (s *served) call(method, path, token string, body any) (int, map[string]any) {
+	raw, _ := json.Marshal(body)
+	req, _ := http.NewRequest(method, s.url+path, bytes.NewReader(raw))
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0, nil
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	var m map[string]any
+	json.Unmarshal(b, &m)
+	return resp.StatusCode, m
+}
+
+// must is call that fails the test unless the answer is 200.
+func (s *served) must(t *testing.T, method, path, token string, body any) map[string]any {
+	t.Helper()
+	code, m := s.call(method, path, token, body)
+	if code != 200 {
+		t.Fatalf("%s %s: %d %v", method, path, code, m)
+	}
+	return m
+}
+
 // startServe runs `authorizer ARGS… serve --http 127.0.0.1:0 EXTRA…` and
 // waits until it serves HTTP.
 func startServe(t *testing.T, args []string, extra ...string) *served {
