@@ -58,6 +58,14 @@ type Backend interface {
 	AuthenticateTerminal(ctx context.Context, terminal, password string) bool
 }
 
+// AnswerFirst is implemented by a Backend that can answer a request before
+// its last write (wallet.Service.HandleRequestFirst): the authorizer
+// publishes the answer, then calls finish, before it takes the next message
+// of the same transaction.
+type AnswerFirst interface {
+	HandleRequestFirst(ctx context.Context, req *protocol.Request) (resp *protocol.Response, finish func())
+}
+
 // Config configures an Authorizer.
 type Config struct {
 	// Brokers are the broker URLs (tcp://host:port or ssl://host:port);
@@ -531,9 +539,12 @@ func (a *Authorizer) handle(j job) {
 func (a *Authorizer) handleRequest(ctx context.Context, j job) {
 	req := j.req
 	var resp *protocol.Response
+	finish := func() {}
 	if j.shed {
 		resp = &protocol.Response{V: protocol.Version, Status: protocol.StatusDeclined}
 		resp.SetReason(protocol.ErrBusy)
+	} else if af, ok := a.backend.(AnswerFirst); ok {
+		resp, finish = af.HandleRequestFirst(ctx, req)
 	} else {
 		resp = a.backend.HandleRequest(ctx, req)
 	}
@@ -551,6 +562,7 @@ func (a *Authorizer) handleRequest(ctx context.Context, j job) {
 	a.log.Debug("authz: request", "terminal", req.Terminal, "op", string(req.Op), "tx", string(req.Tx),
 		"status", string(resp.Status), "code", resp.Code, "dup", j.msg.Duplicate())
 	a.publish(ctx, j.via, protocol.Topic(protocol.ChanResponse, req.Terminal), false, resp)
+	finish() // the record's last write, off the terminal's wait
 	a.ack(j)
 }
 
