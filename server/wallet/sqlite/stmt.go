@@ -43,7 +43,12 @@ func (c *stmtCache) close() {
 }
 
 // queryRow runs a read through the read pool with a prepared statement.
+//
+// Reads are not cancelled with the caller's context: they take
+// microseconds, and a cancellable context costs database/sql a goroutine
+// per result set, more than the read itself on the money path.
 func (s *Store) queryRow(ctx context.Context, q string, args ...any) *sql.Row {
+	ctx = context.WithoutCancel(ctx)
 	st, err := s.rst.get(ctx, q)
 	if err != nil {
 		return s.rdb.QueryRowContext(ctx, q, args...) // reports the error
@@ -51,8 +56,10 @@ func (s *Store) queryRow(ctx context.Context, q string, args ...any) *sql.Row {
 	return st.QueryRowContext(ctx, args...)
 }
 
-// query runs a read through the read pool with a prepared statement.
+// query runs a read through the read pool with a prepared statement, not
+// cancelled with ctx (see queryRow).
 func (s *Store) query(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
+	ctx = context.WithoutCancel(ctx)
 	st, err := s.rst.get(ctx, q)
 	if err != nil {
 		return nil, err

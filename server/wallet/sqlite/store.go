@@ -681,7 +681,10 @@ func (s *Store) PutIntent(ctx context.Context, r *wallet.Record, c *wallet.CodeU
 		last := s.codeSweep.Load()
 		sweep = c.Now.UnixNano()-last >= int64(time.Second) && s.codeSweep.CompareAndSwap(last, c.Now.UnixNano())
 	}
-	err = s.write(ctx, func(tx *sql.Tx) error {
+	// Plain (no savepoint): the checks only read, and should the record's
+	// write fail after the code's mark, the mark is this key's, which the
+	// transaction's retry takes again.
+	err = s.writePlain(ctx, func(tx *sql.Tx) error {
 		if lim != nil {
 			var spent int64
 			if err := s.txQueryRow(ctx, tx, qPaidBetween, r.UserID, nanos(lim.From), nanos(lim.To)).Scan(&spent); err != nil {
