@@ -616,6 +616,14 @@ func (a *Authorizer) handleRequest(ctx context.Context, j job) {
 		}
 	} else if af, ok := a.backend.(AnswerFirst); ok {
 		resp, finish = af.HandleRequestFirst(ctx, req)
+		done := false
+		defer func() { // even on a panic: finish releases the transaction
+			if !done {
+				finish()
+			}
+		}()
+		f := finish
+		finish = func() { done = true; f() }
 	} else {
 		resp = a.backend.HandleRequest(ctx, req)
 	}
