@@ -327,7 +327,9 @@ type Store interface {
 	Unfinished(ctx context.Context, before time.Time, limit int) ([]Record, error)
 	// PaidBetween sums what the daily limit counts of user's records
 	// created in [from, to): wallet-funded (balance and bank card) payments
-	// approved, processing or pending, and active shower holds at the hold.
+	// approved, processing or pending, active shower holds at the hold, and
+	// offline payments settled or being settled (KindOffline, approved or
+	// processing, whatever funded them: created is the till's time).
 	PaidBetween(ctx context.Context, user uint32, from, to time.Time) (int64, error)
 	// Unsettled lists user's records still processing, pending or
 	// reversing (money may still move), oldest first.

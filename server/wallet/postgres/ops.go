@@ -497,13 +497,15 @@ func (s *Store) Unfinished(ctx context.Context, before time.Time, limit int) ([]
 
 // PaidBetween implements wallet.Store. Besides approved payments it counts
 // what is committed but not final: active shower holds (at the hold) and
-// wallet-funded payments still processing or pending.
+// wallet-funded payments still processing or pending; and settled offline
+// payments. The same condition is in wallet_put_intent (migrations 0010).
 func (s *Store) PaidBetween(ctx context.Context, user uint32, from, to time.Time) (int64, error) {
 	var sum int64
 	err := s.pool.QueryRow(ctx, `SELECT COALESCE(SUM(amount), 0)::bigint FROM records WHERE user_id=$1 AND created>=$2 AND created<$3
 		AND ((kind IN ('payment', 'scan_pay', 'shower') AND status IN ('approved', 'processing', 'pending')
 				AND channel IN ('balance', 'bank_card'))
-			OR (kind='shower' AND status='held'))`,
+			OR (kind='shower' AND status='held')
+			OR (kind='offline' AND status IN ('approved', 'processing')))`,
 		int64(user), nanos(from), nanos(to)).Scan(&sum)
 	if err != nil {
 		return 0, fmt.Errorf("wallet/postgres: paid between: %w", s.fail(err))

@@ -812,7 +812,8 @@ func (s *Store) Unfinished(ctx context.Context, before time.Time, limit int) ([]
 
 // PaidBetween implements wallet.Store. Besides approved payments it counts
 // what is committed but not final: active shower holds (at the hold) and
-// wallet-funded payments still processing or pending.
+// wallet-funded payments still processing or pending; and settled offline
+// payments.
 func (s *Store) PaidBetween(ctx context.Context, user uint32, from, to time.Time) (int64, error) {
 	var sum int64
 	err := s.queryRow(ctx, qPaidBetween, user, nanos(from), nanos(to)).Scan(&sum)
