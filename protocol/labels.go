@@ -34,6 +34,8 @@ var labels = map[string]Label{
 	"kind:withdraw": {"提现", "Withdrawal"},
 	"kind:offline":  {"离线消费", "Offline payment"},
 	"kind:refund":   {"退款", "Refund"},
+	// An offline debt repaid from the balance (after a top-up, or asked for).
+	"kind:debt_repay": {"偿还欠款", "Debt repaid"},
 }
 
 // LabelOf returns the label of key ("channel:balance", "status:reversed",

@@ -80,6 +80,7 @@ type StudentPage struct {
 	Devices      []DeviceRow  `json:"devices"`
 	Cards        []CardRow    `json:"cards"`
 	Transactions []TxRow      `json:"transactions"`
+	Debt         int64        `json:"debt"` // cents owed for offline payments (repaid from the next top-up)
 }
 
 // DeviceRow is one of the student's phones.
@@ -155,6 +156,9 @@ func (a *Actions) Student(ctx context.Context, no string) (*StudentPage, error) 
 			continue
 		}
 		p.Cards = append(p.Cards, CardRow{UID: c.UID, Lost: true, LostAt: c.At})
+	}
+	if p.Debt, err = a.Svc.Debt(ctx, u.ID); err != nil {
+		return nil, fmt.Errorf("%w: %v", protocol.ErrInternal, err)
 	}
 	recs, err := a.Svc.Transactions(ctx, u.ID, 0, RecentTransactions)
 	if err != nil {

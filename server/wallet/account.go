@@ -377,8 +377,9 @@ func (s *Service) TopUp(ctx context.Context, id uint32, key string, amount int64
 	return s.completeTopUp(ctx, rec)
 }
 
-// completeTopUp performs the money steps of a recorded top-up; repeatable.
-// The caller holds the user lock.
+// completeTopUp performs the money steps of a recorded top-up, then repays
+// any offline debt from it (repayAfterTopUp); repeatable. The caller holds
+// the user lock.
 func (s *Service) completeTopUp(ctx context.Context, rec *Record) (*Record, error) {
 	u, err := s.st.User(ctx, rec.UserID)
 	if err != nil {
@@ -397,6 +398,9 @@ func (s *Service) completeTopUp(ctx context.Context, rec *Record) (*Record, erro
 		Memo:     "top-up from " + rec.BankCode + " " + maskCard(rec.BankCard),
 		Postings: []ledger.Posting{{Account: bankAccount(rec.BankCode), Amount: -rec.Amount}, {Account: walletAccount(rec.UserID), Amount: rec.Amount}}}); err != nil {
 		return nil, fmt.Errorf("wallet: post top-up %s: %w", rec.Key, err)
+	}
+	if err := s.repayAfterTopUp(ctx, rec); err != nil { // before the top-up is final: a crash here is resumed
+		return nil, err
 	}
 	return rec, s.finish(ctx, rec, protocol.StatusApproved, nil)
 }

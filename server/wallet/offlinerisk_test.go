@@ -1,10 +1,12 @@
 package wallet_test
 
 import (
+	"slices"
 	"testing"
 	"time"
 
 	"campuspay/protocol"
+	"campuspay/server/wallet"
 	"campuspay/server/wallet/wallettest"
 )
 
@@ -41,5 +43,155 @@ func TestOfflineCountsTowardsDailyLimit(t *testing.T) {
 	}
 	// The next day's total does not include the evening's offline payment.
 	wantResp(t, pay(e, pos2, protocol.CredCode, e.PayCode(s), 50_00), protocol.StatusApproved, nil)
+	e.Check()
+}
+
+// debtOf is the student's offline debt as the app shows it.
+func debtOf(t *testing.T, e *wallettest.Env, s *wallettest.Student) int64 {
+	t.Helper()
+	v, err := e.Svc.OfflineStatus(ctx, s.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v.Debt
+}
+
+// repayLines are the student's debt repayment lines, oldest first.
+func repayLines(t *testing.T, e *wallettest.Env, s *wallettest.Student) []int64 {
+	t.Helper()
+	recs, err := e.Svc.Transactions(ctx, s.ID, 0, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []int64
+	for i := len(recs) - 1; i >= 0; i-- {
+		if r := recs[i]; r.Kind == wallet.KindDebtRepay {
+			if r.Status != protocol.StatusApproved || r.Channel != protocol.ChannelBalance {
+				t.Fatalf("repayment line %+v", r)
+			}
+			out = append(out, r.Amount)
+		}
+	}
+	return out
+}
+
+// inDebt leaves s owing debt: an allowance of 10.00 spent offline at one
+// till and 10.00 + debt at another, with the bound card refusing (frozen
+// at the bank, unfrozen again after settlement).
+func inDebt(t *testing.T, e *wallettest.Env, s *wallettest.Student, debt int64) {
+	t.Helper()
+	allow(t, e, s, 10_00)
+	if err := e.Bank.SetFrozen(s.BankCode, s.BankCard, true); err != nil {
+		t.Fatal(err)
+	}
+	a := &offlineTill{e: e, terminal: wallettest.POS}
+	b := &offlineTill{e: e, terminal: pos2}
+	applyOK(t, e.Svc, a.accept(e.PayCode(s), 10_00))
+	applyOK(t, e.Svc, b.accept(e.PayCode(s), debt))
+	if err := e.Bank.SetFrozen(s.BankCode, s.BankCard, false); err != nil {
+		t.Fatal(err)
+	}
+	wantBalance(t, e, s, 0, 0)
+	if got := debtOf(t, e, s); got != debt {
+		t.Fatalf("debt %d, want %d", got, debt)
+	}
+}
+
+// A debt is repaid from the next top-ups, as much as each covers: 5.00
+// owed, a top-up of 3.00 leaves 2.00 owed and nothing in the wallet; the
+// same top-up request again changes nothing (the bank is debited once, the
+// debt repaid once); a top-up of 10.00 clears it and leaves 8.00. Each
+// repayment is a line of the details and of the month's statement, and
+// the back office's figure drops with the app's.
+func TestDebtRepaidFromTopUp(t *testing.T) {
+	e := offlineEnv(t)
+	s := e.AddStudent(wallettest.Options{BankBalance: 100_00, TopUp: 10_00})
+	inDebt(t, e, s, 5_00)
+	bank := e.BankBalance(s)
+	for _, step := range []struct {
+		key           string
+		amount        int64
+		debt, balance int64
+		lines         []int64
+	}{
+		{"t1", 3_00, 2_00, 0, []int64{3_00}},
+		{"t1", 3_00, 2_00, 0, []int64{3_00}}, // the same request again
+		{"t2", 10_00, 0, 8_00, []int64{3_00, 2_00}},
+		{"t3", 1_00, 0, 9_00, []int64{3_00, 2_00}}, // nothing owed: nothing repaid
+	} {
+		rec, err := e.Svc.TopUp(ctx, s.ID, step.key, step.amount)
+		if err != nil || rec.Status != protocol.StatusApproved || rec.Kind != wallet.KindTopUp {
+			t.Fatalf("top-up %s: %+v %v", step.key, rec, err)
+		}
+		wantBalance(t, e, s, step.balance, 0)
+		if got := debtOf(t, e, s); got != step.debt {
+			t.Fatalf("after %s: debt %d, want %d", step.key, got, step.debt)
+		}
+		if got := repayLines(t, e, s); !slices.Equal(got, step.lines) {
+			t.Fatalf("after %s: repayment lines %v, want %v", step.key, got, step.lines)
+		}
+	}
+	if got := e.BankBalance(s); got != bank-14_00 {
+		t.Fatalf("bank %d, want %d: each top-up debited once", got, bank-14_00)
+	}
+	from, to := wallet.Month(e.Clock.Now())
+	st, err := e.Svc.Statement(ctx, s.ID, from, to)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var after []int64 // the balance after each repayment line
+	for _, l := range st.Lines {
+		if l.Kind == wallet.KindDebtRepay {
+			after = append(after, l.BalanceAfter)
+		}
+	}
+	if !slices.Equal(after, []int64{0, 8_00}) || st.Closing != 9_00 {
+		t.Fatalf("statement: balance after the repayments %v, closing %d", after, st.Closing)
+	}
+	// Asked for by the student with nothing owed: nothing moves.
+	if v, err := e.Svc.RepayDebt(ctx, s.ID, "app-1"); err != nil || v.Debt != 0 {
+		t.Fatalf("repay with no debt: %+v %v", v, err)
+	}
+	wantBalance(t, e, s, 9_00, 0)
+	e.Check()
+}
+
+// A crash between the top-up and its repayment, and between the
+// repayment's transfer and its line: the top-up stays processing and
+// Recover finishes it, repaying once.
+func TestDebtRepaymentAfterCrash(t *testing.T) {
+	e := offlineEnv(t)
+	s := e.AddStudent(wallettest.Options{BankBalance: 100_00, TopUp: 10_00})
+	inDebt(t, e, s, 5_00)
+	svc, cl, cs := crashy(t, e)
+	cl.prefix = "repay:" // dies before the repayment's transfer
+	if _, err := svc.TopUp(ctx, s.ID, "c1", 3_00); err == nil {
+		t.Fatal("top-up answered despite the crash")
+	}
+	wantBalance(t, e, s, 3_00, 0)       // the top-up is posted, the repayment not yet
+	cs.status = protocol.StatusApproved // dies after the repayment's transfer, before its line
+	e.Clock.Advance(time.Second)
+	if n, err := svc.Recover(ctx, 0); err == nil || n != 0 {
+		t.Fatalf("recover through the crash: %d %v", n, err)
+	}
+	wantBalance(t, e, s, 0, 0)
+	if got := repayLines(t, e, s); len(got) != 0 {
+		t.Fatalf("repayment lines %v before the line was written", got)
+	}
+	e.Clock.Advance(time.Second)
+	if n, err := svc.Recover(ctx, 0); err != nil || n != 1 {
+		t.Fatalf("recover: %d %v", n, err)
+	}
+	rec, err := e.Svc.TopUp(ctx, s.ID, "c1", 3_00) // the client's retry
+	if err != nil || rec.Status != protocol.StatusApproved {
+		t.Fatalf("retry %+v %v", rec, err)
+	}
+	wantBalance(t, e, s, 0, 0)
+	if got := debtOf(t, e, s); got != 2_00 {
+		t.Fatalf("debt %d", got)
+	}
+	if got := repayLines(t, e, s); !slices.Equal(got, []int64{3_00}) {
+		t.Fatalf("repayment lines %v", got)
+	}
 	e.Check()
 }

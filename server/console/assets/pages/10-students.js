@@ -85,6 +85,7 @@
             [t('余额', 'Balance'), el('span', { id: 'balance' }, money(w.balance))],
             [t('冻结中（洗浴预授权）', 'Held (shower holds)'), money(w.held)],
             [t('可用', 'Available'), money(w.available)],
+            [t('离线欠款', 'Offline debt'), el('span', { id: 'debt', 'data-cents': p.debt, class: p.debt ? 'bad' : '' }, money(p.debt))],
             [t('绑定银行卡', 'Bank card'), w.bank_card ? w.bank_code + ' ' + w.bank_card : '—'],
             [t('手机', 'Phone'), p.phone], [t('身份证', 'ID number'), p.id_number],
             [t('类别 / 校区', 'Category / campus'), (w.category || '—') + ' / ' + w.campus],
