@@ -85,10 +85,11 @@ type StudentPage struct {
 
 // DeviceRow is one of the student's phones.
 type DeviceRow struct {
-	ID      uint32    `json:"id"`
-	Created time.Time `json:"created"`
-	Expires time.Time `json:"expires"`
-	Revoked bool      `json:"revoked"`
+	ID        uint32    `json:"id"`
+	Created   time.Time `json:"created"`
+	Expires   time.Time `json:"expires"`
+	Revoked   bool      `json:"revoked"`
+	RevokedAt time.Time `json:"revoked_at,omitzero"` // zero when revoked before the time was kept
 }
 
 // CardRow is a campus card of the student: the current one and those
@@ -111,6 +112,7 @@ type TxRow struct {
 	Channel  string    `json:"channel,omitempty"`
 	Status   string    `json:"status"`
 	Code     string    `json:"code,omitempty"`
+	Flags    []string  `json:"flags,omitempty"` // an offline payment's: after_revoke, code_replayed
 }
 
 // RecentTransactions is how many transactions a student page shows.
@@ -141,7 +143,7 @@ func (a *Actions) Student(ctx context.Context, no string) (*StudentPage, error) 
 		return nil, fmt.Errorf("%w: %v", protocol.ErrInternal, err)
 	}
 	for _, d := range ds {
-		p.Devices = append(p.Devices, DeviceRow{ID: d.ID, Created: d.Created, Expires: d.Expires, Revoked: d.Revoked})
+		p.Devices = append(p.Devices, DeviceRow{ID: d.ID, Created: d.Created, Expires: d.Expires, Revoked: d.Revoked, RevokedAt: d.RevokedAt})
 	}
 	lost, err := a.Store.UserLostCards(ctx, u.ID)
 	if err != nil {
@@ -166,7 +168,7 @@ func (a *Actions) Student(ctx context.Context, no string) (*StudentPage, error) 
 	}
 	for _, r := range recs {
 		p.Transactions = append(p.Transactions, TxRow{ID: r.ID, Created: r.Created, Kind: r.Kind, Terminal: r.Terminal, Merchant: r.Merchant,
-			Amount: r.Amount, Channel: r.Channel, Status: string(r.Status), Code: r.Code})
+			Amount: r.Amount, Channel: r.Channel, Status: string(r.Status), Code: r.Code, Flags: wallet.OfflineFlags(&r)})
 	}
 	return p, nil
 }

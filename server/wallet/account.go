@@ -613,7 +613,7 @@ func (s *Service) RevokeDevice(ctx context.Context, id, device uint32) error {
 	if d.Revoked {
 		return nil
 	}
-	if err := s.st.RevokeDevice(ctx, device); err != nil {
+	if err := s.st.RevokeDevice(ctx, device, s.now()); err != nil {
 		return fmt.Errorf("wallet: revoke device %d: %w", device, err)
 	}
 	s.hotDevices.drop(device)

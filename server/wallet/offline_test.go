@@ -377,7 +377,8 @@ func TestOfflineDuplicateUploadAfterCrash(t *testing.T) {
 
 // A screenshot of one code accepted by two offline tills: each till's
 // seen-code cache cannot know of the other; settlement charges both (the
-// risk bound covers it) and marks the second CODE_ALREADY_USED.
+// risk bound covers it) and marks the second CODE_ALREADY_USED, flagged
+// code_replayed.
 func TestOfflineReplayAcrossTerminals(t *testing.T) {
 	e := offlineEnv(t)
 	s := e.AddStudent(wallettest.Options{BankBalance: 100_00, TopUp: 50_00})

@@ -195,3 +195,75 @@ func TestDebtRepaymentAfterCrash(t *testing.T) {
 	}
 	e.Check()
 }
+
+// flagsByTerminal maps each offline record's terminal to its flags.
+func flagsByTerminal(t *testing.T, e *wallettest.Env, s *wallettest.Student) map[string][]string {
+	t.Helper()
+	out := map[string][]string{}
+	for _, r := range offlineRecords(t, e, s) {
+		if r.Status != protocol.StatusApproved {
+			t.Fatalf("offline record not settled: %+v", r)
+		}
+		out[r.Terminal] = wallet.OfflineFlags(&r)
+	}
+	return out
+}
+
+// Every revoke path keeps the time of the revocation: the app's, the back
+// office's; revoking again keeps the first time.
+func TestDeviceRevocationTime(t *testing.T) {
+	e := offlineEnv(t)
+	for _, tc := range []struct {
+		name   string
+		revoke func(s *wallettest.Student, device uint32) error
+	}{
+		{"app", func(s *wallettest.Student, d uint32) error { return e.Svc.RevokeDevice(ctx, s.ID, d) }},
+		{"back office", func(s *wallettest.Student, d uint32) error {
+			_, err := e.Svc.RevokeUserDevice(ctx, s.ID, d)
+			return err
+		}},
+	} {
+		s := e.AddStudent(wallettest.Options{BankBalance: 10_00})
+		d := deviceOf(t, s)
+		at := e.Clock.Now()
+		if err := tc.revoke(s, d); err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		e.Clock.Advance(time.Minute)
+		if err := tc.revoke(s, d); err != nil {
+			t.Fatalf("%s again: %v", tc.name, err)
+		}
+		got, err := e.Store.Device(ctx, d)
+		if err != nil || !got.Revoked || !got.RevokedAt.Equal(at) {
+			t.Fatalf("%s: device %+v %v, want revoked at %v", tc.name, got, err, at)
+		}
+	}
+}
+
+// A phone revoked while the tills are offline: a code made before the
+// revocation settles plainly; one made after it (a till without the new
+// list accepted it) is settled by the normal rule and flagged
+// after_revoke.
+func TestOfflineAfterRevokeFlagged(t *testing.T) {
+	e := offlineEnv(t)
+	s := e.AddStudent(wallettest.Options{BankBalance: 100_00, TopUp: 50_00})
+	allow(t, e, s, 30_00)
+	a := &offlineTill{e: e, terminal: wallettest.POS}
+	b := &offlineTill{e: e, terminal: pos2}
+	before := a.accept(e.PayCode(s), 8_00)
+	e.Clock.Advance(time.Minute)
+	if err := e.Svc.RevokeDevice(ctx, s.ID, deviceOf(t, s)); err != nil { // the phone is reported lost
+		t.Fatal(err)
+	}
+	e.Clock.Advance(time.Minute)
+	after := b.accept(e.PayCode(s), 9_00) // a thief, at a till still offline
+	e.Clock.Advance(time.Hour)
+	applyOK(t, e.Svc, before)
+	applyOK(t, e.Svc, after)
+	wantBalance(t, e, s, 33_00, 13_00) // both from the allowance's hold
+	got := flagsByTerminal(t, e, s)
+	if len(got) != 2 || len(got[wallettest.POS]) != 0 || !slices.Equal(got[pos2], []string{wallet.FlagAfterRevoke}) {
+		t.Fatalf("flags %v", got)
+	}
+	e.Check()
+}

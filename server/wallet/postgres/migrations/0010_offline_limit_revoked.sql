@@ -1,4 +1,4 @@
--- Offline payments count towards the daily limit (issue 17): settled (or
+-- Issue 17, server side. Offline payments count towards the daily limit: settled (or
 -- being settled) offline records are in the day total wallet_put_intent
 -- checks, as in PaidBetween. Only the total's condition changes.
 CREATE OR REPLACE FUNCTION wallet_put_intent(p_limit_from bigint, p_limit_to bigint, p_limit_max bigint,
@@ -36,3 +36,7 @@ BEGIN
 			p_qr_seq, p_created, p_updated) w;
 	END IF;
 END $$;
+
+-- When a device was revoked: settlement flags an offline payment whose
+-- code was made after it. Devices revoked before this step keep 0 (unknown).
+ALTER TABLE devices ADD COLUMN revoked_at bigint NOT NULL DEFAULT 0;
