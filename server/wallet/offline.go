@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 
 	"campuspay/protocol"
 	"campuspay/server/bank"
@@ -115,6 +116,9 @@ func (s *Service) settleOffline(ctx context.Context, t *Terminal, e *protocol.Jo
 	if p.FromCard > 0 {
 		rec.BankCode, rec.BankCard = u.BankCode, u.BankCard
 	}
+	if slices.Contains(p.Flags, FlagCodeReplayed) { // used online before
+		p.Replay, rec.Code = true, protocol.ErrCodeUsed.Code
+	}
 	setPlan(rec, p)
 	// The mark outlives any settlement: an allowance's entries arrive at
 	// most HoldTTL after its end.
@@ -125,6 +129,7 @@ func (s *Service) settleOffline(ctx context.Context, t *Terminal, e *protocol.Jo
 	}
 	if owner != key { // settled before under another record
 		p.Replay, rec.Code = true, protocol.ErrCodeUsed.Code
+		p.Flags = addFlag(p.Flags, FlagCodeReplayed)
 		setPlan(rec, p)
 		if err := s.st.PutRecord(ctx, rec); err != nil {
 			return nil, true

@@ -398,5 +398,9 @@ func TestOfflineReplayAcrossTerminals(t *testing.T) {
 	if marked != 1 {
 		t.Fatalf("%d records marked as a replay, want 1", marked)
 	}
+	// The second settled is flagged code_replayed, the first is not.
+	if got := flagsByTerminal(t, e, s); len(got[wallettest.POS]) != 0 || !slices.Equal(got[pos2], []string{wallet.FlagCodeReplayed}) {
+		t.Fatalf("flags %v", got)
+	}
 	e.Check()
 }

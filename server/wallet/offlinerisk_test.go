@@ -267,3 +267,43 @@ func TestOfflineAfterRevokeFlagged(t *testing.T) {
 	}
 	e.Check()
 }
+
+// A code used online and its screenshot shown within its validity at a
+// till that is offline: settled hours later (the online single-use mark
+// long expired), charged by the normal rule and flagged code_replayed
+// (CODE_ALREADY_USED on the record). Another code used only offline is
+// not flagged.
+func TestOfflineReplayOfOnlineCodeFlagged(t *testing.T) {
+	e := offlineEnv(t)
+	s := e.AddStudent(wallettest.Options{BankBalance: 100_00, TopUp: 50_00})
+	allow(t, e, s, 30_00)
+	code := e.PayCode(s)
+	wantResp(t, pay(e, wallettest.POS, protocol.CredCode, code, 6_00), protocol.StatusApproved, nil)
+	e.Clock.Advance(50 * time.Second)
+	off := &offlineTill{e: e, terminal: pos2}
+	replayed := off.accept(code, 7_00)
+	e.Clock.Advance(time.Minute)
+	plain := off.accept(e.PayCode(s), 2_00)
+	e.Clock.Advance(2 * time.Hour)
+	applyOK(t, e.Svc, replayed)
+	applyOK(t, e.Svc, plain)
+	wantBalance(t, e, s, 35_00, 21_00) // 6.00 online from the balance, 9.00 from the hold
+	recs := offlineRecords(t, e, s)
+	if len(recs) != 2 {
+		t.Fatalf("%d offline records", len(recs))
+	}
+	for _, r := range recs {
+		flags := wallet.OfflineFlags(&r)
+		switch r.Amount {
+		case 7_00:
+			if !slices.Equal(flags, []string{wallet.FlagCodeReplayed}) || r.Code != protocol.ErrCodeUsed.Code || r.Status != protocol.StatusApproved {
+				t.Fatalf("replayed record %+v flags %v", r, flags)
+			}
+		case 2_00:
+			if len(flags) != 0 || r.Code != "" || r.Status != protocol.StatusApproved {
+				t.Fatalf("plain record %+v flags %v", r, flags)
+			}
+		}
+	}
+	e.Check()
+}
