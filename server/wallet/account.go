@@ -377,9 +377,8 @@ func (s *Service) TopUp(ctx context.Context, id uint32, key string, amount int64
 	return s.completeTopUp(ctx, rec)
 }
 
-// completeTopUp performs the money steps of a recorded top-up, then repays
-// any offline debt from it (repayAfterTopUp); repeatable. The caller holds
-// the user lock.
+// completeTopUp performs the money steps of a recorded top-up; repeatable.
+// The caller holds the user lock.
 func (s *Service) completeTopUp(ctx context.Context, rec *Record) (*Record, error) {
 	u, err := s.st.User(ctx, rec.UserID)
 	if err != nil {
@@ -399,10 +398,7 @@ func (s *Service) completeTopUp(ctx context.Context, rec *Record) (*Record, erro
 		Postings: []ledger.Posting{{Account: bankAccount(rec.BankCode), Amount: -rec.Amount}, {Account: walletAccount(rec.UserID), Amount: rec.Amount}}}); err != nil {
 		return nil, fmt.Errorf("wallet: post top-up %s: %w", rec.Key, err)
 	}
-	if err := s.repayAfterTopUp(ctx, rec); err != nil { // before the top-up is final: a crash here is resumed
-		return nil, err
-	}
-	return rec, s.finish(ctx, rec, protocol.StatusApproved, nil)
+	return rec, s.finishTopUp(ctx, rec)
 }
 
 // Withdraw moves amount from the wallet to the bound card (rule 5). A
@@ -468,7 +464,7 @@ func (s *Service) undoTopUp(ctx context.Context, rec *Record, why error) error {
 	if _, _, found, err := s.led.Lookup(ctx, "topup:"+rec.Key); err != nil {
 		return fmt.Errorf("wallet: lookup %s: %w", rec.Key, err)
 	} else if found {
-		return s.finish(ctx, rec, protocol.StatusApproved, nil)
+		return s.finishTopUp(ctx, rec)
 	}
 	if _, err := s.bank.Debit(ctx, bankKey("tu", rec.Key), rec.BankCode, rec.BankCard, rec.Amount); err != nil {
 		if bankDefinite(err) {
@@ -487,7 +483,7 @@ func (s *Service) undoTopUp(ctx context.Context, rec *Record, why error) error {
 			Postings: []ledger.Posting{{Account: bankAccount(rec.BankCode), Amount: -rec.Amount}, {Account: walletAccount(rec.UserID), Amount: rec.Amount}}}); err != nil {
 			return fmt.Errorf("wallet: post top-up %s: %w", rec.Key, err)
 		}
-		return s.finish(ctx, rec, protocol.StatusApproved, nil)
+		return s.finishTopUp(ctx, rec)
 	}
 	return s.finish(ctx, rec, protocol.StatusDeclined, why)
 }

@@ -49,13 +49,20 @@ func (s *Service) RepayDebt(ctx context.Context, id uint32, key string) (*Offlin
 	return s.offlineView(ctx, id)
 }
 
+// finishTopUp records a top-up whose money is in the wallet approved,
+// after repaying the debt from it: a crash in between leaves the top-up
+// processing, and Recover (or the client's retry) finishes both; a top-up
+// answered already repays nothing again. The caller holds the user lock.
+func (s *Service) finishTopUp(ctx context.Context, rec *Record) error {
+	if err := s.repayAfterTopUp(ctx, rec); err != nil {
+		return err
+	}
+	return s.finish(ctx, rec, protocol.StatusApproved, nil)
+}
+
 // repayAfterTopUp repays the debt from the money a top-up brought, under a
 // key derived from the top-up's record key ("U:<id>:topup:<idem>" →
 // "U:<id>:repay-topup:<idem>", apart from the app's "U:<id>:repay:…").
-// completeTopUp calls it before it records the top-up approved, so a
-// crash in between leaves the top-up processing and Recover (or the
-// client's retry) finishes both; a top-up answered already repays nothing
-// again. The caller holds the user lock.
 func (s *Service) repayAfterTopUp(ctx context.Context, topUp *Record) error {
 	idem, ok := strings.CutPrefix(topUp.Key, fmt.Sprintf("U:%d:topup:", topUp.UserID))
 	if !ok {
