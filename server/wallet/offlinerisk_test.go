@@ -243,7 +243,7 @@ func TestDeviceRevocationTime(t *testing.T) {
 // A phone revoked while the tills are offline: a code made before the
 // revocation settles plainly; one made after it (a till without the new
 // list accepted it) is settled by the normal rule and flagged
-// after_revoke.
+// after_revoke; the help desk refunds it, to the balance.
 func TestOfflineAfterRevokeFlagged(t *testing.T) {
 	e := offlineEnv(t)
 	s := e.AddStudent(wallettest.Options{BankBalance: 100_00, TopUp: 50_00})
@@ -265,6 +265,20 @@ func TestOfflineAfterRevokeFlagged(t *testing.T) {
 	if len(got) != 2 || len(got[wallettest.POS]) != 0 || !slices.Equal(got[pos2], []string{wallet.FlagAfterRevoke}) {
 		t.Fatalf("flags %v", got)
 	}
+	var sale string
+	for _, r := range offlineRecords(t, e, s) {
+		if r.Terminal == pos2 {
+			sale = r.Key
+		}
+	}
+	rf, err := e.Svc.Refund(ctx, wallet.RefundRequest{Sale: sale, Key: "desk-1", Amount: 9_00, Reason: "phone stolen"})
+	if err != nil || rf.Status != protocol.StatusApproved || rf.Channel != protocol.ChannelBalance {
+		t.Fatalf("refund %+v %v", rf, err)
+	}
+	if _, err := e.Svc.Refund(ctx, wallet.RefundRequest{Sale: sale, Key: "desk-2", Amount: 1, Reason: "again"}); err != protocol.ErrRefundExceedsSale {
+		t.Fatalf("refund beyond the sale: %v", err)
+	}
+	wantBalance(t, e, s, 42_00, 13_00)
 	e.Check()
 }
 
