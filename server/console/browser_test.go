@@ -175,6 +175,7 @@ func TestConsoleInBrowser(t *testing.T) {
 			"after_revoke:"+flag+",after_revoke:"+flag; got != want {
 			t.Fatalf("flags shown %q, want %q", got, want)
 		}
+		p.eval(`(document.getElementById('transactions').scrollIntoView(), '')`)
 		p.shot("student-offline-" + lang)
 	}
 	if es := r.audit(operator.AuditQuery{Target: "user:" + s.No}); len(es) != 8 {
