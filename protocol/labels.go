@@ -9,8 +9,9 @@ type Label struct {
 	EN string `json:"en"`
 }
 
-// labels is keyed "channel:<channel>", "status:<status>" and
-// "kind:<record kind>" (the kinds of the wallet's records).
+// labels is keyed "channel:<channel>", "status:<status>",
+// "kind:<record kind>" (the kinds of the wallet's records) and
+// "flag:<flag>" (the flags of a settled offline payment).
 var labels = map[string]Label{
 	"channel:" + ChannelBalance:  {"余额", "Balance"},
 	"channel:" + ChannelBankCard: {"银行卡", "Bank card"},
@@ -34,6 +35,12 @@ var labels = map[string]Label{
 	"kind:withdraw": {"提现", "Withdrawal"},
 	"kind:offline":  {"离线消费", "Offline payment"},
 	"kind:refund":   {"退款", "Refund"},
+	// An offline debt repaid from the balance (after a top-up, or asked for).
+	"kind:debt_repay": {"偿还欠款", "Debt repaid"},
+
+	// Flags settlement puts on an offline payment (wallet.OfflineFlags).
+	"flag:after_revoke":  {"设备吊销后使用", "Used after the phone was revoked"},
+	"flag:code_replayed": {"付款码重复使用", "Payment code used twice"},
 }
 
 // LabelOf returns the label of key ("channel:balance", "status:reversed",

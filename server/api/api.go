@@ -499,6 +499,7 @@ type Transaction struct {
 	Status       string    `json:"status"`
 	Code         string    `json:"code,omitempty"`
 	Offline      bool      `json:"offline,omitempty"` // accepted by a terminal offline, settled later
+	Flags        []string  `json:"flags,omitempty"`   // an offline payment's: after_revoke, code_replayed
 }
 
 type moneyResponse struct {
@@ -514,7 +515,7 @@ type transactionsResponse struct {
 func (s *Server) transaction(ctx context.Context, r wallet.Record, names map[string]string) Transaction {
 	return Transaction{ID: r.ID, Time: r.Created, Kind: r.Kind, Merchant: r.Merchant, MerchantName: names[r.Merchant],
 		Terminal: r.Terminal, Tx: string(r.Tx), Amount: r.Amount, Channel: r.Channel, Status: string(r.Status), Code: r.Code,
-		Offline: r.Kind == wallet.KindOffline}
+		Offline: r.Kind == wallet.KindOffline, Flags: wallet.OfflineFlags(&r)}
 }
 
 func (s *Server) merchantNames(ctx context.Context) map[string]string {

@@ -117,14 +117,16 @@ func (p page) login(name string) {
 
 // TestConsoleInBrowser walks the main pages in headless Chromium at
 // 360 px, in Chinese and then English, as the help desk (search, the
-// student page, freeze and unfreeze, 挂失 and 解挂, roster upload, the
-// audit log) and as a merchant manager (their fleet only), with
-// screenshots as artifacts.
+// student page, freeze and unfreeze, 挂失 and 解挂, a student's offline
+// debt and flagged offline payments, roster upload, the audit log) and as
+// a merchant manager (their fleet only), with screenshots as artifacts.
 func TestConsoleInBrowser(t *testing.T) {
 	r := newRig(t, console.Options{})
 	b := browserOf(t)
 	p := page{t, b}
 	s := r.env.AddStudent(wallettest.Options{BankBalance: 500_00, TopUp: 88_00})
+	o := r.env.AddStudent(wallettest.Options{BankBalance: 500_00, TopUp: 10_00})
+	offlineHistory(t, r.env, o)
 	r.addOperator("zhang.desk", operator.RoleHelpdesk, "", false)
 	r.addOperator("canteen", operator.RoleMerchant, wallettest.Merchant, false)
 	p.do(chromedp.Navigate(r.srv.URL + "/console/"))
@@ -165,6 +167,16 @@ func TestConsoleInBrowser(t *testing.T) {
 		}
 		p.act(`#card-found`, "找回卡 "+lang)
 		p.wait(`!!document.getElementById('card-lost')`)
+
+		p.show("#/student?no="+o.No, "student")
+		p.wait(`document.getElementById('debt')?.dataset.cents === '400'`)
+		flag := map[string]string{"zh": "设备吊销后使用", "en": "Used after the phone was revoked"}[lang]
+		if got, want := p.eval(`[...document.querySelectorAll('#transactions .flag')].map((f) => f.dataset.flag + ':' + f.textContent).join()`),
+			"after_revoke:"+flag+",after_revoke:"+flag; got != want {
+			t.Fatalf("flags shown %q, want %q", got, want)
+		}
+		p.eval(`(document.getElementById('transactions').scrollIntoView(), '')`)
+		p.shot("student-offline-" + lang)
 	}
 	if es := r.audit(operator.AuditQuery{Target: "user:" + s.No}); len(es) != 8 {
 		t.Fatalf("%d audit entries for the student, want 8", len(es))

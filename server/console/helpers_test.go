@@ -12,7 +12,9 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
+	"campuspay/protocol"
 	"campuspay/server/console"
 	"campuspay/server/operator"
 	"campuspay/server/wallet/wallettest"
@@ -163,4 +165,41 @@ func saveArtifact(t *testing.T, name string, b []byte) {
 		t.Fatal(err)
 	}
 	t.Logf("artifact %s", p)
+}
+
+// offlineHistory gives s two offline payments made after the phone was
+// revoked (flagged after_revoke) and a debt of ¥4.00: an allowance of
+// ¥10.00 (the whole balance), the phone revoked, then two tills offline
+// accept ¥10.00 and ¥4.00 while the bank card refuses.
+func offlineHistory(t *testing.T, e *wallettest.Env, s *wallettest.Student) {
+	t.Helper()
+	c, err := protocol.ParseCertificate(s.Cert)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, err := e.Svc.RequestAllowance(ctx, s.ID, c.DeviceID, 10_00)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Cert = g.Certificate
+	if err := e.Svc.RevokeDevice(ctx, s.ID, c.DeviceID); err != nil {
+		t.Fatal(err)
+	}
+	e.Clock.Advance(time.Minute)
+	if err := e.Bank.SetFrozen(s.BankCode, s.BankCard, true); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []struct {
+		terminal string
+		amount   int64
+	}{{wallettest.POS, 10_00}, {wallettest.CardBox, 4_00}} {
+		ack := e.Svc.ApplyJournal(ctx, &protocol.JournalEntry{V: 1, Terminal: p.terminal, Seq: 1, Tx: e.TxID(), Kind: protocol.EntryOffline,
+			Status: protocol.StatusApproved, Amount: p.amount, CredKind: protocol.CredCode, Cred: e.PayCode(s), At: e.Clock.Now()})
+		if ack == nil || !ack.OK {
+			t.Fatalf("offline entry at %s: %+v", p.terminal, ack)
+		}
+	}
+	if err := e.Bank.SetFrozen(s.BankCode, s.BankCard, false); err != nil {
+		t.Fatal(err)
+	}
 }

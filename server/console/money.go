@@ -90,7 +90,7 @@ func (a *Actions) Sales(ctx context.Context, studentNo string, before int64, lim
 			}
 			row.StudentNo = nos[r.UserID]
 		}
-		if (r.Kind == wallet.KindPayment || r.Kind == wallet.KindScanPay) && r.Status == protocol.StatusApproved {
+		if (r.Kind == wallet.KindPayment || r.Kind == wallet.KindScanPay || r.Kind == wallet.KindOffline) && r.Status == protocol.StatusApproved {
 			if row.Refunded, err = a.Svc.Refunded(ctx, r.Key); err != nil {
 				return nil, fmt.Errorf("%w: %v", protocol.ErrInternal, err)
 			}

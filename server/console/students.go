@@ -80,14 +80,16 @@ type StudentPage struct {
 	Devices      []DeviceRow  `json:"devices"`
 	Cards        []CardRow    `json:"cards"`
 	Transactions []TxRow      `json:"transactions"`
+	Debt         int64        `json:"debt"` // cents owed for offline payments (repaid from the next top-up)
 }
 
 // DeviceRow is one of the student's phones.
 type DeviceRow struct {
-	ID      uint32    `json:"id"`
-	Created time.Time `json:"created"`
-	Expires time.Time `json:"expires"`
-	Revoked bool      `json:"revoked"`
+	ID        uint32    `json:"id"`
+	Created   time.Time `json:"created"`
+	Expires   time.Time `json:"expires"`
+	Revoked   bool      `json:"revoked"`
+	RevokedAt time.Time `json:"revoked_at,omitzero"` // zero when revoked before the time was kept
 }
 
 // CardRow is a campus card of the student: the current one and those
@@ -110,6 +112,7 @@ type TxRow struct {
 	Channel  string    `json:"channel,omitempty"`
 	Status   string    `json:"status"`
 	Code     string    `json:"code,omitempty"`
+	Flags    []string  `json:"flags,omitempty"` // an offline payment's: after_revoke, code_replayed
 }
 
 // RecentTransactions is how many transactions a student page shows.
@@ -140,7 +143,7 @@ func (a *Actions) Student(ctx context.Context, no string) (*StudentPage, error) 
 		return nil, fmt.Errorf("%w: %v", protocol.ErrInternal, err)
 	}
 	for _, d := range ds {
-		p.Devices = append(p.Devices, DeviceRow{ID: d.ID, Created: d.Created, Expires: d.Expires, Revoked: d.Revoked})
+		p.Devices = append(p.Devices, DeviceRow{ID: d.ID, Created: d.Created, Expires: d.Expires, Revoked: d.Revoked, RevokedAt: d.RevokedAt})
 	}
 	lost, err := a.Store.UserLostCards(ctx, u.ID)
 	if err != nil {
@@ -156,13 +159,16 @@ func (a *Actions) Student(ctx context.Context, no string) (*StudentPage, error) 
 		}
 		p.Cards = append(p.Cards, CardRow{UID: c.UID, Lost: true, LostAt: c.At})
 	}
+	if p.Debt, err = a.Svc.Debt(ctx, u.ID); err != nil {
+		return nil, fmt.Errorf("%w: %v", protocol.ErrInternal, err)
+	}
 	recs, err := a.Svc.Transactions(ctx, u.ID, 0, RecentTransactions)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", protocol.ErrInternal, err)
 	}
 	for _, r := range recs {
 		p.Transactions = append(p.Transactions, TxRow{ID: r.ID, Created: r.Created, Kind: r.Kind, Terminal: r.Terminal, Merchant: r.Merchant,
-			Amount: r.Amount, Channel: r.Channel, Status: string(r.Status), Code: r.Code})
+			Amount: r.Amount, Channel: r.Channel, Status: string(r.Status), Code: r.Code, Flags: wallet.OfflineFlags(&r)})
 	}
 	return p, nil
 }

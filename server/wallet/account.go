@@ -398,7 +398,7 @@ func (s *Service) completeTopUp(ctx context.Context, rec *Record) (*Record, erro
 		Postings: []ledger.Posting{{Account: bankAccount(rec.BankCode), Amount: -rec.Amount}, {Account: walletAccount(rec.UserID), Amount: rec.Amount}}}); err != nil {
 		return nil, fmt.Errorf("wallet: post top-up %s: %w", rec.Key, err)
 	}
-	return rec, s.finish(ctx, rec, protocol.StatusApproved, nil)
+	return rec, s.finishTopUp(ctx, rec)
 }
 
 // Withdraw moves amount from the wallet to the bound card (rule 5). A
@@ -464,7 +464,7 @@ func (s *Service) undoTopUp(ctx context.Context, rec *Record, why error) error {
 	if _, _, found, err := s.led.Lookup(ctx, "topup:"+rec.Key); err != nil {
 		return fmt.Errorf("wallet: lookup %s: %w", rec.Key, err)
 	} else if found {
-		return s.finish(ctx, rec, protocol.StatusApproved, nil)
+		return s.finishTopUp(ctx, rec)
 	}
 	if _, err := s.bank.Debit(ctx, bankKey("tu", rec.Key), rec.BankCode, rec.BankCard, rec.Amount); err != nil {
 		if bankDefinite(err) {
@@ -483,7 +483,7 @@ func (s *Service) undoTopUp(ctx context.Context, rec *Record, why error) error {
 			Postings: []ledger.Posting{{Account: bankAccount(rec.BankCode), Amount: -rec.Amount}, {Account: walletAccount(rec.UserID), Amount: rec.Amount}}}); err != nil {
 			return fmt.Errorf("wallet: post top-up %s: %w", rec.Key, err)
 		}
-		return s.finish(ctx, rec, protocol.StatusApproved, nil)
+		return s.finishTopUp(ctx, rec)
 	}
 	return s.finish(ctx, rec, protocol.StatusDeclined, why)
 }
@@ -609,7 +609,7 @@ func (s *Service) RevokeDevice(ctx context.Context, id, device uint32) error {
 	if d.Revoked {
 		return nil
 	}
-	if err := s.st.RevokeDevice(ctx, device); err != nil {
+	if err := s.st.RevokeDevice(ctx, device, s.now()); err != nil {
 		return fmt.Errorf("wallet: revoke device %d: %w", device, err)
 	}
 	s.hotDevices.drop(device)

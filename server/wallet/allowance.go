@@ -387,46 +387,6 @@ func (s *Service) allowanceHold(ctx context.Context, a *Allowance) (string, ledg
 	}
 }
 
-// debt returns what the student owes for offline payments.
-func (s *Service) debt(ctx context.Context, id uint32) (int64, error) {
-	b, err := s.led.Balance(ctx, debtAccount(id))
-	if err != nil {
-		return 0, fmt.Errorf("wallet: debt of %d: %w", id, err)
-	}
-	return max(0, -b.Posted), nil
-}
-
-// RepayDebt pays what the balance covers of the student's offline debt;
-// key makes it idempotent (the same key again moves nothing).
-func (s *Service) RepayDebt(ctx context.Context, id uint32, key string) (*OfflineView, error) {
-	defer s.lockUser(id)()
-	owed, err := s.debt(ctx, id)
-	if err != nil {
-		return nil, err
-	}
-	tkey := fmt.Sprintf("repay:%d:%s", id, key)
-	if _, _, found, err := s.led.Lookup(ctx, tkey); err != nil {
-		return nil, fmt.Errorf("wallet: lookup %s: %w", tkey, err)
-	} else if !found && owed > 0 {
-		b, err := s.led.Balance(ctx, walletAccount(id))
-		if err != nil {
-			return nil, fmt.Errorf("wallet: balance of %d: %w", id, err)
-		}
-		pay := min(owed, b.Available)
-		if pay <= 0 {
-			return nil, protocol.ErrBalanceLow
-		}
-		if _, err := s.led.Post(ctx, ledger.Transfer{Key: tkey, Kind: "debt_repay", At: s.now(), Memo: "offline debt repaid",
-			Postings: []ledger.Posting{{Account: walletAccount(id), Amount: -pay}, {Account: debtAccount(id), Amount: pay}}}); err != nil {
-			if errors.Is(err, ledger.ErrInsufficient) {
-				return nil, protocol.ErrBalanceLow
-			}
-			return nil, fmt.Errorf("wallet: repay debt of %d: %w", id, err)
-		}
-	}
-	return s.offlineView(ctx, id)
-}
-
 // offlinePolicy is the offline part of a terminal's config: none when
 // offline payments are off, for showers and for excluded merchants.
 func (s *Service) offlinePolicy(ctx context.Context, t *Terminal, now time.Time) (*protocol.OfflinePolicy, error) {

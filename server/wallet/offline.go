@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 
 	"campuspay/protocol"
 	"campuspay/server/bank"
@@ -27,9 +28,11 @@ import (
 // that a retry after a crash, a duplicate upload or Recover resumes the
 // same plan; every money step is idempotent by a key derived from the
 // record's. A code settled twice (a screenshot accepted by two offline
-// terminals) is charged both times — the student's device signed it and
-// the risk bound covers it — and marked CODE_ALREADY_USED on the second
-// record for the back office.
+// terminals, or used online and shown again offline within its validity)
+// is charged both times — the student's device signed it and the risk
+// bound covers it — and the later record is marked CODE_ALREADY_USED and
+// flagged code_replayed for the back office; a code made after its
+// device's revocation is flagged after_revoke (offlineflags.go).
 
 // offlinePlan is how one offline payment is funded; stored as the
 // record's Response.
@@ -40,7 +43,9 @@ type offlinePlan struct {
 	FromBalance int64  `json:"from_balance"`
 	FromCard    int64  `json:"from_card"`
 	Debt        int64  `json:"debt"`
-	Replay      bool   `json:"replay,omitempty"` // the code was settled before under another record
+	Replay      bool   `json:"replay,omitempty"` // the code was used before: settled under another record, or online
+	// Flags for the back office (offlineflags.go): after_revoke, code_replayed.
+	Flags []string `json:"flags,omitempty"`
 }
 
 func (p *offlinePlan) channel() string {
@@ -103,10 +108,16 @@ func (s *Service) settleOffline(ctx context.Context, t *Terminal, e *protocol.Jo
 	if err != nil {
 		return nil, true
 	}
+	if p.Flags, err = s.offlineFlags(ctx, code, e); err != nil {
+		return nil, true
+	}
 	rec = &Record{Key: key, Kind: KindOffline, UserID: u.ID, Terminal: t.ID, Tx: e.Tx, Merchant: t.Merchant,
 		Amount: e.Amount, ReqHash: h, Status: StatusProcessing, Created: e.At, Updated: now}
 	if p.FromCard > 0 {
 		rec.BankCode, rec.BankCard = u.BankCode, u.BankCard
+	}
+	if slices.Contains(p.Flags, FlagCodeReplayed) { // used online before
+		p.Replay, rec.Code = true, protocol.ErrCodeUsed.Code
 	}
 	setPlan(rec, p)
 	// The mark outlives any settlement: an allowance's entries arrive at
@@ -116,8 +127,9 @@ func (s *Service) settleOffline(ctx context.Context, t *Terminal, e *protocol.Jo
 	if err != nil {
 		return nil, true
 	}
-	if owner != key {
+	if owner != key { // settled before under another record
 		p.Replay, rec.Code = true, protocol.ErrCodeUsed.Code
+		p.Flags = addFlag(p.Flags, FlagCodeReplayed)
 		setPlan(rec, p)
 		if err := s.st.PutRecord(ctx, rec); err != nil {
 			return nil, true
@@ -243,7 +255,7 @@ func (s *Service) runOffline(ctx context.Context, u *User, al *Allowance, rec *R
 			if err != nil {
 				return nil, true
 			}
-			np.Replay = p.Replay
+			np.Replay, np.Flags = p.Replay, p.Flags
 			if p = np; !save() {
 				return nil, true
 			}

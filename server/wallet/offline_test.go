@@ -377,7 +377,8 @@ func TestOfflineDuplicateUploadAfterCrash(t *testing.T) {
 
 // A screenshot of one code accepted by two offline tills: each till's
 // seen-code cache cannot know of the other; settlement charges both (the
-// risk bound covers it) and marks the second CODE_ALREADY_USED.
+// risk bound covers it) and marks the second CODE_ALREADY_USED, flagged
+// code_replayed.
 func TestOfflineReplayAcrossTerminals(t *testing.T) {
 	e := offlineEnv(t)
 	s := e.AddStudent(wallettest.Options{BankBalance: 100_00, TopUp: 50_00})
@@ -396,6 +397,10 @@ func TestOfflineReplayAcrossTerminals(t *testing.T) {
 	}
 	if marked != 1 {
 		t.Fatalf("%d records marked as a replay, want 1", marked)
+	}
+	// The second settled is flagged code_replayed, the first is not.
+	if got := flagsByTerminal(t, e, s); len(got[wallettest.POS]) != 0 || !slices.Equal(got[pos2], []string{wallet.FlagCodeReplayed}) {
+		t.Fatalf("flags %v", got)
 	}
 	e.Check()
 }

@@ -62,7 +62,8 @@ func refundHash(key string) string {
 // Refund refunds part or all of an approved sale (a terminal payment or a
 // scan-to-pay) through its channel: the balance (a ledger transfer back),
 // the bank card (the bank's refund of the original debit) or WeChat Pay
-// (its refund API). It is idempotent by r.Key: the same key again returns
+// (its refund API). An offline payment (the help desk's answer to a
+// flagged one) is refunded to the balance, whatever funded it. It is idempotent by r.Key: the same key again returns
 // the same refund (finishing it if it was interrupted) and moves nothing
 // more; the same key with another amount is REFUND_KEY_CONFLICT. The
 // refunds of a sale never exceed it (REFUND_EXCEEDS_SALE), and a reversed
@@ -123,6 +124,11 @@ func (s *Service) Refund(ctx context.Context, r RefundRequest) (*Record, error) 
 	rec := &Record{Key: refundKey(r.Sale, n), Kind: KindRefund, UserID: sale.UserID, Terminal: sale.Terminal, Tx: sale.Tx,
 		Merchant: sale.Merchant, Amount: r.Amount, Channel: sale.Channel, BankCode: sale.BankCode, BankCard: sale.BankCard,
 		Status: StatusProcessing, ReqHash: h, Response: info, Created: now, Updated: now}
+	if sale.Kind == KindOffline {
+		// Funded from several sources (hold, balance, card, debt): given
+		// back to the balance, where a debt is repaid from it as usual.
+		rec.Channel, rec.BankCode, rec.BankCard = protocol.ChannelBalance, "", ""
+	}
 	if err := s.st.PutRecord(ctx, rec); err != nil {
 		return nil, fmt.Errorf("wallet: record refund %s: %w", rec.Key, err)
 	}
@@ -134,7 +140,7 @@ func refundable(sale *Record) error {
 	switch {
 	case sale == nil || sale.Kind == kindTombstone:
 		return protocol.ErrRefundSaleUnknown
-	case sale.Kind != KindPayment && sale.Kind != KindScanPay:
+	case sale.Kind != KindPayment && sale.Kind != KindScanPay && sale.Kind != KindOffline:
 		return protocol.ErrRefundNotRefundable
 	case sale.Status == protocol.StatusReversed || sale.Status == StatusReversing:
 		return protocol.ErrRefundSaleReversed

@@ -168,6 +168,9 @@ type Device struct {
 	Created time.Time
 	Expires time.Time
 	Revoked bool
+	// RevokedAt is when it was first revoked; zero when it is not, or when
+	// it was revoked before the time was kept (schema 10 / 0010).
+	RevokedAt time.Time
 }
 
 // LostCard is a campus card reported lost (挂失): refused at every terminal.
@@ -283,8 +286,8 @@ type Store interface {
 	// Devices and lost cards.
 	AddDevice(ctx context.Context, d *Device) error // assigns d.ID
 	Device(ctx context.Context, id uint32) (*Device, error)
-	Devices(ctx context.Context, user uint32) ([]Device, error) // the user's, revoked included, by ID
-	RevokeDevice(ctx context.Context, id uint32) error
+	Devices(ctx context.Context, user uint32) ([]Device, error)          // the user's, revoked included, by ID
+	RevokeDevice(ctx context.Context, id uint32, at time.Time) error     // revoked at at; a device revoked already keeps its first time
 	RevokedDevices(ctx context.Context, now time.Time) ([]uint32, error) // revoked and not yet expired
 	ReportCardLost(ctx context.Context, uid string, user uint32, at time.Time) error
 	ClearCardLost(ctx context.Context, uid string) error // 解挂: the card pays again; absent is no error
@@ -327,7 +330,9 @@ type Store interface {
 	Unfinished(ctx context.Context, before time.Time, limit int) ([]Record, error)
 	// PaidBetween sums what the daily limit counts of user's records
 	// created in [from, to): wallet-funded (balance and bank card) payments
-	// approved, processing or pending, and active shower holds at the hold.
+	// approved, processing or pending, active shower holds at the hold, and
+	// offline payments settled or being settled (KindOffline, approved or
+	// processing, whatever funded them: created is the till's time).
 	PaidBetween(ctx context.Context, user uint32, from, to time.Time) (int64, error)
 	// Unsettled lists user's records still processing, pending or
 	// reversing (money may still move), oldest first.

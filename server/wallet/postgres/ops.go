@@ -151,31 +151,31 @@ func (s *Store) AddDevice(ctx context.Context, d *wallet.Device) error {
 func (s *Store) Device(ctx context.Context, id uint32) (*wallet.Device, error) {
 	var d wallet.Device
 	var key []byte
-	var created, expires int64
-	err := s.pool.QueryRow(ctx, `SELECT id, user_id, key, created, expires, revoked FROM devices WHERE id=$1`, int64(id)).
-		Scan(&d.ID, &d.UserID, &key, &created, &expires, &d.Revoked)
+	var created, expires, revokedAt int64
+	err := s.pool.QueryRow(ctx, `SELECT id, user_id, key, created, expires, revoked, revoked_at FROM devices WHERE id=$1`, int64(id)).
+		Scan(&d.ID, &d.UserID, &key, &created, &expires, &d.Revoked, &revokedAt)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, protocol.ErrNotFound
 	}
 	if err != nil {
 		return nil, fmt.Errorf("wallet/postgres: device %d: %w", id, s.fail(err))
 	}
-	d.Key, d.Created, d.Expires = ed25519.PublicKey(key), fromNanos(created), fromNanos(expires)
+	d.Key, d.Created, d.Expires, d.RevokedAt = ed25519.PublicKey(key), fromNanos(created), fromNanos(expires), fromNanos(revokedAt)
 	return &d, nil
 }
 
 // Devices implements wallet.Store.
 func (s *Store) Devices(ctx context.Context, user uint32) ([]wallet.Device, error) {
-	rows, err := s.pool.Query(ctx, `SELECT id, user_id, key, created, expires, revoked FROM devices WHERE user_id=$1 ORDER BY id`, int64(user))
+	rows, err := s.pool.Query(ctx, `SELECT id, user_id, key, created, expires, revoked, revoked_at FROM devices WHERE user_id=$1 ORDER BY id`, int64(user))
 	if err != nil {
 		return nil, fmt.Errorf("wallet/postgres: devices of %d: %w", user, s.fail(err))
 	}
 	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (wallet.Device, error) {
 		var d wallet.Device
 		var key []byte
-		var created, expires int64
-		err := r.Scan(&d.ID, &d.UserID, &key, &created, &expires, &d.Revoked)
-		d.Key, d.Created, d.Expires = ed25519.PublicKey(key), fromNanos(created), fromNanos(expires)
+		var created, expires, revokedAt int64
+		err := r.Scan(&d.ID, &d.UserID, &key, &created, &expires, &d.Revoked, &revokedAt)
+		d.Key, d.Created, d.Expires, d.RevokedAt = ed25519.PublicKey(key), fromNanos(created), fromNanos(expires), fromNanos(revokedAt)
 		return d, err
 	})
 	if err != nil {
@@ -185,8 +185,8 @@ func (s *Store) Devices(ctx context.Context, user uint32) ([]wallet.Device, erro
 }
 
 // RevokeDevice implements wallet.Store.
-func (s *Store) RevokeDevice(ctx context.Context, id uint32) error {
-	if err := s.exec(ctx, `UPDATE devices SET revoked=true WHERE id=$1`, int64(id)); err != nil {
+func (s *Store) RevokeDevice(ctx context.Context, id uint32, at time.Time) error {
+	if err := s.exec(ctx, `UPDATE devices SET revoked=true, revoked_at=$2 WHERE id=$1 AND NOT revoked`, int64(id), nanos(at)); err != nil {
 		return fmt.Errorf("wallet/postgres: revoke device %d: %w", id, err)
 	}
 	return nil
@@ -497,13 +497,15 @@ func (s *Store) Unfinished(ctx context.Context, before time.Time, limit int) ([]
 
 // PaidBetween implements wallet.Store. Besides approved payments it counts
 // what is committed but not final: active shower holds (at the hold) and
-// wallet-funded payments still processing or pending.
+// wallet-funded payments still processing or pending; and settled offline
+// payments. The same condition is in wallet_put_intent (migrations 0010).
 func (s *Store) PaidBetween(ctx context.Context, user uint32, from, to time.Time) (int64, error) {
 	var sum int64
 	err := s.pool.QueryRow(ctx, `SELECT COALESCE(SUM(amount), 0)::bigint FROM records WHERE user_id=$1 AND created>=$2 AND created<$3
 		AND ((kind IN ('payment', 'scan_pay', 'shower') AND status IN ('approved', 'processing', 'pending')
 				AND channel IN ('balance', 'bank_card'))
-			OR (kind='shower' AND status='held'))`,
+			OR (kind='shower' AND status='held')
+			OR (kind='offline' AND status IN ('approved', 'processing')))`,
 		int64(user), nanos(from), nanos(to)).Scan(&sum)
 	if err != nil {
 		return 0, fmt.Errorf("wallet/postgres: paid between: %w", s.fail(err))

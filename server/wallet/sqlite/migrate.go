@@ -53,6 +53,12 @@ var migrations = []migration{
 		_, err := tx.ExecContext(ctx, allowancesSchema)
 		return err
 	}},
+	// Settlement flags an offline payment made after its device's
+	// revocation; devices revoked before this step keep 0 (unknown).
+	{10, "device revocation time", func(ctx context.Context, tx *sql.Tx, _ *fieldCipher) error {
+		_, err := tx.ExecContext(ctx, `ALTER TABLE devices ADD COLUMN revoked_at INTEGER NOT NULL DEFAULT 0`)
+		return err
+	}},
 }
 
 // migrate applies every migration newer than the recorded version, in

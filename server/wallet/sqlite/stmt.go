@@ -95,11 +95,13 @@ const (
 		response=?, qr_seq=?, updated=? WHERE id=? AND key=? AND kind=? AND user_id=?`
 	// qPaidBetween is what the daily limit counts (wallet.Store.PaidBetween),
 	// read by PaidBetween and inside PutIntent's write. ORs, not IN lists:
-	// SQLite builds a table for each IN list on every run.
+	// SQLite builds a table for each IN list on every run. Offline payments
+	// count whatever funded them (their created is the till's time).
 	qPaidBetween = `SELECT COALESCE(SUM(amount), 0) FROM records WHERE user_id=? AND created>=? AND created<?
 		AND (((kind='payment' OR kind='scan_pay' OR kind='shower') AND (status='approved' OR status='processing' OR status='pending')
 				AND (channel='balance' OR channel='bank_card'))
-			OR (kind='shower' AND status='held'))`
+			OR (kind='shower' AND status='held')
+			OR (kind='offline' AND (status='approved' OR status='processing')))`
 )
 
 var hotWrites = []string{qSavepoint, qRollbackTo, qRelease, qSeenExpire, qSeenInsert, qSeenOwner, qRecordUpsert, qRecordUpdate, qPaidBetween}

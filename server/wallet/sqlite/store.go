@@ -410,23 +410,23 @@ func (s *Store) AddDevice(ctx context.Context, d *wallet.Device) error {
 func (s *Store) Device(ctx context.Context, id uint32) (*wallet.Device, error) {
 	var d wallet.Device
 	var key []byte
-	var created, expires int64
+	var created, expires, revokedAt int64
 	var revoked int
-	err := s.queryRow(ctx, `SELECT id, user_id, key, created, expires, revoked FROM devices WHERE id=?`, id).
-		Scan(&d.ID, &d.UserID, &key, &created, &expires, &revoked)
+	err := s.queryRow(ctx, `SELECT id, user_id, key, created, expires, revoked, revoked_at FROM devices WHERE id=?`, id).
+		Scan(&d.ID, &d.UserID, &key, &created, &expires, &revoked, &revokedAt)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, protocol.ErrNotFound
 	}
 	if err != nil {
 		return nil, fmt.Errorf("wallet/sqlite: device %d: %w", id, err)
 	}
-	d.Key, d.Created, d.Expires, d.Revoked = ed25519.PublicKey(key), fromNanos(created), fromNanos(expires), revoked != 0
+	d.Key, d.Created, d.Expires, d.Revoked, d.RevokedAt = ed25519.PublicKey(key), fromNanos(created), fromNanos(expires), revoked != 0, fromNanos(revokedAt)
 	return &d, nil
 }
 
 // Devices implements wallet.Store.
 func (s *Store) Devices(ctx context.Context, user uint32) ([]wallet.Device, error) {
-	rows, err := s.query(ctx, `SELECT id, user_id, key, created, expires, revoked FROM devices WHERE user_id=? ORDER BY id`, user)
+	rows, err := s.query(ctx, `SELECT id, user_id, key, created, expires, revoked, revoked_at FROM devices WHERE user_id=? ORDER BY id`, user)
 	if err != nil {
 		return nil, fmt.Errorf("wallet/sqlite: devices of %d: %w", user, err)
 	}
@@ -435,20 +435,20 @@ func (s *Store) Devices(ctx context.Context, user uint32) ([]wallet.Device, erro
 	for rows.Next() {
 		var d wallet.Device
 		var key []byte
-		var created, expires int64
+		var created, expires, revokedAt int64
 		var revoked int
-		if err := rows.Scan(&d.ID, &d.UserID, &key, &created, &expires, &revoked); err != nil {
+		if err := rows.Scan(&d.ID, &d.UserID, &key, &created, &expires, &revoked, &revokedAt); err != nil {
 			return nil, fmt.Errorf("wallet/sqlite: devices of %d: %w", user, err)
 		}
-		d.Key, d.Created, d.Expires, d.Revoked = ed25519.PublicKey(key), fromNanos(created), fromNanos(expires), revoked != 0
+		d.Key, d.Created, d.Expires, d.Revoked, d.RevokedAt = ed25519.PublicKey(key), fromNanos(created), fromNanos(expires), revoked != 0, fromNanos(revokedAt)
 		out = append(out, d)
 	}
 	return out, rows.Err()
 }
 
 // RevokeDevice implements wallet.Store.
-func (s *Store) RevokeDevice(ctx context.Context, id uint32) error {
-	if err := s.exec(ctx, `UPDATE devices SET revoked=1 WHERE id=?`, id); err != nil {
+func (s *Store) RevokeDevice(ctx context.Context, id uint32, at time.Time) error {
+	if err := s.exec(ctx, `UPDATE devices SET revoked=1, revoked_at=? WHERE id=? AND revoked=0`, nanos(at), id); err != nil {
 		return fmt.Errorf("wallet/sqlite: revoke device %d: %w", id, err)
 	}
 	return nil
@@ -827,7 +827,8 @@ func (s *Store) Unfinished(ctx context.Context, before time.Time, limit int) ([]
 
 // PaidBetween implements wallet.Store. Besides approved payments it counts
 // what is committed but not final: active shower holds (at the hold) and
-// wallet-funded payments still processing or pending.
+// wallet-funded payments still processing or pending; and settled offline
+// payments.
 func (s *Store) PaidBetween(ctx context.Context, user uint32, from, to time.Time) (int64, error) {
 	var sum int64
 	err := s.queryRow(ctx, qPaidBetween, user, nanos(from), nanos(to)).Scan(&sum)

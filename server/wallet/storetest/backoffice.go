@@ -126,7 +126,7 @@ func testBackOfficeUsers(t *testing.T, f Factory) {
 	if err != nil || len(ds) != 2 || ds[0].ID >= ds[1].ID || !ds[0].Expires.Equal(t0.Add(time.Hour)) {
 		t.Fatalf("devices %+v %v", ds, err)
 	}
-	if err := s.RevokeDevice(ctx, ds[1].ID); err != nil {
+	if err := s.RevokeDevice(ctx, ds[1].ID, t0); err != nil {
 		t.Fatal(err)
 	}
 	if ds, _ := s.Devices(ctx, u.ID); !ds[1].Revoked || ds[0].Revoked {

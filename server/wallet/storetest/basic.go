@@ -148,7 +148,7 @@ func testDevices(t *testing.T, f Factory) {
 		t.Fatal("two devices, one id")
 	}
 	got, err := s.Device(ctx, d1.ID)
-	if err != nil || got.UserID != u.ID || !bytes.Equal(got.Key, pub) || !got.Created.Equal(t0) || !got.Expires.Equal(d1.Expires) || got.Revoked {
+	if err != nil || got.UserID != u.ID || !bytes.Equal(got.Key, pub) || !got.Created.Equal(t0) || !got.Expires.Equal(d1.Expires) || got.Revoked || !got.RevokedAt.IsZero() {
 		t.Fatalf("device %+v %v", got, err)
 	}
 	if _, err := s.Device(ctx, 9999); !errors.Is(err, protocol.ErrNotFound) {
@@ -157,13 +157,15 @@ func testDevices(t *testing.T, f Factory) {
 	if rs, err := s.RevokedDevices(ctx, t0); err != nil || len(rs) != 0 {
 		t.Fatalf("revoked before any: %v %v", rs, err)
 	}
-	for _, d := range []*wallet.Device{d1, d2} {
-		if err := s.RevokeDevice(ctx, d.ID); err != nil {
+	// The time of the revocation is kept; revoking again keeps the first.
+	revokedAt := t0.Add(90 * time.Minute)
+	for i, d := range []*wallet.Device{d1, d2, d1} {
+		if err := s.RevokeDevice(ctx, d.ID, revokedAt.Add(time.Duration(i)*time.Minute)); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if got, _ := s.Device(ctx, d1.ID); !got.Revoked {
-		t.Fatal("not revoked")
+	if got, _ := s.Device(ctx, d1.ID); !got.Revoked || !got.RevokedAt.Equal(revokedAt) {
+		t.Fatalf("revoked %v at %v, want at %v", got.Revoked, got.RevokedAt, revokedAt)
 	}
 	// Listed only until the certificate expires.
 	if rs, err := s.RevokedDevices(ctx, t0); err != nil || len(rs) != 2 || rs[0] > rs[1] {
@@ -175,7 +177,8 @@ func testDevices(t *testing.T, f Factory) {
 	// The user's own list: every device, revoked ones included, by ID.
 	ds, err := s.Devices(ctx, u.ID)
 	if err != nil || len(ds) != 2 || ds[0].ID != d1.ID || ds[1].ID != d2.ID || !ds[0].Revoked || !ds[1].Revoked ||
-		ds[0].UserID != u.ID || !bytes.Equal(ds[0].Key, pub) || !ds[0].Created.Equal(t0) || !ds[1].Expires.Equal(d2.Expires) {
+		ds[0].UserID != u.ID || !bytes.Equal(ds[0].Key, pub) || !ds[0].Created.Equal(t0) || !ds[1].Expires.Equal(d2.Expires) ||
+		!ds[0].RevokedAt.Equal(revokedAt) || !ds[1].RevokedAt.Equal(revokedAt.Add(time.Minute)) {
 		t.Fatalf("devices of the user: %+v %v", ds, err)
 	}
 	if ds, err := s.Devices(ctx, u.ID+1000); err != nil || len(ds) != 0 {

@@ -108,3 +108,36 @@ func testSharedDailyLimit(t *testing.T, f Factory) {
 		t.Fatalf("%d intents written, daily total %d; want 10 and 1000", ok, total)
 	}
 }
+
+// Offline payments count towards the day of their till time, settled or
+// being settled, whatever funded them (the hold, the balance, the card or
+// a debt): PaidBetween and PutIntent's check both see them.
+func testOfflineDailyTotal(t *testing.T, f Factory) {
+	s, _ := open(t, f)
+	u := limitUser(t, s, "limit-offline")
+	day := time.Date(2026, 11, 30, 0, 0, 0, 0, wallet.Shanghai)
+	at := day.Add(9 * time.Hour)
+	lim := &wallet.DailyLimit{From: day, To: day.AddDate(0, 0, 1), Max: 1000}
+	for i, r := range []wallet.Record{
+		{Channel: protocol.ChannelBalance, Status: protocol.StatusApproved, Amount: 300, Created: at},           // counted
+		{Channel: wallet.ChannelDebt, Status: protocol.StatusApproved, Amount: 200, Created: at},                // counted
+		{Channel: protocol.ChannelBankCard, Status: wallet.StatusProcessing, Amount: 100, Created: at},          // counted, being settled
+		{Channel: protocol.ChannelBalance, Status: protocol.StatusApproved, Amount: 5000, Created: day.Add(-1)}, // the day before
+		{Channel: protocol.ChannelBalance, Status: protocol.StatusApproved, Amount: 7000, Created: lim.To},      // the day after
+		{Channel: protocol.ChannelBalance, Status: protocol.StatusDeclined, Amount: 9000, Created: at},          // not
+	} {
+		r.Key, r.Kind, r.UserID, r.Terminal, r.Updated = fmt.Sprint("O:pos-1:off-", i), wallet.KindOffline, u.ID, "pos-1", r.Created
+		if err := s.PutRecord(ctx, &r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got, err := s.PaidBetween(ctx, u.ID, lim.From, lim.To); err != nil || got != 600 {
+		t.Fatalf("PaidBetween = %d, %v; want 600", got, err)
+	}
+	if _, err := s.PutIntent(ctx, intent(u, "T:after-offline", 401, at.Add(time.Hour)), nil, lim); !errors.Is(err, protocol.ErrLimitDaily) {
+		t.Fatalf("online intent over the limit with offline payments: %v", err)
+	}
+	if owner, err := s.PutIntent(ctx, intent(u, "T:after-offline", 400, at.Add(time.Hour)), nil, lim); err != nil || owner != "T:after-offline" {
+		t.Fatalf("online intent up to the limit: %q %v", owner, err)
+	}
+}

@@ -63,6 +63,7 @@ func Run(t *testing.T, f Factory) {
 	t.Run("Unfinished", func(t *testing.T) { testUnfinished(t, f) })
 	t.Run("PaidBetweenUnsettledClearWeChat", func(t *testing.T) { testPaidBetween(t, f) })
 	t.Run("IntentDailyLimit", func(t *testing.T) { testIntentLimit(t, f) })
+	t.Run("OfflineDailyTotal", func(t *testing.T) { testOfflineDailyTotal(t, f) })
 	t.Run("RevisionAndJournal", func(t *testing.T) { testRevision(t, f) })
 	t.Run("APIResponses", func(t *testing.T) { testAPIResponses(t, f) })
 	t.Run("Sessions", func(t *testing.T) { testSessions(t, f) })

@@ -25,7 +25,8 @@ function months(now = new Date()) {
 }
 
 // lineHTML shows one statement line: what, where, when, how, the outcome
-// (declines by their reason), the signed amount and the balance after.
+// (declines by their reason), an offline payment's flags, the signed
+// amount and the balance after.
 function lineHTML(x) {
   const incoming = x.kind === "top_up" || x.kind === "refund";
   const where = x.merchant_name || x.merchant || lbl("kind:" + x.kind);
@@ -39,7 +40,7 @@ function lineHTML(x) {
   } else amt = `${incoming ? "+" : "-"}${money(x.amount)}`;
   return `<div><div>${esc(where)}${term ? " · " + esc(term) : ""}</div>
     <div class="muted">${when(x.time)} · ${esc(lbl("kind:" + x.kind))}${x.channel ? " · " + esc(lbl("channel:" + x.channel)) : ""}</div>
-    <div class="muted st-${esc(x.status)}"><span class="status">${esc(lbl("status:" + x.status))}</span>${x.code ? ` · <span class="reason" data-code="${esc(x.code)}">${esc(reasonLabel(x.code))}</span>` : ""}${x.tx ? ` · <span class="txid">${esc(x.tx)}</span>` : ""}</div></div>
+    <div class="muted st-${esc(x.status)}"><span class="status">${esc(lbl("status:" + x.status))}</span>${x.code ? ` · <span class="reason" data-code="${esc(x.code)}">${esc(reasonLabel(x.code))}</span>` : ""}${x.tx ? ` · <span class="txid">${esc(x.tx)}</span>` : ""}</div>${(x.flags || []).map((f) => `<div class="flag warn" data-flag="${esc(f)}">${esc(lbl("flag:" + f))}</div>`).join("")}</div>
     <div class="right"><div class="amt ${incoming ? "pos" : "neg"}">${amt}</div>${note}
     <div class="muted after">${t("balanceAfter")} ${money(x.balance_after)}</div></div>`;
 }

@@ -24,8 +24,10 @@ func offlineEntry(t *testing.T, terminal string, seq uint64, code string, amount
 // student turns an offline allowance on (its hold and expiry shown), the
 // page makes codes under it with the authorizer unreachable, those codes
 // settle when terminals upload them, a debt left by offline payments
-// nothing covered is shown, and turning the allowance off gives the phone
-// its plain certificate back. Screenshots are test artifacts.
+// nothing covered is shown, a replayed code's flag is on its line of the
+// details, the next top-up repays the debt (a line of its own), and
+// turning the allowance off gives the phone its plain certificate back.
+// Screenshots are test artifacts.
 func TestOfflinePage(t *testing.T) {
 	b := newBrowser(t)
 	r := newRig(t)
@@ -76,18 +78,19 @@ func TestOfflinePage(t *testing.T) {
 	third, err := b.NextCode(code, second)
 	must(t, err)
 	r.apiDown.Store(false)
-	// Three tills took them offline; the card refuses: ¥60 on a ¥50 balance
-	// leaves a ¥10 debt.
+	// Three tills took them offline, and a screenshot of the first code a
+	// second time; the card refuses: ¥65 on a ¥50 balance leaves a ¥15 debt.
 	must(t, r.e.Bank.SetFrozen(s.BankCode, s.BankCard, true))
 	for i, e := range []*protocol.JournalEntry{
 		offlineEntry(t, wallettest.POS, 1, code, 20_00), offlineEntry(t, "pos-2", 1, second, 20_00), offlineEntry(t, wallettest.CardBox, 1, third, 20_00),
+		offlineEntry(t, "pos-2", 2, code, 5_00),
 	} {
 		if ack := r.svc.ApplyJournal(ctx, e); ack == nil || !ack.OK {
 			t.Fatalf("entry %d: %+v", i, ack)
 		}
 	}
 	must(t, b.Show("offline"))
-	if got := mustEval[string](t, b, `document.querySelector("#offline-debt").dataset.cents`); got != "1000" {
+	if got := mustEval[string](t, b, `document.querySelector("#offline-debt").dataset.cents`); got != "1500" {
 		t.Fatalf("debt shown %s", got)
 	}
 	if !mustEval[bool](t, b, `!!document.querySelector("#debt-warning") && !document.querySelector("#allowance-form")`) {
@@ -98,6 +101,10 @@ func TestOfflinePage(t *testing.T) {
 	if !mustEval[bool](t, b, `document.querySelector("#view").textContent.includes("离线消费")`) {
 		t.Fatal("transactions do not show the offline payments")
 	}
+	if got := mustEval[string](t, b, `[...document.querySelectorAll("#txlist .flag")].map((f) => f.dataset.flag + ":" + f.textContent).join()`); got != "code_replayed:付款码重复使用" {
+		t.Fatalf("flags shown %q", got)
+	}
+	screenshot(t, b, art, "offline-zh-tx-flag.png")
 
 	// English: the same page.
 	mustEval[bool](t, b, `(document.querySelector("#lang").click(), true)`)
@@ -108,18 +115,24 @@ func TestOfflinePage(t *testing.T) {
 	}
 	screenshot(t, b, art, "offline-en-debt.png")
 
-	// Repaid after a top-up, then turned off: the phone's codes go back to
-	// the plain certificate.
+	// Repaid by the next top-up (¥25: ¥15 to the debt, ¥10 left), then
+	// turned off: the phone's codes go back to the plain certificate.
 	must(t, r.e.Bank.SetFrozen(s.BankCode, s.BankCard, false))
-	if _, err := r.svc.TopUp(ctx, s.ID, "page-topup", 20_00); err != nil {
+	if _, err := r.svc.TopUp(ctx, s.ID, "page-topup", 25_00); err != nil {
 		t.Fatal(err)
 	}
 	must(t, b.Show("home"))
 	must(t, b.Show("offline"))
-	must(t, b.Submit("#repay"))
-	if _, err := WaitFor[bool](b, `document.body.dataset.rendered === "offline" && document.querySelector("#offline-debt")?.dataset.cents === "0"`); err != nil {
+	if _, err := WaitFor[bool](b, `document.body.dataset.rendered === "offline" && document.querySelector("#offline-debt")?.dataset.cents === "0" && !document.querySelector("#repay")`); err != nil {
 		t.Fatal(err)
 	}
+	must(t, b.Show("tx"))
+	txt = mustEval[string](t, b, `document.querySelector("#txlist").textContent`)
+	if !strings.Contains(txt, "Debt repaid") || !strings.Contains(txt, "-¥15.00") || !strings.Contains(txt, "Payment code used twice") {
+		t.Fatalf("English details after the top-up: %q", txt)
+	}
+	screenshot(t, b, art, "offline-en-tx-repaid.png")
+	must(t, b.Show("offline"))
 	must(t, b.Fill("#allowance-form", map[string]string{"amount": "10"}))
 	must(t, b.Submit("#allowance-form"))
 	if _, err := WaitFor[bool](b, `document.body.dataset.rendered === "offline" && document.querySelector("#allowance-held")?.dataset.cents === "1000"`); err != nil {

@@ -4,6 +4,8 @@
 (() => {
   const { el, t, api, money, when } = Console;
 
+  // Flags settlement put on an offline payment: settled all the same.
+  const flagName = (f) => ({ after_revoke: t('设备吊销后使用', 'Used after the phone was revoked'), code_replayed: t('付款码重复使用', 'Payment code used twice') }[f] || f);
   const stateName = (s) => ({ active: t('正常', 'Active'), inactive: t('未开通', 'Not activated'), cancelled: t('已注销', 'Cancelled') }[s] || s);
 
   Console.page({
@@ -85,6 +87,7 @@
             [t('余额', 'Balance'), el('span', { id: 'balance' }, money(w.balance))],
             [t('冻结中（洗浴预授权）', 'Held (shower holds)'), money(w.held)],
             [t('可用', 'Available'), money(w.available)],
+            [t('离线欠款', 'Offline debt'), el('span', { id: 'debt', 'data-cents': p.debt, class: p.debt ? 'bad' : '' }, money(p.debt))],
             [t('绑定银行卡', 'Bank card'), w.bank_card ? w.bank_code + ' ' + w.bank_card : '—'],
             [t('手机', 'Phone'), p.phone], [t('身份证', 'ID number'), p.id_number],
             [t('类别 / 校区', 'Category / campus'), (w.category || '—') + ' / ' + w.campus],
@@ -111,7 +114,7 @@
               el('label', {}, el('span', {}, t('新卡卡号（十六进制）', 'New card UID (hex)')), el('input', { name: 'uid', required: true, maxlength: 20, pattern: '[0-9A-Fa-f]{4,20}' }))))) : null,
           el('h2', {}, t('手机设备', 'Devices')),
           p.devices.length ? el('div', { class: 'table' }, el('table', { id: 'devices' }, el('tbody', {}, p.devices.map((d) => el('tr', {},
-            el('td', {}, '#' + d.id), el('td', {}, when(d.created)), el('td', {}, d.revoked ? el('span', { class: 'badge bad' }, t('已吊销', 'Revoked')) : t('有效至 ', 'valid until ') + when(d.expires)),
+            el('td', {}, '#' + d.id), el('td', {}, when(d.created)), el('td', {}, d.revoked ? el('span', { class: 'badge bad' }, t('已吊销', 'Revoked') + (d.revoked_at ? ' ' + when(d.revoked_at) : '')) : t('有效至 ', 'valid until ') + when(d.expires)),
             el('td', {}, desk && !d.revoked ? button('revoke-' + d.id, t('吊销', 'Revoke'), 'secondary', (b) => act(b, '/devices/' + d.id + '/revoke', t('吊销设备', 'Revoke device') + ' #' + d.id)) : null))))))
             : el('p', { class: 'muted' }, t('无', 'None')),
           el('h2', {}, t('最近交易', 'Recent transactions')),
@@ -120,7 +123,8 @@
               el('th', { class: 'hide-narrow' }, t('渠道', 'Channel')), el('th', {}, t('状态', 'Status')))),
             el('tbody', {}, p.transactions.map((x) => el('tr', { 'data-id': x.id },
               el('td', {}, when(x.created)), el('td', {}, x.kind, x.merchant ? el('div', { class: 'muted' }, x.merchant) : null),
-              el('td', {}, money(x.amount)), el('td', { class: 'hide-narrow' }, x.channel || ''), el('td', {}, x.status, x.code ? el('div', { class: 'muted' }, x.code) : null)))))));
+              el('td', {}, money(x.amount)), el('td', { class: 'hide-narrow' }, x.channel || ''), el('td', {}, x.status, x.code ? el('div', { class: 'muted' }, x.code) : null,
+                (x.flags || []).map((f) => el('span', { class: 'badge bad flag', 'data-flag': f }, flagName(f))))))))));
       }
       draw(await api('GET', base));
     },
