@@ -351,13 +351,26 @@ func PayCodeScreenshot(ctx context.Context, baseURL, studentNo, password string)
 
 // CodeScreenshot waits on the code page for a code other than notThese
 // and returns a PNG of it as the phone screen shows it (the QR with its
-// quiet zone, 2 device pixels per CSS pixel) and its text.
+// quiet zone, 2 device pixels per CSS pixel) and its text. A code the page
+// refreshes meanwhile (its timer, a click) is followed to the new one.
 //
 // Two checks keep a bad picture from reaching a camera: the canvas's own
 // pixels must decode to the code (the page drew the right QR), and so must
 // the screenshot; each error says how dark the picture was, so a log alone
 // tells a blank capture from a bad drawing.
 func (b *Browser) CodeScreenshot(notThese ...string) (png []byte, code string, err error) {
+	for try := 1; ; try++ {
+		png, code, err = b.codeScreenshot(notThese)
+		if err == nil || try == 3 {
+			return png, code, err
+		}
+		if now, nerr := Eval[string](b, `document.querySelector("#qr")?.dataset.code || ""`); nerr != nil || now == code {
+			return nil, "", err // not a refresh: the picture itself is wrong
+		}
+	}
+}
+
+func (b *Browser) codeScreenshot(notThese []string) (png []byte, code string, err error) {
 	if code, err = b.NextCode(notThese...); err != nil {
 		return nil, "", err
 	}
@@ -367,7 +380,6 @@ func (b *Browser) CodeScreenshot(notThese ...string) (png []byte, code string, e
 	if png, err = b.ScreenshotOf("#qr"); err != nil {
 		return nil, "", err
 	}
-	// The code may have been refreshed between reading and the screenshot.
 	if now, err := Eval[string](b, `document.querySelector("#qr").dataset.code`); err != nil || now != code {
 		return nil, "", fmt.Errorf("browsertest: the code changed while taking the screenshot")
 	}
