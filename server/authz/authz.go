@@ -29,7 +29,6 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
-	"hash/fnv"
 	"log/slog"
 	"sort"
 	"sync"
@@ -58,6 +57,14 @@ type Backend interface {
 	AuthenticateTerminal(ctx context.Context, terminal, password string) bool
 }
 
+// AnswerFirst is implemented by a Backend that can answer a request before
+// its last write (wallet.Service.HandleRequestFirst): the authorizer
+// publishes the answer, then calls finish, before it takes the next message
+// of the same transaction.
+type AnswerFirst interface {
+	HandleRequestFirst(ctx context.Context, req *protocol.Request) (resp *protocol.Response, finish func())
+}
+
 // Config configures an Authorizer.
 type Config struct {
 	// Brokers are the broker URLs (tcp://host:port or ssl://host:port);
@@ -77,7 +84,7 @@ type Config struct {
 	// stores commit many payments per fsync (group commit).
 	Workers int
 	// MaxQueue bounds the pay and hold requests waiting for a worker
-	// (default 64 per worker). Past it the oldest waiting request is shed:
+	// (default 64 × Workers). Past it the oldest waiting request is shed:
 	// answered BUSY at once without touching money.
 	MaxQueue int
 	// KeepAlive is the MQTT keepalive (default 5 s).
@@ -125,8 +132,13 @@ type Authorizer struct {
 
 	ctx    context.Context
 	cancel context.CancelFunc
-	shards []*queue
+	queue  *queue // messages ready to be handled, whatever their key
 	wg     sync.WaitGroup
+	// keys holds, per key (a transaction; a terminal for status), the
+	// messages that arrived while one of the same key was queued or being
+	// handled: they wait for it, in order, outside the queue (dispatch).
+	keyMu sync.Mutex
+	keys  map[string][]job
 
 	connected chan struct{} // closed at the first subscribed connection to any broker
 	connOnce  sync.Once
@@ -149,6 +161,7 @@ type conn struct {
 const DefaultWorkers = 256
 
 type job struct {
+	key      string    // messages of one key are handled one at a time, in order
 	shed     bool      // answered BUSY without the backend (queue overflow)
 	received time.Time // when the message reached this authorizer (metrics)
 	msg      paho.Message
@@ -210,17 +223,15 @@ func New(cfg Config, b Backend) (*Authorizer, error) {
 		cfg: cfg, backend: b, log: log.With("component", "authz", "instance", cfg.Username),
 		connected: make(chan struct{}), subErr: make(chan error, 1),
 		statuses: map[string]TerminalStatus{}, configured: map[string]uint64{},
+		keys: map[string][]job{}, queue: newQueue(cfg.MaxQueue),
 	}
 	a.ctx, a.cancel = context.WithCancel(context.Background())
 	for _, url := range cfg.Brokers {
 		a.conns = append(a.conns, a.newConn(url))
 	}
-	a.shards = make([]*queue, cfg.Workers)
-	perShard := max(1, (cfg.MaxQueue+cfg.Workers-1)/cfg.Workers)
-	for i := range a.shards {
-		a.shards[i] = newQueue(perShard)
+	for range cfg.Workers {
 		a.wg.Add(1)
-		go a.worker(a.shards[i])
+		go a.worker()
 	}
 	return a, nil
 }
@@ -399,32 +410,67 @@ func (a *Authorizer) onMessage(via *conn, m paho.Message) {
 		m.Ack()
 		return
 	}
-	a.shards[a.shardOf(key)].push(j)
+	j.key = key
+	a.dispatch(j)
 }
 
-// shardOf picks the worker for key: the same transaction always goes to
-// the same worker, so its messages are handled one at a time, in order.
-func (a *Authorizer) shardOf(key string) int {
-	h := fnv.New32a()
-	h.Write([]byte(key))
-	return int(h.Sum32() % uint32(len(a.shards)))
+// dispatch queues j for any free worker, unless a message of the same key
+// is queued or being handled: then j waits behind it, and the worker that
+// handles that one handles j next. So a transaction's messages are handled
+// one at a time, in order, and no message waits for one of another key
+// (a fixed key-to-worker mapping would queue a payment behind another
+// transaction's commits whenever two hash alike).
+func (a *Authorizer) dispatch(j job) {
+	a.keyMu.Lock()
+	if waiting, busy := a.keys[j.key]; busy {
+		a.keys[j.key] = append(waiting, j)
+		a.keyMu.Unlock()
+		return
+	}
+	a.keys[j.key] = nil
+	a.keyMu.Unlock()
+	a.queue.push(j)
 }
 
-// worker handles its shard's messages in order until Close. Messages left
-// in the queue at Close stay unacknowledged and are redelivered.
-func (a *Authorizer) worker(q *queue) {
+// next returns the message that waits behind the one of key just handled,
+// or forgets key when none does.
+func (a *Authorizer) next(key string) (job, bool) {
+	a.keyMu.Lock()
+	defer a.keyMu.Unlock()
+	waiting := a.keys[key]
+	if len(waiting) == 0 {
+		delete(a.keys, key)
+		return job{}, false
+	}
+	j := waiting[0]
+	waiting[0] = job{}
+	a.keys[key] = waiting[1:]
+	return j, true
+}
+
+// worker handles queued messages, and after each those of the same key
+// that wait behind it, until Close. Messages not handled at Close stay
+// unacknowledged and are redelivered.
+func (a *Authorizer) worker() {
 	defer a.wg.Done()
 	for {
-		j, ok := q.pop(a.ctx)
+		j, ok := a.queue.pop(a.ctx)
 		if !ok {
 			return
 		}
-		a.handle(j)
+		for ok {
+			a.handle(j)
+			if a.ctx.Err() != nil {
+				return
+			}
+			j, ok = a.next(j.key)
+		}
 	}
 }
 
-// queue is a worker's FIFO. push never blocks: paho's router must not
-// stall, or the PUBACKs that workers wait for would stall behind it. Its
+// queue is the FIFO the workers take messages from. push never blocks:
+// paho's router must not stall, or the PUBACKs that workers wait for would
+// stall behind it. Its
 // length is bounded by the broker's in-flight window for this client,
 // since messages are acknowledged only after they are handled; on top of
 // that, at most maxMoney pay and hold requests wait to be worked on: one
@@ -531,9 +577,12 @@ func (a *Authorizer) handle(j job) {
 func (a *Authorizer) handleRequest(ctx context.Context, j job) {
 	req := j.req
 	var resp *protocol.Response
+	finish := func() {}
 	if j.shed {
 		resp = &protocol.Response{V: protocol.Version, Status: protocol.StatusDeclined}
 		resp.SetReason(protocol.ErrBusy)
+	} else if af, ok := a.backend.(AnswerFirst); ok {
+		resp, finish = af.HandleRequestFirst(ctx, req)
 	} else {
 		resp = a.backend.HandleRequest(ctx, req)
 	}
@@ -551,6 +600,7 @@ func (a *Authorizer) handleRequest(ctx context.Context, j job) {
 	a.log.Debug("authz: request", "terminal", req.Terminal, "op", string(req.Op), "tx", string(req.Tx),
 		"status", string(resp.Status), "code", resp.Code, "dup", j.msg.Duplicate())
 	a.publish(ctx, j.via, protocol.Topic(protocol.ChanResponse, req.Terminal), false, resp)
+	finish() // the record's last write, off the terminal's wait
 	a.ack(j)
 }
 

@@ -215,3 +215,63 @@ func TestRecoverFinishesReversal(t *testing.T) {
 	}
 	e.Check()
 }
+
+// TestAnswerFirst: HandleRequestFirst answers a balance payment once its
+// transfer is posted and leaves the record's final write to finish, which
+// holds the transaction until it is done. A crash before finish (the
+// answer already published) leaves the record processing with its
+// transfer posted: Recover completes it as approved and charges nothing
+// twice, where an unposted one in doubt is still reversed.
+func TestAnswerFirst(t *testing.T) {
+	e := wallettest.New(t)
+	s := e.AddStudent(wallettest.Options{BankBalance: 100_00, TopUp: 50_00})
+	p := payReq(e, e.TxID(), protocol.CredCode, e.PayCode(s), 12_00)
+	r, finish := e.Svc.HandleRequestFirst(ctx, p)
+	wantResp(t, r, protocol.StatusApproved, nil)
+	if r.Channel != protocol.ChannelBalance || r.Balance == nil || *r.Balance != 38_00 || e.Balance(s) != 38_00 {
+		t.Fatalf("%+v balance %d", r, e.Balance(s))
+	}
+	key := "T:" + wallettest.POS + ":" + string(p.Tx)
+	if rec, err := e.Store.Record(ctx, key); err != nil || rec.Status != wallet.StatusProcessing {
+		t.Fatalf("before finish: %+v %v, want the intent still processing", rec, err)
+	}
+	// The same transaction waits for finish: a query started now sees the
+	// final record, never the intent.
+	queried := make(chan *protocol.Response)
+	go func() { queried <- e.Svc.HandleRequest(ctx, req(e, protocol.OpQuery, p.Tx, wallettest.POS)) }()
+	finish()
+	q := <-queried
+	wantResp(t, q, protocol.StatusApproved, nil)
+	if rec, err := e.Store.Record(ctx, key); err != nil || rec.Status != protocol.StatusApproved {
+		t.Fatalf("after finish: %+v %v", rec, err)
+	}
+	// A crash after the answer, before finish: a new process over the same
+	// files finds the intent and the posted transfer.
+	p2 := payReq(e, e.TxID(), protocol.CredCode, e.PayCode(s), 8_00)
+	r2, _ := e.Svc.HandleRequestFirst(ctx, p2) // finish never runs
+	wantResp(t, r2, protocol.StatusApproved, nil)
+	svc, err := wallet.New(e.Config, e.Keys, e.Deps)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// And a payment in doubt whose transfer was never posted.
+	cl := &crashLedger{Store: e.Ledger, prefix: "pay:"}
+	d := e.Deps
+	d.Ledger = cl
+	dying, err := wallet.New(e.Config, e.Keys, d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p3 := payReq(e, e.TxID(), protocol.CredCode, e.PayCode(s), 5_00)
+	wantResp(t, dying.HandleRequest(ctx, p3), protocol.StatusDeclined, protocol.ErrInternal)
+	e.Clock.Advance(wallet.RecoverAfter + time.Second)
+	if n, err := svc.Recover(ctx, wallet.RecoverAfter); n != 2 || err != nil {
+		t.Fatalf("recovered %d: %v", n, err)
+	}
+	wantResp(t, svc.HandleRequest(ctx, req(e, protocol.OpQuery, p2.Tx, wallettest.POS)), protocol.StatusApproved, nil)
+	wantResp(t, svc.HandleRequest(ctx, req(e, protocol.OpQuery, p3.Tx, wallettest.POS)), protocol.StatusReversed, nil)
+	if e.Balance(s) != 50_00-12_00-8_00 {
+		t.Fatalf("balance %d, want each approval charged once and the one in doubt not at all", e.Balance(s))
+	}
+	e.Check()
+}

@@ -38,7 +38,8 @@ type killPlan struct {
 // TestPayKillNine kills the money path with SIGKILL in the middle of its
 // batches under load: a child process pays fresh codes of 40 students from
 // 64 concurrent callers (so every commit carries many payments) and reports
-// each approval only after HandleRequest returned it; the parent kills it
+// each approval once HandleRequestFirst returned it, before the record's
+// final write, as the authorizer publishes it; the parent kills it
 // at a random point, then acts as the terminals would — it asks again for
 // every approval it saw (the same answer must come back), reverses every
 // payment it never saw answered, and lets the start-up recovery run. Then:
@@ -202,7 +203,9 @@ func TestPayKillChild(t *testing.T) {
 					return
 				}
 				r := plan.Requests[i]
-				resp := svc.HandleRequest(context.Background(), r)
+				// As the authorizer does: the answer goes out before the
+				// record's final write (finish), so a kill may fall between.
+				resp, finish := svc.HandleRequestFirst(context.Background(), r)
 				if resp.Status == protocol.StatusApproved {
 					mu.Lock()
 					fmt.Fprintf(os.Stdout, "ACK %s %d\n", r.Tx, resp.Amount) // one write(2) each
@@ -210,6 +213,7 @@ func TestPayKillChild(t *testing.T) {
 				} else {
 					t.Errorf("payment %s: %+v", r.Tx, resp)
 				}
+				finish()
 			}
 		})
 	}

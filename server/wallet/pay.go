@@ -43,6 +43,48 @@ func (s *Service) HandleRequest(ctx context.Context, req *protocol.Request) *pro
 	return resp
 }
 
+// HandleRequestFirst is HandleRequest for a caller that publishes the
+// answer itself (the MQTT authorizer): it returns the answer as soon as it
+// is decided and durable, and finish, which the caller must call once the
+// answer is on its way. For a balance payment the ledger transfer is that
+// commit point (DESIGN §6: the transfer's key tells whether it was
+// posted), so the record's final write is left to finish instead of
+// delaying the terminal by one more commit. finish writes it and only then
+// releases the transaction, so a query, retry or reversal of the same
+// transaction finds the final record; a crash before it leaves the record
+// processing with its transfer posted, which a query or Recover completes
+// as approved. The response is the caller's to change before finish.
+func (s *Service) HandleRequestFirst(ctx context.Context, req *protocol.Request) (*protocol.Response, func()) {
+	d := &deferred{}
+	resp := s.HandleRequest(context.WithValue(ctx, deferredKey{}, d), req)
+	return resp, d.run
+}
+
+// deferred is the final write and the transaction unlock that
+// HandleRequestFirst leaves to its caller; nil funcs when nothing was left.
+type deferred struct {
+	save   func()
+	unlock func()
+}
+
+type deferredKey struct{}
+
+func (d *deferred) run() {
+	if d.save != nil {
+		d.save()
+	}
+	if d.unlock != nil {
+		d.unlock()
+	}
+}
+
+// deferredOf returns the request's deferred state when its caller takes
+// the answer first (HandleRequestFirst), else nil.
+func deferredOf(ctx context.Context) *deferred {
+	d, _ := ctx.Value(deferredKey{}).(*deferred)
+	return d
+}
+
 func declined(err error) *protocol.Response {
 	r := &protocol.Response{Status: protocol.StatusDeclined}
 	r.SetReason(protocol.AsReason(err))
@@ -66,7 +108,12 @@ func (s *Service) handle(ctx context.Context, req *protocol.Request) *protocol.R
 		return declined(protocol.ErrTerminalRevoked) // what it started before may still be settled
 	}
 	key := "T:" + req.Terminal + ":" + string(req.Tx)
-	defer s.txLocks.lock(key)()
+	unlock := s.txLocks.lock(key)
+	if d := deferredOf(ctx); d != nil {
+		d.unlock = unlock // released by the caller's finish, after the deferred write
+	} else {
+		defer unlock()
+	}
 	rec, err := s.st.Record(ctx, key)
 	if err != nil {
 		return declined(err)
@@ -243,6 +290,15 @@ func (s *Service) fundAndAnswer(ctx context.Context, u *User, rec *Record) *prot
 		r.Balance = &after
 	} else if b, err := s.led.Balance(ctx, walletAccount(u.ID)); err == nil {
 		r.Balance = &b.Available
+	}
+	if d := deferredOf(ctx); d != nil && rec.Kind == KindPayment && rec.Channel == protocol.ChannelBalance && rec.Status == StatusProcessing {
+		// The transfer is posted: the answer stands whatever the record's
+		// write does (HandleRequestFirst). A copy is saved, so the answer
+		// the caller publishes is not the one the write marshals.
+		final := *r
+		wctx := context.WithoutCancel(ctx)
+		d.save = func() { s.save(wctx, rec, &final) }
+		return r
 	}
 	return s.save(ctx, rec, r)
 }

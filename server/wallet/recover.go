@@ -24,7 +24,11 @@ const RecoverAfter = 10 * time.Minute
 //     completed and noticed to its terminal.
 //   - A terminal payment still in doubt is reversed: its terminal gave up on
 //     it long ago (and reverses it itself when it can), so completing it
-//     would charge for goods not handed over.
+//     would charge for goods not handed over. A balance payment whose
+//     transfer is posted is not in doubt: the transfer is its commit point
+//     (HandleRequestFirst may have answered it approved before its record's
+//     final write), so it is completed as approved; a terminal that got no
+//     answer reverses it itself.
 //   - A reversal whose refund is still owed (the bank or WeChat did not
 //     answer) is finished.
 //   - A shower hold never confirmed to the terminal is voided.
@@ -54,6 +58,9 @@ func (s *Service) Recover(ctx context.Context, olderThan time.Duration) (int, er
 func (s *Service) recoverOne(ctx context.Context, rec *Record) error {
 	switch rec.Kind {
 	case KindPayment, KindShower:
+		if done, err := s.recoverApproved(ctx, rec); done || err != nil {
+			return err
+		}
 		op := protocol.OpReverse
 		if rec.Kind == KindShower {
 			op = protocol.OpVoid
@@ -115,4 +122,27 @@ func (s *Service) recoverOne(ctx context.Context, rec *Record) error {
 		return nil // settled as declined
 	}
 	return err
+}
+
+// recoverApproved completes a processing balance payment whose ledger
+// transfer is posted, as the terminal's query would; done is false when
+// rec is not one.
+func (s *Service) recoverApproved(ctx context.Context, rec *Record) (done bool, err error) {
+	if rec.Kind != KindPayment || rec.Status != StatusProcessing || rec.Channel != protocol.ChannelBalance {
+		return false, nil
+	}
+	if _, _, posted, err := s.led.Lookup(ctx, "pay:"+rec.Key); err != nil {
+		return false, fmt.Errorf("wallet: lookup %s: %w", rec.Key, err)
+	} else if !posted {
+		return false, nil
+	}
+	r := s.HandleRequest(ctx, &protocol.Request{V: protocol.Version, Op: protocol.OpQuery, Tx: rec.Tx, Terminal: rec.Terminal})
+	switch r.Status {
+	case protocol.StatusApproved, protocol.StatusReversed, protocol.StatusDeclined:
+		return true, nil // finished: approved, or settled as a reversal for a wallet closed meanwhile
+	}
+	if why := r.Reason(); why != nil {
+		return true, why
+	}
+	return true, fmt.Errorf("wallet: recover %s: still %s", rec.Key, r.Status)
 }

@@ -17,7 +17,9 @@ const MaxPage = 1000
 // balance. It reads the last committed state, not queued operations.
 func (s *Store) Balance(ctx context.Context, a ledger.AccountID) (ledger.Balance, error) {
 	b := ledger.Balance{Account: a}
-	err := s.readBalance.QueryRowContext(ctx, string(a)).Scan(&b.Posted, &b.Held)
+	// Not cancelled with ctx: a one-row read on every payment, where a
+	// cancellable context costs database/sql a goroutine per result set.
+	err := s.readBalance.QueryRowContext(context.WithoutCancel(ctx), string(a)).Scan(&b.Posted, &b.Held)
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return ledger.Balance{}, fmt.Errorf("ledger/sqlite: balance of %s: %w", a, err)
 	}

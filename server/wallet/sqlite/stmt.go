@@ -43,7 +43,12 @@ func (c *stmtCache) close() {
 }
 
 // queryRow runs a read through the read pool with a prepared statement.
+//
+// Reads are not cancelled with the caller's context: they take
+// microseconds, and a cancellable context costs database/sql a goroutine
+// per result set, more than the read itself on the money path.
 func (s *Store) queryRow(ctx context.Context, q string, args ...any) *sql.Row {
+	ctx = context.WithoutCancel(ctx)
 	st, err := s.rst.get(ctx, q)
 	if err != nil {
 		return s.rdb.QueryRowContext(ctx, q, args...) // reports the error
@@ -51,8 +56,10 @@ func (s *Store) queryRow(ctx context.Context, q string, args ...any) *sql.Row {
 	return st.QueryRowContext(ctx, args...)
 }
 
-// query runs a read through the read pool with a prepared statement.
+// query runs a read through the read pool with a prepared statement, not
+// cancelled with ctx (see queryRow).
 func (s *Store) query(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
+	ctx = context.WithoutCancel(ctx)
 	st, err := s.rst.get(ctx, q)
 	if err != nil {
 		return nil, err
@@ -69,15 +76,23 @@ const (
 	qRelease    = "RELEASE op"
 	qSeenExpire = `DELETE FROM seen_codes WHERE expires < ?`
 	// An expired entry not yet swept is taken over by the new owner.
+	// It returns the new owner, and no row when the code is still held
+	// (then qSeenOwner says by whom): one statement in the common case.
 	qSeenInsert = `INSERT INTO seen_codes (id, owner, expires) VALUES (?1,?2,?3)
-		ON CONFLICT(id) DO UPDATE SET owner=excluded.owner, expires=excluded.expires WHERE seen_codes.expires < ?4`
+		ON CONFLICT(id) DO UPDATE SET owner=excluded.owner, expires=excluded.expires WHERE seen_codes.expires < ?4
+		RETURNING owner`
 	qSeenOwner    = `SELECT owner FROM seen_codes WHERE id=?`
 	qRecordUpsert = `INSERT INTO records (key, kind, user_id, terminal, tx, merchant, amount, channel, bank_code, bank_card,
 		bank_card_last4, status, code, req_hash, response, qr_seq, created, updated) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)
 		ON CONFLICT(key) DO UPDATE SET kind=excluded.kind, user_id=excluded.user_id, amount=excluded.amount, channel=excluded.channel,
 		bank_code=excluded.bank_code, bank_card=excluded.bank_card, bank_card_last4=excluded.bank_card_last4, status=excluded.status, code=excluded.code,
-		response=excluded.response, qr_seq=excluded.qr_seq, updated=excluded.updated`
-	qRecordID = `SELECT id FROM records WHERE key=?`
+		response=excluded.response, qr_seq=excluded.qr_seq, updated=excluded.updated
+		RETURNING id`
+	// qRecordUpdate updates a record the store has written before (its ID
+	// known) with what a later step may change. It names only those
+	// columns, so SQLite leaves the indexes on the others alone.
+	qRecordUpdate = `UPDATE records SET amount=?, channel=?, bank_code=?, bank_card=?, bank_card_last4=?, status=?, code=?,
+		response=?, qr_seq=?, updated=? WHERE id=? AND key=? AND kind=? AND user_id=?`
 	// qPaidBetween is what the daily limit counts (wallet.Store.PaidBetween),
 	// read by PaidBetween and inside PutIntent's write. ORs, not IN lists:
 	// SQLite builds a table for each IN list on every run.
@@ -87,7 +102,7 @@ const (
 			OR (kind='shower' AND status='held'))`
 )
 
-var hotWrites = []string{qSavepoint, qRollbackTo, qRelease, qSeenExpire, qSeenInsert, qSeenOwner, qRecordUpsert, qRecordID, qPaidBetween}
+var hotWrites = []string{qSavepoint, qRollbackTo, qRelease, qSeenExpire, qSeenInsert, qSeenOwner, qRecordUpsert, qRecordUpdate, qPaidBetween}
 
 // prepareWrites prepares hotWrites on the writer's connection (at Open,
 // before the writer goroutine starts).

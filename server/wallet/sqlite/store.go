@@ -681,7 +681,10 @@ func (s *Store) PutIntent(ctx context.Context, r *wallet.Record, c *wallet.CodeU
 		last := s.codeSweep.Load()
 		sweep = c.Now.UnixNano()-last >= int64(time.Second) && s.codeSweep.CompareAndSwap(last, c.Now.UnixNano())
 	}
-	err = s.write(ctx, func(tx *sql.Tx) error {
+	// Plain (no savepoint): the checks only read, and should the record's
+	// write fail after the code's mark, the mark is this key's, which the
+	// transaction's retry takes again.
+	err = s.writePlain(ctx, func(tx *sql.Tx) error {
 		if lim != nil {
 			var spent int64
 			if err := s.txQueryRow(ctx, tx, qPaidBetween, r.UserID, nanos(lim.From), nanos(lim.To)).Scan(&spent); err != nil {
@@ -697,10 +700,11 @@ func (s *Store) PutIntent(ctx context.Context, r *wallet.Record, c *wallet.CodeU
 					return err
 				}
 			}
-			if _, err := s.txExec(ctx, tx, qSeenInsert, c.ID, r.Key, nanos(c.Expires), nanos(c.Now)); err != nil {
-				return err
+			err := s.txQueryRow(ctx, tx, qSeenInsert, c.ID, r.Key, nanos(c.Expires), nanos(c.Now)).Scan(&owner)
+			if errors.Is(err, sql.ErrNoRows) { // held by a transaction still within its validity
+				err = s.txQueryRow(ctx, tx, qSeenOwner, c.ID).Scan(&owner)
 			}
-			if err := s.txQueryRow(ctx, tx, qSeenOwner, c.ID).Scan(&owner); err != nil {
+			if err != nil {
 				return err
 			}
 			if owner != r.Key {
@@ -730,12 +734,23 @@ func (s *Store) putRecord(ctx context.Context, tx *sql.Tx, r *wallet.Record, car
 			return fmt.Errorf("next cursor: %w", err)
 		}
 	}
-	if _, err := s.txExec(ctx, tx, qRecordUpsert,
-		r.Key, r.Kind, r.UserID, r.Terminal, string(r.Tx), r.Merchant, r.Amount, r.Channel, r.BankCode, card, last4(r.BankCard),
-		string(r.Status), r.Code, r.ReqHash, r.Response, *seq, nanos(r.Created), nanos(r.Updated)); err != nil {
-		return err
+	if r.ID != 0 {
+		// Written before (read back or put): update what may change, by ID.
+		res, err := s.txExec(ctx, tx, qRecordUpdate, r.Amount, r.Channel, r.BankCode, card, last4(r.BankCard),
+			string(r.Status), r.Code, r.Response, *seq, nanos(r.Updated), r.ID, r.Key, r.Kind, r.UserID)
+		if err != nil {
+			return err
+		}
+		if n, err := res.RowsAffected(); err != nil || n == 1 {
+			*id = r.ID
+			return err
+		}
+		// Not that row (another kind or user now, or an ID from another
+		// database): insert or update by key.
 	}
-	return s.txQueryRow(ctx, tx, qRecordID, r.Key).Scan(id)
+	return s.txQueryRow(ctx, tx, qRecordUpsert,
+		r.Key, r.Kind, r.UserID, r.Terminal, string(r.Tx), r.Merchant, r.Amount, r.Channel, r.BankCode, card, last4(r.BankCard),
+		string(r.Status), r.Code, r.ReqHash, r.Response, *seq, nanos(r.Created), nanos(r.Updated)).Scan(id)
 }
 
 func (s *Store) records(ctx context.Context, q string, args ...any) ([]wallet.Record, error) {

@@ -21,10 +21,10 @@ type op struct {
 	ctx  context.Context
 	f    func(*sql.Tx) error
 	done chan error
-	// plain: f writes with one statement (any others only read), so a
-	// failure leaves nothing behind and no savepoint is needed. The money
-	// path's writes are plain: three savepoint statements would cost more
-	// than the write itself.
+	// plain: f writes with one statement (any others only read), or leaves
+	// behind only what is harmless if it fails midway (PutIntent says why),
+	// so no savepoint is needed. The money path's writes are plain: the
+	// savepoint statements would cost more than the write itself.
 	plain bool
 }
 
