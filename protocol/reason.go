@@ -175,6 +175,10 @@ var (
 	ErrBusy        = reason("BUSY", "系统繁忙，请重新支付", "The system is busy; please pay again")
 	ErrDeadline    = reason("DEADLINE_PASSED", "请求已超时，未扣款，请重新支付", "The request arrived after the terminal's deadline; nothing was charged, please pay again")
 	ErrRequestTime = reason("REQUEST_TIME_INVALID", "终端时间异常，未扣款，请稍后重试", "The terminal's clock is off; nothing was charged, try again shortly")
+	// A terminal with more payments in hand than a till can have at once
+	// (a fault or a forged flood) is refused before its requests cost
+	// the others anything.
+	ErrTerminalBurst = reason("TERMINAL_BUSY", "本终端同时请求过多，未扣款，请稍后重试", "Too many requests from this terminal at once; nothing was charged, try again shortly")
 )
 
 // Input and account hardening (issue 13; appended, codes are never renamed).

@@ -87,6 +87,12 @@ type Config struct {
 	// (default 64 × Workers). Past it the oldest waiting request is shed:
 	// answered BUSY at once without touching money.
 	MaxQueue int
+	// MaxPerTerminal bounds the pay and hold requests of one terminal
+	// queued or being handled (default DefaultMaxPerTerminal). A till has
+	// one payment in hand at a time, a few with retries; one more is
+	// answered TERMINAL_BUSY at once without touching money, so a faulty
+	// or forged flood from one box cannot take the workers from the rest.
+	MaxPerTerminal int
 	// KeepAlive is the MQTT keepalive (default 5 s).
 	KeepAlive time.Duration
 	// PublishTimeout bounds waiting for the broker's PUBACK of an answer
@@ -139,6 +145,9 @@ type Authorizer struct {
 	// handled: they wait for it, in order, outside the queue (dispatch).
 	keyMu sync.Mutex
 	keys  map[string][]job
+	// inHand counts each terminal's pay and hold requests dispatched and
+	// not yet handled (Config.MaxPerTerminal); guarded by keyMu.
+	inHand map[string]int
 
 	connected chan struct{} // closed at the first subscribed connection to any broker
 	connOnce  sync.Once
@@ -157,12 +166,16 @@ type conn struct {
 	up     atomic.Bool // connected and subscribed now
 }
 
+// DefaultMaxPerTerminal is Config.MaxPerTerminal's default.
+const DefaultMaxPerTerminal = 32
+
 // DefaultWorkers is Config.Workers' default.
 const DefaultWorkers = 256
 
 type job struct {
 	key      string    // messages of one key are handled one at a time, in order
 	shed     bool      // answered BUSY without the backend (queue overflow)
+	burst    bool      // answered TERMINAL_BUSY without the backend (MaxPerTerminal)
 	received time.Time // when the message reached this authorizer (metrics)
 	msg      paho.Message
 	via      *conn // the broker it came from, where it is answered
@@ -200,6 +213,9 @@ func New(cfg Config, b Backend) (*Authorizer, error) {
 	if cfg.MaxQueue <= 0 {
 		cfg.MaxQueue = 64 * cfg.Workers
 	}
+	if cfg.MaxPerTerminal <= 0 {
+		cfg.MaxPerTerminal = DefaultMaxPerTerminal
+	}
 	if cfg.KeepAlive <= 0 {
 		cfg.KeepAlive = 5 * time.Second
 	}
@@ -223,7 +239,7 @@ func New(cfg Config, b Backend) (*Authorizer, error) {
 		cfg: cfg, backend: b, log: log.With("component", "authz", "instance", cfg.Username),
 		connected: make(chan struct{}), subErr: make(chan error, 1),
 		statuses: map[string]TerminalStatus{}, configured: map[string]uint64{},
-		keys: map[string][]job{}, queue: newQueue(cfg.MaxQueue),
+		keys: map[string][]job{}, inHand: map[string]int{}, queue: newQueue(cfg.MaxQueue),
 	}
 	a.ctx, a.cancel = context.WithCancel(context.Background())
 	for _, url := range cfg.Brokers {
@@ -422,6 +438,13 @@ func (a *Authorizer) onMessage(via *conn, m paho.Message) {
 // transaction's commits whenever two hash alike).
 func (a *Authorizer) dispatch(j job) {
 	a.keyMu.Lock()
+	if j.movesMoney() {
+		if a.inHand[j.terminal] >= a.cfg.MaxPerTerminal {
+			j.burst = true // still handled in order: answered at once
+		} else {
+			a.inHand[j.terminal]++
+		}
+	}
 	if waiting, busy := a.keys[j.key]; busy {
 		a.keys[j.key] = append(waiting, j)
 		a.keyMu.Unlock()
@@ -434,9 +457,15 @@ func (a *Authorizer) dispatch(j job) {
 
 // next returns the message that waits behind the one of key just handled,
 // or forgets key when none does.
-func (a *Authorizer) next(key string) (job, bool) {
+func (a *Authorizer) next(done job) (job, bool) {
+	key := done.key
 	a.keyMu.Lock()
 	defer a.keyMu.Unlock()
+	if done.movesMoney() {
+		if a.inHand[done.terminal]--; a.inHand[done.terminal] <= 0 {
+			delete(a.inHand, done.terminal)
+		}
+	}
 	waiting := a.keys[key]
 	if len(waiting) == 0 {
 		delete(a.keys, key)
@@ -463,7 +492,7 @@ func (a *Authorizer) worker() {
 			if a.ctx.Err() != nil {
 				return
 			}
-			j, ok = a.next(j.key)
+			j, ok = a.next(j)
 		}
 	}
 }
@@ -488,9 +517,10 @@ func newQueue(maxMoney int) *queue {
 	return &queue{ready: make(chan struct{}, 1), maxMoney: maxMoney}
 }
 
-// movesMoney reports whether j is a request that may start moving money.
+// movesMoney reports whether j is a request that may start moving money
+// (one refused as a burst no longer may).
 func (j *job) movesMoney() bool {
-	return j.req != nil && (j.req.Op == protocol.OpPay || j.req.Op == protocol.OpHold)
+	return j.req != nil && !j.burst && (j.req.Op == protocol.OpPay || j.req.Op == protocol.OpHold)
 }
 
 func (q *queue) push(j job) {
@@ -578,9 +608,12 @@ func (a *Authorizer) handleRequest(ctx context.Context, j job) {
 	req := j.req
 	var resp *protocol.Response
 	finish := func() {}
-	if j.shed {
+	if j.shed || j.burst {
 		resp = &protocol.Response{V: protocol.Version, Status: protocol.StatusDeclined}
 		resp.SetReason(protocol.ErrBusy)
+		if j.burst {
+			resp.SetReason(protocol.ErrTerminalBurst)
+		}
 	} else if af, ok := a.backend.(AnswerFirst); ok {
 		resp, finish = af.HandleRequestFirst(ctx, req)
 	} else {
@@ -698,6 +731,8 @@ func count(j job, resp *protocol.Response) {
 		metrics.OpSeconds.WithLabelValues(string(j.req.Op)).Observe(time.Since(j.received).Seconds())
 	}
 	switch {
+	case j.burst:
+		metrics.ShedTotal.WithLabelValues("terminal_burst").Inc()
 	case j.shed:
 		metrics.ShedTotal.WithLabelValues("queue_full").Inc()
 	case resp.Code == protocol.ErrDeadline.Code:

@@ -374,3 +374,105 @@ func TestStatusDepthAndRevision(t *testing.T) {
 		}
 	}
 }
+
+// gateBackend holds every pay until release is closed, telling entered
+// which transaction came in.
+type gateBackend struct {
+	blockingBackend
+	release chan struct{}
+	entered chan protocol.TxID
+}
+
+func (g *gateBackend) HandleRequest(_ context.Context, r *protocol.Request) *protocol.Response {
+	g.entered <- r.Tx
+	<-g.release
+	return &protocol.Response{Status: protocol.StatusApproved}
+}
+
+// A terminal with MaxPerTerminal payments in hand has one more refused
+// TERMINAL_BUSY at once, without the backend; other terminals go on, and
+// the terminal is served again once one of its payments is done.
+func TestTerminalBurstRefused(t *testing.T) {
+	g := &gateBackend{release: make(chan struct{}), entered: make(chan protocol.TxID, 16)}
+	a, err := New(Config{Broker: "tcp://127.0.0.1:1", Username: "authz-test", Workers: 16, MaxPerTerminal: 3,
+		PublishTimeout: time.Second, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}, g)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { a.Close() })
+	msg := func(terminal string, n byte) *fakeMsg {
+		r := &protocol.Request{Op: protocol.OpPay, Tx: txID(t, n), Terminal: terminal, At: time.Unix(1700000000, 0),
+			Amount: 100, Cred: &protocol.Credential{Kind: protocol.CredCard, Text: "01"}}
+		b, err := protocol.Encode(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return &fakeMsg{topic: protocol.Topic(protocol.ChanRequest, terminal), payload: b, ackedCh: make(chan struct{})}
+	}
+	wait := func(what string, ch <-chan struct{}) {
+		t.Helper()
+		select {
+		case <-ch:
+		case <-time.After(10 * time.Second):
+			t.Fatalf("%s: not acknowledged", what)
+		}
+	}
+	entered := func(want int) {
+		t.Helper()
+		for i := 0; i < want; i++ {
+			select {
+			case <-g.entered:
+			case <-time.After(10 * time.Second):
+				t.Fatalf("%d of %d payments reached the backend", i, want)
+			}
+		}
+	}
+	before := testutil.ToFloat64(metrics.ShedTotal.WithLabelValues("terminal_burst"))
+	var held []*fakeMsg
+	for n := byte(1); n <= 3; n++ {
+		held = append(held, msg("T1", n))
+		a.onMessage(a.conns[0], held[n-1])
+	}
+	entered(3)
+	over := []*fakeMsg{msg("T1", 4), msg("T1", 5)}
+	for _, m := range over {
+		a.onMessage(a.conns[0], m)
+	}
+	for _, m := range over {
+		wait("a payment over the bound", m.ackedCh) // answered while the three are held
+	}
+	if got := testutil.ToFloat64(metrics.ShedTotal.WithLabelValues("terminal_burst")); got != before+2 {
+		t.Fatalf("terminal_burst sheds %v, want %v", got, before+2)
+	}
+	a.onMessage(a.conns[0], msg("T2", 6)) // another till is not affected
+	entered(1)
+	select {
+	case tx := <-g.entered:
+		t.Fatalf("%s reached the backend over the bound", tx)
+	default:
+	}
+	close(g.release)
+	for _, m := range held {
+		wait("a held payment", m.ackedCh)
+	}
+	// A payment is out of hand once its worker is done with it, just after
+	// its acknowledgement.
+	tick := time.NewTicker(time.Millisecond)
+	defer tick.Stop()
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		a.keyMu.Lock()
+		n := a.inHand["T1"]
+		a.keyMu.Unlock()
+		if n == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("T1 still has %d payments in hand", n)
+		}
+		<-tick.C
+	}
+	later := msg("T1", 7)
+	a.onMessage(a.conns[0], later)
+	entered(1)
+	wait("a payment after the burst", later.ackedCh)
+}

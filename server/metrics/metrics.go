@@ -56,7 +56,7 @@ var (
 	})
 
 	// ShedTotal counts requests refused without being processed, by reason
-	// (queue_full, deadline_passed, …).
+	// (queue_full, deadline, clock, terminal_burst).
 	ShedTotal = promauto.NewCounterVec(prometheus.CounterOpts{
 		Name: "campuspay_shed_total",
 		Help: "Requests shed by the authorizer without moving money, by reason.",

@@ -59,8 +59,8 @@ func (c FileConfig) Validate(path string, need Secrets) error {
 	if c.MaxBatch < 0 || c.MaxBatch > 4096 {
 		add("max_batch: %d, want 1 to 4096 (or 0 for the defaults)", c.MaxBatch)
 	}
-	if c.MQTT.Workers < 0 || c.MQTT.MaxQueue < 0 {
-		add("mqtt.workers and mqtt.max_queue: negative (0 for the defaults)")
+	if c.MQTT.Workers < 0 || c.MQTT.MaxQueue < 0 || c.MQTT.MaxPerTerminal < 0 {
+		add("mqtt.workers, mqtt.max_queue and mqtt.max_per_terminal: negative (0 for the defaults)")
 	}
 	if len(c.Campuses) == 0 {
 		add("campuses: none configured: no merchant or student can be added")

@@ -44,9 +44,12 @@ type MQTTConfig struct {
 	Group       string   `json:"group,omitempty"`        // shared-subscription group (default "authz")
 	// Workers handle terminal messages concurrently (default
 	// authz.DefaultWorkers); MaxQueue bounds the payments waiting for one
-	// (default 64 per worker; past it the oldest is answered BUSY).
-	Workers  int `json:"workers,omitempty"`
-	MaxQueue int `json:"max_queue,omitempty"`
+	// (default 64 × workers; past it the oldest is answered BUSY);
+	// MaxPerTerminal bounds one terminal's payments in hand (default
+	// authz.DefaultMaxPerTerminal; past it TERMINAL_BUSY).
+	Workers        int `json:"workers,omitempty"`
+	MaxQueue       int `json:"max_queue,omitempty"`
+	MaxPerTerminal int `json:"max_per_terminal,omitempty"`
 }
 
 // Brokers is the external brokers configured, none for the embedded one.
@@ -111,7 +114,7 @@ func wireServe(ctx context.Context, m *Main, data string) error {
 
 	cfg := m.Config.MQTT
 	ac := authz.Config{Brokers: cfg.Brokers(), Group: cfg.Group, Now: m.now, Logger: m.Log,
-		Workers: cfg.Workers, MaxQueue: cfg.MaxQueue}
+		Workers: cfg.Workers, MaxQueue: cfg.MaxQueue, MaxPerTerminal: cfg.MaxPerTerminal}
 	if len(cfg.Brokers()) == 0 {
 		// A plain listener only when asked for, or by default when no
 		// listener at all is configured: with only tls_listen the broker
