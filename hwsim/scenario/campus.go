@@ -55,7 +55,8 @@ type Options struct {
 	// terminal lists them all, its BoxSpec.FirstBroker first.
 	Brokers int
 	// RequireBrowser fails the day when headless Chromium is missing
-	// (the acceptance test); the demo skips the web-wallet step instead.
+	// (the acceptance test); the demo skips the web-wallet step instead,
+	// and its offline act pays with the phone simulator, saying so.
 	RequireBrowser bool
 }
 

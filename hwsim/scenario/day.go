@@ -206,6 +206,23 @@ func (d *day) payAt(id string, cents int64, text string) (Screen, error) {
 // code, shows text to its scanner and returns the result screen — or the
 // screen refused reports, after which the cashier cancels the sale.
 func (d *day) sale(ctx context.Context, id string, cents int64, text, what string, ready, refused func(Screen) bool) (Screen, error) {
+	return d.saleShowing(ctx, id, cents, what, ready, refused, showText(text))
+}
+
+// showText shows text as a code to a box's camera (a phone screen showing
+// it) or, without one, to its serial scanner.
+func showText(text string) func(*rig.Rig) error {
+	return func(r *rig.Rig) error {
+		via := rig.ViaScanner
+		if r.Camera != nil {
+			via = rig.ViaCamera
+		}
+		return r.ShowVia(via, text)
+	}
+}
+
+// saleShowing is sale with the code shown to the box's scanner by show.
+func (d *day) saleShowing(ctx context.Context, id string, cents int64, what string, ready, refused func(Screen) bool, show func(*rig.Rig) error) (Screen, error) {
 	b := d.c.Boxes[id]
 	mark := b.Display.Mark()
 	// Cancel whatever sale is open, then key the amount.
@@ -216,11 +233,7 @@ func (d *day) sale(ctx context.Context, id string, cents int64, text, what strin
 		return Screen{}, err
 	}
 	shown := b.Display.Mark()
-	via := rig.ViaScanner
-	if b.Rig.Camera != nil {
-		via = rig.ViaCamera
-	}
-	if err := b.Rig.ShowVia(via, text); err != nil {
+	if err := show(b.Rig); err != nil {
 		return Screen{}, err
 	}
 	defer b.Rig.Blank()

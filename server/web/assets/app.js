@@ -364,7 +364,8 @@ const routes = {
   } },
 
   home: { render: async () => {
-    const w = await loadWallet();
+    let w;
+    try { w = await loadWallet(); } catch (e) { if (e.code === "NETERROR") return offlineHome(); throw e; } // offlineHome: offline.js
     const warn = w.password_free_warning && w.state === "active"
       ? `<a class="warn" id="vocational-warning" href="#pwfree">${both("vocationalWarn")}</a>` : "";
     const inactive = w.state === "inactive" ? `<a class="warn" id="activate-hint" href="#card">${both("bindFirst")}</a>` : "";

@@ -18,7 +18,27 @@ Object.assign(T, {
   offlineNone: ["未开启", "Off"], offlineDisabled: ["本校区未开通离线支付", "Offline payments are not enabled"],
   debtHint: ["有欠款时不能开启离线额度，请充值后还款。", "While a debt is outstanding no allowance is given: top up and repay it."],
   k_offline: ["离线消费", "Offline payment"], ch_debt: ["欠款", "Debt"],
+  offlineHomeHint: ["余额等信息需联网查看；付款码和身份码在本机生成，无网络也能使用。", "Your balance and the rest need the network; payment and ID codes are made on this phone and work without it."],
 });
+
+// offlineHome is the home page without a network (airplane mode, or the
+// campus network down), where a student opening the app lands: the codes
+// are made in the page from the stored certificate (which carries the
+// allowance), so their tiles stay; the rest needs the authorizer. The
+// page redraws when the network is back.
+function offlineHome() {
+  const st = localStorage.getItem("walletState");
+  view().innerHTML = `<section class="card" id="offline-home"><p class="warn">${both("offlineCodes")}</p>
+      <p class="muted">${t("offlineHomeHint")}</p></section>
+    <section class="grid"><button data-go="paycode">${both("payCode")}</button><button data-go="idcode">${both("idCode")}</button></section>`;
+  view().querySelectorAll("[data-go]").forEach((b) => {
+    b.disabled = !!st && st !== "active"; // the last state seen online
+    b.addEventListener("click", () => go(b.dataset.go));
+  });
+  const back = () => route();
+  window.addEventListener("online", back);
+  onLeave(() => window.removeEventListener("online", back));
+}
 
 // useCertificate stores the certificate an offline answer carries: the
 // page's codes are made with it from now on.

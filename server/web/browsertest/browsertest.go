@@ -93,6 +93,7 @@ type Browser struct {
 	cancel  func()
 	dir     string
 	timeout time.Duration
+	opt     Options // as New completed them: Incognito tabs emulate the same phone
 }
 
 // New starts Chromium with a fresh profile. Close it when done.
@@ -143,15 +144,25 @@ func New(ctx context.Context, o Options) (*Browser, error) {
 		copts = append(copts, chromedp.WithErrorf(o.Logf))
 	}
 	tctx, tcancel := chromedp.NewContext(actx, copts...)
-	b := &Browser{ctx: tctx, dir: dir, timeout: o.Timeout, cancel: func() { tcancel(); acancel() }}
-	if err := chromedp.Do(tctx, chromedp.EmulateViewport(o.Width, o.Height, chromedp.EmulateScale(o.Scale), chromedp.EmulateMobile)); err != nil {
+	b := &Browser{ctx: tctx, dir: dir, timeout: o.Timeout, opt: o, cancel: func() { tcancel(); acancel() }}
+	if err := b.emulatePhone(); err != nil {
 		b.Close()
 		return nil, fmt.Errorf("browsertest: start %s: %w", o.ExecPath, err)
+	}
+	return b, nil
+}
+
+// emulatePhone gives the tab the phone screen of b.opt and passes its
+// console to b.opt.Logf.
+func (b *Browser) emulatePhone() error {
+	o := b.opt
+	if err := chromedp.Do(b.ctx, chromedp.EmulateViewport(o.Width, o.Height, chromedp.EmulateScale(o.Scale), chromedp.EmulateMobile)); err != nil {
+		return err
 	}
 	if o.Logf != nil {
 		b.logConsole(o.Logf)
 	}
-	return b, nil
+	return nil
 }
 
 // Context is the tab's chromedp context, for actions of the caller's own.
@@ -316,15 +327,10 @@ func (b *Browser) ScreenshotOf(sel string) ([]byte, error) {
 
 // PayCodeScreenshot logs the student in to the wallet at baseURL in a
 // fresh headless Chromium, shows the payment code and returns a PNG of the
-// code as the phone screen shows it (the QR with its quiet zone, 2 device
-// pixels per CSS pixel) and the code's text. The code was made by the
-// page, is valid for protocol.CodeValidity and unused. The student needs
-// no activated wallet to get a code, only a login.
-//
-// Two checks keep a bad picture from reaching a camera: the canvas's own
-// pixels must decode to the code (the page drew the right QR), and so must
-// the screenshot; each error says how dark the picture was, so a log alone
-// tells a blank capture from a bad drawing.
+// code as the phone screen shows it and the code's text (see
+// CodeScreenshot). The code was made by the page, is valid for
+// protocol.CodeValidity and unused. The student needs no activated wallet
+// to get a code, only a login.
 func PayCodeScreenshot(ctx context.Context, baseURL, studentNo, password string) (png []byte, code string, err error) {
 	b, err := New(ctx, Options{})
 	if err != nil {
@@ -337,7 +343,35 @@ func PayCodeScreenshot(ctx context.Context, baseURL, studentNo, password string)
 	if err := b.Login(studentNo, password); err != nil {
 		return nil, "", err
 	}
-	if code, err = b.Code("pay"); err != nil {
+	if _, err = b.Code("pay"); err != nil {
+		return nil, "", err
+	}
+	return b.CodeScreenshot()
+}
+
+// CodeScreenshot waits on the code page for a code other than notThese
+// and returns a PNG of it as the phone screen shows it (the QR with its
+// quiet zone, 2 device pixels per CSS pixel) and its text. A code the page
+// refreshes meanwhile (its timer, a click) is followed to the new one.
+//
+// Two checks keep a bad picture from reaching a camera: the canvas's own
+// pixels must decode to the code (the page drew the right QR), and so must
+// the screenshot; each error says how dark the picture was, so a log alone
+// tells a blank capture from a bad drawing.
+func (b *Browser) CodeScreenshot(notThese ...string) (png []byte, code string, err error) {
+	for try := 1; ; try++ {
+		png, code, err = b.codeScreenshot(notThese)
+		if err == nil || try == 3 {
+			return png, code, err
+		}
+		if now, nerr := Eval[string](b, `document.querySelector("#qr")?.dataset.code || ""`); nerr != nil || now == code {
+			return nil, "", err // not a refresh: the picture itself is wrong
+		}
+	}
+}
+
+func (b *Browser) codeScreenshot(notThese []string) (png []byte, code string, err error) {
+	if code, err = b.NextCode(notThese...); err != nil {
 		return nil, "", err
 	}
 	if err := b.canvasShows("#qr", code); err != nil {
@@ -346,7 +380,6 @@ func PayCodeScreenshot(ctx context.Context, baseURL, studentNo, password string)
 	if png, err = b.ScreenshotOf("#qr"); err != nil {
 		return nil, "", err
 	}
-	// The code may have been refreshed between reading and the screenshot.
 	if now, err := Eval[string](b, `document.querySelector("#qr").dataset.code`); err != nil || now != code {
 		return nil, "", fmt.Errorf("browsertest: the code changed while taking the screenshot")
 	}
