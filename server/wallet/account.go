@@ -227,6 +227,24 @@ func (s *Service) Cancel(ctx context.Context, id uint32) error {
 		if b.Held > 0 {
 			return protocol.ErrHoldsPending
 		}
+		// An offline debt is paid from the balance first (the key names
+		// the debt, so a later attempt with a new debt repays again); what
+		// the balance cannot cover keeps the wallet open.
+		if owed, err := s.debt(ctx, id); err != nil {
+			return err
+		} else if owed > 0 {
+			if _, err := s.repayDebt(ctx, id, fmt.Sprintf("U:%d:repay-cancel:%d:%d", id, u.Reopens, owed)); err != nil {
+				return err
+			}
+			if owed, err = s.debt(ctx, id); err != nil {
+				return err
+			} else if owed > 0 {
+				return protocol.ErrOfflineDebt
+			}
+			if b, err = s.led.Balance(ctx, walletAccount(id)); err != nil {
+				return fmt.Errorf("wallet: cancel %d: %w", id, err)
+			}
+		}
 		if b.Posted > 0 {
 			if u.BankCard == "" {
 				return protocol.ErrNoBankCard

@@ -321,3 +321,37 @@ func TestOfflineReplayOfOnlineCodeFlagged(t *testing.T) {
 	}
 	e.Check()
 }
+
+// Cancelling (注销) pays an offline debt from the balance first and keeps
+// the wallet open while any is left (OFFLINE_DEBT): nobody walks away from
+// a debt with the balance in hand.
+func TestCancelRepaysDebtFirst(t *testing.T) {
+	e := offlineEnv(t)
+	s := e.AddStudent(wallettest.Options{BankBalance: 100_00, TopUp: 13_00})
+	p := payReq(e, e.TxID(), protocol.CredCode, e.PayCode(s), 3_00)
+	wantResp(t, e.Svc.HandleRequest(ctx, p), protocol.StatusApproved, nil)
+	inDebt(t, e, s, 5_00)
+	// Money back in the wallet without a top-up: the sale is reversed.
+	wantResp(t, e.Svc.HandleRequest(ctx, req(e, protocol.OpReverse, p.Tx, wallettest.POS)), protocol.StatusReversed, nil)
+	wantBalance(t, e, s, 3_00, 0)
+	wantErr(t, e.Svc.Cancel(ctx, s.ID), protocol.ErrOfflineDebt)
+	wantBalance(t, e, s, 0, 0)
+	if got := debtOf(t, e, s); got != 2_00 {
+		t.Fatalf("debt %d after the refused cancellation, want 2.00 (3.00 repaid from the balance)", got)
+	}
+	wantErr(t, e.Svc.Cancel(ctx, s.ID), protocol.ErrOfflineDebt) // nothing to repay from: still refused
+	if _, err := e.Svc.TopUp(ctx, s.ID, "t", 10_00); err != nil {
+		t.Fatal(err)
+	}
+	bank := e.BankBalance(s)
+	if err := e.Svc.Cancel(ctx, s.ID); err != nil {
+		t.Fatal(err)
+	}
+	if got := e.BankBalance(s); got != bank+8_00 || debtOf(t, e, s) != 0 {
+		t.Fatalf("bank %d (want %d), debt %d after cancelling", got, bank+8_00, debtOf(t, e, s))
+	}
+	if got := repayLines(t, e, s); !slices.Equal(got, []int64{3_00, 2_00}) {
+		t.Fatalf("repayment lines %v", got)
+	}
+	e.Check()
+}
