@@ -19,8 +19,9 @@
 // settle in-doubt payments by query or reversal on the next broker. Exactly-once
 // money is the Backend's job (idempotent by transaction ID and by journal
 // sequence); this package adds that a message is acknowledged to the broker
-// only after it was handled and its answer published, so a crash redelivers
-// rather than loses it, and that messages about the same transaction are
+// only after it was handled and its answer handed to the client (a payment's
+// answer is not held up waiting for the broker's PUBACK: a lost one is asked
+// for again by query), and that messages about the same transaction are
 // handled one at a time.
 package authz
 
@@ -646,7 +647,7 @@ func (a *Authorizer) handleRequest(ctx context.Context, j job) {
 	// own storage work at a lunch rush (metrics count them).
 	a.log.Debug("authz: request", "terminal", req.Terminal, "op", string(req.Op), "tx", string(req.Tx),
 		"status", string(resp.Status), "code", resp.Code, "dup", j.msg.Duplicate())
-	a.publish(ctx, j.via, protocol.Topic(protocol.ChanResponse, req.Terminal), false, resp)
+	a.answer(j.via, protocol.Topic(protocol.ChanResponse, req.Terminal), resp)
 	finish() // the record's last write, off the terminal's wait
 	a.ack(j)
 }
@@ -890,6 +891,26 @@ func (a *Authorizer) Statuses() []TerminalStatus {
 func (a *Authorizer) publish(ctx context.Context, via *conn, topic string, retained bool, m any) bool {
 	b, ok := a.encode(topic, m)
 	return ok && a.send(ctx, via, topic, retained, b)
+}
+
+// answer publishes a response with QoS 1 without waiting for the broker's
+// PUBACK: the answer is the terminal's business from here (a lost one is
+// asked for again by query, or reversed), and a worker waiting for the
+// PUBACK under overload is one not answering the next payment — with the
+// broker's queue to this client full, PUBACKs come back seconds late.
+func (a *Authorizer) answer(via *conn, topic string, resp *protocol.Response) {
+	b, ok := a.encode(topic, resp)
+	if !ok {
+		return
+	}
+	tok := via.client.Publish(topic, 1, false, b)
+	select {
+	case <-tok.Done(): // failed at once (not connected)
+		if err := tok.Error(); err != nil {
+			a.log.Warn("authz: publish", "broker", via.url, "topic", topic, "err", err)
+		}
+	default:
+	}
 }
 
 // encode encodes one of the messages the authorizer sends.
