@@ -96,8 +96,9 @@ type Config struct {
 	MaxPerTerminal int
 	// KeepAlive is the MQTT keepalive (default 5 s).
 	KeepAlive time.Duration
-	// PublishTimeout bounds waiting for the broker's PUBACK of an answer
-	// (default 10 s); the incoming message is acknowledged either way.
+	// PublishTimeout bounds waiting for the broker's PUBACK of what the
+	// authorizer publishes and waits for (configs, notices, journal acks;
+	// default 10 s). A payment's answer is not waited for (answer).
 	PublishTimeout time.Duration
 	// ConnectTimeout bounds one connection attempt, CONNACK included
 	// (default 5 s).

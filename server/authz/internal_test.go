@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"io"
 	"log/slog"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -475,4 +476,55 @@ func TestTerminalBurstRefused(t *testing.T) {
 	a.onMessage(a.conns[0], later)
 	entered(1)
 	wait("a payment after the burst", later.ackedCh)
+}
+
+// firstBackend answers first and records when finish runs.
+type firstBackend struct {
+	blockingBackend
+	mu    sync.Mutex
+	order []string
+}
+
+func (f *firstBackend) HandleRequestFirst(_ context.Context, r *protocol.Request) (*protocol.Response, func()) {
+	f.mu.Lock()
+	f.order = append(f.order, "answer")
+	f.mu.Unlock()
+	return &protocol.Response{Status: protocol.StatusApproved}, func() {
+		f.mu.Lock()
+		f.order = append(f.order, "finish")
+		f.mu.Unlock()
+	}
+}
+
+// orderMsg records its acknowledgement in the backend's order.
+type orderMsg struct {
+	*fakeMsg
+	f *firstBackend
+}
+
+func (m orderMsg) Ack() {
+	m.f.mu.Lock()
+	m.f.order = append(m.f.order, "ack")
+	m.f.mu.Unlock()
+	m.fakeMsg.Ack()
+}
+
+// With a backend that answers first, the authorizer publishes the answer,
+// then runs finish, and only then acknowledges the message.
+func TestAnswerFirstFinishBeforeAck(t *testing.T) {
+	f := &firstBackend{}
+	a := newOffline(t, f)
+	m := reqMsg(t, protocol.OpPay, txID(t, 1))
+	m.ackedCh = make(chan struct{})
+	a.onMessage(a.conns[0], orderMsg{fakeMsg: m, f: f})
+	select {
+	case <-m.ackedCh:
+	case <-time.After(10 * time.Second):
+		t.Fatal("not acknowledged")
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if got := strings.Join(f.order, ","); got != "answer,finish,ack" {
+		t.Fatalf("order %s, want answer,finish,ack", got)
+	}
 }

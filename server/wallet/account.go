@@ -228,12 +228,13 @@ func (s *Service) Cancel(ctx context.Context, id uint32) error {
 			return protocol.ErrHoldsPending
 		}
 		// An offline debt is paid from the balance first (the key names
-		// the debt, so a later attempt with a new debt repays again); what
-		// the balance cannot cover keeps the wallet open.
+		// the debt and the balance, so a later attempt in another state
+		// repays again); what the balance cannot cover keeps the wallet
+		// open.
 		if owed, err := s.debt(ctx, id); err != nil {
 			return err
 		} else if owed > 0 {
-			if _, err := s.repayDebt(ctx, id, fmt.Sprintf("U:%d:repay-cancel:%d:%d", id, u.Reopens, owed)); err != nil {
+			if _, err := s.repayDebt(ctx, id, fmt.Sprintf("U:%d:repay-cancel:%d:%d:%d", id, u.Reopens, owed, b.Available)); err != nil {
 				return err
 			}
 			if owed, err = s.debt(ctx, id); err != nil {

@@ -235,8 +235,9 @@ func TestAnswerFirst(t *testing.T) {
 	if rec, err := e.Store.Record(ctx, key); err != nil || rec.Status != wallet.StatusProcessing {
 		t.Fatalf("before finish: %+v %v, want the intent still processing", rec, err)
 	}
-	// The same transaction waits for finish: a query started now sees the
-	// final record, never the intent.
+	// A query of the same transaction started before finish is answered
+	// approved (it waits for the transaction's lock, or resumes the intent
+	// from the posted transfer) and charges nothing more.
 	queried := make(chan *protocol.Response)
 	go func() { queried <- e.Svc.HandleRequest(ctx, req(e, protocol.OpQuery, p.Tx, wallettest.POS)) }()
 	finish()
@@ -272,6 +273,32 @@ func TestAnswerFirst(t *testing.T) {
 	wantResp(t, svc.HandleRequest(ctx, req(e, protocol.OpQuery, p3.Tx, wallettest.POS)), protocol.StatusReversed, nil)
 	if e.Balance(s) != 50_00-12_00-8_00 {
 		t.Fatalf("balance %d, want each approval charged once and the one in doubt not at all", e.Balance(s))
+	}
+	e.Check()
+}
+
+// A payment answered first whose reversal refunded it but crashed before
+// recording it has both transfers posted and is still processing: Recover
+// finishes it as the reversal it was, not as an approval.
+func TestRecoverAnsweredThenRefunded(t *testing.T) {
+	e := wallettest.New(t)
+	s := e.AddStudent(wallettest.Options{BankBalance: 100_00, TopUp: 50_00})
+	p := payReq(e, e.TxID(), protocol.CredCode, e.PayCode(s), 12_00)
+	r, _ := e.Svc.HandleRequestFirst(ctx, p) // the process dies before finish
+	wantResp(t, r, protocol.StatusApproved, nil)
+	after, _, cs := crashy(t, e) // the next process
+	cs.status = protocol.StatusReversed
+	wantResp(t, after.HandleRequest(ctx, req(e, protocol.OpReverse, p.Tx, wallettest.POS)), protocol.StatusDeclined, protocol.ErrInternal)
+	if e.Balance(s) != 50_00 {
+		t.Fatalf("balance %d: the refund should be posted", e.Balance(s))
+	}
+	e.Clock.Advance(wallet.RecoverAfter + time.Second)
+	if n, err := after.Recover(ctx, wallet.RecoverAfter); n != 1 || err != nil {
+		t.Fatalf("recovered %d: %v", n, err)
+	}
+	wantResp(t, after.HandleRequest(ctx, req(e, protocol.OpQuery, p.Tx, wallettest.POS)), protocol.StatusReversed, nil)
+	if e.Balance(s) != 50_00 {
+		t.Fatalf("balance %d after recovery, want the refund once", e.Balance(s))
 	}
 	e.Check()
 }

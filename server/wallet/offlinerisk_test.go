@@ -355,3 +355,30 @@ func TestCancelRepaysDebtFirst(t *testing.T) {
 	}
 	e.Check()
 }
+
+// A help-desk refund of an offline sale goes to the balance, and any
+// offline debt is repaid from it first: a refund never lets a student
+// withdraw money while owing.
+func TestOfflineRefundRepaysDebt(t *testing.T) {
+	e := offlineEnv(t)
+	s := e.AddStudent(wallettest.Options{BankBalance: 100_00, TopUp: 10_00})
+	inDebt(t, e, s, 5_00)
+	var sale string
+	for _, r := range offlineRecords(t, e, s) {
+		if r.Terminal == pos2 {
+			sale = r.Key
+		}
+	}
+	rf, err := e.Svc.Refund(ctx, wallet.RefundRequest{Sale: sale, Key: "desk-1", Amount: 3_00, Reason: "cold food"})
+	if err != nil || rf.Status != protocol.StatusApproved {
+		t.Fatalf("refund %+v %v", rf, err)
+	}
+	wantBalance(t, e, s, 0, 0)
+	if got := debtOf(t, e, s); got != 2_00 {
+		t.Fatalf("debt %d after a refund of 3.00, want 2.00", got)
+	}
+	if got := repayLines(t, e, s); !slices.Equal(got, []int64{3_00}) {
+		t.Fatalf("repayment lines %v", got)
+	}
+	e.Check()
+}

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	"campuspay/protocol"
@@ -56,6 +57,12 @@ func (s *Service) HandleRequest(ctx context.Context, req *protocol.Request) *pro
 // as approved. The response is the caller's to change before finish.
 func (s *Service) HandleRequestFirst(ctx context.Context, req *protocol.Request) (*protocol.Response, func()) {
 	d := &deferred{}
+	defer func() {
+		if r := recover(); r != nil {
+			d.run() // never leave the transaction locked
+			panic(r)
+		}
+	}()
 	resp := s.HandleRequest(context.WithValue(ctx, deferredKey{}, d), req)
 	return resp, d.run
 }
@@ -65,17 +72,21 @@ func (s *Service) HandleRequestFirst(ctx context.Context, req *protocol.Request)
 type deferred struct {
 	save   func()
 	unlock func()
+	once   sync.Once
 }
 
 type deferredKey struct{}
 
+// run writes and unlocks, once, and unlocks even if the write panics.
 func (d *deferred) run() {
-	if d.save != nil {
-		d.save()
-	}
-	if d.unlock != nil {
-		d.unlock()
-	}
+	d.once.Do(func() {
+		if d.unlock != nil {
+			defer d.unlock()
+		}
+		if d.save != nil {
+			d.save()
+		}
+	})
 }
 
 // deferredOf returns the request's deferred state when its caller takes
@@ -185,6 +196,16 @@ func (s *Service) save(ctx context.Context, rec *Record, r *protocol.Response) *
 		return declined(fmt.Errorf("wallet: record %s: %w", rec.Key, err))
 	}
 	return r
+}
+
+// finishRecord is save for the last write of a payment answered before it
+// (HandleRequestFirst): it writes over the intent only, never over what
+// another authorizer did with the payment meanwhile. A failed write leaves
+// the intent, which a query or Recover completes from the ledger.
+func (s *Service) finishRecord(ctx context.Context, rec *Record, r *protocol.Response) {
+	rec.Status, rec.Code, rec.Updated = r.Status, r.Code, s.now()
+	rec.Response, _ = json.Marshal(r)
+	s.st.FinishRecord(ctx, rec) //nolint:errcheck // see above
 }
 
 func tombstoned() *protocol.Response {
@@ -297,7 +318,7 @@ func (s *Service) fundAndAnswer(ctx context.Context, u *User, rec *Record) *prot
 		// the caller publishes is not the one the write marshals.
 		final := *r
 		wctx := context.WithoutCancel(ctx)
-		d.save = func() { s.save(wctx, rec, &final) }
+		d.save = func() { s.finishRecord(wctx, rec, &final) }
 		return r
 	}
 	return s.save(ctx, rec, r)

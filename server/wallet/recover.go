@@ -131,12 +131,25 @@ func (s *Service) recoverApproved(ctx context.Context, rec *Record) (done bool, 
 	if rec.Kind != KindPayment || rec.Status != StatusProcessing || rec.Channel != protocol.ChannelBalance {
 		return false, nil
 	}
-	if _, _, posted, err := s.led.Lookup(ctx, "pay:"+rec.Key); err != nil {
-		return false, fmt.Errorf("wallet: lookup %s: %w", rec.Key, err)
-	} else if !posted {
-		return false, nil
+	for _, k := range []struct {
+		key  string
+		want bool
+	}{
+		{"pay:" + rec.Key, true},
+		// A reversal that refunded it but crashed before its record:
+		// finished as the reversal it was.
+		{"refund:" + rec.Key, false},
+	} {
+		if _, _, posted, err := s.led.Lookup(ctx, k.key); err != nil {
+			return false, fmt.Errorf("wallet: lookup %s: %w", k.key, err)
+		} else if posted != k.want {
+			return false, nil
+		}
 	}
 	r := s.HandleRequest(ctx, &protocol.Request{V: protocol.Version, Op: protocol.OpQuery, Tx: rec.Tx, Terminal: rec.Terminal})
+	if r.Code == protocol.ErrInternal.Code {
+		return true, r.Reason() // still processing: tried again next time
+	}
 	switch r.Status {
 	case protocol.StatusApproved, protocol.StatusReversed, protocol.StatusDeclined:
 		return true, nil // finished: approved, or settled as a reversal for a wallet closed meanwhile

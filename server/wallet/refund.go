@@ -126,7 +126,8 @@ func (s *Service) Refund(ctx context.Context, r RefundRequest) (*Record, error) 
 		Status: StatusProcessing, ReqHash: h, Response: info, Created: now, Updated: now}
 	if sale.Kind == KindOffline {
 		// Funded from several sources (hold, balance, card, debt): given
-		// back to the balance, where a debt is repaid from it as usual.
+		// back to the balance, from which completeRefund then repays any
+		// debt.
 		rec.Channel, rec.BankCode, rec.BankCard = protocol.ChannelBalance, "", ""
 	}
 	if err := s.st.PutRecord(ctx, rec); err != nil {
@@ -209,6 +210,17 @@ func (s *Service) completeRefund(ctx context.Context, sale, rec *Record) error {
 		info.ToWallet = true
 		rec.Channel = protocol.ChannelBalance
 		rec.Response, _ = json.Marshal(info)
+	}
+	if sale.Kind == KindOffline {
+		// An offline debt is repaid from the money refunded, as after a
+		// top-up, before the refund is final: a crash in between is
+		// finished by Recover under the same key.
+		unlock := s.lockUser(rec.UserID)
+		_, err := s.repayDebt(ctx, rec.UserID, fmt.Sprintf("U:%d:repay-refund:%s", rec.UserID, rec.Key))
+		unlock()
+		if err != nil {
+			return err
+		}
 	}
 	return s.finish(ctx, rec, protocol.StatusApproved, nil)
 }

@@ -316,6 +316,12 @@ type Store interface {
 	// Records.
 	Record(ctx context.Context, key string) (*Record, error) // nil, nil when absent
 	PutRecord(ctx context.Context, r *Record) error          // insert or update by Key; assigns ID (and QRSeq for an approved scan_pay)
+	// FinishRecord writes r's final state (amount, channel, status, code,
+	// response, updated) only if the stored record r.Key is still
+	// processing, and reports whether it did: the last write of a payment
+	// answered before it (HandleRequestFirst) never overwrites what another
+	// authorizer did with the payment meanwhile (a reversal).
+	FinishRecord(ctx context.Context, r *Record) (bool, error)
 	Records(ctx context.Context, user uint32, beforeID int64, limit int) ([]Record, error)
 	AllRecords(ctx context.Context, beforeID int64, limit int) ([]Record, error)
 	// RecordsBetween lists user's visible records created in [from, to),

@@ -373,6 +373,9 @@ const (
 	qPutRecord = `SELECT o_id, o_seq FROM wallet_put_record($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18)`
 	qPutIntent = `SELECT o_over, o_owner, o_id, o_seq FROM wallet_put_intent($1::bigint,$2::bigint,$3::bigint,$4::text,$5::bigint,$6::bigint,
 		$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,$21,$22,$23,$24)`
+	// qFinish is FinishRecord; it returns a row like the others.
+	qFinish = `WITH u AS (UPDATE records SET amount = $2, channel = $3, status = $4, code = $5, response = $6, updated = $7
+		WHERE key = $1 AND status = 'processing' RETURNING 1) SELECT count(*) FROM u`
 	// qSweep deletes expired marks; it returns a row like the others.
 	qSweep = `WITH d AS (DELETE FROM seen_codes WHERE expires < $1 RETURNING 1) SELECT count(*) FROM d`
 )
@@ -391,6 +394,16 @@ func (s *Store) PutRecord(ctx context.Context, r *wallet.Record) error {
 	}
 	r.ID, r.QRSeq = id, uint64(seq)
 	return nil
+}
+
+// FinishRecord implements wallet.Store.
+func (s *Store) FinishRecord(ctx context.Context, r *wallet.Record) (bool, error) {
+	var n int64
+	if err := s.submit(ctx, &op{sql: qFinish, args: []any{r.Key, r.Amount, r.Channel, string(r.Status), r.Code, r.Response, nanos(r.Updated)},
+		dest: []any{&n}}); err != nil {
+		return false, fmt.Errorf("wallet/postgres: finish record %s: %w", r.Key, err)
+	}
+	return n == 1, nil
 }
 
 // PutIntent implements wallet.Store: the checks and the record are one

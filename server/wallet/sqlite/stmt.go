@@ -97,14 +97,15 @@ const (
 	// read by PaidBetween and inside PutIntent's write. ORs, not IN lists:
 	// SQLite builds a table for each IN list on every run. Offline payments
 	// count whatever funded them (their created is the till's time).
-	qPaidBetween = `SELECT COALESCE(SUM(amount), 0) FROM records WHERE user_id=? AND created>=? AND created<?
+	qRecordFinish = `UPDATE records SET amount=?, channel=?, status=?, code=?, response=?, updated=? WHERE key=? AND status='processing'`
+	qPaidBetween  = `SELECT COALESCE(SUM(amount), 0) FROM records WHERE user_id=? AND created>=? AND created<?
 		AND (((kind='payment' OR kind='scan_pay' OR kind='shower') AND (status='approved' OR status='processing' OR status='pending')
 				AND (channel='balance' OR channel='bank_card'))
 			OR (kind='shower' AND status='held')
 			OR (kind='offline' AND (status='approved' OR status='processing')))`
 )
 
-var hotWrites = []string{qSavepoint, qRollbackTo, qRelease, qSeenExpire, qSeenInsert, qSeenOwner, qRecordUpsert, qRecordUpdate, qPaidBetween}
+var hotWrites = []string{qSavepoint, qRollbackTo, qRelease, qSeenExpire, qSeenInsert, qSeenOwner, qRecordUpsert, qRecordUpdate, qRecordFinish, qPaidBetween}
 
 // prepareWrites prepares hotWrites on the writer's connection (at Open,
 // before the writer goroutine starts).

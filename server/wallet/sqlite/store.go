@@ -664,6 +664,23 @@ func (s *Store) PutRecord(ctx context.Context, r *wallet.Record) error {
 	return nil
 }
 
+// FinishRecord implements wallet.Store.
+func (s *Store) FinishRecord(ctx context.Context, r *wallet.Record) (bool, error) {
+	var n int64
+	err := s.writePlain(ctx, func(tx *sql.Tx) error {
+		res, err := s.txExec(ctx, tx, qRecordFinish, r.Amount, r.Channel, string(r.Status), r.Code, r.Response, nanos(r.Updated), r.Key)
+		if err != nil {
+			return err
+		}
+		n, err = res.RowsAffected()
+		return err
+	})
+	if err != nil {
+		return false, fmt.Errorf("wallet/sqlite: finish record %s: %w", r.Key, err)
+	}
+	return n == 1, nil
+}
+
 // PutIntent implements wallet.Store. The writer is the only one: the
 // daily total it reads cannot change before its commit.
 func (s *Store) PutIntent(ctx context.Context, r *wallet.Record, c *wallet.CodeUse, lim *wallet.DailyLimit) (string, error) {

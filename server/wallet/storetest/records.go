@@ -211,3 +211,45 @@ func testPaidBetween(t *testing.T, f Factory) {
 		t.Fatalf("after clearing: %+v", got)
 	}
 }
+
+// FinishRecord writes the final state over a processing record only: one
+// reversed meanwhile (by another authorizer) stays reversed.
+func testFinishRecord(t *testing.T, f Factory) {
+	s, _ := open(t, f)
+	put := func(key string, st protocol.Status) *wallet.Record {
+		r := &wallet.Record{Key: key, Kind: wallet.KindPayment, UserID: 3, Terminal: "pos-1", Tx: protocol.TxID(key), Merchant: "M1",
+			Amount: 1250, Channel: protocol.ChannelBalance, Status: st, ReqHash: "rh", Created: t0, Updated: t0}
+		if err := s.PutRecord(ctx, r); err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	for _, tc := range []struct {
+		key     string
+		stored  protocol.Status
+		applied bool
+		want    protocol.Status
+	}{
+		{"T:pos-1:A", wallet.StatusProcessing, true, protocol.StatusApproved},
+		{"T:pos-1:B", protocol.StatusReversed, false, protocol.StatusReversed},
+		{"T:pos-1:C", protocol.StatusApproved, false, protocol.StatusApproved},
+	} {
+		r := put(tc.key, tc.stored)
+		fin := *r
+		fin.Status, fin.Response, fin.Updated = protocol.StatusApproved, []byte(`{"status":"approved"}`), t0.Add(time.Second)
+		applied, err := s.FinishRecord(ctx, &fin)
+		if err != nil || applied != tc.applied {
+			t.Fatalf("%s: applied %v %v, want %v", tc.key, applied, err, tc.applied)
+		}
+		got, err := s.Record(ctx, tc.key)
+		if err != nil || got.Status != tc.want {
+			t.Fatalf("%s: %+v %v, want %s", tc.key, got, err, tc.want)
+		}
+		if tc.applied && (string(got.Response) != string(fin.Response) || !got.Updated.Equal(fin.Updated)) {
+			t.Fatalf("%s: finished as %+v", tc.key, got)
+		}
+	}
+	if applied, err := s.FinishRecord(ctx, &wallet.Record{Key: "T:pos-1:none", Status: protocol.StatusApproved}); err != nil || applied {
+		t.Fatalf("finish of no record: %v %v", applied, err)
+	}
+}

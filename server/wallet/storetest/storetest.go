@@ -60,6 +60,7 @@ func Run(t *testing.T, f Factory) {
 	t.Run("SeenCodes", func(t *testing.T) { testSeenCodes(t, f) })
 	t.Run("RecordsAndCursor", func(t *testing.T) { testRecords(t, f) })
 	t.Run("RecordUpdate", func(t *testing.T) { testRecordUpdate(t, f) })
+	t.Run("FinishRecord", func(t *testing.T) { testFinishRecord(t, f) })
 	t.Run("Unfinished", func(t *testing.T) { testUnfinished(t, f) })
 	t.Run("PaidBetweenUnsettledClearWeChat", func(t *testing.T) { testPaidBetween(t, f) })
 	t.Run("IntentDailyLimit", func(t *testing.T) { testIntentLimit(t, f) })
