@@ -265,12 +265,7 @@ func TestOfflineAfterRevokeFlagged(t *testing.T) {
 	if len(got) != 2 || len(got[wallettest.POS]) != 0 || !slices.Equal(got[pos2], []string{wallet.FlagAfterRevoke}) {
 		t.Fatalf("flags %v", got)
 	}
-	var sale string
-	for _, r := range offlineRecords(t, e, s) {
-		if r.Terminal == pos2 {
-			sale = r.Key
-		}
-	}
+	sale := offlineSaleAt(t, e, s, pos2)
 	rf, err := e.Svc.Refund(ctx, wallet.RefundRequest{Sale: sale, Key: "desk-1", Amount: 9_00, Reason: "phone stolen"})
 	if err != nil || rf.Status != protocol.StatusApproved || rf.Channel != protocol.ChannelBalance {
 		t.Fatalf("refund %+v %v", rf, err)
@@ -363,12 +358,7 @@ func TestOfflineRefundRepaysDebt(t *testing.T) {
 	e := offlineEnv(t)
 	s := e.AddStudent(wallettest.Options{BankBalance: 100_00, TopUp: 10_00})
 	inDebt(t, e, s, 5_00)
-	var sale string
-	for _, r := range offlineRecords(t, e, s) {
-		if r.Terminal == pos2 {
-			sale = r.Key
-		}
-	}
+	sale := offlineSaleAt(t, e, s, pos2)
 	rf, err := e.Svc.Refund(ctx, wallet.RefundRequest{Sale: sale, Key: "desk-1", Amount: 3_00, Reason: "cold food"})
 	if err != nil || rf.Status != protocol.StatusApproved {
 		t.Fatalf("refund %+v %v", rf, err)
@@ -381,4 +371,16 @@ func TestOfflineRefundRepaysDebt(t *testing.T) {
 		t.Fatalf("repayment lines %v", got)
 	}
 	e.Check()
+}
+
+// offlineSaleAt is the key of the student's (last) offline sale at terminal.
+func offlineSaleAt(t *testing.T, e *wallettest.Env, s *wallettest.Student, terminal string) string {
+	t.Helper()
+	var sale string
+	for _, r := range offlineRecords(t, e, s) {
+		if r.Terminal == terminal {
+			sale = r.Key
+		}
+	}
+	return sale
 }

@@ -182,14 +182,7 @@ func (s *Service) save(ctx context.Context, rec *Record, r *protocol.Response) *
 		// answer: the record keeps its state and a retry resumes it.
 		return r
 	}
-	rec.Status, rec.Code, rec.Updated = r.Status, r.Code, s.now()
-	if r.Amount != 0 {
-		rec.Amount = r.Amount
-	}
-	if r.Channel != "" {
-		rec.Channel = r.Channel
-	}
-	rec.Response, _ = json.Marshal(r)
+	s.answered(rec, r)
 	if err := s.st.PutRecord(ctx, rec); err != nil {
 		// The money step is done and idempotent: the retry re-does
 		// nothing and records again.
@@ -203,9 +196,20 @@ func (s *Service) save(ctx context.Context, rec *Record, r *protocol.Response) *
 // another authorizer did with the payment meanwhile. A failed write leaves
 // the intent, which a query or Recover completes from the ledger.
 func (s *Service) finishRecord(ctx context.Context, rec *Record, r *protocol.Response) {
-	rec.Status, rec.Code, rec.Updated = r.Status, r.Code, s.now()
-	rec.Response, _ = json.Marshal(r)
+	s.answered(rec, r)
 	s.st.FinishRecord(ctx, rec) //nolint:errcheck // see above
+}
+
+// answered sets rec's final state from its answer r.
+func (s *Service) answered(rec *Record, r *protocol.Response) {
+	rec.Status, rec.Code, rec.Updated = r.Status, r.Code, s.now()
+	if r.Amount != 0 {
+		rec.Amount = r.Amount
+	}
+	if r.Channel != "" {
+		rec.Channel = r.Channel
+	}
+	rec.Response, _ = json.Marshal(r)
 }
 
 func tombstoned() *protocol.Response {
