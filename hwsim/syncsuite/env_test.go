@@ -167,7 +167,10 @@ func (e *env) addAuthorizerWith(svc broker.Credential, b authz.Backend, onStatus
 	e.t.Helper()
 	a, err := authz.New(authz.Config{
 		Broker: e.url, Brokers: e.urls, TLS: e.tls, Username: svc.User, Password: svc.Password,
-		Workers: 4, KeepAlive: 2 * time.Second, MaxReconnectInterval: 200 * time.Millisecond, ConnectTimeout: time.Second,
+		// MaxPerTerminal: one terminal here publishes up to 200 pay
+		// requests at once to see them shared; the burst refusal has its
+		// own test (authz TestTerminalBurstRefused).
+		Workers: 4, MaxPerTerminal: 1000, KeepAlive: 2 * time.Second, MaxReconnectInterval: 200 * time.Millisecond, ConnectTimeout: time.Second,
 		PublishTimeout: 3 * time.Second, Logger: e.logs.logger(), OnStatus: onStatus,
 	}, b)
 	if err != nil {

@@ -9,7 +9,10 @@
 // a config kept there) is copied as is. A manifest with each file's size
 // and SHA-256 is written last: a folder without one is not a backup.
 //
-// Order matters across the two databases: wallet.db is copied before
+// A data folder made by this release has one database, wallet.db, with the
+// ledger inside it: one snapshot holds both, consistent by construction.
+// A folder from the first release also has ledger.db, and order matters
+// across the two: wallet.db is copied before
 // ledger.db, so the ledger — the money's truth — is never older than the
 // wallet records that refer to it. A payment acknowledged before the
 // backup started is in both; one in flight during it may be in the ledger
@@ -44,15 +47,29 @@ import (
 // ManifestFile is the name of the manifest inside a backup folder.
 const ManifestFile = "manifest.json"
 
-// Databases are the data folder's SQLite files, in backup order.
+// Databases are the data folder's SQLite files, in backup order. Only
+// wallet.db is always there; ledger.db is a first-release folder's.
 var Databases = []string{"wallet.db", "ledger.db"}
+
+// optional reports whether a data folder may lack the database name.
+func optional(name string) bool { return name == "ledger.db" }
+
+// ledgerFile is the database of the backup dst (a folder of copies) that
+// holds the ledger: ledger.db if copied, else wallet.db.
+func ledgerFile(dst string) string {
+	if _, err := os.Stat(filepath.Join(dst, "ledger.db")); err == nil {
+		return filepath.Join(dst, "ledger.db")
+	}
+	return filepath.Join(dst, "wallet.db")
+}
 
 // Manifest describes a backup.
 type Manifest struct {
 	Format  int       `json:"format"` // 1
 	Created time.Time `json:"created"`
 	Program string    `json:"program"` // the authorizer version that made it
-	// LedgerSchema is ledger.db's schema version.
+	// LedgerSchema is the ledger's schema version (in ledger.db or
+	// wallet.db).
 	LedgerSchema int    `json:"ledger_schema"`
 	Files        []File `json:"files"`
 }
@@ -82,13 +99,16 @@ func Create(ctx context.Context, data, dst, program string) (*Manifest, error) {
 	for _, name := range Databases {
 		src := filepath.Join(data, name)
 		if _, err := os.Stat(src); err != nil {
+			if optional(name) && errors.Is(err, fs.ErrNotExist) {
+				continue
+			}
 			return nil, fmt.Errorf("backup: %w", err)
 		}
 		if err := vacuumInto(ctx, src, filepath.Join(dst, name)); err != nil {
 			return nil, err
 		}
 	}
-	v, err := ledgerSchema(ctx, filepath.Join(dst, "ledger.db"))
+	v, err := ledgerSchema(ctx, ledgerFile(dst))
 	if err != nil {
 		return nil, err
 	}
@@ -172,6 +192,9 @@ func Verify(ctx context.Context, src string) (*Manifest, error) {
 		}
 	}
 	for _, name := range Databases {
+		if !names[name] && optional(name) {
+			continue
+		}
 		if !names[name] {
 			return nil, fmt.Errorf("backup %s: %s missing", src, name)
 		}

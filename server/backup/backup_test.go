@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"campuspay/server/backup"
+	"campuspay/server/ledger"
 	ledgersqlite "campuspay/server/ledger/sqlite"
 	walletsqlite "campuspay/server/wallet/sqlite"
 )
@@ -114,5 +115,82 @@ func TestBackupVerifiesAndRefuses(t *testing.T) {
 	defer l.Close()
 	if r, err := l.Check(ctx); err != nil || !r.OK() {
 		t.Fatalf("restored ledger: %v %v", r, err)
+	}
+}
+
+// A data folder of this release has one database, wallet.db, with the
+// ledger inside: the backup copies it alone, reads the ledger's schema
+// from it (and refuses a newer one), and the restored ledger holds the
+// money.
+func TestBackupLedgerInside(t *testing.T) {
+	ctx := context.Background()
+	src := t.TempDir()
+	w, err := walletsqlite.Open(filepath.Join(src, "wallet.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	l, err := w.OpenLedger(ledgersqlite.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := l.Post(ctx, ledger.Transfer{Key: "t1", Kind: "topup", Postings: []ledger.Posting{
+		{Account: "bank:CCB", Amount: -7_00}, {Account: "wallet:1", Amount: 7_00}}}); err != nil {
+		t.Fatal(err)
+	}
+	dst := filepath.Join(t.TempDir(), "b")
+	m, err := backup.Create(ctx, src, dst, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, _ := ledgersqlite.LatestSchema()
+	names := map[string]bool{}
+	for _, f := range m.Files {
+		names[f.Name] = true
+	}
+	if !names["wallet.db"] || names["ledger.db"] || m.LedgerSchema != want {
+		t.Fatalf("manifest %+v, want wallet.db, no ledger.db and ledger schema %d", m, want)
+	}
+	fresh := filepath.Join(t.TempDir(), "fresh")
+	if _, err := backup.Restore(ctx, dst, fresh); err != nil {
+		t.Fatal(err)
+	}
+	w2, err := walletsqlite.Open(filepath.Join(fresh, "wallet.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w2.Close()
+	l2, err := w2.OpenLedger(ledgersqlite.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b, err := l2.Balance(ctx, "wallet:1"); err != nil || b.Posted != 7_00 {
+		t.Fatalf("restored balance %+v %v", b, err)
+	}
+	if r, err := l2.Check(ctx); err != nil || !r.OK() {
+		t.Fatalf("restored ledger: %v %v", r, err)
+	}
+
+	// A ledger schema from a newer release, inside wallet.db, is refused.
+	newer := filepath.Join(t.TempDir(), "newer")
+	os.MkdirAll(newer, 0o700)
+	for _, f := range m.Files {
+		b, _ := os.ReadFile(filepath.Join(dst, f.Name))
+		os.WriteFile(filepath.Join(newer, f.Name), b, 0o600)
+	}
+	db, err := sql.Open("sqlite3", filepath.Join(newer, "wallet.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Exec("INSERT INTO " + ledgersqlite.VersionTable + " (version, applied_at) VALUES (9999, 0)"); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	n2 := filepath.Join(t.TempDir(), "n2")
+	if _, err := backup.Create(ctx, newer, n2, "future"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := backup.Restore(ctx, n2, t.TempDir()); err == nil || !strings.Contains(err.Error(), "newer than this program's") {
+		t.Errorf("newer ledger schema inside wallet.db: %v", err)
 	}
 }

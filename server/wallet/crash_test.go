@@ -222,8 +222,10 @@ func TestRecoverFinishesReversal(t *testing.T) {
 // answer already published) leaves the record processing with its
 // transfer posted: Recover completes it as approved and charges nothing
 // twice, where an unposted one in doubt is still reversed.
+// (Three writes: the ledger in its own file, as a first-release data
+// folder keeps it; TestPayOneCommit is the one-file layout.)
 func TestAnswerFirst(t *testing.T) {
-	e := wallettest.New(t)
+	e := wallettest.NewTwoFiles(t)
 	s := e.AddStudent(wallettest.Options{BankBalance: 100_00, TopUp: 50_00})
 	p := payReq(e, e.TxID(), protocol.CredCode, e.PayCode(s), 12_00)
 	r, finish := e.Svc.HandleRequestFirst(ctx, p)
@@ -281,7 +283,7 @@ func TestAnswerFirst(t *testing.T) {
 // recording it has both transfers posted and is still processing: Recover
 // finishes it as the reversal it was, not as an approval.
 func TestRecoverAnsweredThenRefunded(t *testing.T) {
-	e := wallettest.New(t)
+	e := wallettest.NewTwoFiles(t)
 	s := e.AddStudent(wallettest.Options{BankBalance: 100_00, TopUp: 50_00})
 	p := payReq(e, e.TxID(), protocol.CredCode, e.PayCode(s), 12_00)
 	r, _ := e.Svc.HandleRequestFirst(ctx, p) // the process dies before finish
@@ -299,6 +301,60 @@ func TestRecoverAnsweredThenRefunded(t *testing.T) {
 	wantResp(t, after.HandleRequest(ctx, req(e, protocol.OpQuery, p.Tx, wallettest.POS)), protocol.StatusReversed, nil)
 	if e.Balance(s) != 50_00 {
 		t.Fatalf("balance %d after recovery, want the refund once", e.Balance(s))
+	}
+	e.Check()
+}
+
+// With the ledger inside wallet.db (wallet.PaymentStore), a balance
+// payment's code mark, daily-limit check, transfer and final record are
+// one transaction: the record is final before the answer goes out (there
+// is no intent for a crash to leave behind), and a refusal inside that
+// transaction writes none of it.
+func TestPayOneCommit(t *testing.T) {
+	e := wallettest.New(t)
+	if !e.Store.PaysInto(e.Ledger) {
+		t.Fatal("the test back end should keep the ledger inside wallet.db")
+	}
+	s := e.AddStudent(wallettest.Options{BankBalance: 100_00, TopUp: 50_00})
+	code := e.PayCode(s)
+	p := payReq(e, e.TxID(), protocol.CredCode, code, 12_00)
+	r, finish := e.Svc.HandleRequestFirst(ctx, p)
+	wantResp(t, r, protocol.StatusApproved, nil)
+	if r.Channel != protocol.ChannelBalance || r.Balance == nil || *r.Balance != 38_00 || e.Balance(s) != 38_00 {
+		t.Fatalf("%+v balance %d", r, e.Balance(s))
+	}
+	key := "T:" + wallettest.POS + ":" + string(p.Tx)
+	rec, err := e.Store.Record(ctx, key)
+	if err != nil || rec.Status != protocol.StatusApproved || rec.Channel != protocol.ChannelBalance || rec.Amount != 12_00 {
+		t.Fatalf("before finish: %+v %v, want the record final", rec, err)
+	}
+	finish()
+	// Replayed from the record, charged once.
+	wantResp(t, e.Svc.HandleRequest(ctx, p), protocol.StatusApproved, nil)
+	if e.Balance(s) != 38_00 {
+		t.Fatalf("balance %d after a retry", e.Balance(s))
+	}
+	// The same code on another transaction: refused, nothing charged.
+	wantResp(t, e.Svc.HandleRequest(ctx, payReq(e, e.TxID(), protocol.CredCode, code, 1_00)), protocol.StatusDeclined, protocol.ErrCodeUsed)
+	// Over the daily limit: refused inside the transaction; the code is
+	// not spent and nothing is charged.
+	if err := e.Svc.SetLimits(ctx, s.ID, 20_00, 20_00); err != nil {
+		t.Fatal(err)
+	}
+	code2 := e.PayCode(s)
+	wantResp(t, e.Svc.HandleRequest(ctx, payReq(e, e.TxID(), protocol.CredCode, code2, 9_00)), protocol.StatusDeclined, protocol.ErrLimitDaily)
+	if e.Balance(s) != 38_00 {
+		t.Fatalf("balance %d after a refusal", e.Balance(s))
+	}
+	wantResp(t, e.Svc.HandleRequest(ctx, payReq(e, e.TxID(), protocol.CredCode, code2, 8_00)), protocol.StatusApproved, nil)
+	// A balance short of the amount: the bound card pays (three writes).
+	if err := e.Svc.SetLimits(ctx, s.ID, 50_00, 100_00); err != nil {
+		t.Fatal(err)
+	}
+	rc := e.Svc.HandleRequest(ctx, payReq(e, e.TxID(), protocol.CredCode, e.PayCode(s), 45_00))
+	wantResp(t, rc, protocol.StatusApproved, nil)
+	if rc.Channel != protocol.ChannelBankCard || e.Balance(s) != 30_00 {
+		t.Fatalf("%+v balance %d", rc, e.Balance(s))
 	}
 	e.Check()
 }

@@ -33,6 +33,7 @@ type killPlan struct {
 	Keys     wallet.Keys
 	Now      time.Time
 	Requests []*protocol.Request
+	TwoFiles bool // the ledger in ledger.db (first release), not inside wallet.db
 }
 
 // TestPayKillNine kills the money path with SIGKILL in the middle of its
@@ -45,14 +46,24 @@ type killPlan struct {
 // payment it never saw answered, and lets the start-up recovery run. Then:
 // every approval seen is in the ledger exactly once, nothing else is
 // charged, the ledger's invariants hold, and the students' money adds up.
+// It runs on both layouts of a data folder: the ledger inside wallet.db
+// (each batch of payments one transaction) and ledger.db beside it.
 func TestPayKillNine(t *testing.T) {
 	if os.Getenv(envKillPlan) != "" {
 		t.Skip("in the child")
 	}
+	t.Run("one-file", func(t *testing.T) { testPayKillNine(t, false) })
+	t.Run("two-files", func(t *testing.T) { testPayKillNine(t, true) })
+}
+
+func testPayKillNine(t *testing.T, twoFiles bool) {
 	seed := uint64(time.Now().UnixNano())
 	t.Logf("random seed %d", seed)
 	rng := rand.New(rand.NewPCG(seed, 11))
 	e := wallettest.New(t)
+	if twoFiles {
+		e = wallettest.NewTwoFiles(t)
+	}
 	const topUp = 500_00
 	var students []*wallettest.Student
 	for i := 0; i < 40; i++ {
@@ -62,7 +73,7 @@ func TestPayKillNine(t *testing.T) {
 		}
 		students = append(students, s)
 	}
-	plan := killPlan{Dir: e.Dir, BankURL: e.BankURL, Keys: e.Keys, Now: e.Clock.Now()}
+	plan := killPlan{Dir: e.Dir, BankURL: e.BankURL, Keys: e.Keys, Now: e.Clock.Now(), TwoFiles: twoFiles}
 	for i := 0; i < 4000; i++ {
 		s := students[i%len(students)]
 		plan.Requests = append(plan.Requests, &protocol.Request{V: 1, Op: protocol.OpPay, Tx: e.TxID(), Terminal: wallettest.POS,
@@ -177,11 +188,16 @@ func TestPayKillChild(t *testing.T) {
 	if err := json.Unmarshal(b, &plan); err != nil {
 		t.Fatal(err)
 	}
-	led, err := ledgersqlite.Open(filepath.Join(plan.Dir, "ledger.db"), ledgersqlite.Options{})
+	st, err := walletsqlite.Open(filepath.Join(plan.Dir, "wallet.db"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	st, err := walletsqlite.Open(filepath.Join(plan.Dir, "wallet.db"))
+	var led ledger.Store
+	if plan.TwoFiles {
+		led, err = ledgersqlite.Open(filepath.Join(plan.Dir, "ledger.db"), ledgersqlite.Options{})
+	} else {
+		led, err = st.OpenLedger(ledgersqlite.Options{})
+	}
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -301,6 +301,9 @@ func (s *Service) pay(ctx context.Context, t *Terminal, req *protocol.Request, k
 // fundAndAnswer funds rec (choosing the channel if not yet chosen) and
 // answers the terminal. The caller holds the user lock.
 func (s *Service) fundAndAnswer(ctx context.Context, u *User, rec *Record) *protocol.Response {
+	if r, ok := s.payInOne(ctx, u, rec); ok {
+		return r
+	}
 	after, known, err := s.fund(ctx, u, rec)
 	switch {
 	case errors.Is(err, errPending):
@@ -326,6 +329,54 @@ func (s *Service) fundAndAnswer(ctx context.Context, u *User, rec *Record) *prot
 		return r
 	}
 	return s.save(ctx, rec, r)
+}
+
+// payInOne pays a new payment from the balance in one transaction with its
+// checks and its record (PaymentStore: the ledger inside the wallet's
+// database), answering it only once that transaction is durable. ok is
+// false when it does not apply — another store, a channel already chosen,
+// a balance short of the amount (the bound card may pay) — and rec is then
+// left to fund.
+func (s *Service) payInOne(ctx context.Context, u *User, rec *Record) (r *protocol.Response, ok bool) {
+	p, one := s.st.(PaymentStore)
+	if !one || rec.Channel != "" || rec.Kind != KindPayment || !p.PaysInto(s.led) {
+		return nil, false
+	}
+	b, err := s.led.Balance(ctx, walletAccount(u.ID))
+	if err != nil {
+		return declined(fmt.Errorf("wallet: balance: %w", err)), true
+	}
+	if b.Available < rec.Amount {
+		return nil, false
+	}
+	after := b.Available - rec.Amount
+	rec.Channel = protocol.ChannelBalance
+	r = &protocol.Response{Status: protocol.StatusApproved, Amount: rec.Amount, Channel: rec.Channel, User: MaskName(u.Name), Balance: &after}
+	s.answered(rec, r)
+	owner, err := p.PutPayment(ctx, rec, rec.use, rec.limit, balanceTransfer(rec, s.now()))
+	if err == nil && owner == rec.Key {
+		rec.use, rec.limit = nil, nil
+		return r, true
+	}
+	// Nothing was written: the record is saved declined, as fund's
+	// refusals are (an error of our own is not saved; a retry pays).
+	rec.Channel, rec.Status, rec.Code, rec.Response = "", "", "", nil
+	switch {
+	case err == nil:
+		err = protocol.ErrCodeUsed
+	case errors.Is(err, protocol.ErrLimitDaily):
+	case errors.Is(err, ledger.ErrInsufficient):
+		err = protocol.ErrInsufficientFunds
+	default:
+		return declined(err), true
+	}
+	return s.save(ctx, rec, declined(err)), true
+}
+
+// balanceTransfer is the ledger transfer of a payment from the balance.
+func balanceTransfer(rec *Record, at time.Time) ledger.Transfer {
+	return ledger.Transfer{Key: "pay:" + rec.Key, Kind: "payment", At: at, Memo: memo(rec),
+		Postings: []ledger.Posting{{Account: walletAccount(rec.UserID), Amount: -rec.Amount}, {Account: merchantAccount(rec.Merchant), Amount: rec.Amount}}}
 }
 
 // cardUser finds the holder of a campus card.
@@ -426,8 +477,7 @@ func (s *Service) fund(ctx context.Context, u *User, rec *Record) (after int64, 
 func (s *Service) move(ctx context.Context, rec *Record) error {
 	switch rec.Channel {
 	case protocol.ChannelBalance:
-		_, err := s.led.Post(ctx, ledger.Transfer{Key: "pay:" + rec.Key, Kind: "payment", At: s.now(), Memo: memo(rec),
-			Postings: []ledger.Posting{{Account: walletAccount(rec.UserID), Amount: -rec.Amount}, {Account: merchantAccount(rec.Merchant), Amount: rec.Amount}}})
+		_, err := s.led.Post(ctx, balanceTransfer(rec, s.now()))
 		if errors.Is(err, ledger.ErrInsufficient) {
 			return protocol.ErrInsufficientFunds
 		}

@@ -89,6 +89,7 @@ import (
 	"time"
 
 	"campuspay/protocol"
+	"campuspay/server/ledger"
 )
 
 // State of a wallet; persisted, so the numbers are explicit.
@@ -380,6 +381,21 @@ type Store interface {
 	PruneLoginFails(ctx context.Context, now, lastBefore time.Time) (int, error)
 
 	Close() error
+}
+
+// PaymentStore is implemented by a Store that keeps the ledger in its own
+// database (wallet/sqlite with the ledger inside it): a balance payment is
+// then one transaction and one fsync, with nothing to recover after a
+// crash — it is all there or not at all.
+type PaymentStore interface {
+	// PutPayment writes, in one transaction, what PutIntent writes (with
+	// its checks and its answer), the transfer t, and r in its final state
+	// (approved). It returns the code's owner; for another one, nothing is
+	// written. protocol.ErrLimitDaily or ledger.ErrInsufficient: nothing
+	// is written.
+	PutPayment(ctx context.Context, r *Record, c *CodeUse, lim *DailyLimit, t ledger.Transfer) (owner string, err error)
+	// PaysInto reports whether l is the ledger PutPayment posts to.
+	PaysInto(l ledger.Store) bool
 }
 
 // LoginFail is the failed-login count of one throttled key.

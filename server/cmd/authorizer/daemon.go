@@ -405,11 +405,11 @@ func (m *Main) Close() error {
 	if m.ready != nil {
 		m.ready.close()
 	}
+	if m.Ledger != nil { // first: it may live in the store's database
+		errs = append(errs, m.Ledger.Close())
+	}
 	if m.Store != nil {
 		errs = append(errs, m.Store.Close())
-	}
-	if m.Ledger != nil {
-		errs = append(errs, m.Ledger.Close())
 	}
 	return errors.Join(errs...)
 }

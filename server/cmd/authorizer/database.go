@@ -2,9 +2,11 @@ package main
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"net/url"
+	"os"
 	"path/filepath"
 	"strings"
 	"time"
@@ -21,8 +23,12 @@ import (
 
 // Where the authorizer keeps its state (the config's "database"):
 //
-//   - "" (the default): SQLite files in the data folder, wallet.db and
-//     ledger.db — one authorizer on one box, and `make demo`.
+//   - "" (the default): SQLite in the data folder — one authorizer on one
+//     box, and `make demo`. A folder made by this release has one file,
+//     wallet.db, the ledger's tables inside it, so that a balance payment
+//     is one transaction (wallet.PaymentStore); a folder from the first
+//     release keeps its ledger.db beside wallet.db and works as before,
+//     with three commits per payment (docs/money-path.md).
 //   - "postgres://…" or "postgresql://…": the wallet store and the ledger
 //     on that PostgreSQL database, which several authorizers may share.
 //     Multi-host strings (postgres://h1,h2/db?target_session_attrs=read-write)
@@ -96,21 +102,7 @@ type stores struct {
 // personal data in either.
 func openStores(cfg FileConfig, data string, fieldKey []byte) (stores, error) {
 	if cfg.Database == "" {
-		for _, db := range []string{"ledger.db", "wallet.db"} {
-			if err := privateDB(filepath.Join(data, db)); err != nil {
-				return stores{}, fmt.Errorf("data folder: %w", err)
-			}
-		}
-		l, err := ledgersqlite.Open(filepath.Join(data, "ledger.db"), ledgersqlite.Options{MaxBatch: cfg.MaxBatch})
-		if err != nil {
-			return stores{}, err
-		}
-		w, err := walletsqlite.Open(filepath.Join(data, "wallet.db"), walletsqlite.WithFieldKey(fieldKey), walletsqlite.WithMaxBatch(cfg.MaxBatch))
-		if err != nil {
-			l.Close()
-			return stores{}, err
-		}
-		return stores{wallet: w, ledger: l}, nil
+		return openSQLite(cfg, data, fieldKey)
 	}
 	dsn := withConnectTimeout(cfg.Database)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
@@ -138,6 +130,85 @@ func openStores(cfg FileConfig, data string, fieldKey []byte) (stores, error) {
 		return nil
 	}
 	return stores{wallet: w, ledger: l, probe: probe}, nil
+}
+
+// openSQLite opens the data folder's SQLite stores: the ledger inside
+// wallet.db, or in ledger.db for a folder from the first release.
+func openSQLite(cfg FileConfig, data string, fieldKey []byte) (stores, error) {
+	walletPath, ledgerPath := filepath.Join(data, "wallet.db"), filepath.Join(data, "ledger.db")
+	twoFiles, err := sqliteLayout(walletPath, ledgerPath)
+	if err != nil {
+		return stores{}, fmt.Errorf("data folder %s: %w", data, err)
+	}
+	dbs := []string{walletPath}
+	if twoFiles {
+		dbs = append(dbs, ledgerPath)
+	}
+	for _, db := range dbs {
+		if err := privateDB(db); err != nil {
+			return stores{}, fmt.Errorf("data folder: %w", err)
+		}
+	}
+	w, err := walletsqlite.Open(walletPath, walletsqlite.WithFieldKey(fieldKey), walletsqlite.WithMaxBatch(cfg.MaxBatch))
+	if err != nil {
+		return stores{}, err
+	}
+	var l *ledgersqlite.Store
+	if twoFiles {
+		l, err = ledgersqlite.Open(ledgerPath, ledgersqlite.Options{MaxBatch: cfg.MaxBatch})
+	} else {
+		l, err = w.OpenLedger(ledgersqlite.Options{})
+	}
+	if err != nil {
+		w.Close()
+		return stores{}, err
+	}
+	return stores{wallet: w, ledger: l}, nil
+}
+
+// sqliteLayout tells from the files which layout a data folder has: the
+// ledger inside wallet.db (a folder made by this release, or a new one) or
+// in ledger.db beside it (the first release). A folder that fits neither
+// is refused, never served with an empty ledger: a wallet.db that keeps
+// its ledger in a ledger.db that is gone, or a stray ledger.db beside a
+// wallet.db that has the ledger inside.
+func sqliteLayout(walletPath, ledgerPath string) (twoFiles bool, err error) {
+	ledgerFile := false
+	if fi, err := os.Stat(ledgerPath); err == nil && fi.Size() > 0 {
+		ledgerFile = true
+	}
+	wallet, inside := false, false
+	if fi, err := os.Stat(walletPath); err == nil && fi.Size() > 0 {
+		db, err := sql.Open("sqlite3", "file:"+walletPath+"?mode=ro&_busy_timeout=5000")
+		if err != nil {
+			return false, err
+		}
+		defer db.Close()
+		var w, in int
+		if err := db.QueryRow(`SELECT count(*) FILTER (WHERE name = 'schema_version'), count(*) FILTER (WHERE name = ?)
+			FROM sqlite_master WHERE type = 'table'`, ledgersqlite.VersionTable).Scan(&w, &in); err != nil {
+			return false, fmt.Errorf("%s: %w", walletPath, err)
+		}
+		wallet, inside = w > 0, in > 0
+		if wallet && !inside {
+			// A wallet with no student and no record moved no money: a
+			// first start that stopped before the ledger's tables were made.
+			var used int
+			if err := db.QueryRow(`SELECT EXISTS (SELECT 1 FROM users) OR EXISTS (SELECT 1 FROM records)`).Scan(&used); err != nil {
+				return false, fmt.Errorf("%s: %w", walletPath, err)
+			}
+			wallet = used > 0
+		}
+	}
+	switch {
+	case inside && ledgerFile:
+		return false, errors.New("wallet.db has the ledger inside it and a ledger.db lies beside it: move the stray ledger.db away (it is not read)")
+	case inside:
+		return false, nil
+	case wallet && !ledgerFile:
+		return false, errors.New("wallet.db keeps its ledger in ledger.db, which is missing or empty: restore it (authorizer restore) before serving")
+	}
+	return ledgerFile, nil
 }
 
 // dbCheck is the readiness check of a PostgreSQL database (probe set).

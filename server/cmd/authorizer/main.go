@@ -15,7 +15,8 @@
 //	backup DIR               online backup of the data folder
 //	restore DIR              restore a backup into an empty data folder
 //
-// --data (default ./data) holds wallet.db, ledger.db, issuer.key,
+// --data (default ./data) holds wallet.db (the ledger inside it; a
+// folder from the first release also has ledger.db), issuer.key,
 // seal.key and wallet-fields.key (the key of the personal data in
 // wallet.db; keys created on first run, mode 0600); --config defaults to
 // DATA/authorizer.json when it exists.

@@ -21,11 +21,11 @@ var (
 var (
 	_ = promauto.NewCounterFunc(prometheus.CounterOpts{
 		Name: "campuspay_ledger_commits_total",
-		Help: "Group-committed write transactions of the SQLite ledger (one fsync each) since start.",
+		Help: "Group-committed write transactions of the SQLite ledger in its own file, ledger.db (one fsync each), since start; 0 when the ledger is inside wallet.db, whose commits campuspay_batch_size counts.",
 	}, func() float64 { return ledgerStats().batches })
 	_ = promauto.NewCounterFunc(prometheus.CounterOpts{
 		Name: "campuspay_ledger_ops_total",
-		Help: "Ledger operations applied in those transactions since start; ops/commits is the mean batch size.",
+		Help: "Ledger operations applied since start; with ledger.db, ops/commits is the mean batch size.",
 	}, func() float64 { return ledgerStats().ops })
 	_ = promauto.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "campuspay_ledger_max_batch",

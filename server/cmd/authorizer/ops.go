@@ -150,6 +150,9 @@ func (r *readiness) writable(ctx context.Context) Check {
 	r.probeMu.Lock()
 	defer r.probeMu.Unlock()
 	for _, name := range []string{"wallet.db", "ledger.db"} {
+		if _, err := os.Stat(filepath.Join(r.data, name)); name == "ledger.db" && err != nil {
+			continue // the ledger is inside wallet.db
+		}
 		if err := r.lockProbe(ctx, name); err != nil {
 			c.Detail = fmt.Sprintf("%s: %v", name, err)
 			return c

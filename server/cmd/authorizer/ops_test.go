@@ -220,7 +220,10 @@ func TestDataFilesArePrivate(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer m.Close()
-	for _, db := range []string{"wallet.db", "ledger.db"} {
+	if _, err := os.Stat(filepath.Join(dir, "ledger.db")); !os.IsNotExist(err) {
+		t.Errorf("ledger.db made in a new data folder (the ledger belongs inside wallet.db): %v", err)
+	}
+	for _, db := range []string{"wallet.db"} {
 		for _, suffix := range []string{"", "-wal", "-shm"} {
 			st, err := os.Stat(filepath.Join(dir, db+suffix))
 			if err != nil {
@@ -351,8 +354,9 @@ func TestReadyzReportsALockedDatabase(t *testing.T) {
 	cfg := writeConfig(t, dir, "", "")
 	s := startServe(t, []string{"--data", dir, "--config", cfg})
 	waitReady(t, http.DefaultClient, s.url)
-	// Another process holding the ledger's write lock, as a wedged writer would.
-	db, err := sql.Open("sqlite3", "file:"+filepath.Join(dir, "ledger.db")+"?_busy_timeout=1000")
+	// Another process holding the write lock of wallet.db (the ledger is
+	// inside it), as a wedged writer would.
+	db, err := sql.Open("sqlite3", "file:"+filepath.Join(dir, "wallet.db")+"?_busy_timeout=1000")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -372,8 +376,8 @@ func TestReadyzReportsALockedDatabase(t *testing.T) {
 	resp.Body.Close()
 	conn.ExecContext(context.Background(), "ROLLBACK")
 	conn.Close()
-	if resp.StatusCode != http.StatusServiceUnavailable || !strings.Contains(string(b), "ledger.db") {
-		t.Fatalf("/readyz with the ledger locked: %d %s", resp.StatusCode, b)
+	if resp.StatusCode != http.StatusServiceUnavailable || !strings.Contains(string(b), "wallet.db") {
+		t.Fatalf("/readyz with the database locked: %d %s", resp.StatusCode, b)
 	}
 }
 

@@ -32,12 +32,22 @@ func (s *Store) SchemaVersion(ctx context.Context) (have, want int, err error) {
 	return have, want, nil
 }
 
-// FileSchemaVersion reads the schema version recorded in db, a ledger
-// database opened by any means (a backup being restored, for one).
+// FileSchemaVersion reads the ledger's schema version recorded in db, a
+// database opened by any means (a backup being restored, for one): a
+// ledger file's, or that of a ledger inside a host's database (OpenIn,
+// VersionTable).
 func FileSchemaVersion(ctx context.Context, db *sql.DB) (int, error) {
+	table := "schema_version"
+	var n int
+	if err := db.QueryRowContext(ctx, "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = ?", VersionTable).Scan(&n); err != nil {
+		return 0, fmt.Errorf("ledger/sqlite: read schema: %w", err)
+	}
+	if n > 0 {
+		table = VersionTable
+	}
 	var have int
-	if err := db.QueryRowContext(ctx, "SELECT COALESCE(MAX(version), 0) FROM schema_version").Scan(&have); err != nil {
-		return 0, fmt.Errorf("ledger/sqlite: read schema_version: %w", err)
+	if err := db.QueryRowContext(ctx, "SELECT COALESCE(MAX(version), 0) FROM "+table).Scan(&have); err != nil {
+		return 0, fmt.Errorf("ledger/sqlite: read %s: %w", table, err)
 	}
 	return have, nil
 }

@@ -40,6 +40,7 @@ import (
 	"path"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -70,7 +71,8 @@ type Options struct {
 	beforeBatch func()
 }
 
-// Stats counts the writer's work since Open.
+// Stats counts the writer's work since Open. A ledger inside a host's
+// database (OpenIn) counts its Ops only: its commits are the host's.
 type Stats struct {
 	Batches  uint64 // transactions committed or attempted
 	Ops      uint64 // operations applied or attempted in them
@@ -96,7 +98,97 @@ type Store struct {
 
 	batches, ops atomic.Uint64
 	maxBatch     atomic.Int64
+
+	// host is the database the ledger lives in when opened by OpenIn; its
+	// writer applies the ledger's operations. hostMu/hostClosed let Close
+	// wait for operations in flight before it closes the statements.
+	host       Host
+	hostMu     sync.RWMutex
+	hostClosed bool
 }
+
+// Host is a SQLite database whose single writer the ledger shares
+// (wallet/sqlite's), so that a ledger operation and the host's own writes
+// can commit in one transaction: a payment's record and its transfer with
+// one fsync, and never one without the other.
+type Host interface {
+	// Path is the database file.
+	Path() string
+	// WriterDB is the host writer's pool of exactly one connection; the
+	// ledger prepares its statements on it and binds them to the host's
+	// transaction.
+	WriterDB() *sql.DB
+	// Write runs f in the host writer's transaction, inside a savepoint of
+	// its own (an error from f undoes only f's writes), and returns once
+	// that transaction has committed or failed.
+	Write(ctx context.Context, f func(*sql.Tx) error) error
+}
+
+// VersionTable is where a ledger inside a host's database records its
+// migrations (the host keeps schema_version).
+const VersionTable = "ledger_schema_version"
+
+// OpenIn opens the ledger inside h's database: its tables next to the
+// host's, its migrations recorded in VersionTable, its writes applied by
+// h's writer (group-committed with the host's own writes) and its reads
+// through a read-only pool of its own. Close it before the host.
+func OpenIn(h Host, opt Options) (*Store, error) {
+	if opt.ReadConns <= 0 {
+		opt.ReadConns = 4
+	}
+	if opt.BusyTimeout <= 0 {
+		opt.BusyTimeout = 5 * time.Second
+	}
+	busy := strconv.FormatInt(opt.BusyTimeout.Milliseconds(), 10)
+	s := &Store{path: h.Path(), opt: opt, host: h}
+	ctx := context.Background()
+	fail := func(err error) (*Store, error) {
+		if s.w != nil {
+			s.w.close()
+		}
+		if s.rdb != nil {
+			s.rdb.Close()
+		}
+		return nil, fmt.Errorf("ledger/sqlite: open in %s: %w", s.path, err)
+	}
+	c, err := h.WriterDB().Conn(ctx)
+	if err != nil {
+		return fail(err)
+	}
+	err = migrate(ctx, c, VersionTable)
+	c.Close()
+	if err != nil {
+		return fail(err)
+	}
+	if s.w, err = newWriter(ctx, h.WriterDB()); err != nil {
+		return fail(err)
+	}
+	if err := s.openReads(ctx, busy); err != nil {
+		return fail(err)
+	}
+	return s, nil
+}
+
+// openReads opens the read-only pool and prepares the hot reads.
+func (s *Store) openReads(ctx context.Context, busy string) error {
+	var err error
+	s.rdb, err = sql.Open("sqlite3", s.path+"?_query_only=1&_foreign_keys=1&_busy_timeout="+busy)
+	if err != nil {
+		return err
+	}
+	s.rdb.SetMaxOpenConns(s.opt.ReadConns)
+	s.rdb.SetMaxIdleConns(s.opt.ReadConns)
+	if s.readBalance, err = s.rdb.PrepareContext(ctx, "SELECT balance, held FROM accounts WHERE id = ?"); err != nil {
+		return err
+	}
+	if s.readHold, err = s.rdb.PrepareContext(ctx, "SELECT "+holdColumns+" FROM holds WHERE key = ?"); err != nil {
+		return err
+	}
+	return nil
+}
+
+// Shares reports whether the ledger lives in h's database (OpenIn).
+func (s *Store) Shares(h Host) bool { return s.host != nil && s.host == h }
 
 var _ ledger.Store = (*Store)(nil)
 
@@ -119,7 +211,7 @@ func Open(path string, opt Options) (*Store, error) {
 	s := &Store{path: path, opt: opt}
 
 	var err error
-	s.wdb, err = sql.Open("sqlite3", path+"?_journal_mode=WAL&_synchronous=FULL&_foreign_keys=1&_txlock=immediate&_busy_timeout="+busy)
+	s.wdb, err = sql.Open("sqlite3", path+"?_journal_mode=WAL&_synchronous=FULL&_foreign_keys=1&_txlock=immediate&_cache_size=-65536&_busy_timeout="+busy)
 	if err != nil {
 		return nil, fmt.Errorf("ledger/sqlite: open %s: %w", path, err)
 	}
@@ -145,22 +237,13 @@ func Open(path string, opt Options) (*Store, error) {
 	if err := checkPragmas(ctx, s.wconn); err != nil {
 		return fail(err)
 	}
-	if err := migrate(ctx, s.wconn); err != nil {
+	if err := migrate(ctx, s.wconn, "schema_version"); err != nil {
 		return fail(err)
 	}
 	if s.w, err = newWriter(ctx, s.wconn); err != nil {
 		return fail(err)
 	}
-	s.rdb, err = sql.Open("sqlite3", path+"?_query_only=1&_foreign_keys=1&_busy_timeout="+busy)
-	if err != nil {
-		return fail(err)
-	}
-	s.rdb.SetMaxOpenConns(opt.ReadConns)
-	s.rdb.SetMaxIdleConns(opt.ReadConns)
-	if s.readBalance, err = s.rdb.PrepareContext(ctx, "SELECT balance, held FROM accounts WHERE id = ?"); err != nil {
-		return fail(err)
-	}
-	if s.readHold, err = s.rdb.PrepareContext(ctx, "SELECT "+holdColumns+" FROM holds WHERE key = ?"); err != nil {
+	if err := s.openReads(ctx, busy); err != nil {
 		return fail(err)
 	}
 
@@ -192,20 +275,20 @@ func checkPragmas(ctx context.Context, c *sql.Conn) error {
 	return nil
 }
 
-// migrate applies every embedded migration newer than the recorded
-// schema version, each in its own transaction.
-func migrate(ctx context.Context, c *sql.Conn) error {
-	if _, err := c.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_version (
+// migrate applies every embedded migration newer than the schema version
+// recorded in table, each in its own transaction.
+func migrate(ctx context.Context, c *sql.Conn, table string) error {
+	if _, err := c.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS `+table+` (
 		version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)`); err != nil {
-		return fmt.Errorf("create schema_version: %w", err)
+		return fmt.Errorf("create %s: %w", table, err)
 	}
 	list, err := ledger.Migrations(migrations, "migrations/*.sql")
 	if err != nil {
 		return err
 	}
 	var have int
-	if err := c.QueryRowContext(ctx, "SELECT COALESCE(MAX(version), 0) FROM schema_version").Scan(&have); err != nil {
-		return fmt.Errorf("read schema_version: %w", err)
+	if err := c.QueryRowContext(ctx, "SELECT COALESCE(MAX(version), 0) FROM "+table).Scan(&have); err != nil {
+		return fmt.Errorf("read %s: %w", table, err)
 	}
 	if len(list) > 0 && have > list[len(list)-1].Version {
 		return fmt.Errorf("schema version %d is newer than this program's %d", have, list[len(list)-1].Version)
@@ -222,7 +305,7 @@ func migrate(ctx context.Context, c *sql.Conn) error {
 			if _, err := c.ExecContext(ctx, string(body)); err != nil {
 				return err
 			}
-			_, err := c.ExecContext(ctx, "INSERT INTO schema_version (version, applied_at) VALUES (?, ?)", m.Version, time.Now().UnixNano())
+			_, err := c.ExecContext(ctx, "INSERT INTO "+table+" (version, applied_at) VALUES (?, ?)", m.Version, time.Now().UnixNano())
 			return err
 		}); err != nil {
 			return fmt.Errorf("migration %s: %w", path.Base(m.Path), err)
@@ -253,8 +336,22 @@ func (s *Store) Stats() Stats {
 
 // Close stops accepting operations, waits until every queued one has been
 // committed (or failed) and answered, then closes the database. Calling it
-// again returns ErrClosed.
+// again returns ErrClosed. A ledger inside a host's database (OpenIn)
+// waits for its operations in flight and closes its statements and read
+// pool, not the host; closing it again returns nil (the host closes it).
 func (s *Store) Close() error {
+	if s.host != nil {
+		s.hostMu.Lock()
+		defer s.hostMu.Unlock()
+		if s.hostClosed {
+			return nil // the host closes it too
+		}
+		s.hostClosed = true
+		if err := errors.Join(s.w.close(), s.readBalance.Close(), s.readHold.Close(), s.rdb.Close()); err != nil {
+			return fmt.Errorf("ledger/sqlite: close %s: %w", s.path, err)
+		}
+		return nil
+	}
 	if err := s.batcher.Close(); err != nil {
 		return err
 	}

@@ -5,6 +5,8 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+
+	"campuspay/server/ledger"
 )
 
 // op is one queued write. apply runs on the writer goroutine inside its own
@@ -24,9 +26,43 @@ func (e errBatch) Error() string { return "ledger/sqlite: batch aborted: " + e.e
 func (e errBatch) Unwrap() error { return e.err }
 
 // submit queues apply for the writer and waits for the batch it lands in
-// to commit.
+// to commit. A ledger inside a host's database (OpenIn) has its operation
+// applied by the host's writer, in the host's transaction and savepoint.
 func (s *Store) submit(ctx context.Context, apply func(w *writer) error) error {
-	return s.batcher.Submit(ctx, &op{ctx: ctx, apply: apply})
+	if s.host == nil {
+		return s.batcher.Submit(ctx, &op{ctx: ctx, apply: apply})
+	}
+	s.hostMu.RLock()
+	defer s.hostMu.RUnlock()
+	if s.hostClosed {
+		return ledger.ErrClosed
+	}
+	s.ops.Add(1)
+	return s.host.Write(ctx, func(tx *sql.Tx) error {
+		if err := ctx.Err(); err != nil {
+			return err // given up before it started: not applied
+		}
+		return s.w.in(tx, apply)
+	})
+}
+
+// in runs apply with w's statements bound to tx (the host's transaction).
+// Only the host's writer goroutine calls it, so w.tx is never shared.
+func (w *writer) in(tx *sql.Tx, apply func(w *writer) error) error {
+	w.tx = tx
+	defer func() { w.tx = nil }()
+	return apply(w)
+}
+
+// q returns st ready to run in the current transaction: st itself on the
+// ledger's own writer connection, st bound to the host's transaction
+// inside a host's database (its writer pool has one connection, on which
+// st is prepared, so binding re-uses that preparation).
+func (w *writer) q(st *sql.Stmt) *sql.Stmt {
+	if w.tx == nil {
+		return st
+	}
+	return w.tx.Stmt(st)
 }
 
 // commit applies batch in one transaction and returns one error per op.
@@ -103,9 +139,17 @@ type writer struct {
 	holdByKey, insHold, closeHold            *sql.Stmt
 	expiring, linkHold                       *sql.Stmt
 	all                                      []*sql.Stmt
+	// tx is the host's transaction while the host's writer applies an
+	// operation (OpenIn); nil on the ledger's own writer.
+	tx *sql.Tx
 }
 
-func newWriter(ctx context.Context, c *sql.Conn) (*writer, error) {
+// preparer is the ledger's own writer connection or a host's writer pool.
+type preparer interface {
+	PrepareContext(ctx context.Context, query string) (*sql.Stmt, error)
+}
+
+func newWriter(ctx context.Context, c preparer) (*writer, error) {
 	w := &writer{}
 	for _, p := range []struct {
 		dst **sql.Stmt

@@ -29,8 +29,12 @@ import (
 	_ "github.com/mattn/go-sqlite3" // database/sql driver "sqlite3"
 
 	"campuspay/protocol"
+	ledgersqlite "campuspay/server/ledger/sqlite"
 	"campuspay/server/wallet"
 )
+
+// walCheckpointPages is the WAL size (pages) at which a commit checkpoints.
+const walCheckpointPages = 10000
 
 const schema = `
 CREATE TABLE IF NOT EXISTS users (
@@ -109,9 +113,16 @@ type Store struct {
 	closed  bool
 	queue   chan *op
 	stopped chan struct{}
+
+	path string
+	led  *ledgersqlite.Store // the ledger inside this database (OpenLedger), or nil
 }
 
-var _ wallet.Store = (*Store)(nil)
+var (
+	_ wallet.Store        = (*Store)(nil)
+	_ wallet.PaymentStore = (*Store)(nil)
+	_ ledgersqlite.Host   = (*Store)(nil)
+)
 
 // Option configures Open.
 type Option func(*options)
@@ -157,7 +168,11 @@ func Open(path string, opts ...Option) (*Store, error) {
 	}
 	// secure_delete: a value rewritten (encrypted by a migration, a card
 	// unbound) is overwritten in the file, not left in a free page.
-	wdb, err := sql.Open("sqlite3", path+"?_journal_mode=WAL&_synchronous=FULL&_foreign_keys=1&_txlock=immediate&_busy_timeout=5000&_secure_delete=on")
+	// cache_size: the writer's page cache (64 MiB, SQLite's default is
+	// 2 MiB) holds the indexes a payment writes into at random (record
+	// keys, code IDs, transfer keys), which otherwise are read back from
+	// the OS on every write.
+	wdb, err := sql.Open("sqlite3", path+"?_journal_mode=WAL&_synchronous=FULL&_foreign_keys=1&_txlock=immediate&_busy_timeout=5000&_secure_delete=on&_cache_size=-65536")
 	if err != nil {
 		return nil, fmt.Errorf("wallet/sqlite: open %s: %w", path, err)
 	}
@@ -165,6 +180,14 @@ func Open(path string, opts ...Option) (*Store, error) {
 	wdb.SetConnMaxLifetime(0)
 	wdb.SetConnMaxIdleTime(0)
 	if err := checkPragmas(wdb); err != nil {
+		wdb.Close()
+		return nil, fmt.Errorf("wallet/sqlite: open %s: %w", path, err)
+	}
+	// Checkpoints every walCheckpointPages pages, not SQLite's 1000: the
+	// money path rewrites the same hot pages (accounts, index roots) in
+	// every commit, and a checkpoint copies each of them once however often
+	// it changed since the last one.
+	if _, err := wdb.Exec(fmt.Sprintf("PRAGMA wal_autocheckpoint=%d", walCheckpointPages)); err != nil {
 		wdb.Close()
 		return nil, fmt.Errorf("wallet/sqlite: open %s: %w", path, err)
 	}
@@ -202,7 +225,7 @@ func Open(path string, opts ...Option) (*Store, error) {
 	}
 	rdb.SetMaxOpenConns(4)
 	rdb.SetMaxIdleConns(4)
-	s := &Store{wdb: wdb, rdb: rdb, fc: fc, rst: stmtCache{db: rdb}, wst: stmtCache{db: wdb}, maxBatch: o.maxBatch, queue: make(chan *op, 4*o.maxBatch), stopped: make(chan struct{})}
+	s := &Store{path: path, wdb: wdb, rdb: rdb, fc: fc, rst: stmtCache{db: rdb}, wst: stmtCache{db: wdb}, maxBatch: o.maxBatch, queue: make(chan *op, 4*o.maxBatch), stopped: make(chan struct{})}
 	if err := s.prepareWrites(); err != nil {
 		rdb.Close()
 		wdb.Close()
@@ -235,6 +258,9 @@ func checkPragmas(db *sql.DB) error {
 // Close stops accepting writes, lets the writer finish the queue and
 // closes the database.
 func (s *Store) Close() error {
+	if s.led != nil {
+		s.led.Close() // its statements live on the writer's connection; ErrClosed if closed before
+	}
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
@@ -691,42 +717,13 @@ func (s *Store) PutIntent(ctx context.Context, r *wallet.Record, c *wallet.CodeU
 	if err != nil {
 		return "", err
 	}
-	// Expired marks are swept at most once a second, not by every payment
-	// (an expired mark still present is taken over by qSeenInsert).
-	sweep := false
-	if c != nil {
-		last := s.codeSweep.Load()
-		sweep = c.Now.UnixNano()-last >= int64(time.Second) && s.codeSweep.CompareAndSwap(last, c.Now.UnixNano())
-	}
+	sweep := s.sweepDue(c)
 	// Plain (no savepoint): the checks only read, and should the record's
 	// write fail after the code's mark, the mark is this key's, which the
 	// transaction's retry takes again.
 	err = s.writePlain(ctx, func(tx *sql.Tx) error {
-		if lim != nil {
-			var spent int64
-			if err := s.txQueryRow(ctx, tx, qPaidBetween, r.UserID, nanos(lim.From), nanos(lim.To)).Scan(&spent); err != nil {
-				return fmt.Errorf("daily total: %w", err)
-			}
-			if spent+r.Amount > lim.Max {
-				return protocol.ErrLimitDaily
-			}
-		}
-		if c != nil {
-			if sweep {
-				if _, err := s.txExec(ctx, tx, qSeenExpire, nanos(c.Now)); err != nil {
-					return err
-				}
-			}
-			err := s.txQueryRow(ctx, tx, qSeenInsert, c.ID, r.Key, nanos(c.Expires), nanos(c.Now)).Scan(&owner)
-			if errors.Is(err, sql.ErrNoRows) { // held by a transaction still within its validity
-				err = s.txQueryRow(ctx, tx, qSeenOwner, c.ID).Scan(&owner)
-			}
-			if err != nil {
-				return err
-			}
-			if owner != r.Key {
-				return nil
-			}
+		if err := s.intentChecks(ctx, tx, r, c, lim, sweep, &owner); err != nil || owner != r.Key {
+			return err
 		}
 		return s.putRecord(ctx, tx, r, card, &seq, &id)
 	})
@@ -740,6 +737,46 @@ func (s *Store) PutIntent(ctx context.Context, r *wallet.Record, c *wallet.CodeU
 		r.ID, r.QRSeq = id, seq
 	}
 	return owner, nil
+}
+
+// sweepDue reports whether this write should delete the expired code
+// marks: at most once a second, not by every payment (an expired mark
+// still present is taken over by qSeenInsert).
+func (s *Store) sweepDue(c *wallet.CodeUse) bool {
+	if c == nil {
+		return false
+	}
+	last := s.codeSweep.Load()
+	return c.Now.UnixNano()-last >= int64(time.Second) && s.codeSweep.CompareAndSwap(last, c.Now.UnixNano())
+}
+
+// intentChecks runs, in the writer's transaction, the checks of a
+// payment's intent: the daily limit (protocol.ErrLimitDaily), then the
+// code's single-use mark, setting *owner to the code's owner (r.Key when
+// the mark is r's).
+func (s *Store) intentChecks(ctx context.Context, tx *sql.Tx, r *wallet.Record, c *wallet.CodeUse, lim *wallet.DailyLimit, sweep bool, owner *string) error {
+	if lim != nil {
+		var spent int64
+		if err := s.txQueryRow(ctx, tx, qPaidBetween, r.UserID, nanos(lim.From), nanos(lim.To)).Scan(&spent); err != nil {
+			return fmt.Errorf("daily total: %w", err)
+		}
+		if spent+r.Amount > lim.Max {
+			return protocol.ErrLimitDaily
+		}
+	}
+	if c == nil {
+		return nil
+	}
+	if sweep {
+		if _, err := s.txExec(ctx, tx, qSeenExpire, nanos(c.Now)); err != nil {
+			return err
+		}
+	}
+	err := s.txQueryRow(ctx, tx, qSeenInsert, c.ID, r.Key, nanos(c.Expires), nanos(c.Now)).Scan(owner)
+	if errors.Is(err, sql.ErrNoRows) { // held by a transaction still within its validity
+		err = s.txQueryRow(ctx, tx, qSeenOwner, c.ID).Scan(owner)
+	}
+	return err
 }
 
 // putRecord upserts r in the writer's transaction.

@@ -1,5 +1,6 @@
 // Package wallettest builds a whole authorizer back end for tests: real
-// SQLite files (ledger and wallet state), the hwsim bank and WeChat Pay
+// SQLite files (wallet state with the ledger inside, or the two files of a
+// first-release data folder), the hwsim bank and WeChat Pay
 // simulators over real HTTP, fresh keys and an injected clock. The wallet,
 // api and cmd/authorizer tests share it.
 package wallettest
@@ -151,17 +152,31 @@ func Clients(t testing.TB, clock *Clock, burl, wurl string) (bank.Client, wechat
 	return bc, wc
 }
 
-// New starts a back end with merchants and terminals registered.
-func New(t testing.TB) *Env {
+// New starts a back end with merchants and terminals registered, its
+// ledger inside wallet.db as a data folder of this release has it (a
+// balance payment is one transaction: wallet.PaymentStore).
+func New(t testing.TB) *Env { return newEnv(t, false) }
+
+// NewTwoFiles is New with the ledger in ledger.db beside wallet.db, as in
+// a data folder from the first release: a balance payment is three
+// commits (intent, transfer, record).
+func NewTwoFiles(t testing.TB) *Env { return newEnv(t, true) }
+
+func newEnv(t testing.TB, twoFiles bool) *Env {
 	t.Helper()
 	e := &Env{T: t, Dir: t.TempDir(), Clock: &Clock{t: T0}, Config: DefaultConfig(), TerminalPasswords: map[string]string{}}
 	e.Bank, e.BankURL, e.WeChat, e.WxURL = Sims(t, e.Clock)
 	bc, wc := Clients(t, e.Clock, e.BankURL, e.WxURL)
 	var err error
-	if e.Ledger, err = ledgersqlite.Open(filepath.Join(e.Dir, "ledger.db"), ledgersqlite.Options{}); err != nil {
+	if e.Store, err = walletsqlite.Open(filepath.Join(e.Dir, "wallet.db")); err != nil {
 		t.Fatal(err)
 	}
-	if e.Store, err = walletsqlite.Open(filepath.Join(e.Dir, "wallet.db")); err != nil {
+	if twoFiles {
+		e.Ledger, err = ledgersqlite.Open(filepath.Join(e.Dir, "ledger.db"), ledgersqlite.Options{})
+	} else {
+		e.Ledger, err = e.Store.OpenLedger(ledgersqlite.Options{})
+	}
+	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {

@@ -1,0 +1,88 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+
+	"campuspay/protocol"
+	"campuspay/server/ledger"
+	ledgersqlite "campuspay/server/ledger/sqlite"
+	"campuspay/server/wallet"
+)
+
+// The ledger inside the wallet's database: a data folder made by this
+// release keeps the ledger's tables in wallet.db, written by the wallet's
+// writer (ledgersqlite.OpenIn), so that a balance payment — its code's
+// mark, the daily-limit check, its transfer and its record — is one
+// transaction and one fsync (PutPayment) instead of three commits one
+// after another, and a crash leaves all of it or none.
+
+// Path implements ledgersqlite.Host.
+func (s *Store) Path() string { return s.path }
+
+// WriterDB implements ledgersqlite.Host: the writer's one connection.
+func (s *Store) WriterDB() *sql.DB { return s.wdb }
+
+// Write implements ledgersqlite.Host: f runs in the writer's transaction
+// in a savepoint of its own, group-committed with the wallet's writes.
+func (s *Store) Write(ctx context.Context, f func(*sql.Tx) error) error {
+	return s.write(ctx, f)
+}
+
+// OpenLedger opens the ledger inside this database (its tables beside the
+// wallet's) and returns it; PutPayment posts to it. Call it once, before
+// serving; Close closes it.
+func (s *Store) OpenLedger(opt ledgersqlite.Options) (*ledgersqlite.Store, error) {
+	if s.led != nil {
+		return nil, errors.New("wallet/sqlite: the ledger is open already")
+	}
+	l, err := ledgersqlite.OpenIn(s, opt)
+	if err != nil {
+		return nil, err
+	}
+	s.led = l
+	return l, nil
+}
+
+// PaysInto implements wallet.PaymentStore.
+func (s *Store) PaysInto(l ledger.Store) bool {
+	ls, ok := l.(*ledgersqlite.Store)
+	return ok && s.led != nil && ls == s.led
+}
+
+// PutPayment implements wallet.PaymentStore: one write, in a savepoint (a
+// refused transfer undoes the code's mark).
+func (s *Store) PutPayment(ctx context.Context, r *wallet.Record, c *wallet.CodeUse, lim *wallet.DailyLimit, t ledger.Transfer) (string, error) {
+	if s.led == nil {
+		return "", errors.New("wallet/sqlite: PutPayment without the ledger inside (OpenLedger)")
+	}
+	var seq uint64
+	var id int64
+	owner := r.Key
+	card, err := s.fc.Seal(colRecordCard, r.BankCard)
+	if err != nil {
+		return "", err
+	}
+	sweep := s.sweepDue(c)
+	err = s.write(ctx, func(tx *sql.Tx) error {
+		if err := s.intentChecks(ctx, tx, r, c, lim, sweep, &owner); err != nil || owner != r.Key {
+			return err
+		}
+		if _, err := s.led.PostIn(tx, t); err != nil {
+			return err
+		}
+		return s.putRecord(ctx, tx, r, card, &seq, &id)
+	})
+	switch {
+	case errors.Is(err, protocol.ErrLimitDaily), errors.Is(err, ledger.ErrInsufficient):
+		return "", err
+	case err != nil:
+		return "", fmt.Errorf("wallet/sqlite: put payment %s: %w", r.Key, err)
+	}
+	if owner == r.Key {
+		r.ID, r.QRSeq = id, seq
+	}
+	return owner, nil
+}
