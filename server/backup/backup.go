@@ -54,13 +54,22 @@ var Databases = []string{"wallet.db", "ledger.db"}
 // optional reports whether a data folder may lack the database name.
 func optional(name string) bool { return name == "ledger.db" }
 
-// ledgerFile is the database of the backup dst (a folder of copies) that
-// holds the ledger: ledger.db if copied, else wallet.db.
-func ledgerFile(dst string) string {
-	if _, err := os.Stat(filepath.Join(dst, "ledger.db")); err == nil {
-		return filepath.Join(dst, "ledger.db")
+// HasLedgerFile reports whether the folder dir keeps its ledger in
+// ledger.db (a first-release data folder): the file is there and not
+// empty. An empty one is no ledger (the authorizer reads the layout the
+// same way).
+func HasLedgerFile(dir string) bool {
+	fi, err := os.Stat(filepath.Join(dir, "ledger.db"))
+	return err == nil && fi.Size() > 0
+}
+
+// ledgerFile is the database of the folder dir that holds the ledger:
+// ledger.db if it has one, else wallet.db.
+func ledgerFile(dir string) string {
+	if HasLedgerFile(dir) {
+		return filepath.Join(dir, "ledger.db")
 	}
-	return filepath.Join(dst, "wallet.db")
+	return filepath.Join(dir, "wallet.db")
 }
 
 // Manifest describes a backup.
@@ -82,11 +91,12 @@ type File struct {
 }
 
 // skipped are data-folder files that are not copied: SQLite's companions
-// (the copy is made through SQLite), sockets, temporary files and the
-// terminals' link states (rewritten by serve).
+// (the copy is made through SQLite), sockets, temporary files, the
+// terminals' link states (rewritten by serve) and serve's lock.
 func skipped(name string) bool {
 	return strings.HasPrefix(name, ".") || strings.HasSuffix(name, "-wal") || strings.HasSuffix(name, "-shm") || strings.HasSuffix(name, "-journal") ||
-		strings.HasSuffix(name, ".tmp") || strings.HasSuffix(name, ".sock") || name == "terminal-status.json"
+		strings.HasSuffix(name, ".tmp") || strings.HasSuffix(name, ".sock") || name == "terminal-status.json" ||
+		name == "serve.lock" // the running authorizer's lock
 }
 
 // Create writes a backup of the data folder data into dst, which must not
@@ -98,10 +108,10 @@ func Create(ctx context.Context, data, dst, program string) (*Manifest, error) {
 	m := &Manifest{Format: 1, Created: time.Now().UTC(), Program: program}
 	for _, name := range Databases {
 		src := filepath.Join(data, name)
+		if optional(name) && !HasLedgerFile(data) {
+			continue // the ledger is inside wallet.db
+		}
 		if _, err := os.Stat(src); err != nil {
-			if optional(name) && errors.Is(err, fs.ErrNotExist) {
-				continue
-			}
 			return nil, fmt.Errorf("backup: %w", err)
 		}
 		if err := vacuumInto(ctx, src, filepath.Join(dst, name)); err != nil {
@@ -201,6 +211,10 @@ func Verify(ctx context.Context, src string) (*Manifest, error) {
 		if err := integrity(ctx, filepath.Join(src, name)); err != nil {
 			return nil, err
 		}
+	}
+	// The ledger is in the backup: in its ledger.db, or inside wallet.db.
+	if _, err := ledgerSchema(ctx, ledgerFile(src)); err != nil {
+		return nil, fmt.Errorf("backup %s: %w", src, err)
 	}
 	want, err := ledgersqlite.LatestSchema()
 	if err != nil {

@@ -138,6 +138,8 @@ func TestBackupLedgerInside(t *testing.T) {
 		{Account: "bank:CCB", Amount: -7_00}, {Account: "wallet:1", Amount: 7_00}}}); err != nil {
 		t.Fatal(err)
 	}
+	// An empty ledger.db beside it is no ledger (serve reads it so too).
+	os.WriteFile(filepath.Join(src, "ledger.db"), nil, 0o600)
 	dst := filepath.Join(t.TempDir(), "b")
 	m, err := backup.Create(ctx, src, dst, "test")
 	if err != nil {
@@ -192,5 +194,19 @@ func TestBackupLedgerInside(t *testing.T) {
 	}
 	if _, err := backup.Restore(ctx, n2, t.TempDir()); err == nil || !strings.Contains(err.Error(), "newer than this program's") {
 		t.Errorf("newer ledger schema inside wallet.db: %v", err)
+	}
+}
+
+// A wallet.db that keeps its ledger in a ledger.db that is gone is no
+// backup: Create says the ledger is missing instead of saving the wallet
+// alone (and mistaking the wallet's schema number for the ledger's).
+func TestBackupRefusesAMissingLedger(t *testing.T) {
+	ctx := context.Background()
+	src := data(t)
+	if err := os.Remove(filepath.Join(src, "ledger.db")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := backup.Create(ctx, src, filepath.Join(t.TempDir(), "b"), "test"); err == nil || !strings.Contains(err.Error(), "no ledger") {
+		t.Fatalf("backup without the ledger: %v", err)
 	}
 }

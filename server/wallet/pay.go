@@ -47,8 +47,10 @@ func (s *Service) HandleRequest(ctx context.Context, req *protocol.Request) *pro
 // HandleRequestFirst is HandleRequest for a caller that publishes the
 // answer itself (the MQTT authorizer): it returns the answer as soon as it
 // is decided and durable, and finish, which the caller must call once the
-// answer is on its way. For a balance payment the ledger transfer is that
-// commit point (DESIGN §6: the transfer's key tells whether it was
+// answer is on its way (it releases the transaction). A balance payment
+// written in one transaction with its record (PaymentStore) leaves finish
+// nothing else to do. Otherwise, for a balance payment the ledger
+// transfer is the commit point (DESIGN §6: the transfer's key tells whether it was
 // posted), so the record's final write is left to finish instead of
 // delaying the terminal by one more commit. finish writes it and only then
 // releases the transaction, so a query, retry or reversal of the same

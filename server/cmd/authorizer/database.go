@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"campuspay/server/api"
+	"campuspay/server/backup"
 	"campuspay/server/ledger"
 	ledgerpostgres "campuspay/server/ledger/postgres"
 	ledgersqlite "campuspay/server/ledger/sqlite"
@@ -173,10 +174,7 @@ func openSQLite(cfg FileConfig, data string, fieldKey []byte) (stores, error) {
 // its ledger in a ledger.db that is gone, or a stray ledger.db beside a
 // wallet.db that has the ledger inside.
 func sqliteLayout(walletPath, ledgerPath string) (twoFiles bool, err error) {
-	ledgerFile := false
-	if fi, err := os.Stat(ledgerPath); err == nil && fi.Size() > 0 {
-		ledgerFile = true
-	}
+	ledgerFile := backup.HasLedgerFile(filepath.Dir(ledgerPath))
 	wallet, inside := false, false
 	if fi, err := os.Stat(walletPath); err == nil && fi.Size() > 0 {
 		db, err := sql.Open("sqlite3", "file:"+walletPath+"?mode=ro&_busy_timeout=5000")
@@ -190,6 +188,15 @@ func sqliteLayout(walletPath, ledgerPath string) (twoFiles bool, err error) {
 			return false, fmt.Errorf("%s: %w", walletPath, err)
 		}
 		wallet, inside = w > 0, in > 0
+		if inside && ledgerFile {
+			// Empty ledger tables beside a ledger.db are those of a
+			// `ledger merge` that did not copy: ledger.db is the ledger.
+			var money int
+			if err := db.QueryRow(`SELECT EXISTS (SELECT 1 FROM accounts) OR EXISTS (SELECT 1 FROM transfers)`).Scan(&money); err != nil {
+				return false, fmt.Errorf("%s: %w", walletPath, err)
+			}
+			inside = money > 0
+		}
 		if wallet && !inside {
 			// A wallet with no student and no record moved no money: a
 			// first start that stopped before the ledger's tables were made.
@@ -202,7 +209,7 @@ func sqliteLayout(walletPath, ledgerPath string) (twoFiles bool, err error) {
 	}
 	switch {
 	case inside && ledgerFile:
-		return false, errors.New("wallet.db has the ledger inside it and a ledger.db lies beside it: move the stray ledger.db away (it is not read)")
+		return false, errors.New("wallet.db has the ledger inside it and a ledger.db lies beside it: if `authorizer ledger merge` stopped before its end, run it again; otherwise move the stray ledger.db away (it is not read)")
 	case inside:
 		return false, nil
 	case wallet && !ledgerFile:

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -9,6 +10,7 @@ import (
 	"time"
 
 	"campuspay/protocol"
+	"campuspay/server/ledger"
 	ledgersqlite "campuspay/server/ledger/sqlite"
 	"campuspay/server/wallet"
 	walletsqlite "campuspay/server/wallet/sqlite"
@@ -26,7 +28,12 @@ func TestSQLiteLayout(t *testing.T) {
 		}
 		defer st.Close()
 		if inside {
-			if _, err := st.OpenLedger(ledgersqlite.Options{}); err != nil {
+			l, err := st.OpenLedger(ledgersqlite.Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := l.Post(context.Background(), ledger.Transfer{Key: "t", Kind: "topup", Postings: []ledger.Posting{
+				{Account: "bank:CCB", Amount: -1}, {Account: "wallet:1", Amount: 1}}}); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -66,6 +73,18 @@ func TestSQLiteLayout(t *testing.T) {
 			os.WriteFile(filepath.Join(dir, "ledger.db"), nil, 0o600)
 		}},
 		{name: "a first start stopped before the ledger", make: emptyWallet},
+		{name: "a ledger merge that made the tables and copied nothing", make: func(t *testing.T, dir string) {
+			used(t, dir, false)
+			ledgerFile(t, dir)
+			st, err := walletsqlite.Open(filepath.Join(dir, "wallet.db"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer st.Close()
+			if _, err := st.OpenLedger(ledgersqlite.Options{}); err != nil {
+				t.Fatal(err)
+			}
+		}, twoFiles: true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := t.TempDir()
@@ -83,4 +102,24 @@ func TestSQLiteLayout(t *testing.T) {
 			}
 		})
 	}
+}
+
+// One serve per SQLite data folder: a second is refused while the first
+// runs, and starts once it has stopped (the lock goes with the process).
+func TestOneServePerDataFolder(t *testing.T) {
+	dir := t.TempDir()
+	cfg := writeConfig(t, dir, "", "")
+	s := startServe(t, []string{"--data", dir, "--config", cfg})
+	waitReady(t, http.DefaultClient, s.url)
+	if code, _, errs := runCLI(t, "--data", dir, "--config", cfg, "serve", "--http", "127.0.0.1:0"); code != 1 || !strings.Contains(errs, "serve is running") {
+		t.Fatalf("second serve: exit %d: %s", code, errs)
+	}
+	if code := s.stop(); code != 0 {
+		t.Fatalf("serve exited %d: %s", code, s.errb.String())
+	}
+	unlock, err := lockDataFolder(dir)
+	if err != nil {
+		t.Fatalf("the lock outlived serve: %v", err)
+	}
+	unlock()
 }

@@ -9,6 +9,7 @@
 //	terminal add|list        manage terminals (prints a new broker password once)
 //	ledger check             verify the ledger (exit 1 on problems)
 //	ledger transfers         one account's transfers (--json for tools)
+//	ledger merge             move a first-release ledger.db into wallet.db
 //	provision                load-test data in bulk for hwsim load
 //	tx list                  list transactions, newest first
 //	operator add|list|...    back-office operators (the console on /console/)
@@ -92,6 +93,7 @@ commands:
   terminal add|list      manage terminals
   ledger check           verify the ledger invariants (exit 1 on problems)
   ledger transfers       list one account's transfers (--json for tools)
+  ledger merge           move a first-release folder's ledger.db into wallet.db (serve stopped)
   tx list                list transactions, newest first
   refund sale            refund part or all of a sale through its channel
   settle day             a day's totals per merchant and channel (CSV)
@@ -173,6 +175,8 @@ func (c *cli) main(args []string) int {
 		return c.ledgerCheck(rest[1:])
 	case "ledger transfers":
 		return c.ledgerTransfers(rest[1:])
+	case "ledger merge":
+		return c.ledgerMerge(rest[1:])
 	case "tx list":
 		return c.txList(rest[1:])
 	case "broker mosquitto":
@@ -265,6 +269,17 @@ func (c *cli) serve(args []string) int {
 		// larger heap target halves the collector's work for a few tens of
 		// MB (measured with hwsim load: ~10 % less CPU per payment).
 		debug.SetGCPercent(400)
+	}
+	// One serve per SQLite data folder, and none while `ledger merge`
+	// moves the ledger (the lock goes with the process, kill -9 included).
+	if sqlite, err := c.usesSQLite(); err != nil {
+		return c.fail(err)
+	} else if sqlite {
+		unlock, err := lockDataFolder(c.common.data)
+		if err != nil {
+			return c.fail(err)
+		}
+		defer unlock()
 	}
 	m, err := c.openFor(true)
 	if err != nil {

@@ -19,6 +19,8 @@ import (
 
 	sddaemon "github.com/coreos/go-systemd/v22/daemon"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"campuspay/server/backup"
 )
 
 // Operations: the log, the HTTP access log, liveness and readiness, the
@@ -150,7 +152,7 @@ func (r *readiness) writable(ctx context.Context) Check {
 	r.probeMu.Lock()
 	defer r.probeMu.Unlock()
 	for _, name := range []string{"wallet.db", "ledger.db"} {
-		if _, err := os.Stat(filepath.Join(r.data, name)); name == "ledger.db" && err != nil {
+		if name == "ledger.db" && !backup.HasLedgerFile(r.data) {
 			continue // the ledger is inside wallet.db
 		}
 		if err := r.lockProbe(ctx, name); err != nil {

@@ -3,6 +3,7 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 
 	"campuspay/server/ledger"
@@ -33,17 +34,23 @@ func (s *Store) SchemaVersion(ctx context.Context) (have, want int, err error) {
 }
 
 // FileSchemaVersion reads the ledger's schema version recorded in db, a
-// database opened by any means (a backup being restored, for one): a
-// ledger file's, or that of a ledger inside a host's database (OpenIn,
-// VersionTable).
+// database opened by any means (a backup being restored, for one): that
+// of a ledger inside a host's database (OpenIn, VersionTable), or of a
+// ledger file. A database holding neither is an error: a wallet.db whose
+// ledger is elsewhere has a schema_version too, the wallet's own.
 func FileSchemaVersion(ctx context.Context, db *sql.DB) (int, error) {
-	table := "schema_version"
-	var n int
-	if err := db.QueryRowContext(ctx, "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = ?", VersionTable).Scan(&n); err != nil {
+	var inside, file int
+	if err := db.QueryRowContext(ctx, `SELECT count(*) FILTER (WHERE name = ?), count(*) FILTER (WHERE name = 'transfers')
+		FROM sqlite_master WHERE type = 'table'`, VersionTable).Scan(&inside, &file); err != nil {
 		return 0, fmt.Errorf("ledger/sqlite: read schema: %w", err)
 	}
-	if n > 0 {
-		table = VersionTable
+	table := VersionTable
+	switch {
+	case inside > 0:
+	case file > 0:
+		table = "schema_version"
+	default:
+		return 0, errors.New("ledger/sqlite: no ledger in this database")
 	}
 	var have int
 	if err := db.QueryRowContext(ctx, "SELECT COALESCE(MAX(version), 0) FROM "+table).Scan(&have); err != nil {

@@ -187,8 +187,6 @@ func (s *Store) openReads(ctx context.Context, busy string) error {
 	return nil
 }
 
-// Shares reports whether the ledger lives in h's database (OpenIn).
-func (s *Store) Shares(h Host) bool { return s.host != nil && s.host == h }
 
 var _ ledger.Store = (*Store)(nil)
 

@@ -70,8 +70,14 @@ func (s *Store) PutPayment(ctx context.Context, r *wallet.Record, c *wallet.Code
 		if err := s.intentChecks(ctx, tx, r, c, lim, sweep, &owner); err != nil || owner != r.Key {
 			return err
 		}
-		if _, err := s.led.PostIn(tx, t); err != nil {
+		res, err := s.led.PostIn(tx, t)
+		if err != nil {
 			return err
+		}
+		if res.Duplicate {
+			// Posted before without a record: never answer approved on
+			// it (nothing would move); the savepoint undoes the code mark.
+			return fmt.Errorf("transfer %s posted before", t.Key)
 		}
 		return s.putRecord(ctx, tx, r, card, &seq, &id)
 	})

@@ -259,7 +259,7 @@ func checkPragmas(db *sql.DB) error {
 // closes the database.
 func (s *Store) Close() error {
 	if s.led != nil {
-		s.led.Close() // its statements live on the writer's connection; ErrClosed if closed before
+		s.led.Close() // its statements live on the writer's connection (nil if closed before)
 	}
 	s.mu.Lock()
 	if s.closed {

@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/mattn/go-sqlite3"
+
 	"campuspay/server/metrics"
 )
 
@@ -77,6 +79,19 @@ func (s *Store) run() {
 	}
 }
 
+// inTx reports whether c is still inside a transaction (SQLite has not
+// rolled it back on its own).
+func inTx(c *sql.Conn) bool {
+	in := false
+	c.Raw(func(dc any) error {
+		if sc, ok := dc.(*sqlite3.SQLiteConn); ok {
+			in = !sc.AutoCommit()
+		}
+		return nil
+	})
+	return in
+}
+
 func (s *Store) commit(batch []*op) {
 	errs := make([]error, len(batch))
 	fail := func(err error) {
@@ -84,14 +99,29 @@ func (s *Store) commit(batch []*op) {
 			o.done <- err
 		}
 	}
-	tx, err := s.wdb.BeginTx(context.Background(), nil)
+	ctx := context.Background()
+	c, err := s.wdb.Conn(ctx) // the writer's one connection, for inTx
+	if err != nil {
+		fail(fmt.Errorf("wallet/sqlite: begin: %w", err))
+		return
+	}
+	defer c.Close()
+	tx, err := c.BeginTx(ctx, nil)
 	if err != nil {
 		fail(fmt.Errorf("wallet/sqlite: begin: %w", err))
 		return
 	}
 	for i, o := range batch {
 		if o.plain {
-			errs[i] = o.f(tx)
+			// SQLite ends the whole transaction itself on some failures
+			// (disk full, I/O error, out of memory): the ops after it would
+			// then commit one by one, outside the batch, while their
+			// callers are told the batch failed. The batch fails instead.
+			if errs[i] = o.f(tx); errs[i] != nil && !inTx(c) {
+				tx.Rollback()
+				fail(fmt.Errorf("wallet/sqlite: batch rolled back: %w", errs[i]))
+				return
+			}
 			continue
 		}
 		if _, err := s.txExec(context.Background(), tx, qSavepoint); err != nil {
