@@ -347,13 +347,27 @@ func TestPayOneCommit(t *testing.T) {
 		t.Fatalf("balance %d after a refusal", e.Balance(s))
 	}
 	wantResp(t, e.Svc.HandleRequest(ctx, payReq(e, e.TxID(), protocol.CredCode, code2, 8_00)), protocol.StatusApproved, nil)
+	// A request whose time for money to move ends a nanosecond after it
+	// is checked: the writer reaches it too late and refuses it — nothing
+	// charged, and its code still pays.
+	if err := e.Svc.SetLimits(ctx, s.ID, 50_00, 100_00); err != nil {
+		t.Fatal(err)
+	}
+	code3 := e.PayCode(s)
+	late := payReq(e, e.TxID(), protocol.CredCode, code3, 1_00)
+	late.At = e.Clock.Now().Add(-(time.Duration(e.Config.AuthTimeoutMS)*time.Millisecond - e.Svc.DeadlineMargin()) + time.Nanosecond)
+	wantResp(t, e.Svc.HandleRequest(ctx, late), protocol.StatusDeclined, protocol.ErrDeadline)
+	if e.Balance(s) != 30_00 {
+		t.Fatalf("balance %d after a payment refused at its deadline", e.Balance(s))
+	}
+	wantResp(t, e.Svc.HandleRequest(ctx, payReq(e, e.TxID(), protocol.CredCode, code3, 1_00)), protocol.StatusApproved, nil)
 	// A balance short of the amount: the bound card pays (three writes).
 	if err := e.Svc.SetLimits(ctx, s.ID, 50_00, 100_00); err != nil {
 		t.Fatal(err)
 	}
 	rc := e.Svc.HandleRequest(ctx, payReq(e, e.TxID(), protocol.CredCode, e.PayCode(s), 45_00))
 	wantResp(t, rc, protocol.StatusApproved, nil)
-	if rc.Channel != protocol.ChannelBankCard || e.Balance(s) != 30_00 {
+	if rc.Channel != protocol.ChannelBankCard || e.Balance(s) != 29_00 {
 		t.Fatalf("%+v balance %d", rc, e.Balance(s))
 	}
 	e.Check()

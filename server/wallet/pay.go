@@ -297,6 +297,9 @@ func (s *Service) pay(ctx context.Context, t *Terminal, req *protocol.Request, k
 	if err := s.checkDeadline(req, s.now()); err != nil {
 		return s.save(ctx, rec, declined(err))
 	}
+	if !req.At.IsZero() {
+		rec.moveBy = req.At.Add(s.authTimeout() - s.DeadlineMargin())
+	}
 	return s.fundAndAnswer(ctx, u, rec)
 }
 
@@ -355,7 +358,15 @@ func (s *Service) payInOne(ctx context.Context, u *User, rec *Record) (r *protoc
 	rec.Channel = protocol.ChannelBalance
 	r = &protocol.Response{Status: protocol.StatusApproved, Amount: rec.Amount, Channel: rec.Channel, User: MaskName(u.Name), Balance: &after}
 	s.answered(rec, r)
-	owner, err := p.PutPayment(ctx, rec, rec.use, rec.limit, balanceTransfer(rec, s.now()))
+	wctx := ctx
+	if !rec.moveBy.IsZero() {
+		// A third and last deadline check, where the money moves: the
+		// writer refuses the payment if its batch reaches it too late.
+		var cancel context.CancelFunc
+		wctx, cancel = context.WithTimeout(ctx, rec.moveBy.Sub(s.now()))
+		defer cancel()
+	}
+	owner, err := p.PutPayment(wctx, rec, rec.use, rec.limit, balanceTransfer(rec, s.now()))
 	if err == nil && owner == rec.Key {
 		rec.use, rec.limit = nil, nil
 		return r, true
@@ -369,6 +380,8 @@ func (s *Service) payInOne(ctx context.Context, u *User, rec *Record) (r *protoc
 	case errors.Is(err, protocol.ErrLimitDaily):
 	case errors.Is(err, ledger.ErrInsufficient):
 		err = protocol.ErrInsufficientFunds
+	case errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil:
+		err = protocol.ErrDeadline
 	default:
 		return declined(err), true
 	}

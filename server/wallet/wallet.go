@@ -253,6 +253,9 @@ type Record struct {
 	// limit is the daily limit the intent is checked against in the same
 	// write (not stored either).
 	limit *DailyLimit
+	// moveBy is when money may last start moving for this request (its
+	// deadline less DeadlineMargin, server clock); zero without one.
+	moveBy time.Time
 }
 
 // CodeUse is a payment code's single-use mark (DESIGN §2 rule 8): the
@@ -392,7 +395,8 @@ type PaymentStore interface {
 	// its checks and its answer), the transfer t, and r in its final state
 	// (approved). It returns the code's owner; for another one, nothing is
 	// written. protocol.ErrLimitDaily or ledger.ErrInsufficient: nothing
-	// is written.
+	// is written; nor when ctx has ended by the time the writer reaches
+	// the payment (ctx's error).
 	PutPayment(ctx context.Context, r *Record, c *CodeUse, lim *DailyLimit, t ledger.Transfer) (owner string, err error)
 	// PaysInto reports whether l is the ledger PutPayment posts to.
 	PaysInto(l ledger.Store) bool

@@ -187,7 +187,6 @@ func (s *Store) openReads(ctx context.Context, busy string) error {
 	return nil
 }
 
-
 var _ ledger.Store = (*Store)(nil)
 
 // Open opens (creating if needed) the ledger at path, applies pending

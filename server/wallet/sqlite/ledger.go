@@ -67,6 +67,9 @@ func (s *Store) PutPayment(ctx context.Context, r *wallet.Record, c *wallet.Code
 	}
 	sweep := s.sweepDue(c)
 	err = s.write(ctx, func(tx *sql.Tx) error {
+		if err := ctx.Err(); err != nil {
+			return err // ended (the request's deadline) before the writer reached it: nothing written
+		}
 		if err := s.intentChecks(ctx, tx, r, c, lim, sweep, &owner); err != nil || owner != r.Key {
 			return err
 		}
@@ -82,7 +85,8 @@ func (s *Store) PutPayment(ctx context.Context, r *wallet.Record, c *wallet.Code
 		return s.putRecord(ctx, tx, r, card, &seq, &id)
 	})
 	switch {
-	case errors.Is(err, protocol.ErrLimitDaily), errors.Is(err, ledger.ErrInsufficient):
+	case errors.Is(err, protocol.ErrLimitDaily), errors.Is(err, ledger.ErrInsufficient),
+		errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		return "", err
 	case err != nil:
 		return "", fmt.Errorf("wallet/sqlite: put payment %s: %w", r.Key, err)

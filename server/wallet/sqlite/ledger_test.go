@@ -1,6 +1,7 @@
 package sqlite_test
 
 import (
+	"context"
 	"database/sql"
 	"errors"
 	"testing"
@@ -100,6 +101,15 @@ func TestPutPaymentAllOrNothing(t *testing.T) {
 		t.Fatalf("over the balance: %v", err)
 	}
 	absent("a", "code-a")
+	// Its context ended before the writer reached it (the request's
+	// deadline): nothing written.
+	ended, cancel := context.WithCancel(ctx)
+	cancel()
+	r, tr = payment("late", 1, 1_00, now)
+	if _, err := s.PutPayment(ended, r, use("code-late"), nil, tr); !errors.Is(err, context.Canceled) {
+		t.Fatalf("ended context: %v", err)
+	}
+	absent("late", "code-late")
 	// Over the daily limit.
 	r, tr = payment("b", 1, 9_01, now)
 	if _, err := s.PutPayment(ctx, r, use("code-b"), day, tr); !errors.Is(err, protocol.ErrLimitDaily) {
