@@ -78,27 +78,7 @@ func TestBackupVerifiesAndRefuses(t *testing.T) {
 		t.Errorf("backup without manifest: %v", err)
 	}
 	// A ledger from a newer release is refused.
-	newer := filepath.Join(t.TempDir(), "newer")
-	os.MkdirAll(newer, 0o700)
-	for _, f := range append(m.Files, backup.File{Name: backup.ManifestFile}) {
-		b, _ := os.ReadFile(filepath.Join(dst, f.Name))
-		os.WriteFile(filepath.Join(newer, f.Name), b, 0o600)
-	}
-	db, err := sql.Open("sqlite3", filepath.Join(newer, "ledger.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := db.Exec("INSERT INTO schema_version (version, applied_at) VALUES (9999, 0)"); err != nil {
-		t.Fatal(err)
-	}
-	db.Close()
-	n2 := filepath.Join(t.TempDir(), "n2")
-	if _, err := backup.Create(ctx, newer, n2, "future"); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := backup.Restore(ctx, n2, t.TempDir()); err == nil || !strings.Contains(err.Error(), "newer than this program's") {
-		t.Errorf("newer schema: %v", err)
-	}
+	refusesNewerLedger(t, m, dst, "ledger.db", "schema_version")
 
 	// Restore into a folder with data is refused; into an empty one works.
 	if _, err := backup.Restore(ctx, dst, src); err == nil || !strings.Contains(err.Error(), "already holds") {
@@ -174,26 +154,35 @@ func TestBackupLedgerInside(t *testing.T) {
 	}
 
 	// A ledger schema from a newer release, inside wallet.db, is refused.
+	refusesNewerLedger(t, m, dst, "wallet.db", ledgersqlite.VersionTable)
+}
+
+// refusesNewerLedger copies the backup dst (manifest m), records ledger
+// schema 9999 in table of its database db, backs the copy up and checks
+// that restoring that backup is refused as coming from a newer release.
+func refusesNewerLedger(t *testing.T, m *backup.Manifest, dst, db, table string) {
+	t.Helper()
+	ctx := context.Background()
 	newer := filepath.Join(t.TempDir(), "newer")
 	os.MkdirAll(newer, 0o700)
 	for _, f := range m.Files {
 		b, _ := os.ReadFile(filepath.Join(dst, f.Name))
 		os.WriteFile(filepath.Join(newer, f.Name), b, 0o600)
 	}
-	db, err := sql.Open("sqlite3", filepath.Join(newer, "wallet.db"))
+	sdb, err := sql.Open("sqlite3", filepath.Join(newer, db))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := db.Exec("INSERT INTO " + ledgersqlite.VersionTable + " (version, applied_at) VALUES (9999, 0)"); err != nil {
+	if _, err := sdb.Exec("INSERT INTO " + table + " (version, applied_at) VALUES (9999, 0)"); err != nil {
 		t.Fatal(err)
 	}
-	db.Close()
+	sdb.Close()
 	n2 := filepath.Join(t.TempDir(), "n2")
 	if _, err := backup.Create(ctx, newer, n2, "future"); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := backup.Restore(ctx, n2, t.TempDir()); err == nil || !strings.Contains(err.Error(), "newer than this program's") {
-		t.Errorf("newer ledger schema inside wallet.db: %v", err)
+		t.Errorf("newer ledger schema in %s: %v", db, err)
 	}
 }
 

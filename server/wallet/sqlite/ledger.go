@@ -58,20 +58,9 @@ func (s *Store) PutPayment(ctx context.Context, r *wallet.Record, c *wallet.Code
 	if s.led == nil {
 		return "", errors.New("wallet/sqlite: PutPayment without the ledger inside (OpenLedger)")
 	}
-	var seq uint64
-	var id int64
-	owner := r.Key
-	card, err := s.fc.Seal(colRecordCard, r.BankCard)
-	if err != nil {
-		return "", err
-	}
-	sweep := s.sweepDue(c)
-	err = s.write(ctx, func(tx *sql.Tx) error {
+	owner, err := s.putChecked(ctx, r, c, lim, func(tx *sql.Tx) error {
 		if err := ctx.Err(); err != nil {
-			return err // ended (the request's deadline) before the writer reached it: nothing written
-		}
-		if err := s.intentChecks(ctx, tx, r, c, lim, sweep, &owner); err != nil || owner != r.Key {
-			return err
+			return err // ended (the request's deadline) before the writer reached it: the savepoint undoes the mark
 		}
 		res, err := s.led.PostIn(tx, t)
 		if err != nil {
@@ -82,7 +71,7 @@ func (s *Store) PutPayment(ctx context.Context, r *wallet.Record, c *wallet.Code
 			// it (nothing would move); the savepoint undoes the code mark.
 			return fmt.Errorf("transfer %s posted before", t.Key)
 		}
-		return s.putRecord(ctx, tx, r, card, &seq, &id)
+		return nil
 	})
 	switch {
 	case errors.Is(err, protocol.ErrLimitDaily), errors.Is(err, ledger.ErrInsufficient),
@@ -90,9 +79,6 @@ func (s *Store) PutPayment(ctx context.Context, r *wallet.Record, c *wallet.Code
 		return "", err
 	case err != nil:
 		return "", fmt.Errorf("wallet/sqlite: put payment %s: %w", r.Key, err)
-	}
-	if owner == r.Key {
-		r.ID, r.QRSeq = id, seq
 	}
 	return owner, nil
 }

@@ -710,6 +710,21 @@ func (s *Store) FinishRecord(ctx context.Context, r *wallet.Record) (bool, error
 // PutIntent implements wallet.Store. The writer is the only one: the
 // daily total it reads cannot change before its commit.
 func (s *Store) PutIntent(ctx context.Context, r *wallet.Record, c *wallet.CodeUse, lim *wallet.DailyLimit) (string, error) {
+	owner, err := s.putChecked(ctx, r, c, lim, nil)
+	if err != nil && !errors.Is(err, protocol.ErrLimitDaily) {
+		return "", fmt.Errorf("wallet/sqlite: put intent %s: %w", r.Key, err)
+	}
+	return owner, err
+}
+
+// putChecked writes r in one write after its intent's checks
+// (intentChecks), running also between those and the record's write. It
+// returns the code's owner; r is written only when that is r.Key. Without
+// also the write is plain: the checks only read, and should the record's
+// write fail after the code's mark, the mark is this key's, which the
+// transaction's retry takes again. With also (which may fail after the
+// mark) it has a savepoint of its own.
+func (s *Store) putChecked(ctx context.Context, r *wallet.Record, c *wallet.CodeUse, lim *wallet.DailyLimit, also func(*sql.Tx) error) (string, error) {
 	var seq uint64
 	var id int64
 	owner := r.Key
@@ -718,20 +733,24 @@ func (s *Store) PutIntent(ctx context.Context, r *wallet.Record, c *wallet.CodeU
 		return "", err
 	}
 	sweep := s.sweepDue(c)
-	// Plain (no savepoint): the checks only read, and should the record's
-	// write fail after the code's mark, the mark is this key's, which the
-	// transaction's retry takes again.
-	err = s.writePlain(ctx, func(tx *sql.Tx) error {
+	f := func(tx *sql.Tx) error {
 		if err := s.intentChecks(ctx, tx, r, c, lim, sweep, &owner); err != nil || owner != r.Key {
 			return err
 		}
+		if also != nil {
+			if err := also(tx); err != nil {
+				return err
+			}
+		}
 		return s.putRecord(ctx, tx, r, card, &seq, &id)
-	})
-	if errors.Is(err, protocol.ErrLimitDaily) {
-		return "", err
+	}
+	if also == nil {
+		err = s.writePlain(ctx, f)
+	} else {
+		err = s.write(ctx, f)
 	}
 	if err != nil {
-		return "", fmt.Errorf("wallet/sqlite: put intent %s: %w", r.Key, err)
+		return "", err
 	}
 	if owner == r.Key {
 		r.ID, r.QRSeq = id, seq
