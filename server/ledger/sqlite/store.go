@@ -237,6 +237,12 @@ func Open(path string, opt Options) (*Store, error) {
 	if err := migrate(ctx, s.wconn, "schema_version"); err != nil {
 		return fail(err)
 	}
+	// Each transfer of a batch runs in its own savepoint, whose statement
+	// journal SQLite keeps in a temporary file past 64 KiB (two pwrite
+	// calls per changed page); in memory it is a copy.
+	if _, err := s.wconn.ExecContext(ctx, "PRAGMA temp_store=MEMORY"); err != nil {
+		return fail(err)
+	}
 	if s.w, err = newWriter(ctx, s.wconn); err != nil {
 		return fail(err)
 	}

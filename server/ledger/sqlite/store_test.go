@@ -76,12 +76,13 @@ func TestPragmasAndReopen(t *testing.T) {
 	if err != nil || b.Posted != 100 {
 		t.Fatalf("after reopen: %+v %v", b, err)
 	}
-	var version int
+	var version, tempStore int
 	var mode string
 	s2.wconn.QueryRowContext(context.Background(), "SELECT MAX(version) FROM schema_version").Scan(&version)
 	s2.wconn.QueryRowContext(context.Background(), "PRAGMA journal_mode").Scan(&mode)
-	if version != 1 || mode != "wal" {
-		t.Fatalf("schema version %d, journal mode %q", version, mode)
+	s2.wconn.QueryRowContext(context.Background(), "PRAGMA temp_store").Scan(&tempStore)
+	if version != 1 || mode != "wal" || tempStore != 2 {
+		t.Fatalf("schema version %d, journal mode %q, temp_store %d (2: statement journals in memory)", version, mode, tempStore)
 	}
 	// The read pool cannot write.
 	if _, err := s2.rdb.Exec("DELETE FROM postings"); err == nil {

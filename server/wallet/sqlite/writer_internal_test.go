@@ -59,3 +59,27 @@ func TestPlainFailureEndingTheTransactionFailsTheBatch(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// The writer's connection has its tuning after Open, on a new file and
+// on a reopened one: statement journals (one per payment's
+// savepoint) in memory, checkpoints every walCheckpointPages pages.
+func TestWriterConnectionSettings(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "wallet.db")
+	for _, name := range []string{"new", "reopened"} {
+		s, err := Open(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var tempStore, autocheckpoint int
+		if err := s.wdb.QueryRow("PRAGMA temp_store").Scan(&tempStore); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.wdb.QueryRow("PRAGMA wal_autocheckpoint").Scan(&autocheckpoint); err != nil {
+			t.Fatal(err)
+		}
+		s.Close()
+		if tempStore != 2 || autocheckpoint != walCheckpointPages {
+			t.Fatalf("%s: temp_store %d (want 2, memory), wal_autocheckpoint %d (want %d)", name, tempStore, autocheckpoint, walCheckpointPages)
+		}
+	}
+}
