@@ -267,6 +267,7 @@ func (a *Authorizer) newConn(url string) *conn {
 	c := &conn{url: url}
 	o := paho.NewClientOptions().
 		AddBroker(url).
+		SetCustomOpenConnectionFn(dial).
 		SetClientID(cfg.Username).
 		SetUsername(cfg.Username).
 		SetPassword(cfg.Password).
