@@ -74,6 +74,10 @@ type Config struct {
 	Broker  string
 	// TLS is used for ssl:// URLs (CA pool, optional client certificate).
 	TLS *tls.Config
+	// NewClient makes the client of one broker from its options (default
+	// paho.NewClient). The embedded broker's in-process client
+	// (broker.Broker.Client) joins it without a connection.
+	NewClient func(*paho.ClientOptions) paho.Client
 	// Username and Password are this instance's service credential. The
 	// client id is the user name, so each instance needs its own user
 	// name; it must stay the same across restarts (persistent session).
@@ -300,7 +304,11 @@ func (a *Authorizer) newConn(url string) *conn {
 	if cfg.TLS != nil {
 		o.SetTLSConfig(cfg.TLS)
 	}
-	c.client = paho.NewClient(o)
+	newClient := paho.NewClient
+	if cfg.NewClient != nil {
+		newClient = cfg.NewClient
+	}
+	c.client = newClient(o)
 	return c
 }
 

@@ -33,11 +33,6 @@ type Config struct {
 	// Addr is the plain TCP listen address ("127.0.0.1:1883", ":0" for a
 	// free port). Empty: no plain listener.
 	Addr string
-	// ServiceSocket is a Unix socket path for the authorizer's own
-	// connection: only service users may connect on it. It lets a broker
-	// with only a TLS listener serve its authorizer without a plain TCP
-	// port. Empty: none.
-	ServiceSocket string
 	// TLSAddr and TLS configure the TLS listener. Set TLS.ClientAuth to
 	// tls.RequireAndVerifyClientCert with ClientCAs to require client
 	// certificates in addition to passwords.
@@ -58,16 +53,12 @@ type Broker struct {
 	srv     *mqtt.Server
 	addr    string
 	tlsAddr string
-	socket  string
 	log     *slog.Logger
 }
 
-// serviceListener is the id of the ServiceSocket listener.
-const serviceListener = "svc"
-
 // New starts an embedded broker with cfg. Close stops it.
 func New(cfg Config) (*Broker, error) {
-	if cfg.Addr == "" && cfg.TLSAddr == "" && cfg.ServiceSocket == "" {
+	if cfg.Addr == "" && cfg.TLSAddr == "" {
 		return nil, errors.New("broker: no listen address")
 	}
 	if cfg.TLSAddr != "" && cfg.TLS == nil {
@@ -87,7 +78,8 @@ func New(cfg Config) (*Broker, error) {
 	}
 	// Packets are summarised and repeated records rate-limited (logfilter.go).
 	log = slog.New(newLimitHandler(log.Handler(), time.Now)).With("component", "broker")
-	srv := mqtt.New(&mqtt.Options{InlineClient: false, Logger: log})
+	// The inline client carries the in-process client's publishes (Client).
+	srv := mqtt.New(&mqtt.Options{InlineClient: true, Logger: log})
 	h := &accessHook{authenticate: cfg.Authenticate, services: cfg.Services, log: log}
 	if err := srv.AddHook(h, nil); err != nil {
 		return nil, fmt.Errorf("broker: add hook: %w", err)
@@ -99,14 +91,6 @@ func New(cfg Config) (*Broker, error) {
 			return nil, fmt.Errorf("broker: listen %s: %w", cfg.Addr, err)
 		}
 		b.addr = l.Address()
-	}
-	if cfg.ServiceSocket != "" {
-		l := listeners.NewUnixSock(listeners.Config{ID: serviceListener, Address: cfg.ServiceSocket})
-		if err := srv.AddListener(l); err != nil {
-			srv.Close()
-			return nil, fmt.Errorf("broker: listen %s: %w", cfg.ServiceSocket, err)
-		}
-		b.socket = cfg.ServiceSocket
 	}
 	if cfg.TLSAddr != "" {
 		t := cfg.TLS.Clone()
@@ -133,20 +117,8 @@ func (b *Broker) Addr() string { return b.addr }
 // TLSAddr is the TLS listener's address (host:port), "" if none.
 func (b *Broker) TLSAddr() string { return b.tlsAddr }
 
-// ServiceURL is the URL an in-process service client dials: the service
-// socket (unix://PATH) when there is one, else the plain listener.
-func (b *Broker) ServiceURL() string {
-	if b.socket != "" {
-		return "unix://" + b.socket
-	}
-	if b.addr != "" {
-		return "tcp://" + b.addr
-	}
-	return ""
-}
-
-// ClientsConnected is the number of MQTT clients connected now (the
-// authorizer's own connection included).
+// ClientsConnected is the number of MQTT clients connected now (an
+// in-process Client is none of them).
 func (b *Broker) ClientsConnected() int64 { return atomic.LoadInt64(&b.srv.Info.ClientsConnected) }
 
 // Close stops the broker and disconnects every client. Sessions and
@@ -202,9 +174,6 @@ func (h *accessHook) OnConnectAuthenticate(cl *mqtt.Client, pk packets.Packet) b
 			return refuse("bad credentials")
 		}
 		return true
-	}
-	if cl.Net.Listener == serviceListener {
-		return refuse("service socket is for the authorizer only")
 	}
 	if !protocol.ValidID(user) {
 		return refuse("bad terminal id")

@@ -3,12 +3,9 @@ package broker_test
 import (
 	"bytes"
 	"log/slog"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
-
-	paho "github.com/eclipse/paho.mqtt.golang"
 
 	"campuspay/protocol"
 	"campuspay/server/broker"
@@ -52,29 +49,4 @@ func TestRefusedPublishesDoNotFloodTheLog(t *testing.T) {
 	if !strings.Contains(log, "access denied") {
 		t.Errorf("the refusal is not logged at all: %q", log)
 	}
-}
-
-// The service socket serves the authorizer's own connection only: a
-// broker with just a TLS listener needs no plain TCP port (item 9).
-func TestServiceSocketIsForServicesOnly(t *testing.T) {
-	sock := filepath.Join(t.TempDir(), "mqtt.sock")
-	b, err := broker.New(broker.Config{ServiceSocket: sock, Authenticate: authenticate, Services: []broker.Credential{service}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
-	if b.Addr() != "" || b.ServiceURL() != "unix://"+sock {
-		t.Fatalf("addr %q, service URL %q", b.Addr(), b.ServiceURL())
-	}
-	if _, _, err := connect(t, b.ServiceURL(), "T1", terminals["T1"], "T1", nil); err == nil {
-		t.Error("a terminal connected on the service socket")
-	}
-	c, _, err := connect(t, b.ServiceURL(), service.User, service.Password, service.User, nil)
-	if err != nil {
-		t.Fatalf("service on the socket: %v", err)
-	}
-	if err := wait(t, c.Subscribe(protocol.AuthorizerFilter(protocol.ChanRequest, "authz"), 1, nil)); err != nil {
-		t.Fatal(err)
-	}
-	_ = paho.ErrNotConnected
 }

@@ -33,7 +33,7 @@ var (
 	}, func() float64 { return ledgerStats().max })
 	_ = promauto.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "campuspay_broker_clients",
-		Help: "MQTT clients connected to the embedded broker (the authorizer's own link included).",
+		Help: "MQTT clients connected to the embedded broker (terminals and other services; the authorizer joins in-process).",
 	}, func() float64 {
 		if b := servedBroker.Load(); b != nil {
 			return float64(b.ClientsConnected())

@@ -2,10 +2,8 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -64,23 +62,10 @@ func (c MQTTConfig) Brokers() []string {
 // config names no listener at all.
 const defaultMQTTListen = "127.0.0.1:1883"
 
-// serviceSocketPath is where the embedded broker listens for this
-// process's own MQTT connection: DATA/mqtt.sock, or a private temporary
-// folder when that path is too long for a Unix socket. cleanup removes it.
-func serviceSocketPath(data string) (path string, cleanup func(), err error) {
-	abs, err := filepath.Abs(filepath.Join(data, "mqtt.sock"))
-	if err != nil {
-		return "", nil, fmt.Errorf("service socket: %w", err)
-	}
-	if len(abs) < 100 { // sun_path holds 108 bytes
-		return abs, func() { os.Remove(abs) }, nil
-	}
-	dir, err := os.MkdirTemp("", "campuspay-mqtt-")
-	if err != nil {
-		return "", nil, fmt.Errorf("service socket: %w", err)
-	}
-	return filepath.Join(dir, "mqtt.sock"), func() { os.RemoveAll(dir) }, nil
-}
+// embeddedBrokerURL names the embedded broker in the authorizer's broker
+// states and in the terminals' link states (which broker a terminal came
+// through): the authorizer joins it in-process, at no address.
+const embeddedBrokerURL = "embedded"
 
 // statusFile is where serve keeps the terminals' link states for
 // `authorizer terminal list` (another process).
@@ -123,37 +108,25 @@ func wireServe(ctx context.Context, m *Main, data string) error {
 		if listen == "" && cfg.TLSListen == "" {
 			listen = defaultMQTTListen
 		}
-		// The embedded broker's only service user is this process, with a
-		// password made fresh at every start and never written down. It
-		// connects on a Unix socket in the data folder that only service
-		// users may use.
-		pw := make([]byte, 24)
-		if _, err := rand.Read(pw); err != nil {
-			return err
-		}
-		sock, cleanup, err := serviceSocketPath(data)
-		if err != nil {
-			return fmt.Errorf("mqtt: %w", err)
-		}
-		svc := broker.Credential{User: "svc-authz", Password: hex.EncodeToString(pw)}
-		bc := broker.Config{Addr: listen, ServiceSocket: sock, Services: []broker.Credential{svc}, Logger: m.Log,
+		// The authorizer joins its embedded broker in-process
+		// (broker.Broker.Client): no socket, no service user or password
+		// between the broker and its handlers.
+		bc := broker.Config{Addr: listen, Logger: m.Log,
 			Authenticate: func(user, pass string) bool { return m.Svc.AuthenticateTerminal(ctx, user, pass) }}
 		if cfg.TLSListen != "" {
 			cert, err := tls.LoadX509KeyPair(cfg.TLSCert, cfg.TLSKey)
 			if err != nil {
-				cleanup()
 				return fmt.Errorf("mqtt: tls listener: %w", err)
 			}
 			bc.TLSAddr, bc.TLS = cfg.TLSListen, &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 		}
 		b, err := broker.New(bc)
 		if err != nil {
-			cleanup()
 			return fmt.Errorf("mqtt: embedded broker: %w", err)
 		}
 		servedBroker.Store(b)
-		m.closers = append(m.closers, func() { servedBroker.CompareAndSwap(b, nil); b.Close(); cleanup() })
-		ac.Brokers, ac.Username, ac.Password = []string{b.ServiceURL()}, svc.User, svc.Password
+		m.closers = append(m.closers, func() { servedBroker.CompareAndSwap(b, nil); b.Close() })
+		ac.Brokers, ac.Username, ac.NewClient = []string{embeddedBrokerURL}, "authz", b.Client
 		m.Log.Info("embedded MQTT broker", "addr", b.Addr(), "tls", b.TLSAddr())
 	} else {
 		env := cfg.PasswordEnv
