@@ -32,20 +32,10 @@ func dial(u *url.URL, o paho.ClientOptions) (net.Conn, error) {
 			return nil, err
 		}
 		return newBufferedConn(c), nil
-	case "unix":
-		path := u.Path
-		if u.Host != "" {
-			path = u.Host
-		}
-		c, err := d.Dial("unix", path)
-		if err != nil {
-			return nil, err
-		}
-		return newBufferedConn(c), nil
 	case "ssl", "tls", "mqtts":
 		return tls.DialWithDialer(d, "tcp", u.Host, o.TLSConfig)
 	}
-	return nil, fmt.Errorf("authz: broker %s: unknown scheme %q (want tcp, ssl or unix)", u.Redacted(), u.Scheme)
+	return nil, fmt.Errorf("authz: broker %s: unknown scheme %q (want tcp or ssl)", u.Redacted(), u.Scheme)
 }
 
 // bufferedConn is a net.Conn whose reads go through a bufio.Reader. paho
