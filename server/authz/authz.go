@@ -89,8 +89,14 @@ type Config struct {
 	// stores commit many payments per fsync (group commit).
 	Workers int
 	// MaxQueue bounds the pay and hold requests waiting for a worker
-	// (default 64 × Workers). Past it the oldest waiting request is shed:
-	// answered BUSY at once without touching money.
+	// (default DefaultMaxQueue). Past it the oldest waiting request is shed:
+	// answered BUSY at once without touching money. Requests beyond what
+	// the stores commit in well under a terminal's timeout only wait to
+	// be declined DEADLINE_PASSED, and make every request behind them do
+	// the same: without a broker's in-flight window in front (the embedded
+	// broker, joined in-process), a bound of 64 × Workers let 1,000 terminals at
+	// twice the capacity queue ten seconds of payments and approve a tenth
+	// of the capacity.
 	MaxQueue int
 	// MaxPerTerminal bounds the pay and hold requests of one terminal
 	// queued or being handled (default DefaultMaxPerTerminal). A till has
@@ -175,6 +181,11 @@ type conn struct {
 // DefaultMaxPerTerminal is Config.MaxPerTerminal's default.
 const DefaultMaxPerTerminal = 32
 
+// DefaultMaxQueue is Config.MaxQueue's default: about Mosquitto's
+// in-flight window as generated (1000), and with the default workers busy
+// as well about a second of payments at a 2-core box's capacity.
+const DefaultMaxQueue = 1024
+
 // DefaultWorkers is Config.Workers' default. A worker stays with a balance
 // payment through the record's final write after its answer is out
 // (HandleRequestFirst), and waits on a student's lock while another
@@ -223,7 +234,7 @@ func New(cfg Config, b Backend) (*Authorizer, error) {
 		cfg.Workers = DefaultWorkers
 	}
 	if cfg.MaxQueue <= 0 {
-		cfg.MaxQueue = 64 * cfg.Workers
+		cfg.MaxQueue = DefaultMaxQueue
 	}
 	if cfg.MaxPerTerminal <= 0 {
 		cfg.MaxPerTerminal = DefaultMaxPerTerminal

@@ -42,7 +42,7 @@ type MQTTConfig struct {
 	Group       string   `json:"group,omitempty"`        // shared-subscription group (default "authz")
 	// Workers handle terminal messages concurrently (default
 	// authz.DefaultWorkers); MaxQueue bounds the payments waiting for one
-	// (default 64 × workers; past it the oldest is answered BUSY);
+	// (default authz.DefaultMaxQueue; past it the oldest is answered BUSY);
 	// MaxPerTerminal bounds one terminal's payments in hand (default
 	// authz.DefaultMaxPerTerminal; past it TERMINAL_BUSY).
 	Workers        int `json:"workers,omitempty"`
