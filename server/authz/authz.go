@@ -103,6 +103,12 @@ type Config struct {
 	// one payment in hand at a time, a few with retries; one more is
 	// answered TERMINAL_BUSY at once without touching money, so a faulty
 	// or forged flood from one box cannot take the workers from the rest.
+	// A terminal's messages of every kind in hand are bounded too, at
+	// heldPerTerminal × MaxPerTerminal: past it a message is dropped
+	// unanswered (its terminal asks or resends again), so that a flood
+	// cannot fill the authorizer's memory where no broker in-flight
+	// window stands in front of it (the embedded broker, joined
+	// in-process).
 	MaxPerTerminal int
 	// KeepAlive is the MQTT keepalive (default 5 s).
 	KeepAlive time.Duration
@@ -158,8 +164,9 @@ type Authorizer struct {
 	keyMu sync.Mutex
 	keys  map[string][]job
 	// inHand counts each terminal's pay and hold requests dispatched and
-	// not yet handled (Config.MaxPerTerminal); guarded by keyMu.
-	inHand map[string]int
+	// not yet handled (Config.MaxPerTerminal), held its messages of every
+	// kind; guarded by keyMu.
+	inHand, held map[string]int
 
 	connected chan struct{} // closed at the first subscribed connection to any broker
 	connOnce  sync.Once
@@ -177,6 +184,11 @@ type conn struct {
 	client paho.Client
 	up     atomic.Bool // connected and subscribed now
 }
+
+// heldPerTerminal times Config.MaxPerTerminal bounds one terminal's
+// messages of every kind in hand: a journal window (32 entries), its
+// resends, queries and statuses fit many times over.
+const heldPerTerminal = 4
 
 // DefaultMaxPerTerminal is Config.MaxPerTerminal's default.
 const DefaultMaxPerTerminal = 32
@@ -262,7 +274,7 @@ func New(cfg Config, b Backend) (*Authorizer, error) {
 		cfg: cfg, backend: b, log: log.With("component", "authz", "instance", cfg.Username),
 		connected: make(chan struct{}), subErr: make(chan error, 1),
 		statuses: map[string]TerminalStatus{}, configured: map[string]uint64{},
-		keys: map[string][]job{}, inHand: map[string]int{}, queue: newQueue(cfg.MaxQueue),
+		keys: map[string][]job{}, inHand: map[string]int{}, held: map[string]int{}, queue: newQueue(cfg.MaxQueue),
 	}
 	a.ctx, a.cancel = context.WithCancel(context.Background())
 	for _, url := range cfg.Brokers {
@@ -412,8 +424,13 @@ func (a *Authorizer) onConnect(via *conn, c paho.Client) {
 	a.connOnce.Do(func() { close(a.connected) })
 }
 
-// onMessage runs on paho's router: it decodes and enqueues, never blocks.
+// onMessage runs on paho's router, or on the embedded broker's goroutine of
+// the publishing terminal (several at once): it decodes and enqueues,
+// never blocks.
 func (a *Authorizer) onMessage(via *conn, m paho.Message) {
+	if a.ctx.Err() != nil {
+		return // closing: left unacknowledged, no worker would take it
+	}
 	terminal, ch, err := protocol.ParseTopic(m.Topic())
 	if err != nil || !ch.Up() {
 		a.log.Warn("authz: message on an unexpected topic dropped", "topic", m.Topic())
@@ -466,6 +483,13 @@ func (a *Authorizer) onMessage(via *conn, m paho.Message) {
 // transaction's commits whenever two hash alike).
 func (a *Authorizer) dispatch(j job) {
 	a.keyMu.Lock()
+	if a.held[j.terminal] >= heldPerTerminal*a.cfg.MaxPerTerminal {
+		a.keyMu.Unlock()
+		metrics.ShedTotal.WithLabelValues("terminal_flood").Inc()
+		j.msg.Ack()
+		return
+	}
+	a.held[j.terminal]++
 	if j.movesMoney() {
 		if a.inHand[j.terminal] >= a.cfg.MaxPerTerminal {
 			j.burst = true // still handled in order: answered at once
@@ -489,6 +513,9 @@ func (a *Authorizer) next(done job) (job, bool) {
 	key := done.key
 	a.keyMu.Lock()
 	defer a.keyMu.Unlock()
+	if a.held[done.terminal]--; a.held[done.terminal] <= 0 {
+		delete(a.held, done.terminal)
+	}
 	if done.movesMoney() {
 		if a.inHand[done.terminal]--; a.inHand[done.terminal] <= 0 {
 			delete(a.inHand, done.terminal)
@@ -527,10 +554,11 @@ func (a *Authorizer) worker() {
 
 // queue is the FIFO the workers take messages from. push never blocks:
 // paho's router must not stall, or the PUBACKs that workers wait for would
-// stall behind it. Its
-// length is bounded by the broker's in-flight window for this client,
-// since messages are acknowledged only after they are handled; on top of
-// that, at most maxMoney pay and hold requests wait to be worked on: one
+// stall behind it. Its length is bounded by the broker's in-flight window
+// for this client, since messages are acknowledged only after they are
+// handled, and by each terminal's bound on its messages in hand
+// (dispatch); on top of that, at most maxMoney pay and hold requests
+// wait to be worked on: one
 // more marks the oldest of them shed (its terminal has waited longest and
 // is the first to give up), which the worker then answers BUSY at once.
 type queue struct {

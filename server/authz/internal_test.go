@@ -528,3 +528,90 @@ func TestAnswerFirstFinishBeforeAck(t *testing.T) {
 		t.Fatalf("order %s, want answer,finish,ack", got)
 	}
 }
+
+// A terminal's messages of every kind in hand are bounded at
+// heldPerTerminal × MaxPerTerminal: past it one is dropped unanswered
+// (acknowledged, never handled), other terminals go on, and the terminal
+// is served again once its messages are done. Without a broker's
+// in-flight window in front (the embedded broker, joined in-process),
+// nothing else would bound a flood of queries.
+func TestTerminalFloodDropped(t *testing.T) {
+	g := &gateBackend{release: make(chan struct{}), entered: make(chan protocol.TxID, 64)}
+	a, err := New(Config{Broker: "tcp://127.0.0.1:1", Username: "authz-test", Workers: 16, MaxPerTerminal: 1,
+		PublishTimeout: time.Second, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}, g)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { a.Close() })
+	query := func(terminal string, n byte) *fakeMsg {
+		b, err := protocol.Encode(&protocol.Request{Op: protocol.OpQuery, Tx: txID(t, n), Terminal: terminal, At: time.Unix(1700000000, 0)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return &fakeMsg{topic: protocol.Topic(protocol.ChanRequest, terminal), payload: b, ackedCh: make(chan struct{})}
+	}
+	acked := func(what string, m *fakeMsg) {
+		t.Helper()
+		select {
+		case <-m.ackedCh:
+		case <-time.After(10 * time.Second):
+			t.Fatalf("%s: not acknowledged", what)
+		}
+	}
+	entered := func(want int) {
+		t.Helper()
+		for i := 0; i < want; i++ {
+			select {
+			case <-g.entered:
+			case <-time.After(10 * time.Second):
+				t.Fatalf("%d of %d messages reached the backend", i, want)
+			}
+		}
+	}
+	bound := heldPerTerminal * 1
+	before := testutil.ToFloat64(metrics.ShedTotal.WithLabelValues("terminal_flood"))
+	var held []*fakeMsg
+	for n := 1; n <= bound; n++ {
+		m := query("T1", byte(n))
+		held = append(held, m)
+		a.onMessage(a.conns[0], m)
+	}
+	entered(bound)
+	for n := bound + 1; n <= bound+3; n++ {
+		m := query("T1", byte(n))
+		a.onMessage(a.conns[0], m)
+		acked("a message over the bound", m) // dropped at once, never handled
+	}
+	if got := testutil.ToFloat64(metrics.ShedTotal.WithLabelValues("terminal_flood")); got != before+3 {
+		t.Fatalf("terminal_flood drops %v, want %v", got, before+3)
+	}
+	a.onMessage(a.conns[0], query("T2", 20)) // another till is not affected
+	entered(1)
+	select {
+	case tx := <-g.entered:
+		t.Fatalf("%s reached the backend over the bound", tx)
+	default:
+	}
+	close(g.release)
+	for _, m := range held {
+		acked("a held message", m)
+	}
+	tick := time.NewTicker(time.Millisecond)
+	defer tick.Stop()
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		a.keyMu.Lock()
+		n := a.held["T1"]
+		a.keyMu.Unlock()
+		if n == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("T1 still has %d messages in hand", n)
+		}
+		<-tick.C
+	}
+	later := query("T1", 30)
+	a.onMessage(a.conns[0], later)
+	entered(1)
+	acked("a message after the flood", later)
+}

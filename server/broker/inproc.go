@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	paho "github.com/eclipse/paho.mqtt.golang"
@@ -32,49 +33,44 @@ var ErrNotConnected = errors.New("broker: in-process client not connected")
 // OnConnect runs on Connect and o's DefaultPublishHandler gets messages
 // subscribed without a callback.
 func (b *Broker) Client(o *paho.ClientOptions) paho.Client {
-	return &inprocClient{b: b, o: *o}
+	return &inprocClient{b: b, o: *o, id: int(inprocSubIDs.Add(1))}
 }
 
 type inprocClient struct {
-	b *Broker
-	o paho.ClientOptions
+	b         *Broker
+	o         paho.ClientOptions
+	id        int // its inline subscriptions' identifier
+	connected atomic.Bool
 
-	mu        sync.Mutex
-	connected bool
-	filters   map[string]bool // subscribed inline filters
+	mu      sync.Mutex
+	filters map[string]bool // subscribed inline filters
 }
 
-// inprocSubID is the subscription identifier of every in-process
-// subscription: mochi keys inline subscriptions by filter and identifier.
-const inprocSubID = 1
+// inprocSubIDs numbers in-process clients: mochi keys inline
+// subscriptions by filter and identifier, so two clients need two.
+var inprocSubIDs atomic.Int32
 
-func (c *inprocClient) IsConnected() bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.connected
-}
-
+func (c *inprocClient) IsConnected() bool      { return c.connected.Load() }
 func (c *inprocClient) IsConnectionOpen() bool { return c.IsConnected() }
 
 func (c *inprocClient) Connect() paho.Token {
-	c.mu.Lock()
-	was := c.connected
-	c.connected = true
-	c.mu.Unlock()
-	if !was && c.o.OnConnect != nil {
+	if !c.connected.Swap(true) && c.o.OnConnect != nil {
 		go c.o.OnConnect(c) // as paho does
 	}
 	return doneToken(nil)
 }
 
+// Disconnect removes the subscriptions. A delivery mochi had already
+// started may still reach its handler after it returns.
 func (c *inprocClient) Disconnect(uint) {
+	c.connected.Store(false)
 	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.connected = false
-	for f := range c.filters {
-		c.b.srv.Unsubscribe(f, inprocSubID)
-	}
+	filters := c.filters
 	c.filters = nil
+	c.mu.Unlock()
+	for f := range filters {
+		c.b.srv.Unsubscribe(f, c.id)
+	}
 }
 
 func (c *inprocClient) Publish(topic string, qos byte, retained bool, payload any) paho.Token {
@@ -97,6 +93,9 @@ func (c *inprocClient) Subscribe(topic string, qos byte, callback paho.MessageHa
 	return c.SubscribeMultiple(map[string]byte{topic: qos}, callback)
 }
 
+// SubscribeMultiple subscribes outside the client's lock: mochi hands the
+// retained messages to the handler within the call, and a handler may use
+// the client.
 func (c *inprocClient) SubscribeMultiple(filters map[string]byte, callback paho.MessageHandler) paho.Token {
 	if callback == nil {
 		callback = c.o.DefaultPublishHandler
@@ -104,17 +103,15 @@ func (c *inprocClient) SubscribeMultiple(filters map[string]byte, callback paho.
 	if callback == nil {
 		return doneToken(errors.New("broker: in-process subscribe without a handler"))
 	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if !c.connected {
+	if !c.IsConnected() {
 		return doneToken(ErrNotConnected)
-	}
-	if c.filters == nil {
-		c.filters = map[string]bool{}
 	}
 	for f := range filters {
 		f = unshared(f)
-		err := c.b.srv.Subscribe(f, inprocSubID, func(_ *mqtt.Client, _ packets.Subscription, pk packets.Packet) {
+		err := c.b.srv.Subscribe(f, c.id, func(_ *mqtt.Client, _ packets.Subscription, pk packets.Packet) {
+			if !c.IsConnected() {
+				return
+			}
 			callback(c, &inprocMessage{
 				topic:    pk.TopicName,
 				payload:  append([]byte(nil), pk.Payload...), // the receiver keeps it past the call
@@ -127,18 +124,23 @@ func (c *inprocClient) SubscribeMultiple(filters map[string]byte, callback paho.
 		if err != nil {
 			return doneToken(fmt.Errorf("broker: in-process subscribe %s: %w", f, err))
 		}
+		c.mu.Lock()
+		if c.filters == nil {
+			c.filters = map[string]bool{}
+		}
 		c.filters[f] = true
+		c.mu.Unlock()
 	}
 	return doneToken(nil)
 }
 
 func (c *inprocClient) Unsubscribe(topics ...string) paho.Token {
-	c.mu.Lock()
-	defer c.mu.Unlock()
 	for _, f := range topics {
 		f = unshared(f)
-		c.b.srv.Unsubscribe(f, inprocSubID)
+		c.b.srv.Unsubscribe(f, c.id)
+		c.mu.Lock()
 		delete(c.filters, f)
+		c.mu.Unlock()
 	}
 	return doneToken(nil)
 }

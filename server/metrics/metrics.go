@@ -56,7 +56,8 @@ var (
 	})
 
 	// ShedTotal counts requests refused without being processed, by reason
-	// (queue_full, deadline, clock, terminal_burst).
+	// (queue_full, deadline, clock, terminal_burst; terminal_flood: a
+	// message of any kind dropped unanswered past its terminal's bound).
 	ShedTotal = promauto.NewCounterVec(prometheus.CounterOpts{
 		Name: "campuspay_shed_total",
 		Help: "Requests shed by the authorizer without moving money, by reason.",

@@ -218,8 +218,10 @@ func Open(path string, opts ...Option) (*Store, error) {
 			}
 		}
 	}
-	// temp_store=MEMORY, set after the migrations so that a VACUUM's copy
-	// stays on disk: each payment of a batch runs in its own savepoint,
+	// temp_store=MEMORY, set after the wallet's migrations so that their
+	// VACUUM's copy stays on disk (the ledger's, run later on this
+	// connection by ledgersqlite.OpenIn, build no large temporary
+	// structure; a future one that does should lower it again): each payment of a batch runs in its own savepoint,
 	// and SQLite saves the pages a savepoint changes in a statement
 	// journal, a temporary file once past 64 KiB. On disk that was two
 	// pwrite calls for every page of every payment, more than the WAL's
