@@ -27,8 +27,9 @@ type EchoOptions struct {
 	// Listen, instead of Broker, runs the authorizer's embedded broker
 	// (server/broker: the same mochi server, authentication and ACL) on
 	// this address in this process, with the terminal passwords of the
-	// provision result Creds: the same shape of process as `authorizer
-	// serve` with its embedded broker, minus the wallet.
+	// provision result Creds: the broker side of `authorizer serve` with
+	// its embedded broker; the echo itself is a paho client over loopback
+	// TCP, where serve joins its broker in-process.
 	Listen, Creds string
 	// Ready is a file created once the responder is subscribed.
 	Ready string

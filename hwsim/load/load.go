@@ -11,8 +11,9 @@
 //  1. to a bare paho echo responder (`hwsim load echo`, its own process)
 //     that publishes each request back as its answer — on the same
 //     Mosquitto, or, for the embedded broker, on the authorizer's embedded
-//     broker code (server/broker) run in the echo's process: the
-//     authorizer's process shape minus the wallet;
+//     broker code (server/broker) run in the echo's process, the echo
+//     connecting to it with paho over loopback TCP (serve joins its
+//     embedded broker in-process);
 //  2. to `authorizer serve`.
 //
 // The load is closed loop (Concurrency requests in flight) or open loop
