@@ -124,12 +124,30 @@ func (b *Broker) ClientsConnected() int64 { return atomic.LoadInt64(&b.srv.Info.
 // Close stops the broker and disconnects every client. Sessions and
 // retained messages live only in memory and are lost: nothing about money
 // depends on them (the terminal journal is the source of truth).
+//
+// mochi v2.7.9's Close can deadlock when a client detaches at that moment
+// (Clients.GetByListener takes its read lock twice, and the detaching
+// client's Delete, waiting for the write lock, blocks the second), so
+// Close waits for it at most closeWait and leaves the rest to the
+// process's exit.
 func (b *Broker) Close() error {
-	if err := b.srv.Close(); err != nil {
-		return fmt.Errorf("broker: close: %w", err)
+	done := make(chan error, 1)
+	go func() { done <- b.srv.Close() }()
+	t := time.NewTimer(closeWait)
+	defer t.Stop()
+	select {
+	case err := <-done:
+		if err != nil {
+			return fmt.Errorf("broker: close: %w", err)
+		}
+		return nil
+	case <-t.C:
+		return fmt.Errorf("broker: close: mochi did not finish within %s (a client detaching at the same moment)", closeWait)
 	}
-	return nil
 }
+
+// closeWait bounds Close.
+const closeWait = 5 * time.Second
 
 // accessHook authenticates clients and enforces the ACL.
 type accessHook struct {

@@ -37,8 +37,23 @@ func startMochi(t *testing.T, addr string) (*mqtt.Server, string) {
 	if err := s.Serve(); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { s.Close() })
+	t.Cleanup(func() { closeMochi(t, s) })
 	return s, l.Address()
+}
+
+// closeMochi closes s, or gives up after 5 s: mochi v2.7.9's Close can
+// deadlock when a client detaches at that moment (Clients.GetByListener
+// takes its read lock twice, and the client's Delete, waiting for the
+// write lock, blocks the second). What is left is gone with the test
+// binary.
+func closeMochi(t *testing.T, s *mqtt.Server) {
+	done := make(chan struct{})
+	go func() { s.Close(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Log("mochi: Close did not finish (a client detaching at the same moment); left to the test binary's exit")
+	}
 }
 
 // allowAll lets every client in (mochi's own allow hook pulls in YAML).
