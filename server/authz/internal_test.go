@@ -390,6 +390,60 @@ func (g *gateBackend) HandleRequest(_ context.Context, r *protocol.Request) *pro
 	return &protocol.Response{Status: protocol.StatusApproved}
 }
 
+// waitEntered waits for want requests to reach the backend.
+func (g *gateBackend) waitEntered(t *testing.T, want int) {
+	t.Helper()
+	for i := 0; i < want; i++ {
+		select {
+		case <-g.entered:
+		case <-time.After(10 * time.Second):
+			t.Fatalf("%d of %d messages reached the backend", i, want)
+		}
+	}
+}
+
+// noneEntered fails if a request has reached the backend since the last
+// waitEntered.
+func (g *gateBackend) noneEntered(t *testing.T) {
+	t.Helper()
+	select {
+	case tx := <-g.entered:
+		t.Fatalf("%s reached the backend over the bound", tx)
+	default:
+	}
+}
+
+// waitAcked waits for a message's acknowledgement.
+func waitAcked(t *testing.T, what string, ch <-chan struct{}) {
+	t.Helper()
+	select {
+	case <-ch:
+	case <-time.After(10 * time.Second):
+		t.Fatalf("%s: not acknowledged", what)
+	}
+}
+
+// waitOutOfHand waits until T1 has nothing left in count (a.inHand or
+// a.held, read under keyMu): a message leaves it once its worker is done,
+// just after its acknowledgement.
+func waitOutOfHand(t *testing.T, a *Authorizer, what string, count map[string]int) {
+	t.Helper()
+	tick := time.NewTicker(time.Millisecond)
+	defer tick.Stop()
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		a.keyMu.Lock()
+		n := count["T1"]
+		a.keyMu.Unlock()
+		if n == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("T1 still has %d %s in hand", n, what)
+		}
+		<-tick.C
+	}
+}
+
 // A terminal with MaxPerTerminal payments in hand has one more refused
 // TERMINAL_BUSY at once, without the backend; other terminals go on, and
 // the terminal is served again once one of its payments is done.
@@ -410,24 +464,8 @@ func TestTerminalBurstRefused(t *testing.T) {
 		}
 		return &fakeMsg{topic: protocol.Topic(protocol.ChanRequest, terminal), payload: b, ackedCh: make(chan struct{})}
 	}
-	wait := func(what string, ch <-chan struct{}) {
-		t.Helper()
-		select {
-		case <-ch:
-		case <-time.After(10 * time.Second):
-			t.Fatalf("%s: not acknowledged", what)
-		}
-	}
-	entered := func(want int) {
-		t.Helper()
-		for i := 0; i < want; i++ {
-			select {
-			case <-g.entered:
-			case <-time.After(10 * time.Second):
-				t.Fatalf("%d of %d payments reached the backend", i, want)
-			}
-		}
-	}
+	wait := func(what string, ch <-chan struct{}) { t.Helper(); waitAcked(t, what, ch) }
+	entered := func(want int) { t.Helper(); g.waitEntered(t, want) }
 	before := testutil.ToFloat64(metrics.ShedTotal.WithLabelValues("terminal_burst"))
 	var held []*fakeMsg
 	for n := byte(1); n <= 3; n++ {
@@ -447,31 +485,14 @@ func TestTerminalBurstRefused(t *testing.T) {
 	}
 	a.onMessage(a.conns[0], msg("T2", 6)) // another till is not affected
 	entered(1)
-	select {
-	case tx := <-g.entered:
-		t.Fatalf("%s reached the backend over the bound", tx)
-	default:
-	}
+	g.noneEntered(t)
 	close(g.release)
 	for _, m := range held {
 		wait("a held payment", m.ackedCh)
 	}
 	// A payment is out of hand once its worker is done with it, just after
 	// its acknowledgement.
-	tick := time.NewTicker(time.Millisecond)
-	defer tick.Stop()
-	for deadline := time.Now().Add(10 * time.Second); ; {
-		a.keyMu.Lock()
-		n := a.inHand["T1"]
-		a.keyMu.Unlock()
-		if n == 0 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("T1 still has %d payments in hand", n)
-		}
-		<-tick.C
-	}
+	waitOutOfHand(t, a, "payments", a.inHand)
 	later := msg("T1", 7)
 	a.onMessage(a.conns[0], later)
 	entered(1)
@@ -550,24 +571,8 @@ func TestTerminalFloodDropped(t *testing.T) {
 		}
 		return &fakeMsg{topic: protocol.Topic(protocol.ChanRequest, terminal), payload: b, ackedCh: make(chan struct{})}
 	}
-	acked := func(what string, m *fakeMsg) {
-		t.Helper()
-		select {
-		case <-m.ackedCh:
-		case <-time.After(10 * time.Second):
-			t.Fatalf("%s: not acknowledged", what)
-		}
-	}
-	entered := func(want int) {
-		t.Helper()
-		for i := 0; i < want; i++ {
-			select {
-			case <-g.entered:
-			case <-time.After(10 * time.Second):
-				t.Fatalf("%d of %d messages reached the backend", i, want)
-			}
-		}
-	}
+	acked := func(what string, m *fakeMsg) { t.Helper(); waitAcked(t, what, m.ackedCh) }
+	entered := func(want int) { t.Helper(); g.waitEntered(t, want) }
 	bound := heldPerTerminal * 1
 	before := testutil.ToFloat64(metrics.ShedTotal.WithLabelValues("terminal_flood"))
 	var held []*fakeMsg
@@ -587,29 +592,12 @@ func TestTerminalFloodDropped(t *testing.T) {
 	}
 	a.onMessage(a.conns[0], query("T2", 20)) // another till is not affected
 	entered(1)
-	select {
-	case tx := <-g.entered:
-		t.Fatalf("%s reached the backend over the bound", tx)
-	default:
-	}
+	g.noneEntered(t)
 	close(g.release)
 	for _, m := range held {
 		acked("a held message", m)
 	}
-	tick := time.NewTicker(time.Millisecond)
-	defer tick.Stop()
-	for deadline := time.Now().Add(10 * time.Second); ; {
-		a.keyMu.Lock()
-		n := a.held["T1"]
-		a.keyMu.Unlock()
-		if n == 0 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("T1 still has %d messages in hand", n)
-		}
-		<-tick.C
-	}
+	waitOutOfHand(t, a, "messages", a.held)
 	later := query("T1", 30)
 	a.onMessage(a.conns[0], later)
 	entered(1)
