@@ -51,7 +51,7 @@ func (s *Store) Post(ctx context.Context, t ledger.Transfer) (ledger.Result, err
 func (w *writer) post(t ledger.Transfer, hash []byte) (ledger.Result, error) {
 	var id, at int64
 	var have []byte
-	switch err := w.q(w.transferByKey).QueryRow(t.Key).Scan(&id, &have, &at); {
+	switch err := w.transferByKey.QueryRow(t.Key).Scan(&id, &have, &at); {
 	case err == nil:
 		if !bytes.Equal(have, hash) {
 			return ledger.Result{}, fmt.Errorf("%w: transfer %q", ledger.ErrKeyConflict, t.Key)
@@ -93,7 +93,7 @@ next:
 		}
 	}
 
-	r, err := w.q(w.insTransfer).Exec(t.Key, t.Kind, t.Memo, nanos(t.At), hash)
+	r, err := w.insTransfer.Exec(t.Key, t.Kind, t.Memo, nanos(t.At), hash)
 	if err != nil {
 		return ledger.Result{}, fmt.Errorf("ledger/sqlite: insert transfer %q: %w", t.Key, err)
 	}
@@ -106,7 +106,7 @@ next:
 		}
 	}
 	for i, p := range t.Postings {
-		if _, err := w.q(w.insPosting).Exec(id, i, string(p.Account), p.Amount); err != nil {
+		if _, err := w.insPosting.Exec(id, i, string(p.Account), p.Amount); err != nil {
 			return ledger.Result{}, fmt.Errorf("ledger/sqlite: transfer %q: insert posting: %w", t.Key, err)
 		}
 	}
@@ -116,14 +116,14 @@ next:
 // addToBalance changes an account's stored balance, creating the account
 // on its first posting.
 func (w *writer) addToBalance(a ledger.AccountID, by int64) error {
-	r, err := w.q(w.addBalance).Exec(by, string(a))
+	r, err := w.addBalance.Exec(by, string(a))
 	if err != nil {
 		return fmt.Errorf("update %s: %w", a, err)
 	}
 	if n, err := r.RowsAffected(); err != nil || n == 1 {
 		return err
 	}
-	if _, err := w.q(w.insAccount).Exec(string(a), a.Constrained(), by); err != nil {
+	if _, err := w.insAccount.Exec(string(a), a.Constrained(), by); err != nil {
 		return fmt.Errorf("create %s: %w", a, err)
 	}
 	return nil
@@ -132,7 +132,7 @@ func (w *writer) addToBalance(a ledger.AccountID, by int64) error {
 // balance reads an account inside the writer's transaction; an account
 // that has never been posted to has zero balance.
 func (w *writer) balance(a ledger.AccountID) (balance, held int64, err error) {
-	err = w.q(w.account).QueryRow(string(a)).Scan(&balance, &held)
+	err = w.account.QueryRow(string(a)).Scan(&balance, &held)
 	if errors.Is(err, sql.ErrNoRows) {
 		return 0, 0, nil
 	}
@@ -159,7 +159,7 @@ func scanHold(row scanner) (ledger.HoldInfo, error) {
 
 // hold reads a hold by key; ErrHoldNotFound if there is none.
 func (w *writer) hold(key string) (ledger.HoldInfo, error) {
-	h, err := scanHold(w.q(w.holdByKey).QueryRow(key))
+	h, err := scanHold(w.holdByKey.QueryRow(key))
 	if errors.Is(err, sql.ErrNoRows) {
 		return ledger.HoldInfo{}, fmt.Errorf("%w: %q", ledger.ErrHoldNotFound, key)
 	}
@@ -196,7 +196,7 @@ func (s *Store) PlaceHold(ctx context.Context, h ledger.Hold) (ledger.HoldInfo, 
 			return fmt.Errorf("%w: %s has %d available, hold %q needs %d",
 				ledger.ErrInsufficient, h.Account, bal-held, h.Key, h.Amount)
 		}
-		if _, err := w.q(w.insHold).Exec(h.Key, string(h.Account), h.Amount, ledger.HoldActive,
+		if _, err := w.insHold.Exec(h.Key, string(h.Account), h.Amount, ledger.HoldActive,
 			nanos(h.Expires), h.Memo, nanos(h.At)); err != nil {
 			return fmt.Errorf("ledger/sqlite: insert hold %q: %w", h.Key, err)
 		}
@@ -213,7 +213,7 @@ func (s *Store) PlaceHold(ctx context.Context, h ledger.Hold) (ledger.HoldInfo, 
 }
 
 func (w *writer) changeHeld(a ledger.AccountID, by int64) error {
-	r, err := w.q(w.addHeld).Exec(by, string(a))
+	r, err := w.addHeld.Exec(by, string(a))
 	if err == nil {
 		var n int64
 		if n, err = r.RowsAffected(); err == nil && n != 1 {
@@ -229,7 +229,7 @@ func (w *writer) changeHeld(a ledger.AccountID, by int64) error {
 // releaseHold closes an active hold in the given final state and gives
 // its amount back to the account's available balance.
 func (w *writer) releaseHold(h *ledger.HoldInfo, state ledger.HoldState, captured int64, at time.Time) error {
-	r, err := w.q(w.closeHold).Exec(state, captured, nanos(at), h.Key)
+	r, err := w.closeHold.Exec(state, captured, nanos(at), h.Key)
 	if err == nil {
 		var n int64
 		if n, err = r.RowsAffected(); err == nil && n != 1 {
@@ -309,7 +309,7 @@ func (s *Store) CaptureHold(ctx context.Context, holdKey string, amount int64, t
 		if res.Duplicate {
 			return fmt.Errorf("%w: transfer %q exists but hold %q was not captured", ledger.ErrKeyConflict, t.Key, holdKey)
 		}
-		if _, err := w.q(w.linkHold).Exec(res.ID, holdKey); err != nil {
+		if _, err := w.linkHold.Exec(res.ID, holdKey); err != nil {
 			return fmt.Errorf("ledger/sqlite: link hold %q to transfer %d: %w", holdKey, res.ID, err)
 		}
 		return nil
@@ -352,7 +352,7 @@ func (s *Store) VoidHold(ctx context.Context, holdKey string, at time.Time) (led
 func (s *Store) ExpireHolds(ctx context.Context, now time.Time) (int, error) {
 	var n int
 	err := s.submit(ctx, func(w *writer) error {
-		rows, err := w.q(w.expiring).Query(nanos(now))
+		rows, err := w.expiring.Query(nanos(now))
 		if err != nil {
 			return fmt.Errorf("ledger/sqlite: list expiring holds: %w", err)
 		}
@@ -384,7 +384,7 @@ func (s *Store) ExpireHolds(ctx context.Context, now time.Time) (int, error) {
 // transfer or not at all (wallet/sqlite's payment). It is called only from
 // inside Host.Write's function, on the host's writer; the host's savepoint
 // undoes t if that function fails.
-func (s *Store) PostIn(tx *sql.Tx, t ledger.Transfer) (ledger.Result, error) {
+func (s *Store) PostIn(_ Tx, t ledger.Transfer) (ledger.Result, error) {
 	if s.host == nil {
 		return ledger.Result{}, errors.New("ledger/sqlite: PostIn on a ledger with its own file")
 	}
@@ -403,10 +403,6 @@ func (s *Store) PostIn(tx *sql.Tx, t ledger.Transfer) (ledger.Result, error) {
 	s.ops.Add(1)
 	hash := t.ContentHash()
 	var res ledger.Result
-	err := s.w.in(tx, func(w *writer) error {
-		var err error
-		res, err = w.post(t, hash[:])
-		return err
-	})
+	res, err := s.w.post(t, hash[:])
 	return res, err
 }

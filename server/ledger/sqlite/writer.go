@@ -38,31 +38,12 @@ func (s *Store) submit(ctx context.Context, apply func(w *writer) error) error {
 		return ledger.ErrClosed
 	}
 	s.ops.Add(1)
-	return s.host.Write(ctx, func(tx *sql.Tx) error {
+	return s.host.Write(ctx, func(Tx) error {
 		if err := ctx.Err(); err != nil {
 			return err // given up before it started: not applied
 		}
-		return s.w.in(tx, apply)
+		return apply(s.w)
 	})
-}
-
-// in runs apply with w's statements bound to tx (the host's transaction).
-// Only the host's writer goroutine calls it, so w.tx is never shared.
-func (w *writer) in(tx *sql.Tx, apply func(w *writer) error) error {
-	w.tx = tx
-	defer func() { w.tx = nil }()
-	return apply(w)
-}
-
-// q returns st ready to run in the current transaction: st itself on the
-// ledger's own writer connection, st bound to the host's transaction
-// inside a host's database (its writer pool has one connection, on which
-// st is prepared, so binding re-uses that preparation).
-func (w *writer) q(st *sql.Stmt) *sql.Stmt {
-	if w.tx == nil {
-		return st
-	}
-	return w.tx.Stmt(st)
 }
 
 // commit applies batch in one transaction and returns one error per op.
@@ -139,12 +120,9 @@ type writer struct {
 	holdByKey, insHold, closeHold            *sql.Stmt
 	expiring, linkHold                       *sql.Stmt
 	all                                      []*sql.Stmt
-	// tx is the host's transaction while the host's writer applies an
-	// operation (OpenIn); nil on the ledger's own writer.
-	tx *sql.Tx
 }
 
-// preparer is the ledger's own writer connection or a host's writer pool.
+// preparer is the ledger's own writer connection or a host's.
 type preparer interface {
 	PrepareContext(ctx context.Context, query string) (*sql.Stmt, error)
 }

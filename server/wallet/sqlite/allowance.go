@@ -43,7 +43,7 @@ func (s *Store) PutAllowance(ctx context.Context, a *wallet.Allowance) error {
 		return nil
 	}
 	var id int64
-	err := s.write(ctx, func(tx *sql.Tx) error {
+	err := s.write(ctx, func(tx writeTx) error {
 		res, err := tx.ExecContext(ctx, `INSERT INTO allowances (user_id, device_id, amount, valid_until, state, created, updated)
 			VALUES (?,?,?,?,?,?,?)`, a.UserID, a.DeviceID, a.Amount, nanos(a.ValidUntil), a.State, nanos(a.Created), nanos(a.Updated))
 		if err != nil {

@@ -166,7 +166,7 @@ func (s *Store) AddOperator(ctx context.Context, o *operator.Operator) error {
 		return err
 	}
 	var id int64
-	err = s.write(ctx, func(tx *sql.Tx) error {
+	err = s.write(ctx, func(tx writeTx) error {
 		var n int
 		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM operators WHERE name=?`, o.Name).Scan(&n); err != nil {
 			return err
@@ -228,7 +228,7 @@ func (s *Store) Operators(ctx context.Context) ([]operator.Operator, error) {
 
 // PutOperatorSession implements operator.Store.
 func (s *Store) PutOperatorSession(ctx context.Context, ses operator.Session, now time.Time) error {
-	err := s.write(ctx, func(tx *sql.Tx) error {
+	err := s.write(ctx, func(tx writeTx) error {
 		if _, err := tx.ExecContext(ctx, `DELETE FROM operator_sessions WHERE expires <= ?`, nanos(now)); err != nil {
 			return err
 		}
@@ -277,7 +277,7 @@ func (s *Store) DeleteOperatorSessions(ctx context.Context, op int64) error {
 // AppendAudit implements operator.Store.
 func (s *Store) AppendAudit(ctx context.Context, e *operator.AuditEntry) error {
 	var id int64
-	err := s.write(ctx, func(tx *sql.Tx) error {
+	err := s.write(ctx, func(tx writeTx) error {
 		return tx.QueryRowContext(ctx, `INSERT INTO audit_log (at, operator_id, operator, role, action, target, reason, before, after, remote)
 			VALUES (?,?,?,?,?,?,?,?,?,?) RETURNING id`, nanos(e.At), e.Operator, e.Name, e.Role, e.Action, e.Target, e.Reason,
 			jsonText(e.Before), jsonText(e.After), e.Remote).Scan(&id)

@@ -22,12 +22,12 @@ import (
 // Path implements ledgersqlite.Host.
 func (s *Store) Path() string { return s.path }
 
-// WriterDB implements ledgersqlite.Host: the writer's one connection.
-func (s *Store) WriterDB() *sql.DB { return s.wdb }
+// WriterConn implements ledgersqlite.Host: the writer's connection.
+func (s *Store) WriterConn() *sql.Conn { return s.wconn }
 
 // Write implements ledgersqlite.Host: f runs in the writer's transaction
 // in a savepoint of its own, group-committed with the wallet's writes.
-func (s *Store) Write(ctx context.Context, f func(*sql.Tx) error) error {
+func (s *Store) Write(ctx context.Context, f func(writeTx) error) error {
 	return s.write(ctx, f)
 }
 
@@ -58,7 +58,7 @@ func (s *Store) PutPayment(ctx context.Context, r *wallet.Record, c *wallet.Code
 	if s.led == nil {
 		return "", errors.New("wallet/sqlite: PutPayment without the ledger inside (OpenLedger)")
 	}
-	owner, err := s.putChecked(ctx, r, c, lim, func(tx *sql.Tx) error {
+	owner, err := s.putChecked(ctx, r, c, lim, func(tx writeTx) error {
 		if err := ctx.Err(); err != nil {
 			return err // ended (the request's deadline) before the writer reached it: the savepoint undoes the mark
 		}

@@ -46,7 +46,7 @@ func (s *Store) LoginFails(ctx context.Context, keys ...string) ([]wallet.LoginF
 // the one writer serialises every update of the store.
 func (s *Store) UpdateLoginFail(ctx context.Context, key string, f func(*wallet.LoginFail)) (wallet.LoginFail, error) {
 	var out wallet.LoginFail
-	err := s.write(ctx, func(tx *sql.Tx) error {
+	err := s.write(ctx, func(tx writeTx) error {
 		cur := wallet.LoginFail{Key: key}
 		var last, until int64
 		err := tx.QueryRowContext(ctx, `SELECT fails, last_fail, locked_until FROM login_fails WHERE lock_key=?`, key).Scan(&cur.Fails, &last, &until)
@@ -75,7 +75,7 @@ func (s *Store) UpdateLoginFail(ctx context.Context, key string, f func(*wallet.
 
 // ClearLoginFails deletes the keys' rows.
 func (s *Store) ClearLoginFails(ctx context.Context, keys ...string) error {
-	err := s.write(ctx, func(tx *sql.Tx) error {
+	err := s.write(ctx, func(tx writeTx) error {
 		for _, k := range keys {
 			if _, err := tx.ExecContext(ctx, `DELETE FROM login_fails WHERE lock_key=?`, k); err != nil {
 				return err
@@ -93,7 +93,7 @@ func (s *Store) ClearLoginFails(ctx context.Context, keys ...string) error {
 // failure is before lastBefore.
 func (s *Store) PruneLoginFails(ctx context.Context, now, lastBefore time.Time) (int, error) {
 	var n int64
-	err := s.write(ctx, func(tx *sql.Tx) error {
+	err := s.write(ctx, func(tx writeTx) error {
 		r, err := tx.ExecContext(ctx, `DELETE FROM login_fails WHERE locked_until <= ? AND last_fail < ?`, nanos(now), nanos(lastBefore))
 		if err != nil {
 			return err

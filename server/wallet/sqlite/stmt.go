@@ -11,7 +11,9 @@ import (
 // one costs SQLite more than running it. Statement texts are constants of
 // this package, so the cache stays small.
 type stmtCache struct {
-	db *sql.DB
+	db interface { // the read pool, or the writer's connection
+		PrepareContext(ctx context.Context, query string) (*sql.Stmt, error)
+	}
 	mu sync.Mutex
 	m  map[string]*sql.Stmt
 }
@@ -68,9 +70,11 @@ func (s *Store) query(ctx context.Context, q string, args ...any) (*sql.Rows, er
 }
 
 // Statements the writer runs for every payment, prepared once at Open on
-// the writer's only connection (a statement cannot be prepared on it
-// while the writer's transaction holds it, so the set is fixed).
+// the writer's connection (the writer reads their map without a lock, so
+// the set is fixed).
 const (
+	qBegin      = "BEGIN IMMEDIATE"
+	qCommit     = "COMMIT"
 	qSavepoint  = "SAVEPOINT op"
 	qRollbackTo = "ROLLBACK TO op"
 	qRelease    = "RELEASE op"
@@ -105,14 +109,14 @@ const (
 			OR (kind='offline' AND (status='approved' OR status='processing')))`
 )
 
-var hotWrites = []string{qSavepoint, qRollbackTo, qRelease, qSeenExpire, qSeenInsert, qSeenOwner, qRecordUpsert, qRecordUpdate, qRecordFinish, qPaidBetween}
+var hotWrites = []string{qBegin, qCommit, qSavepoint, qRollbackTo, qRelease, qSeenExpire, qSeenInsert, qSeenOwner, qRecordUpsert, qRecordUpdate, qRecordFinish, qPaidBetween}
 
 // prepareWrites prepares hotWrites on the writer's connection (at Open,
 // before the writer goroutine starts).
 func (s *Store) prepareWrites() error {
 	s.wst.m = map[string]*sql.Stmt{}
 	for _, q := range hotWrites {
-		st, err := s.wdb.Prepare(q)
+		st, err := s.wconn.PrepareContext(context.Background(), q)
 		if err != nil {
 			return err
 		}
@@ -128,20 +132,20 @@ func (s *Store) prepareWrites() error {
 // runs to its end (its outcome must be known before the caller goes on),
 // and the driver runs every statement with a cancellable context on a
 // goroutine of its own, which costs the money path more than the write.
-func (s *Store) txExec(_ context.Context, tx *sql.Tx, q string, args ...any) (sql.Result, error) {
+func (s *Store) txExec(_ context.Context, tx writeTx, q string, args ...any) (sql.Result, error) {
 	ctx := context.Background()
-	if st, ok := s.wst.m[q]; ok { // read-only after Open
-		return tx.StmtContext(ctx, st).ExecContext(ctx, args...)
+	if st, ok := s.wst.m[q]; ok { // read-only after Open; prepared on tx's connection
+		return st.ExecContext(ctx, args...)
 	}
 	return tx.ExecContext(ctx, q, args...)
 }
 
 // txQueryRow runs a read inside the writer's transaction, prepared when
 // it is one of hotWrites.
-func (s *Store) txQueryRow(_ context.Context, tx *sql.Tx, q string, args ...any) *sql.Row {
+func (s *Store) txQueryRow(_ context.Context, tx writeTx, q string, args ...any) *sql.Row {
 	ctx := context.Background()
 	if st, ok := s.wst.m[q]; ok {
-		return tx.StmtContext(ctx, st).QueryRowContext(ctx, args...)
+		return st.QueryRowContext(ctx, args...)
 	}
 	return tx.QueryRowContext(ctx, q, args...)
 }

@@ -99,12 +99,15 @@ CREATE TABLE IF NOT EXISTS api_idem (
 // Store is a wallet.Store on one SQLite file: writes go through one
 // group-committing writer (writer.go), reads through a read-only pool.
 type Store struct {
-	wdb *sql.DB // one connection, used by the writer goroutine only
-	rdb *sql.DB
-	rst stmtCache // prepared reads on rdb
+	wdb *sql.DB // one connection, wconn
+	// wconn is wdb's connection, held by the writer for the store's
+	// lifetime: its transaction is the connection itself (writeTx).
+	wconn *sql.Conn
+	rdb   *sql.DB
+	rst   stmtCache // prepared reads on rdb
 	// codeSweep is when MarkCode last deleted expired codes (unix nanos).
 	codeSweep atomic.Int64
-	wst       stmtCache // prepared hot writes on wdb (writer only)
+	wst       stmtCache // prepared hot writes on wconn (writer only)
 	maxBatch  int       // writes per transaction at most
 
 	fc *fieldCipher // personal data columns
@@ -237,8 +240,16 @@ func Open(path string, opts ...Option) (*Store, error) {
 	}
 	rdb.SetMaxOpenConns(4)
 	rdb.SetMaxIdleConns(4)
-	s := &Store{path: path, wdb: wdb, rdb: rdb, fc: fc, rst: stmtCache{db: rdb}, wst: stmtCache{db: wdb}, maxBatch: o.maxBatch, queue: make(chan *op, 4*o.maxBatch), stopped: make(chan struct{})}
+	wconn, err := wdb.Conn(ctx)
+	if err != nil {
+		rdb.Close()
+		wdb.Close()
+		return nil, fmt.Errorf("wallet/sqlite: open %s: %w", path, err)
+	}
+	s := &Store{path: path, wdb: wdb, wconn: wconn, rdb: rdb, fc: fc, rst: stmtCache{db: rdb}, wst: stmtCache{db: wconn}, maxBatch: o.maxBatch, queue: make(chan *op, 4*o.maxBatch), stopped: make(chan struct{})}
 	if err := s.prepareWrites(); err != nil {
+		s.wst.close()
+		wconn.Close()
 		rdb.Close()
 		wdb.Close()
 		return nil, fmt.Errorf("wallet/sqlite: prepare %s: %w", path, err)
@@ -284,7 +295,7 @@ func (s *Store) Close() error {
 	<-s.stopped
 	s.rst.close()
 	s.wst.close()
-	return errors.Join(s.rdb.Close(), s.wdb.Close())
+	return errors.Join(s.wconn.Close(), s.rdb.Close(), s.wdb.Close())
 }
 
 func nanos(t time.Time) int64 {
@@ -353,7 +364,7 @@ func (s *Store) UserByStudentNo(ctx context.Context, no string) (*wallet.User, e
 
 // exec runs one statement through the writer.
 func (s *Store) exec(ctx context.Context, q string, args ...any) error {
-	return s.write(ctx, func(tx *sql.Tx) error {
+	return s.write(ctx, func(tx writeTx) error {
 		_, err := tx.ExecContext(ctx, q, args...)
 		return err
 	})
@@ -382,7 +393,7 @@ func (s *Store) UpsertRosterUser(ctx context.Context, u *wallet.User) (bool, err
 	if err := errors.Join(err1, err2); err != nil {
 		return false, err
 	}
-	err := s.write(ctx, func(tx *sql.Tx) error {
+	err := s.write(ctx, func(tx writeTx) error {
 		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM users WHERE student_no=?`, u.StudentNo).Scan(&n); err != nil {
 			return err
 		}
@@ -428,7 +439,7 @@ func (s *Store) UpdateUser(ctx context.Context, u *wallet.User) error {
 // AddDevice implements wallet.Store.
 func (s *Store) AddDevice(ctx context.Context, d *wallet.Device) error {
 	var id int64
-	err := s.write(ctx, func(tx *sql.Tx) error {
+	err := s.write(ctx, func(tx writeTx) error {
 		res, err := tx.ExecContext(ctx, `INSERT INTO devices (user_id, key, created, expires) VALUES (?,?,?,?)`,
 			d.UserID, []byte(d.Key), nanos(d.Created), nanos(d.Expires))
 		if err != nil {
@@ -692,7 +703,7 @@ func (s *Store) PutRecord(ctx context.Context, r *wallet.Record) error {
 	if err != nil {
 		return err
 	}
-	err = s.writePlain(ctx, func(tx *sql.Tx) error { // one upsert; the rest reads
+	err = s.writePlain(ctx, func(tx writeTx) error { // one upsert; the rest reads
 		return s.putRecord(ctx, tx, r, card, &seq, &id)
 	})
 	if err != nil {
@@ -705,7 +716,7 @@ func (s *Store) PutRecord(ctx context.Context, r *wallet.Record) error {
 // FinishRecord implements wallet.Store.
 func (s *Store) FinishRecord(ctx context.Context, r *wallet.Record) (bool, error) {
 	var n int64
-	err := s.writePlain(ctx, func(tx *sql.Tx) error {
+	err := s.writePlain(ctx, func(tx writeTx) error {
 		res, err := s.txExec(ctx, tx, qRecordFinish, r.Amount, r.Channel, string(r.Status), r.Code, r.Response, nanos(r.Updated), r.Key)
 		if err != nil {
 			return err
@@ -736,7 +747,7 @@ func (s *Store) PutIntent(ctx context.Context, r *wallet.Record, c *wallet.CodeU
 // write fail after the code's mark, the mark is this key's, which the
 // transaction's retry takes again. With also (which may fail after the
 // mark) it has a savepoint of its own.
-func (s *Store) putChecked(ctx context.Context, r *wallet.Record, c *wallet.CodeUse, lim *wallet.DailyLimit, also func(*sql.Tx) error) (string, error) {
+func (s *Store) putChecked(ctx context.Context, r *wallet.Record, c *wallet.CodeUse, lim *wallet.DailyLimit, also func(writeTx) error) (string, error) {
 	var seq uint64
 	var id int64
 	owner := r.Key
@@ -745,7 +756,7 @@ func (s *Store) putChecked(ctx context.Context, r *wallet.Record, c *wallet.Code
 		return "", err
 	}
 	sweep := s.sweepDue(c)
-	f := func(tx *sql.Tx) error {
+	f := func(tx writeTx) error {
 		if err := s.intentChecks(ctx, tx, r, c, lim, sweep, &owner); err != nil || owner != r.Key {
 			return err
 		}
@@ -785,7 +796,7 @@ func (s *Store) sweepDue(c *wallet.CodeUse) bool {
 // payment's intent: the daily limit (protocol.ErrLimitDaily), then the
 // code's single-use mark, setting *owner to the code's owner (r.Key when
 // the mark is r's).
-func (s *Store) intentChecks(ctx context.Context, tx *sql.Tx, r *wallet.Record, c *wallet.CodeUse, lim *wallet.DailyLimit, sweep bool, owner *string) error {
+func (s *Store) intentChecks(ctx context.Context, tx writeTx, r *wallet.Record, c *wallet.CodeUse, lim *wallet.DailyLimit, sweep bool, owner *string) error {
 	if lim != nil {
 		var spent int64
 		if err := s.txQueryRow(ctx, tx, qPaidBetween, r.UserID, nanos(lim.From), nanos(lim.To)).Scan(&spent); err != nil {
@@ -812,7 +823,7 @@ func (s *Store) intentChecks(ctx context.Context, tx *sql.Tx, r *wallet.Record, 
 
 // putRecord upserts r in the writer's transaction.
 // card is r.BankCard sealed by the field cipher (outside the writer).
-func (s *Store) putRecord(ctx context.Context, tx *sql.Tx, r *wallet.Record, card string, seq *uint64, id *int64) error {
+func (s *Store) putRecord(ctx context.Context, tx writeTx, r *wallet.Record, card string, seq *uint64, id *int64) error {
 	*seq = r.QRSeq
 	if r.Kind == wallet.KindScanPay && r.Status == protocol.StatusApproved && *seq == 0 {
 		if err := tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(qr_seq), 0) + 1 FROM records WHERE terminal=? AND qr_seq > 0`, r.Terminal).Scan(seq); err != nil {
@@ -883,7 +894,7 @@ func (s *Store) RecordsBetween(ctx context.Context, user uint32, from, to time.T
 // SetRecordML implements wallet.Store.
 func (s *Store) SetRecordML(ctx context.Context, key string, ml int64) error {
 	var n int64
-	err := s.writePlain(ctx, func(tx *sql.Tx) error {
+	err := s.writePlain(ctx, func(tx writeTx) error {
 		r, err := tx.ExecContext(ctx, `UPDATE records SET ml=? WHERE key=? AND kind='shower'`, ml, key)
 		if err != nil {
 			return err
@@ -961,7 +972,7 @@ func (s *Store) PutJournalEntry(ctx context.Context, terminal string, seq uint64
 // BumpRevision implements wallet.Store.
 func (s *Store) BumpRevision(ctx context.Context) (uint64, error) {
 	var v uint64
-	err := s.write(ctx, func(tx *sql.Tx) error {
+	err := s.write(ctx, func(tx writeTx) error {
 		return tx.QueryRowContext(ctx, `INSERT INTO meta (k, v) VALUES ('config_revision', 1)
 			ON CONFLICT(k) DO UPDATE SET v = v + 1 RETURNING v`).Scan(&v)
 	})
@@ -1013,7 +1024,7 @@ func (s *Store) PutAPIResponse(ctx context.Context, user uint32, key string, i w
 // PutSession stores an app session by its token's hash and sweeps the
 // expired ones.
 func (s *Store) PutSession(ctx context.Context, tokenHash string, user uint32, expires, now time.Time) error {
-	err := s.write(ctx, func(tx *sql.Tx) error {
+	err := s.write(ctx, func(tx writeTx) error {
 		if _, err := tx.ExecContext(ctx, `DELETE FROM sessions WHERE expires <= ?`, nanos(now)); err != nil {
 			return err
 		}

@@ -8,8 +8,13 @@ import (
 
 	"github.com/mattn/go-sqlite3"
 
+	ledgersqlite "campuspay/server/ledger/sqlite"
 	"campuspay/server/metrics"
 )
+
+// writeTx is the writer's open transaction (ledgersqlite.Tx): its
+// connection, between BEGIN IMMEDIATE and COMMIT.
+type writeTx = ledgersqlite.Tx
 
 // ErrClosed is returned by a Store after Close.
 var ErrClosed = errors.New("wallet/sqlite: store closed")
@@ -21,7 +26,7 @@ const defaultMaxBatch = 128
 // op is one queued write.
 type op struct {
 	ctx  context.Context
-	f    func(*sql.Tx) error
+	f    func(writeTx) error
 	done chan error
 	// plain: f writes with one statement (any others only read), or leaves
 	// behind only what is harmless if it fails midway (PutIntent says why),
@@ -35,12 +40,12 @@ type op struct {
 // transaction and one fsync (group commit); each runs inside its own
 // SAVEPOINT, so a failing one is rolled back alone, and each sees the
 // effects of those before it.
-func (s *Store) write(ctx context.Context, f func(*sql.Tx) error) error {
+func (s *Store) write(ctx context.Context, f func(writeTx) error) error {
 	return s.submit(&op{ctx: ctx, f: f, done: make(chan error, 1)})
 }
 
 // writePlain is write for an f that writes with a single statement.
-func (s *Store) writePlain(ctx context.Context, f func(*sql.Tx) error) error {
+func (s *Store) writePlain(ctx context.Context, f func(writeTx) error) error {
 	return s.submit(&op{ctx: ctx, f: f, done: make(chan error, 1), plain: true})
 }
 
@@ -100,14 +105,14 @@ func (s *Store) commit(batch []*op) {
 		}
 	}
 	ctx := context.Background()
-	c, err := s.wdb.Conn(ctx) // the writer's one connection, for inTx
-	if err != nil {
-		fail(fmt.Errorf("wallet/sqlite: begin: %w", err))
-		return
+	c := s.wconn
+	rollback := func() {
+		if inTx(c) {
+			c.ExecContext(ctx, "ROLLBACK")
+		}
 	}
-	defer c.Close()
-	tx, err := c.BeginTx(ctx, nil)
-	if err != nil {
+	if _, err := s.txExec(ctx, c, qBegin); err != nil {
+		rollback()
 		fail(fmt.Errorf("wallet/sqlite: begin: %w", err))
 		return
 	}
@@ -117,32 +122,33 @@ func (s *Store) commit(batch []*op) {
 			// (disk full, I/O error, out of memory): the ops after it would
 			// then commit one by one, outside the batch, while their
 			// callers are told the batch failed. The batch fails instead.
-			if errs[i] = o.f(tx); errs[i] != nil && !inTx(c) {
-				tx.Rollback()
+			if errs[i] = o.f(c); errs[i] != nil && !inTx(c) {
 				fail(fmt.Errorf("wallet/sqlite: batch rolled back: %w", errs[i]))
 				return
 			}
 			continue
 		}
-		if _, err := s.txExec(context.Background(), tx, qSavepoint); err != nil {
-			tx.Rollback()
+		if _, err := s.txExec(ctx, c, qSavepoint); err != nil {
+			rollback()
 			fail(fmt.Errorf("wallet/sqlite: savepoint: %w", err))
 			return
 		}
-		if errs[i] = o.f(tx); errs[i] != nil {
-			if _, err := s.txExec(context.Background(), tx, qRollbackTo); err != nil {
-				tx.Rollback()
+		if errs[i] = o.f(c); errs[i] != nil {
+			if _, err := s.txExec(ctx, c, qRollbackTo); err != nil {
+				rollback()
 				fail(fmt.Errorf("wallet/sqlite: rollback to savepoint: %w", err))
 				return
 			}
 		}
-		if _, err := s.txExec(context.Background(), tx, qRelease); err != nil {
-			tx.Rollback()
+		if _, err := s.txExec(ctx, c, qRelease); err != nil {
+			rollback()
 			fail(fmt.Errorf("wallet/sqlite: release savepoint: %w", err))
 			return
 		}
 	}
-	if err := tx.Commit(); err != nil {
+	if _, err := s.txExec(ctx, c, qCommit); err != nil {
+		// SQLite may leave the transaction open after a failed COMMIT.
+		rollback()
 		fail(fmt.Errorf("wallet/sqlite: commit: %w", err))
 		return
 	}

@@ -2,7 +2,6 @@ package sqlite
 
 import (
 	"context"
-	"database/sql"
 	"path/filepath"
 	"testing"
 )
@@ -18,26 +17,26 @@ func TestPlainFailureEndingTheTransactionFailsTheBatch(t *testing.T) {
 	}
 	defer s.Close()
 	ctx := context.Background()
-	if err := s.write(ctx, func(tx *sql.Tx) error {
-		_, err := tx.Exec(`INSERT INTO meta (k, v) VALUES ('x', 1)`)
+	if err := s.write(ctx, func(tx writeTx) error {
+		_, err := tx.ExecContext(ctx, `INSERT INTO meta (k, v) VALUES ('x', 1)`)
 		return err
 	}); err != nil {
 		t.Fatal(err)
 	}
-	newOp := func(plain bool, f func(*sql.Tx) error) *op {
+	newOp := func(plain bool, f func(writeTx) error) *op {
 		return &op{ctx: ctx, f: f, done: make(chan error, 1), plain: plain}
 	}
 	batch := []*op{
-		newOp(true, func(tx *sql.Tx) error { // ends the transaction
-			_, err := tx.Exec(`INSERT OR ROLLBACK INTO meta (k, v) VALUES ('x', 2)`)
+		newOp(true, func(tx writeTx) error { // ends the transaction
+			_, err := tx.ExecContext(ctx, `INSERT OR ROLLBACK INTO meta (k, v) VALUES ('x', 2)`)
 			return err
 		}),
-		newOp(true, func(tx *sql.Tx) error {
-			_, err := tx.Exec(`INSERT INTO meta (k, v) VALUES ('plain', 1)`)
+		newOp(true, func(tx writeTx) error {
+			_, err := tx.ExecContext(ctx, `INSERT INTO meta (k, v) VALUES ('plain', 1)`)
 			return err
 		}),
-		newOp(false, func(tx *sql.Tx) error {
-			_, err := tx.Exec(`INSERT INTO meta (k, v) VALUES ('savepoint', 1)`)
+		newOp(false, func(tx writeTx) error {
+			_, err := tx.ExecContext(ctx, `INSERT INTO meta (k, v) VALUES ('savepoint', 1)`)
 			return err
 		}),
 	}
@@ -52,8 +51,8 @@ func TestPlainFailureEndingTheTransactionFailsTheBatch(t *testing.T) {
 		t.Fatalf("%d writes of the failed batch committed (%v)", n, err)
 	}
 	// The writer goes on.
-	if err := s.write(ctx, func(tx *sql.Tx) error {
-		_, err := tx.Exec(`INSERT INTO meta (k, v) VALUES ('after', 1)`)
+	if err := s.write(ctx, func(tx writeTx) error {
+		_, err := tx.ExecContext(ctx, `INSERT INTO meta (k, v) VALUES ('after', 1)`)
 		return err
 	}); err != nil {
 		t.Fatal(err)
@@ -71,10 +70,10 @@ func TestWriterConnectionSettings(t *testing.T) {
 			t.Fatal(err)
 		}
 		var tempStore, autocheckpoint int
-		if err := s.wdb.QueryRow("PRAGMA temp_store").Scan(&tempStore); err != nil {
+		if err := s.wconn.QueryRowContext(context.Background(), "PRAGMA temp_store").Scan(&tempStore); err != nil {
 			t.Fatal(err)
 		}
-		if err := s.wdb.QueryRow("PRAGMA wal_autocheckpoint").Scan(&autocheckpoint); err != nil {
+		if err := s.wconn.QueryRowContext(context.Background(), "PRAGMA wal_autocheckpoint").Scan(&autocheckpoint); err != nil {
 			t.Fatal(err)
 		}
 		s.Close()
