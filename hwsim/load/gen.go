@@ -96,6 +96,11 @@ type Result struct {
 	ReversalSends   int
 	ReversalAnswers map[protocol.Status]int
 	CPU             []ProcCPU
+	// Due is how many requests the open loop's schedule called for (0 in
+	// a closed loop). Sent short of it means the generator fell behind:
+	// the machine could not run it at that rate, and answers it read late
+	// may be late by its own delay.
+	Due int
 }
 
 // Throughput is answers within the deadline per second of load.
@@ -105,6 +110,10 @@ func (r *Result) Throughput() float64 {
 	}
 	return float64(r.Answered) / r.Elapsed.Seconds()
 }
+
+// Behind reports whether an open loop sent under 98 % of the requests
+// its schedule called for.
+func (r *Result) Behind() bool { return r.Due > 0 && r.Sent*100 < r.Due*98 }
 
 // Percentile returns the q-quantile (0..1) of the answers' latencies.
 func (r *Result) Percentile(q float64) time.Duration {
@@ -465,6 +474,13 @@ func (g *generator) run(ctx context.Context, l Load) error {
 			}()
 		}
 	} else { // open loop: paced by the clock, never by the answers
+		due := int(l.Rate * l.Duration.Seconds())
+		if l.Payments > 0 && (due == 0 || l.Payments < due) {
+			due = l.Payments
+		}
+		g.mu.Lock()
+		g.res.Due = due
+		g.mu.Unlock()
 		tick := time.NewTicker(time.Millisecond)
 		defer tick.Stop()
 		issued := 0

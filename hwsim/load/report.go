@@ -14,13 +14,16 @@ func PrintResult(w io.Writer, r *Result) {
 		r.Name, r.Sent, r.Answered, r.Throughput(), r.Approved, r.Timeouts, r.LateAnswers, r.LateApprove, r.AuthTimeout)
 	fmt.Fprintf(w, "%-10s latency p50 %s  p99 %s  p99.9 %s  max %s\n", "", ms(r.Percentile(0.5)), ms(r.Percentile(0.99)),
 		ms(r.Percentile(0.999)), ms(r.Percentile(1)))
+	if r.Behind() {
+		fmt.Fprintf(w, "%-10s the generator fell behind: sent %d of the %d due (this machine could not run it at that rate); answers it read late may be late by its own delay\n", "", r.Sent, r.Due)
+	}
 	if r.Reversals > 0 {
 		var rs []string
 		for st, n := range r.ReversalAnswers {
 			rs = append(rs, fmt.Sprintf("%s×%d", st, n))
 		}
 		sort.Strings(rs)
-		fmt.Fprintf(w, "%-10s payments reversed (deadline passed or INTERNAL) %d, %d reversal requests,, answers: %s\n", "", r.Reversals, r.ReversalSends, strings.Join(rs, ", "))
+		fmt.Fprintf(w, "%-10s payments reversed (deadline passed or INTERNAL) %d, %d reversal requests, answers: %s\n", "", r.Reversals, r.ReversalSends, strings.Join(rs, ", "))
 	}
 	if len(r.Declined) > 0 {
 		var ds []string
