@@ -379,11 +379,12 @@ func (s *Store) ExpireHolds(ctx context.Context, now time.Time) (int, error) {
 	return n, err
 }
 
-// PostIn applies t in tx, the transaction of the host this ledger lives in
-// (OpenIn), as Post would: for a host whose write must commit with a
-// transfer or not at all (wallet/sqlite's payment). It is called only from
-// inside Host.Write's function, on the host's writer; the host's savepoint
-// undoes t if that function fails.
+// PostIn applies t, as Post would, in the transaction the host's writer
+// has open (the ledger's statements are prepared on its connection; the
+// Tx argument only marks where it may be called): for a host whose write
+// must commit with a transfer or not at all (wallet/sqlite's payment). It
+// is called only from inside Host.Write's function, on the host's writer;
+// the host's savepoint undoes t if that function fails.
 func (s *Store) PostIn(_ Tx, t ledger.Transfer) (ledger.Result, error) {
 	if s.host == nil {
 		return ledger.Result{}, errors.New("ledger/sqlite: PostIn on a ledger with its own file")

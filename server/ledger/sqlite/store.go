@@ -116,7 +116,9 @@ type Host interface {
 	Path() string
 	// WriterConn is the host writer's one connection, held by it for its
 	// lifetime; the ledger prepares its statements on it, so that they run
-	// in whatever transaction the host's writer has open.
+	// in whatever transaction the host's writer has open. OpenIn also
+	// migrates on it, in transactions of its own: the host keeps its
+	// writer off the connection while OpenIn runs.
 	WriterConn() *sql.Conn
 	// Write runs f in the host writer's transaction, inside a savepoint of
 	// its own (an error from f undoes only f's writes), and returns once
@@ -128,7 +130,7 @@ type Host interface {
 // on the writer's connection between its BEGIN and COMMIT. It is the
 // connection itself, not a *sql.Tx: database/sql starts a goroutine for
 // every query in a *sql.Tx to watch the transaction's context, which on
-// the money path (about six queries a payment) cost 4 % of the
+// the money path (about six queries a payment) cost a tenth of the
 // authorizer's CPU (hwsim load, embedded broker).
 type Tx interface {
 	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)

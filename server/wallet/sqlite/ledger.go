@@ -38,7 +38,9 @@ func (s *Store) OpenLedger(opt ledgersqlite.Options) (*ledgersqlite.Store, error
 	if s.led != nil {
 		return nil, errors.New("wallet/sqlite: the ledger is open already")
 	}
+	s.wmu.Lock() // the ledger's migrations run their own transactions on the writer's connection
 	l, err := ledgersqlite.OpenIn(s, opt)
+	s.wmu.Unlock()
 	if err != nil {
 		return nil, err
 	}

@@ -101,8 +101,11 @@ CREATE TABLE IF NOT EXISTS api_idem (
 type Store struct {
 	wdb *sql.DB // one connection, wconn
 	// wconn is wdb's connection, held by the writer for the store's
-	// lifetime: its transaction is the connection itself (writeTx).
+	// lifetime: its transaction is the connection itself (writeTx). wmu
+	// is held by the writer while it commits a batch, and by OpenLedger
+	// while the ledger migrates and prepares on wconn.
 	wconn *sql.Conn
+	wmu   sync.Mutex
 	rdb   *sql.DB
 	rst   stmtCache // prepared reads on rdb
 	// codeSweep is when MarkCode last deleted expired codes (unix nanos).

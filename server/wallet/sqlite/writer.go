@@ -16,6 +16,26 @@ import (
 // connection, between BEGIN IMMEDIATE and COMMIT.
 type writeTx = ledgersqlite.Tx
 
+// batchTx is the writer's connection as the ops of a batch see it: every
+// statement runs without the caller's context. A write the writer has
+// started runs to its end; and on the connection (unlike in a *sql.Tx) an
+// ended context is not refused before the statement starts but interrupts
+// it, and SQLite rolls back the whole transaction on an interrupted
+// write: one caller that gave up would fail the batch of everyone else.
+type batchTx struct{ c *sql.Conn }
+
+func (t batchTx) ExecContext(_ context.Context, q string, args ...any) (sql.Result, error) {
+	return t.c.ExecContext(context.Background(), q, args...)
+}
+
+func (t batchTx) QueryContext(_ context.Context, q string, args ...any) (*sql.Rows, error) {
+	return t.c.QueryContext(context.Background(), q, args...)
+}
+
+func (t batchTx) QueryRowContext(_ context.Context, q string, args ...any) *sql.Row {
+	return t.c.QueryRowContext(context.Background(), q, args...)
+}
+
 // ErrClosed is returned by a Store after Close.
 var ErrClosed = errors.New("wallet/sqlite: store closed")
 
@@ -80,7 +100,9 @@ func (s *Store) run() {
 			}
 		}
 		metrics.BatchSize.Observe(float64(len(batch)))
+		s.wmu.Lock()
 		s.commit(batch)
+		s.wmu.Unlock()
 	}
 }
 
@@ -106,6 +128,7 @@ func (s *Store) commit(batch []*op) {
 	}
 	ctx := context.Background()
 	c := s.wconn
+	tx := batchTx{c}
 	rollback := func() {
 		if inTx(c) {
 			c.ExecContext(ctx, "ROLLBACK")
@@ -122,7 +145,7 @@ func (s *Store) commit(batch []*op) {
 			// (disk full, I/O error, out of memory): the ops after it would
 			// then commit one by one, outside the batch, while their
 			// callers are told the batch failed. The batch fails instead.
-			if errs[i] = o.f(c); errs[i] != nil && !inTx(c) {
+			if errs[i] = o.f(tx); errs[i] != nil && !inTx(c) {
 				fail(fmt.Errorf("wallet/sqlite: batch rolled back: %w", errs[i]))
 				return
 			}
@@ -133,7 +156,7 @@ func (s *Store) commit(batch []*op) {
 			fail(fmt.Errorf("wallet/sqlite: savepoint: %w", err))
 			return
 		}
-		if errs[i] = o.f(c); errs[i] != nil {
+		if errs[i] = o.f(tx); errs[i] != nil {
 			if _, err := s.txExec(ctx, c, qRollbackTo); err != nil {
 				rollback()
 				fail(fmt.Errorf("wallet/sqlite: rollback to savepoint: %w", err))

@@ -2,6 +2,7 @@ package sqlite
 
 import (
 	"context"
+	"fmt"
 	"path/filepath"
 	"testing"
 )
@@ -80,5 +81,48 @@ func TestWriterConnectionSettings(t *testing.T) {
 		if tempStore != 2 || autocheckpoint != walCheckpointPages {
 			t.Fatalf("%s: temp_store %d (want 2, memory), wal_autocheckpoint %d (want %d)", name, tempStore, autocheckpoint, walCheckpointPages)
 		}
+	}
+}
+
+// A write runs without its caller's context once the writer has started
+// it: an ended context must not interrupt a statement (SQLite would then
+// roll back the whole batch, everyone's writes with it).
+func TestEndedContextDoesNotInterruptTheBatch(t *testing.T) {
+	s, err := Open(filepath.Join(t.TempDir(), "wallet.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ended, cancel := context.WithCancel(context.Background())
+	cancel()
+	ctx := context.Background()
+	newOp := func(f func(writeTx) error) *op {
+		return &op{ctx: ctx, f: f, done: make(chan error, 1)}
+	}
+	batch := []*op{
+		newOp(func(tx writeTx) error { // long enough for an interrupt to land
+			_, err := tx.ExecContext(ended, `INSERT INTO meta (k, v)
+				WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 50000)
+				SELECT 'bulk-' || i, i FROM n`)
+			return err
+		}),
+		newOp(func(tx writeTx) error {
+			var n int
+			if err := tx.QueryRowContext(ended, `SELECT count(*) FROM meta WHERE k LIKE 'bulk-%'`).Scan(&n); err != nil || n != 50000 {
+				return fmt.Errorf("read in the batch: %d rows, %v", n, err)
+			}
+			_, err := tx.ExecContext(ended, `INSERT INTO meta (k, v) VALUES ('other', 1)`)
+			return err
+		}),
+	}
+	s.commit(batch) // the writer goroutine is idle: this is its next batch
+	for i, o := range batch {
+		if err := <-o.done; err != nil {
+			t.Fatalf("op %d: %v", i, err)
+		}
+	}
+	var n int
+	if err := s.rdb.QueryRow(`SELECT count(*) FROM meta WHERE k LIKE 'bulk-%' OR k = 'other'`).Scan(&n); err != nil || n != 50001 {
+		t.Fatalf("%d rows committed, want 50001 (%v)", n, err)
 	}
 }

@@ -133,6 +133,9 @@ func RunPayment(t *testing.T, s PaymentStore, l ledger.Store) {
 	if owner, err := s.PutIntent(ctx, absentCode, use("code-f"), nil); err != nil || owner != absentCode.Key {
 		t.Fatalf("code of a payment posted before: owner %q %v", owner, err)
 	}
+	if b, err := l.Balance(ctx, "wallet:1"); err != nil || b.Posted != 3_00 { // 10 − 6 − the 1 posted before
+		t.Fatalf("balance %+v %v", b, err)
+	}
 	ledgertest.RequireOK(t, l)
 }
 
@@ -184,6 +187,11 @@ func RunConcurrentPayments(t *testing.T, stores []PaymentStore, ledgers []ledger
 			}
 			owners[code] = o.key
 		case o.err == nil: // the code is the other payment's
+			i := 0
+			fmt.Sscanf(o.key, "p%03d", &i)
+			if sibling := fmt.Sprintf("p%03d", i^1); o.owner != sibling {
+				t.Errorf("payment %s: code owned by %q, want %s or its sibling %s", o.key, o.owner, o.key, sibling)
+			}
 		case errors.Is(o.err, ledger.ErrInsufficient):
 		default:
 			t.Errorf("payment %s: %v", o.key, o.err)
