@@ -130,8 +130,8 @@ type Host interface {
 // on the writer's connection between its BEGIN and COMMIT. It is the
 // connection itself, not a *sql.Tx: database/sql starts a goroutine for
 // every query in a *sql.Tx to watch the transaction's context, which on
-// the money path (about six queries a payment) cost a tenth of the
-// authorizer's CPU (hwsim load, embedded broker).
+// the money path (about six queries a payment) cost 5-9 % of the
+// authorizer's CPU a payment (hwsim load, closed loop).
 type Tx interface {
 	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
 	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
