@@ -106,7 +106,13 @@ func (r readerOf) Read(p []byte) (int, error) {
 }
 
 func reqMsg(t *testing.T, op protocol.Op, tx protocol.TxID) *fakeMsg {
-	r := &protocol.Request{Op: op, Tx: tx, Terminal: "T1", At: time.Unix(1700000000, 0)}
+	return termMsg(t, "T1", op, tx)
+}
+
+// termMsg is a request of op from terminal, its first Ack closing ackedCh.
+func termMsg(t *testing.T, terminal string, op protocol.Op, tx protocol.TxID) *fakeMsg {
+	t.Helper()
+	r := &protocol.Request{Op: op, Tx: tx, Terminal: terminal, At: time.Unix(1700000000, 0)}
 	if op == protocol.OpPay {
 		r.Amount, r.Cred = 100, &protocol.Credential{Kind: protocol.CredCard, Text: "01"}
 	}
@@ -114,7 +120,7 @@ func reqMsg(t *testing.T, op protocol.Op, tx protocol.TxID) *fakeMsg {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &fakeMsg{topic: protocol.Topic(protocol.ChanRequest, "T1"), payload: b}
+	return &fakeMsg{topic: protocol.Topic(protocol.ChanRequest, terminal), payload: b, ackedCh: make(chan struct{})}
 }
 
 // Messages about one transaction are handled one at a time, in order;
@@ -390,6 +396,21 @@ func (g *gateBackend) HandleRequest(_ context.Context, r *protocol.Request) *pro
 	return &protocol.Response{Status: protocol.StatusApproved}
 }
 
+// gatedAuthorizer is an Authorizer of 16 workers, at most maxPerTerminal
+// payments per terminal, in front of a gateBackend whose entered channel
+// holds entered requests.
+func gatedAuthorizer(t *testing.T, maxPerTerminal, entered int) (*Authorizer, *gateBackend) {
+	t.Helper()
+	g := &gateBackend{release: make(chan struct{}), entered: make(chan protocol.TxID, entered)}
+	a, err := New(Config{Broker: "tcp://127.0.0.1:1", Username: "authz-test", Workers: 16, MaxPerTerminal: maxPerTerminal,
+		PublishTimeout: time.Second, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}, g)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { a.Close() })
+	return a, g
+}
+
 // waitEntered waits for want requests to reach the backend.
 func (g *gateBackend) waitEntered(t *testing.T, want int) {
 	t.Helper()
@@ -448,22 +469,8 @@ func waitOutOfHand(t *testing.T, a *Authorizer, what string, count map[string]in
 // TERMINAL_BUSY at once, without the backend; other terminals go on, and
 // the terminal is served again once one of its payments is done.
 func TestTerminalBurstRefused(t *testing.T) {
-	g := &gateBackend{release: make(chan struct{}), entered: make(chan protocol.TxID, 16)}
-	a, err := New(Config{Broker: "tcp://127.0.0.1:1", Username: "authz-test", Workers: 16, MaxPerTerminal: 3,
-		PublishTimeout: time.Second, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}, g)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { a.Close() })
-	msg := func(terminal string, n byte) *fakeMsg {
-		r := &protocol.Request{Op: protocol.OpPay, Tx: txID(t, n), Terminal: terminal, At: time.Unix(1700000000, 0),
-			Amount: 100, Cred: &protocol.Credential{Kind: protocol.CredCard, Text: "01"}}
-		b, err := protocol.Encode(r)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return &fakeMsg{topic: protocol.Topic(protocol.ChanRequest, terminal), payload: b, ackedCh: make(chan struct{})}
-	}
+	a, g := gatedAuthorizer(t, 3, 16)
+	msg := func(terminal string, n byte) *fakeMsg { return termMsg(t, terminal, protocol.OpPay, txID(t, n)) }
 	wait := func(what string, ch <-chan struct{}) { t.Helper(); waitAcked(t, what, ch) }
 	entered := func(want int) { t.Helper(); g.waitEntered(t, want) }
 	before := testutil.ToFloat64(metrics.ShedTotal.WithLabelValues("terminal_burst"))
@@ -557,20 +564,8 @@ func TestAnswerFirstFinishBeforeAck(t *testing.T) {
 // in-flight window in front (the embedded broker, joined in-process),
 // nothing else would bound a flood of queries.
 func TestTerminalFloodDropped(t *testing.T) {
-	g := &gateBackend{release: make(chan struct{}), entered: make(chan protocol.TxID, 64)}
-	a, err := New(Config{Broker: "tcp://127.0.0.1:1", Username: "authz-test", Workers: 16, MaxPerTerminal: 1,
-		PublishTimeout: time.Second, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}, g)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { a.Close() })
-	query := func(terminal string, n byte) *fakeMsg {
-		b, err := protocol.Encode(&protocol.Request{Op: protocol.OpQuery, Tx: txID(t, n), Terminal: terminal, At: time.Unix(1700000000, 0)})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return &fakeMsg{topic: protocol.Topic(protocol.ChanRequest, terminal), payload: b, ackedCh: make(chan struct{})}
-	}
+	a, g := gatedAuthorizer(t, 1, 64)
+	query := func(terminal string, n byte) *fakeMsg { return termMsg(t, terminal, protocol.OpQuery, txID(t, n)) }
 	acked := func(what string, m *fakeMsg) { t.Helper(); waitAcked(t, what, m.ackedCh) }
 	entered := func(want int) { t.Helper(); g.waitEntered(t, want) }
 	bound := heldPerTerminal * 1
