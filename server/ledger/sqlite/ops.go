@@ -403,7 +403,5 @@ func (s *Store) PostIn(_ Tx, t ledger.Transfer) (ledger.Result, error) {
 	}
 	s.ops.Add(1)
 	hash := t.ContentHash()
-	var res ledger.Result
-	res, err := s.w.post(t, hash[:])
-	return res, err
+	return s.w.post(t, hash[:])
 }

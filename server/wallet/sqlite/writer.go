@@ -134,7 +134,7 @@ func (s *Store) commit(batch []*op) {
 			c.ExecContext(ctx, "ROLLBACK")
 		}
 	}
-	if _, err := s.txExec(ctx, c, qBegin); err != nil {
+	if _, err := s.txExec(ctx, tx, qBegin); err != nil {
 		rollback()
 		fail(fmt.Errorf("wallet/sqlite: begin: %w", err))
 		return
@@ -151,25 +151,25 @@ func (s *Store) commit(batch []*op) {
 			}
 			continue
 		}
-		if _, err := s.txExec(ctx, c, qSavepoint); err != nil {
+		if _, err := s.txExec(ctx, tx, qSavepoint); err != nil {
 			rollback()
 			fail(fmt.Errorf("wallet/sqlite: savepoint: %w", err))
 			return
 		}
 		if errs[i] = o.f(tx); errs[i] != nil {
-			if _, err := s.txExec(ctx, c, qRollbackTo); err != nil {
+			if _, err := s.txExec(ctx, tx, qRollbackTo); err != nil {
 				rollback()
 				fail(fmt.Errorf("wallet/sqlite: rollback to savepoint: %w", err))
 				return
 			}
 		}
-		if _, err := s.txExec(ctx, c, qRelease); err != nil {
+		if _, err := s.txExec(ctx, tx, qRelease); err != nil {
 			rollback()
 			fail(fmt.Errorf("wallet/sqlite: release savepoint: %w", err))
 			return
 		}
 	}
-	if _, err := s.txExec(ctx, c, qCommit); err != nil {
+	if _, err := s.txExec(ctx, tx, qCommit); err != nil {
 		// SQLite may leave the transaction open after a failed COMMIT.
 		rollback()
 		fail(fmt.Errorf("wallet/sqlite: commit: %w", err))
