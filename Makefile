@@ -42,7 +42,7 @@ fuzz:
 	@bash scripts/fuzz.sh $(FUZZTIME)
 
 # LOAD_FLAGS: the short end-to-end load pass (README "Sizing a deployment").
-LOAD_FLAGS ?= --terminals 100 --students 1000 --concurrency 256 --duration 3s
+LOAD_FLAGS ?= --terminals 100 --students 1000 --concurrency 256 --warmup 1s --duration 3s
 
 bench: deps build
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime 2s ./...

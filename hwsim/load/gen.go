@@ -96,6 +96,10 @@ type Result struct {
 	ReversalSends   int
 	ReversalAnswers map[protocol.Status]int
 	CPU             []ProcCPU
+	// Warmup is what the unmeasured warm-up before this phase saw
+	// (Load.Warmup; nil without one): a freshly started process's first
+	// second, kept apart from the steady state's percentiles but shown.
+	Warmup *Result
 	// Due is how many requests the open loop's schedule called for (0 in
 	// a closed loop). Sent short of it means the generator fell behind:
 	// the machine could not run it at that rate, and answers it read late
@@ -544,13 +548,17 @@ func (g *generator) outstanding() int {
 
 // reset starts the measurement again after a warm-up: the counters start
 // from zero, the approvals seen so far are kept for the reconciliation.
-func (g *generator) reset() {
+// It returns what the warm-up measured, its latencies sorted.
+func (g *generator) reset() *Result {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	old := g.res
 	g.res = &Result{Name: old.Name, Declined: map[string]int{}, ApprovedTx: old.ApprovedTx, LateTx: old.LateTx,
 		ReversalAnswers: map[protocol.Status]int{}}
 	g.lastAnswer = time.Time{}
+	sort.Slice(old.Latencies, func(i, j int) bool { return old.Latencies[i] < old.Latencies[j] })
+	old.AuthTimeout = g.timeout
+	return old
 }
 
 // finish sorts the latencies and freezes the result.

@@ -511,13 +511,14 @@ func (h *harness) phaseWith(ctx context.Context, name, broker string, wantConfig
 	if err != nil {
 		return nil, err
 	}
+	var warmRes *Result
 	if w := h.opt.Load.Warmup; w > 0 {
 		warm := h.opt.Load
 		warm.Duration, warm.Payments = w, 0
 		if err := g.run(ctx, warm); err != nil {
 			return nil, fmt.Errorf("load: warm-up: %w", err)
 		}
-		g.reset()
+		warmRes = g.reset()
 	}
 	g.mu.Lock()
 	g.onApprove = onApprove // faults count the measured approvals
@@ -527,7 +528,7 @@ func (h *harness) phaseWith(ctx context.Context, name, broker string, wantConfig
 	err = g.run(ctx, h.opt.Load)
 	cpu := meter.stop()
 	res := g.finish()
-	res.CPU, res.Wall = cpu, h.opt.Now().Sub(start)
+	res.CPU, res.Wall, res.Warmup = cpu, h.opt.Now().Sub(start), warmRes
 	return res, err
 }
 

@@ -200,6 +200,32 @@ func TestGeneratorBehind(t *testing.T) {
 	}
 }
 
+// The warm-up's measurement is kept apart from the phase's and shown
+// beside it: the counters start again from zero, the approvals seen stay
+// for the reconciliation.
+func TestWarmupKeptApart(t *testing.T) {
+	seen := map[protocol.TxID]bool{"tx-1": true}
+	g := &generator{timeout: 5 * time.Second, res: &Result{Name: "authorizer", Sent: 3, Answered: 3, ApprovedTx: seen,
+		Latencies: []time.Duration{90 * time.Millisecond, 10 * time.Millisecond, 400 * time.Millisecond}}}
+	warm := g.reset()
+	if g.res.Sent != 0 || len(g.res.Latencies) != 0 || !g.res.ApprovedTx["tx-1"] {
+		t.Fatalf("after the warm-up: sent %d, %d latencies, approvals seen %v", g.res.Sent, len(g.res.Latencies), g.res.ApprovedTx)
+	}
+	if warm.Sent != 3 || warm.Percentile(0) != 10*time.Millisecond || warm.Percentile(1) != 400*time.Millisecond {
+		t.Fatalf("warm-up: sent %d, latencies %v", warm.Sent, warm.Latencies)
+	}
+	r := &Result{Name: "authorizer", Warmup: warm}
+	var out strings.Builder
+	PrintResult(&out, r)
+	if want := "warm-up before it (not in the figures above): sent 3, answered in time 3, latency p50 90.00ms  p99 400.00ms  max 400.00ms"; !strings.Contains(out.String(), want) {
+		t.Errorf("printed:\n%s\nwant a line with %q", out.String(), want)
+	}
+	s := Summarize(&Report{Options: Options{}, Authorizer: r})
+	if w := s.Phases[0].Warmup; w == nil || w.Sent != 3 || w.P50MS != 90 || w.MaxMS != 400 {
+		t.Errorf("summary's warm-up: %+v", w)
+	}
+}
+
 func TestParseProcStat(t *testing.T) {
 	s := "cpu  100 5 50 1000 20 3 2 0 0 0\ncpu0 50 2 25 500 10 1 1 0 0 0\ncpu1 50 3 25 500 10 2 1 0 0 0\nintr 1\n"
 	busy, cpus, err := parseProcStat(s)

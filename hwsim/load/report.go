@@ -14,6 +14,10 @@ func PrintResult(w io.Writer, r *Result) {
 		r.Name, r.Sent, r.Answered, r.Throughput(), r.Approved, r.Timeouts, r.LateAnswers, r.LateApprove, r.AuthTimeout)
 	fmt.Fprintf(w, "%-10s latency p50 %s  p99 %s  p99.9 %s  max %s\n", "", ms(r.Percentile(0.5)), ms(r.Percentile(0.99)),
 		ms(r.Percentile(0.999)), ms(r.Percentile(1)))
+	if wr := r.Warmup; wr != nil {
+		fmt.Fprintf(w, "%-10s warm-up before it (not in the figures above): sent %d, answered in time %d, latency p50 %s  p99 %s  max %s\n", "",
+			wr.Sent, wr.Answered, ms(wr.Percentile(0.5)), ms(wr.Percentile(0.99)), ms(wr.Percentile(1)))
+	}
 	if r.Behind() {
 		fmt.Fprintf(w, "%-10s the generator fell behind: sent %d of the %d due (this machine could not run it at that rate); answers it read late may be late by its own delay\n", "", r.Sent, r.Due)
 	}
@@ -115,6 +119,16 @@ type PhaseSummary struct {
 	Reversals    int            `json:"reversals,omitempty"`
 	WallS        float64        `json:"wall_s"`
 	DeclineCodes map[string]int `json:"declined,omitempty"`
+	Warmup       *WarmupSummary `json:"warmup,omitempty"`
+}
+
+// WarmupSummary is what the unmeasured warm-up before a phase saw.
+type WarmupSummary struct {
+	Sent     int     `json:"sent"`
+	Answered int     `json:"answered_in_time"`
+	P50MS    float64 `json:"p50_ms"`
+	P99MS    float64 `json:"p99_ms"`
+	MaxMS    float64 `json:"max_ms"`
 }
 
 // CPUSummary is one process's CPU over a phase.
@@ -158,6 +172,10 @@ func Summarize(rep *Report) Summary {
 			WallS: r.Wall.Seconds(), DeclineCodes: r.Declined}
 		for _, c := range r.CPU {
 			p.CPU = append(p.CPU, CPUSummary{Name: c.Name, Cores: c.Cores(r.Wall)})
+		}
+		if wr := r.Warmup; wr != nil {
+			p.Warmup = &WarmupSummary{Sent: wr.Sent, Answered: wr.Answered, P50MS: msf(wr.Percentile(0.5)),
+				P99MS: msf(wr.Percentile(0.99)), MaxMS: msf(wr.Percentile(1))}
 		}
 		s.Phases = append(s.Phases, p)
 	}

@@ -58,7 +58,7 @@ func runLoad(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	amount := fs.Int64("amount", 100, "`cents` per payment")
 	authTimeout := fs.Duration("auth-timeout", 5*time.Second, "terminals' auth timeout (auth_timeout_ms of their config): each request's `deadline`")
 	drain := fs.Duration("drain", 0, "after the load, wait at most this `long` for late answers (default auth timeout + 5s)")
-	warmup := fs.Duration("warmup", 0, "offer the load this `long` before each measured phase, unmeasured (fresh processes dial their connections)")
+	warmup := fs.Duration("warmup", 0, "offer the load this `long` before each measured phase, unmeasured (a fresh authorizer is slow for about its first second); its latencies are printed apart")
 	reverse := fs.Bool("reverse", false, "terminals reverse each payment unanswered at its deadline, as terminald does")
 	echo := fs.Bool("echo", true, "run the echo baseline phase")
 	authz := fs.Bool("authorizer", true, "run the authorizer phase")
