@@ -361,7 +361,9 @@ func TestPayOneCommit(t *testing.T) {
 		t.Fatalf("balance %d after a payment refused at its deadline", e.Balance(s))
 	}
 	wantResp(t, e.Svc.HandleRequest(ctx, payReq(e, e.TxID(), protocol.CredCode, code3, 1_00)), protocol.StatusApproved, nil)
-	// A balance short of the amount: the bound card pays (three writes).
+	// A balance short of the amount: the transfer's own check refuses it
+	// inside the transaction (no balance is read before it), and the bound
+	// card pays the whole amount (three writes).
 	if err := e.Svc.SetLimits(ctx, s.ID, 50_00, 100_00); err != nil {
 		t.Fatal(err)
 	}

@@ -338,26 +338,19 @@ func (s *Service) fundAndAnswer(ctx context.Context, u *User, rec *Record) *prot
 
 // payInOne pays a new payment from the balance in one transaction with its
 // checks and its record (PaymentStore: the ledger inside the wallet's
-// database), answering it only once that transaction is durable. ok is
-// false when it does not apply — another store, a channel already chosen,
-// a balance short of the amount (the bound card may pay) — and rec is then
+// database), answering it only once that transaction is durable. The
+// balance is not read before: the transfer's own check decides, and the
+// answer shows the balance it left (read in that transaction). ok is false
+// when it does not apply — another store, a channel already chosen, a
+// balance short of the amount (the bound card may pay) — and rec is then
 // left to fund.
 func (s *Service) payInOne(ctx context.Context, u *User, rec *Record) (r *protocol.Response, ok bool) {
 	p, one := s.st.(PaymentStore)
 	if !one || rec.Channel != "" || rec.Kind != KindPayment || !p.PaysInto(s.led) {
 		return nil, false
 	}
-	b, err := s.led.Balance(ctx, walletAccount(u.ID))
-	if err != nil {
-		return declined(fmt.Errorf("wallet: balance: %w", err)), true
-	}
-	if b.Available < rec.Amount {
-		return nil, false
-	}
-	after := b.Available - rec.Amount
 	rec.Channel = protocol.ChannelBalance
-	r = &protocol.Response{Status: protocol.StatusApproved, Amount: rec.Amount, Channel: rec.Channel, User: MaskName(u.Name), Balance: &after}
-	s.answered(rec, r)
+	r = &protocol.Response{Status: protocol.StatusApproved, Amount: rec.Amount, Channel: rec.Channel, User: MaskName(u.Name)}
 	wctx := ctx
 	if !rec.moveBy.IsZero() {
 		// A third and last deadline check, where the money moves: the
@@ -366,7 +359,10 @@ func (s *Service) payInOne(ctx context.Context, u *User, rec *Record) (r *protoc
 		wctx, cancel = context.WithTimeout(ctx, rec.moveBy.Sub(s.now()))
 		defer cancel()
 	}
-	owner, err := p.PutPayment(wctx, rec, rec.use, rec.limit, balanceTransfer(rec, s.now()))
+	owner, err := p.PutPayment(wctx, rec, rec.use, rec.limit, balanceTransfer(rec, s.now()), func(after int64) {
+		r.Balance = &after
+		s.answered(rec, r)
+	})
 	if err == nil && owner == rec.Key {
 		rec.use, rec.limit = nil, nil
 		return r, true
@@ -377,9 +373,9 @@ func (s *Service) payInOne(ctx context.Context, u *User, rec *Record) (r *protoc
 	switch {
 	case err == nil:
 		err = protocol.ErrCodeUsed
-	case errors.Is(err, protocol.ErrLimitDaily):
 	case errors.Is(err, ledger.ErrInsufficient):
-		err = protocol.ErrInsufficientFunds
+		return nil, false
+	case errors.Is(err, protocol.ErrLimitDaily):
 	case errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil:
 		err = protocol.ErrDeadline
 	default:

@@ -393,11 +393,14 @@ type Store interface {
 type PaymentStore interface {
 	// PutPayment writes, in one transaction, what PutIntent writes (with
 	// its checks and its answer), the transfer t, and r in its final state
-	// (approved). It returns the code's owner; for another one, nothing is
-	// written. protocol.ErrLimitDaily or ledger.ErrInsufficient: nothing
-	// is written; nor when ctx has ended by the time the writer reaches
-	// the payment (ctx's error).
-	PutPayment(ctx context.Context, r *Record, c *CodeUse, lim *DailyLimit, t ledger.Transfer) (owner string, err error)
+	// (approved). Once t is posted, in that transaction, it calls answer
+	// (if not nil) with the payer's available balance after t: answer sets
+	// r's final state (its Response), which is written next. It returns
+	// the code's owner; for another one, nothing is written.
+	// protocol.ErrLimitDaily or ledger.ErrInsufficient: nothing is
+	// written; nor when ctx has ended by the time the writer reaches the
+	// payment (ctx's error).
+	PutPayment(ctx context.Context, r *Record, c *CodeUse, lim *DailyLimit, t ledger.Transfer, answer func(available int64)) (owner string, err error)
 	// PaysInto reports whether l is the ledger PutPayment posts to.
 	PaysInto(l ledger.Store) bool
 }

@@ -160,6 +160,10 @@ func testInsufficient(t *testing.T, s ledger.Store) {
 		{"wallet to wallet", pay("i3", "wallet:1", "wallet:2", 600)},
 		{"same wallet twice", ledger.Transfer{Key: "i4", Kind: "payment", Postings: []ledger.Posting{
 			leg("wallet:1", -300), leg("wallet:1", -300), leg("merchant:M", 600)}}},
+		// The first wallet covers its part, the second does not: nothing
+		// of the first's debit stays.
+		{"second wallet short", ledger.Transfer{Key: "i6", Kind: "payment", Postings: []ledger.Posting{
+			leg("wallet:1", -100), leg("wallet:2", -1), leg("merchant:M", 101)}}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := s.Post(ctx, tc.tr)

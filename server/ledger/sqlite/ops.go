@@ -37,7 +37,7 @@ func (s *Store) Post(ctx context.Context, t ledger.Transfer) (ledger.Result, err
 	var res ledger.Result
 	err := s.submit(ctx, func(w *writer) error {
 		var err error
-		res, err = w.post(t, hash[:])
+		res, _, err = w.post(t, hash[:])
 		return err
 	})
 	if err != nil {
@@ -47,18 +47,20 @@ func (s *Store) Post(ctx context.Context, t ledger.Transfer) (ledger.Result, err
 }
 
 // post applies a validated transfer, or reports the earlier application of
-// its key.
-func (w *writer) post(t ledger.Transfer, hash []byte) (ledger.Result, error) {
+// its key. payer is, for a transfer applied now, the available balance
+// after it of the constrained account it debits (the first, in posting
+// order, if it debits several; 0 if none): read anyway for the check.
+func (w *writer) post(t ledger.Transfer, hash []byte) (res ledger.Result, payer int64, err error) {
 	var id, at int64
 	var have []byte
 	switch err := w.transferByKey.QueryRow(t.Key).Scan(&id, &have, &at); {
 	case err == nil:
 		if !bytes.Equal(have, hash) {
-			return ledger.Result{}, fmt.Errorf("%w: transfer %q", ledger.ErrKeyConflict, t.Key)
+			return ledger.Result{}, 0, fmt.Errorf("%w: transfer %q", ledger.ErrKeyConflict, t.Key)
 		}
-		return ledger.Result{ID: id, Key: t.Key, Duplicate: true, At: fromNanos(at)}, nil
+		return ledger.Result{ID: id, Key: t.Key, Duplicate: true, At: fromNanos(at)}, 0, nil
 	case !errors.Is(err, sql.ErrNoRows):
-		return ledger.Result{}, fmt.Errorf("ledger/sqlite: look up %q: %w", t.Key, err)
+		return ledger.Result{}, 0, fmt.Errorf("ledger/sqlite: look up %q: %w", t.Key, err)
 	}
 
 	// Net effect per account, so that a transfer naming an account twice
@@ -68,6 +70,7 @@ func (w *writer) post(t ledger.Transfer, hash []byte) (ledger.Result, error) {
 		amount  int64
 	}
 	var buf [4]delta
+	debited := false
 	deltas := buf[:0]
 next:
 	for _, p := range t.Postings {
@@ -79,38 +82,58 @@ next:
 		}
 		deltas = append(deltas, delta{p.Account, p.Amount})
 	}
+	// A constrained account's debit is its check: one statement applies
+	// it only if the available balance covers it (no row otherwise, or
+	// when the account does not exist). A refusal after an earlier debit
+	// is undone by the savepoint every post runs in.
 	for _, d := range deltas {
 		if d.amount >= 0 || !d.account.Constrained() {
 			continue
 		}
-		bal, held, err := w.balance(d.account)
-		if err != nil {
-			return ledger.Result{}, err
-		}
-		if bal-held+d.amount < 0 {
-			return ledger.Result{}, fmt.Errorf("%w: %s has %d available, transfer %q needs %d",
+		var avail int64
+		switch err := w.debit.QueryRow(d.amount, string(d.account)).Scan(&avail); {
+		case errors.Is(err, sql.ErrNoRows):
+			bal, held, err := w.balance(d.account)
+			if err != nil {
+				return ledger.Result{}, 0, err
+			}
+			return ledger.Result{}, 0, fmt.Errorf("%w: %s has %d available, transfer %q needs %d",
 				ledger.ErrInsufficient, d.account, bal-held, t.Key, -d.amount)
+		case err != nil:
+			return ledger.Result{}, 0, fmt.Errorf("ledger/sqlite: transfer %q: debit %s: %w", t.Key, d.account, err)
+		}
+		if !debited {
+			payer, debited = avail, true
 		}
 	}
 
 	r, err := w.insTransfer.Exec(t.Key, t.Kind, t.Memo, nanos(t.At), hash)
 	if err != nil {
-		return ledger.Result{}, fmt.Errorf("ledger/sqlite: insert transfer %q: %w", t.Key, err)
+		return ledger.Result{}, 0, fmt.Errorf("ledger/sqlite: insert transfer %q: %w", t.Key, err)
 	}
 	if id, err = r.LastInsertId(); err != nil {
-		return ledger.Result{}, fmt.Errorf("ledger/sqlite: insert transfer %q: %w", t.Key, err)
+		return ledger.Result{}, 0, fmt.Errorf("ledger/sqlite: insert transfer %q: %w", t.Key, err)
 	}
 	for _, d := range deltas {
-		if err := w.addToBalance(d.account, d.amount); err != nil {
-			return ledger.Result{}, fmt.Errorf("ledger/sqlite: transfer %q: %w", t.Key, err)
+		if d.amount < 0 && d.account.Constrained() {
+			continue // debited above
 		}
+		if err := w.addToBalance(d.account, d.amount); err != nil {
+			return ledger.Result{}, 0, fmt.Errorf("ledger/sqlite: transfer %q: %w", t.Key, err)
+		}
+	}
+	if p := t.Postings; len(p) == 2 { // a payment, a top-up: one statement
+		if _, err := w.insPostings2.Exec(id, string(p[0].Account), p[0].Amount, string(p[1].Account), p[1].Amount); err != nil {
+			return ledger.Result{}, 0, fmt.Errorf("ledger/sqlite: transfer %q: insert postings: %w", t.Key, err)
+		}
+		return ledger.Result{ID: id, Key: t.Key, At: t.At}, payer, nil
 	}
 	for i, p := range t.Postings {
 		if _, err := w.insPosting.Exec(id, i, string(p.Account), p.Amount); err != nil {
-			return ledger.Result{}, fmt.Errorf("ledger/sqlite: transfer %q: insert posting: %w", t.Key, err)
+			return ledger.Result{}, 0, fmt.Errorf("ledger/sqlite: transfer %q: insert posting: %w", t.Key, err)
 		}
 	}
-	return ledger.Result{ID: id, Key: t.Key, At: t.At}, nil
+	return ledger.Result{ID: id, Key: t.Key, At: t.At}, payer, nil
 }
 
 // addToBalance changes an account's stored balance, creating the account
@@ -280,7 +303,7 @@ func (s *Store) CaptureHold(ctx context.Context, holdKey string, amount int64, t
 		switch {
 		case h.State == ledger.HoldCaptured && h.Captured == amount:
 			hash := t.ContentHash()
-			res, err = w.post(t, hash[:]) // already there: a duplicate or a conflict
+			res, _, err = w.post(t, hash[:]) // already there: a duplicate or a conflict
 			if err == nil && !res.Duplicate {
 				return fmt.Errorf("ledger/sqlite: captured hold %q has no capture transfer", holdKey)
 			}
@@ -303,7 +326,7 @@ func (s *Store) CaptureHold(ctx context.Context, holdKey string, amount int64, t
 			return err
 		}
 		hash := t.ContentHash()
-		if res, err = w.post(t, hash[:]); err != nil {
+		if res, _, err = w.post(t, hash[:]); err != nil {
 			return err
 		}
 		if res.Duplicate {
@@ -382,24 +405,26 @@ func (s *Store) ExpireHolds(ctx context.Context, now time.Time) (int, error) {
 // PostIn applies t, as Post would, in the transaction the host's writer
 // has open (the ledger's statements are prepared on its connection; the
 // Tx argument only marks where it may be called): for a host whose write
-// must commit with a transfer or not at all (wallet/sqlite's payment). It
+// must commit with a transfer or not at all (wallet/sqlite's payment).
+// With the result it returns the payer's available balance after t
+// (writer.post's payer), which the terminal's answer shows. It
 // is called only from inside Host.Write's function, on the host's writer;
 // the host's savepoint undoes t if that function fails.
-func (s *Store) PostIn(_ Tx, t ledger.Transfer) (ledger.Result, error) {
+func (s *Store) PostIn(_ Tx, t ledger.Transfer) (res ledger.Result, payer int64, err error) {
 	if s.host == nil {
-		return ledger.Result{}, errors.New("ledger/sqlite: PostIn on a ledger with its own file")
+		return ledger.Result{}, 0, errors.New("ledger/sqlite: PostIn on a ledger with its own file")
 	}
 	if err := t.Validate(); err != nil {
-		return ledger.Result{}, err
+		return ledger.Result{}, 0, err
 	}
 	// TryRLock: Close, waiting for the lock, must not block the host's
 	// writer, which the operations Close waits for are queued behind.
 	if !s.hostMu.TryRLock() {
-		return ledger.Result{}, ledger.ErrClosed
+		return ledger.Result{}, 0, ledger.ErrClosed
 	}
 	defer s.hostMu.RUnlock()
 	if s.hostClosed {
-		return ledger.Result{}, ledger.ErrClosed
+		return ledger.Result{}, 0, ledger.ErrClosed
 	}
 	s.ops.Add(1)
 	hash := t.ContentHash()

@@ -115,8 +115,9 @@ type writer struct {
 	begin, commit, rollback                  *sql.Stmt
 	savepoint, rollbackTo, releaseSP         *sql.Stmt
 	transferByKey, insTransfer               *sql.Stmt
-	insPosting, postingsOf                   *sql.Stmt
+	insPosting, insPostings2, postingsOf     *sql.Stmt
 	account, addBalance, addHeld, insAccount *sql.Stmt
+	debit                                    *sql.Stmt
 	holdByKey, insHold, closeHold            *sql.Stmt
 	expiring, linkHold                       *sql.Stmt
 	all                                      []*sql.Stmt
@@ -142,9 +143,11 @@ func newWriter(ctx context.Context, c preparer) (*writer, error) {
 		{&w.transferByKey, "SELECT id, hash, at FROM transfers WHERE key = ?"},
 		{&w.insTransfer, "INSERT INTO transfers (key, kind, memo, at, hash) VALUES (?, ?, ?, ?, ?)"},
 		{&w.insPosting, "INSERT INTO postings (transfer_id, leg, account, amount) VALUES (?, ?, ?, ?)"},
+		{&w.insPostings2, "INSERT INTO postings (transfer_id, leg, account, amount) VALUES (?1, 0, ?2, ?3), (?1, 1, ?4, ?5)"},
 		{&w.postingsOf, "SELECT account, amount FROM postings WHERE transfer_id = ? ORDER BY leg"},
 		{&w.account, "SELECT balance, held FROM accounts WHERE id = ?"},
 		{&w.addBalance, "UPDATE accounts SET balance = balance + ? WHERE id = ?"},
+		{&w.debit, "UPDATE accounts SET balance = balance + ?1 WHERE id = ?2 AND balance - held + ?1 >= 0 RETURNING balance - held"},
 		{&w.insAccount, "INSERT INTO accounts (id, constrained, balance) VALUES (?, ?, ?)"},
 		{&w.addHeld, "UPDATE accounts SET held = held + ? WHERE id = ?"},
 		{&w.holdByKey, "SELECT " + holdColumns + " FROM holds WHERE key = ?"},

@@ -56,7 +56,7 @@ func (s *Store) PaysInto(l ledger.Store) bool {
 
 // PutPayment implements wallet.PaymentStore: one write, in a savepoint (a
 // refused transfer undoes the code's mark).
-func (s *Store) PutPayment(ctx context.Context, r *wallet.Record, c *wallet.CodeUse, lim *wallet.DailyLimit, t ledger.Transfer) (string, error) {
+func (s *Store) PutPayment(ctx context.Context, r *wallet.Record, c *wallet.CodeUse, lim *wallet.DailyLimit, t ledger.Transfer, answer func(available int64)) (string, error) {
 	if s.led == nil {
 		return "", errors.New("wallet/sqlite: PutPayment without the ledger inside (OpenLedger)")
 	}
@@ -64,7 +64,7 @@ func (s *Store) PutPayment(ctx context.Context, r *wallet.Record, c *wallet.Code
 		if err := ctx.Err(); err != nil {
 			return err // ended (the request's deadline) before the writer reached it: the savepoint undoes the mark
 		}
-		res, err := s.led.PostIn(tx, t)
+		res, available, err := s.led.PostIn(tx, t)
 		if err != nil {
 			return err
 		}
@@ -72,6 +72,9 @@ func (s *Store) PutPayment(ctx context.Context, r *wallet.Record, c *wallet.Code
 			// Posted before without a record: never answer approved on
 			// it (nothing would move); the savepoint undoes the code mark.
 			return fmt.Errorf("transfer %s posted before", t.Key)
+		}
+		if answer != nil {
+			answer(available) // r's final state, written next
 		}
 		return nil
 	})

@@ -51,6 +51,8 @@ func RunPayment(t *testing.T, s PaymentStore, l ledger.Store) {
 		return &wallet.CodeUse{ID: id, Expires: now.Add(time.Minute), Now: now}
 	}
 	day := &wallet.DailyLimit{From: now.Add(-time.Hour), To: now.Add(time.Hour), Max: 9_00}
+	// A refused payment never gets as far as its answer.
+	refused := func(after int64) { t.Errorf("answer called (balance %d) for a refused payment", after) }
 	absent := func(key, code string) {
 		t.Helper()
 		if r, err := s.Record(ctx, key); err != nil || r != nil {
@@ -69,7 +71,7 @@ func RunPayment(t *testing.T, s PaymentStore, l ledger.Store) {
 
 	// Over the balance: the transfer is refused, the code's mark undone.
 	r, tr := payment("a", 11_00, now)
-	if _, err := s.PutPayment(ctx, r, use("code-a"), nil, tr); !errors.Is(err, ledger.ErrInsufficient) {
+	if _, err := s.PutPayment(ctx, r, use("code-a"), nil, tr, refused); !errors.Is(err, ledger.ErrInsufficient) {
 		t.Fatalf("over the balance: %v", err)
 	}
 	absent("a", "code-a")
@@ -78,22 +80,29 @@ func RunPayment(t *testing.T, s PaymentStore, l ledger.Store) {
 	ended, cancel := context.WithCancel(ctx)
 	cancel()
 	r, tr = payment("late", 1_00, now)
-	if _, err := s.PutPayment(ended, r, use("code-late"), nil, tr); !errors.Is(err, context.Canceled) {
+	if _, err := s.PutPayment(ended, r, use("code-late"), nil, tr, refused); !errors.Is(err, context.Canceled) {
 		t.Fatalf("ended context: %v", err)
 	}
 	absent("late", "code-late")
 	// Over the daily limit.
 	r, tr = payment("b", 9_01, now)
-	if _, err := s.PutPayment(ctx, r, use("code-b"), day, tr); !errors.Is(err, protocol.ErrLimitDaily) {
+	if _, err := s.PutPayment(ctx, r, use("code-b"), day, tr, refused); !errors.Is(err, protocol.ErrLimitDaily) {
 		t.Fatalf("over the daily limit: %v", err)
 	}
 	absent("b", "code-b")
-	// Paid: all three are there.
+	// Paid: all three are there, and the record as answer made it, with
+	// the balance the payment left.
 	r, tr = payment("c", 6_00, now)
-	if owner, err := s.PutPayment(ctx, r, use("code-c"), day, tr); err != nil || owner != "c" || r.ID == 0 {
-		t.Fatalf("paid: owner %q id %d %v", owner, r.ID, err)
+	answers := 0
+	owner, err := s.PutPayment(ctx, r, use("code-c"), day, tr, func(after int64) {
+		answers++
+		r.Response = []byte(fmt.Sprintf(`{"balance":%d}`, after))
+	})
+	if err != nil || owner != "c" || r.ID == 0 || answers != 1 {
+		t.Fatalf("paid: owner %q id %d, %d answers, %v", owner, r.ID, answers, err)
 	}
-	if got, err := s.Record(ctx, "c"); err != nil || got == nil || got.Status != protocol.StatusApproved || got.Amount != 6_00 {
+	if got, err := s.Record(ctx, "c"); err != nil || got == nil || got.Status != protocol.StatusApproved || got.Amount != 6_00 ||
+		string(got.Response) != `{"balance":400}` {
 		t.Fatalf("record: %+v %v", got, err)
 	}
 	if b, err := l.Balance(ctx, "wallet:1"); err != nil || b.Posted != 4_00 {
@@ -101,7 +110,7 @@ func RunPayment(t *testing.T, s PaymentStore, l ledger.Store) {
 	}
 	// The same code on another payment: not written, the owner told.
 	r, tr = payment("d", 1_00, now)
-	if owner, err := s.PutPayment(ctx, r, use("code-c"), nil, tr); err != nil || owner != "c" {
+	if owner, err := s.PutPayment(ctx, r, use("code-c"), nil, tr, refused); err != nil || owner != "c" {
 		t.Fatalf("code used: owner %q %v", owner, err)
 	}
 	if got, _ := s.Record(ctx, "d"); got != nil {
@@ -112,7 +121,7 @@ func RunPayment(t *testing.T, s PaymentStore, l ledger.Store) {
 	}
 	// The daily limit counts the approved payment: 6 + 4 > 9.
 	r, tr = payment("e", 4_00, now)
-	if _, err := s.PutPayment(ctx, r, use("code-e"), day, tr); !errors.Is(err, protocol.ErrLimitDaily) {
+	if _, err := s.PutPayment(ctx, r, use("code-e"), day, tr, refused); !errors.Is(err, protocol.ErrLimitDaily) {
 		t.Fatalf("second payment over the day: %v", err)
 	}
 	// Its transfer posted before without a record (never approved on:
@@ -122,7 +131,7 @@ func RunPayment(t *testing.T, s PaymentStore, l ledger.Store) {
 		t.Fatal(err)
 	}
 	r, tr = payment("f", 1_00, now)
-	if _, err := s.PutPayment(ctx, r, use("code-f"), nil, tr); err == nil {
+	if _, err := s.PutPayment(ctx, r, use("code-f"), nil, tr, refused); err == nil {
 		t.Fatal("a payment whose transfer was posted before was written")
 	}
 	if got, _ := s.Record(ctx, "f"); got != nil {
@@ -167,7 +176,7 @@ func RunConcurrentPayments(t *testing.T, stores []PaymentStore, ledgers []ledger
 			key := fmt.Sprintf("p%03d", i)
 			r, tr := payment(key, amount, now)
 			c := &wallet.CodeUse{ID: fmt.Sprintf("code-%03d", i/2), Expires: now.Add(time.Minute), Now: now}
-			owner, err := s.PutPayment(ctx, r, c, nil, tr)
+			owner, err := s.PutPayment(ctx, r, c, nil, tr, nil)
 			out <- outcome{key, owner, err}
 		}()
 	}
