@@ -51,16 +51,23 @@ func (s *Store) Post(ctx context.Context, t ledger.Transfer) (ledger.Result, err
 // after it of the constrained account it debits (the first, in posting
 // order, if it debits several; 0 if none): read anyway for the check.
 func (w *writer) post(t ledger.Transfer, hash []byte) (res ledger.Result, payer int64, err error) {
-	var id, at int64
-	var have []byte
-	switch err := w.transferByKey.QueryRow(t.Key).Scan(&id, &have, &at); {
-	case err == nil:
+	// The insert is the key's look-up: a key applied before inserts
+	// nothing, and is then compared. A refusal below undoes the insert
+	// (the savepoint every post runs in).
+	var id int64
+	switch err := w.insTransfer.QueryRow(t.Key, t.Kind, t.Memo, nanos(t.At), hash).Scan(&id); {
+	case errors.Is(err, sql.ErrNoRows):
+		var at int64
+		var have []byte
+		if err := w.transferByKey.QueryRow(t.Key).Scan(&id, &have, &at); err != nil {
+			return ledger.Result{}, 0, fmt.Errorf("ledger/sqlite: look up %q: %w", t.Key, err)
+		}
 		if !bytes.Equal(have, hash) {
 			return ledger.Result{}, 0, fmt.Errorf("%w: transfer %q", ledger.ErrKeyConflict, t.Key)
 		}
 		return ledger.Result{ID: id, Key: t.Key, Duplicate: true, At: fromNanos(at)}, 0, nil
-	case !errors.Is(err, sql.ErrNoRows):
-		return ledger.Result{}, 0, fmt.Errorf("ledger/sqlite: look up %q: %w", t.Key, err)
+	case err != nil:
+		return ledger.Result{}, 0, fmt.Errorf("ledger/sqlite: insert transfer %q: %w", t.Key, err)
 	}
 
 	// Net effect per account, so that a transfer naming an account twice
@@ -84,8 +91,7 @@ next:
 	}
 	// A constrained account's debit is its check: one statement applies
 	// it only if the available balance covers it (no row otherwise, or
-	// when the account does not exist). A refusal after an earlier debit
-	// is undone by the savepoint every post runs in.
+	// when the account does not exist).
 	for _, d := range deltas {
 		if d.amount >= 0 || !d.account.Constrained() {
 			continue
@@ -107,13 +113,6 @@ next:
 		}
 	}
 
-	r, err := w.insTransfer.Exec(t.Key, t.Kind, t.Memo, nanos(t.At), hash)
-	if err != nil {
-		return ledger.Result{}, 0, fmt.Errorf("ledger/sqlite: insert transfer %q: %w", t.Key, err)
-	}
-	if id, err = r.LastInsertId(); err != nil {
-		return ledger.Result{}, 0, fmt.Errorf("ledger/sqlite: insert transfer %q: %w", t.Key, err)
-	}
 	for _, d := range deltas {
 		if d.amount < 0 && d.account.Constrained() {
 			continue // debited above

@@ -141,7 +141,7 @@ func newWriter(ctx context.Context, c preparer) (*writer, error) {
 		{&w.rollbackTo, "ROLLBACK TO op"},
 		{&w.releaseSP, "RELEASE op"},
 		{&w.transferByKey, "SELECT id, hash, at FROM transfers WHERE key = ?"},
-		{&w.insTransfer, "INSERT INTO transfers (key, kind, memo, at, hash) VALUES (?, ?, ?, ?, ?)"},
+		{&w.insTransfer, "INSERT INTO transfers (key, kind, memo, at, hash) VALUES (?, ?, ?, ?, ?) ON CONFLICT (key) DO NOTHING RETURNING id"},
 		{&w.insPosting, "INSERT INTO postings (transfer_id, leg, account, amount) VALUES (?, ?, ?, ?)"},
 		{&w.insPostings2, "INSERT INTO postings (transfer_id, leg, account, amount) VALUES (?1, 0, ?2, ?3), (?1, 1, ?4, ?5)"},
 		{&w.postingsOf, "SELECT account, amount FROM postings WHERE transfer_id = ? ORDER BY leg"},
