@@ -6,7 +6,9 @@ import (
 	"time"
 
 	"campuspay/protocol"
+	"campuspay/server/ledger"
 	"campuspay/server/wallet"
+	walletsqlite "campuspay/server/wallet/sqlite"
 	"campuspay/server/wallet/wallettest"
 )
 
@@ -108,6 +110,47 @@ func TestPayDeadlineRecheckedBeforeMoney(t *testing.T) {
 	wantResp(t, svc.HandleRequest(ctx, req(e, protocol.OpReverse, p.Tx, wallettest.POS)), protocol.StatusReversed, nil)
 	if got := e.Balance(s); got != before {
 		t.Fatalf("after reversal: balance %d, want %d", got, before)
+	}
+	e.Check()
+}
+
+// slowPayments is the store of a balance payment that reaches the writer
+// late: the clock passes the terminal's timeout while PutPayment runs.
+type slowPayments struct {
+	*walletsqlite.Store
+	clock *wallettest.Clock
+	by    time.Duration
+}
+
+func (s *slowPayments) PutPayment(ctx context.Context, r *wallet.Record, c *wallet.CodeUse, lim *wallet.DailyLimit, t ledger.Transfer, answer func(int64)) (string, error) {
+	owner, err := s.Store.PutPayment(ctx, r, c, lim, t, answer)
+	s.clock.Advance(s.by)
+	return owner, err
+}
+
+// A balance found short by the payment's own write falls back to the
+// bound card only while money may still move: once the writer's queue
+// has taken the request past its deadline, it is declined and neither the
+// wallet nor the card is charged; its code still pays.
+func TestPayShortBalanceDeadline(t *testing.T) {
+	e := wallettest.New(t)
+	s := e.AddStudent(wallettest.Options{BankBalance: 100_00, TopUp: 10_00, PasswordFree: true})
+	d := e.Deps
+	d.Store = &slowPayments{Store: e.Store, clock: e.Clock, by: time.Duration(e.Config.AuthTimeoutMS) * time.Millisecond}
+	svc, err := wallet.New(e.Config, e.Keys, d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	code, card := e.PayCode(s), e.BankBalance(s)
+	wantResp(t, svc.HandleRequest(ctx, payReq(e, e.TxID(), protocol.CredCode, code, 20_00)), protocol.StatusDeclined, protocol.ErrDeadline)
+	if e.Balance(s) != 10_00 || e.BankBalance(s) != card {
+		t.Fatalf("wallet %d, card %d (was %d) after a payment declined at its deadline", e.Balance(s), e.BankBalance(s), card)
+	}
+	// In time, the same shortfall is paid by the card.
+	r := e.Svc.HandleRequest(ctx, payReq(e, e.TxID(), protocol.CredCode, code, 20_00))
+	wantResp(t, r, protocol.StatusApproved, nil)
+	if r.Channel != protocol.ChannelBankCard || e.Balance(s) != 10_00 || e.BankBalance(s) != card-20_00 {
+		t.Fatalf("%+v: wallet %d, card %d", r, e.Balance(s), e.BankBalance(s))
 	}
 	e.Check()
 }

@@ -374,7 +374,12 @@ func (s *Service) payInOne(ctx context.Context, u *User, rec *Record) (r *protoc
 	case err == nil:
 		err = protocol.ErrCodeUsed
 	case errors.Is(err, ledger.ErrInsufficient):
-		return nil, false
+		// The bound card may pay, unless the writer's queue took the
+		// request past the time money may move (fund does not check it).
+		if rec.moveBy.IsZero() || s.now().Before(rec.moveBy) {
+			return nil, false
+		}
+		err = protocol.ErrDeadline
 	case errors.Is(err, protocol.ErrLimitDaily):
 	case errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil:
 		err = protocol.ErrDeadline

@@ -395,7 +395,9 @@ type PaymentStore interface {
 	// its checks and its answer), the transfer t, and r in its final state
 	// (approved). Once t is posted, in that transaction, it calls answer
 	// (if not nil) with the payer's available balance after t: answer sets
-	// r's final state (its Response), which is written next. It returns
+	// r's final state (its Response), which is written next. answer runs
+	// on the store's one writer, inside its batch: it must be short and
+	// must not panic or call the store. It returns
 	// the code's owner; for another one, nothing is written.
 	// protocol.ErrLimitDaily or ledger.ErrInsufficient: nothing is
 	// written; nor when ctx has ended by the time the writer reaches the

@@ -47,7 +47,9 @@ func (s *Store) Post(ctx context.Context, t ledger.Transfer) (ledger.Result, err
 }
 
 // post applies a validated transfer, or reports the earlier application of
-// its key. payer is, for a transfer applied now, the available balance
+// its key. It must run inside a savepoint (every caller's is: the writer's
+// applyOne, the host's write around PostIn): a refusal comes after its
+// first writes, and only that savepoint undoes them. payer is, for a transfer applied now, the available balance
 // after it of the constrained account it debits (the first, in posting
 // order, if it debits several; 0 if none): read anyway for the check.
 func (w *writer) post(t ledger.Transfer, hash []byte) (res ledger.Result, payer int64, err error) {
@@ -407,8 +409,10 @@ func (s *Store) ExpireHolds(ctx context.Context, now time.Time) (int, error) {
 // must commit with a transfer or not at all (wallet/sqlite's payment).
 // With the result it returns the payer's available balance after t
 // (writer.post's payer), which the terminal's answer shows. It
-// is called only from inside Host.Write's function, on the host's writer;
-// the host's savepoint undoes t if that function fails.
+// is called only from inside Host.Write's function, on the host's writer,
+// in a savepoint (never a plain write): the host's savepoint undoes t,
+// and whatever of it was written before a refusal, if that function
+// fails.
 func (s *Store) PostIn(_ Tx, t ledger.Transfer) (res ledger.Result, payer int64, err error) {
 	if s.host == nil {
 		return ledger.Result{}, 0, errors.New("ledger/sqlite: PostIn on a ledger with its own file")

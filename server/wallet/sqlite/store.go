@@ -749,7 +749,8 @@ func (s *Store) PutIntent(ctx context.Context, r *wallet.Record, c *wallet.CodeU
 // also the write is plain: the checks only read, and should the record's
 // write fail after the code's mark, the mark is this key's, which the
 // transaction's retry takes again. With also (which may fail after the
-// mark) it has a savepoint of its own.
+// mark, and PutPayment's post after its own first writes) it has a
+// savepoint of its own.
 func (s *Store) putChecked(ctx context.Context, r *wallet.Record, c *wallet.CodeUse, lim *wallet.DailyLimit, also func(writeTx) error) (string, error) {
 	var seq uint64
 	var id int64
