@@ -22,7 +22,9 @@ import (
 	"campuspay/protocol"
 	"campuspay/server/authz"
 	"campuspay/server/broker/brokertest"
+	ledgersqlite "campuspay/server/ledger/sqlite"
 	"campuspay/server/metrics"
+	walletsqlite "campuspay/server/wallet/sqlite"
 )
 
 // lockedBuffer is a bytes.Buffer safe for the daemon's goroutines.
@@ -283,6 +285,14 @@ func TestOpsEndpoints(t *testing.T) {
 	}
 	body, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
+	// On SQLite, a P for each connection into it beside the CPUs (unless
+	// the environment says GOMAXPROCS).
+	if os.Getenv("GOMAXPROCS") == "" {
+		want := fmt.Sprintf("go_sched_gomaxprocs_threads %d\n", defaultProcs+walletsqlite.Conns+1+ledgersqlite.DefaultReadConns)
+		if !bytes.Contains(body, []byte(want)) {
+			t.Errorf("/metrics lacks %q", want)
+		}
+	}
 	for _, want := range []string{"go_goroutines", "process_resident_memory_bytes", "campuspay_connected_terminals",
 		"campuspay_payments_total", "campuspay_queue_depth", "campuspay_batch_size", "campuspay_open_holds", "campuspay_broker_acl_denied_total",
 		"campuspay_ledger_commits_total", "campuspay_broker_clients 0", // no terminal; the authorizer joins in-process

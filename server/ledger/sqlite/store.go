@@ -57,7 +57,8 @@ type Options struct {
 	// MaxBatch bounds how many operations one transaction applies
 	// (default 256).
 	MaxBatch int
-	// ReadConns is the size of the read-only connection pool (default 4).
+	// ReadConns is the size of the read-only connection pool (default
+	// DefaultReadConns).
 	ReadConns int
 	// BusyTimeout is how long a connection waits for another process's
 	// lock (default 5 s).
@@ -138,6 +139,10 @@ type Tx interface {
 	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
 }
 
+// DefaultReadConns is the read pool's size unless Options.ReadConns says
+// otherwise.
+const DefaultReadConns = 4
+
 // VersionTable is where a ledger inside a host's database records its
 // migrations (the host keeps schema_version).
 const VersionTable = "ledger_schema_version"
@@ -148,7 +153,7 @@ const VersionTable = "ledger_schema_version"
 // through a read-only pool of its own. Close it before the host.
 func OpenIn(h Host, opt Options) (*Store, error) {
 	if opt.ReadConns <= 0 {
-		opt.ReadConns = 4
+		opt.ReadConns = DefaultReadConns
 	}
 	if opt.BusyTimeout <= 0 {
 		opt.BusyTimeout = 5 * time.Second
@@ -208,7 +213,7 @@ func Open(path string, opt Options) (*Store, error) {
 		opt.MaxBatch = 256
 	}
 	if opt.ReadConns <= 0 {
-		opt.ReadConns = 4
+		opt.ReadConns = DefaultReadConns
 	}
 	if opt.BusyTimeout <= 0 {
 		opt.BusyTimeout = 5 * time.Second

@@ -36,6 +36,13 @@ import (
 // walCheckpointPages is the WAL size (pages) at which a commit checkpoints.
 const walCheckpointPages = 10000
 
+// readConns is the size of the read-only connection pool.
+const readConns = 4
+
+// Conns is how many connections a Store has to SQLite, each of which may
+// be inside a call into it at any moment: the writer's and the readers'.
+const Conns = 1 + readConns
+
 const schema = `
 CREATE TABLE IF NOT EXISTS users (
 	id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -241,8 +248,8 @@ func Open(path string, opts ...Option) (*Store, error) {
 		wdb.Close()
 		return nil, fmt.Errorf("wallet/sqlite: open %s: %w", path, err)
 	}
-	rdb.SetMaxOpenConns(4)
-	rdb.SetMaxIdleConns(4)
+	rdb.SetMaxOpenConns(readConns)
+	rdb.SetMaxIdleConns(readConns)
 	wconn, err := wdb.Conn(ctx)
 	if err != nil {
 		rdb.Close()
