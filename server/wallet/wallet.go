@@ -397,11 +397,10 @@ type PaymentStore interface {
 	// (if not nil) with the payer's available balance after t: answer sets
 	// r's final state (its Response), which is written next. answer runs
 	// on the store's one writer, inside its batch: it must be short and
-	// must not panic or call the store. It returns
-	// the code's owner; for another one, nothing is written.
-	// protocol.ErrLimitDaily or ledger.ErrInsufficient: nothing is
-	// written; nor when ctx has ended by the time the writer reaches the
-	// payment (ctx's error).
+	// must not panic or call the store. It returns the code's owner; for
+	// another one, nothing is written. protocol.ErrLimitDaily or
+	// ledger.ErrInsufficient: nothing is written; nor when ctx has ended by
+	// the time the writer reaches the payment (ctx's error).
 	PutPayment(ctx context.Context, r *Record, c *CodeUse, lim *DailyLimit, t ledger.Transfer, answer func(available int64)) (owner string, err error)
 	// PaysInto reports whether l is the ledger PutPayment posts to.
 	PaysInto(l ledger.Store) bool

@@ -326,10 +326,7 @@ var defaultProcs = runtime.GOMAXPROCS(0)
 // half load and more payments per second in a closed loop on a 2-core
 // box (docs/money-path.md, Sizing).
 func sqliteProcs(cpus int) int {
-	if cpus < 1 {
-		cpus = 1
-	}
-	return cpus + walletsqlite.Conns + 1 + ledgersqlite.DefaultReadConns
+	return cpus + walletsqlite.Conns + ledgersqlite.Conns
 }
 
 func (c *cli) rosterImport(args []string) int {

@@ -22,9 +22,7 @@ import (
 	"campuspay/protocol"
 	"campuspay/server/authz"
 	"campuspay/server/broker/brokertest"
-	ledgersqlite "campuspay/server/ledger/sqlite"
 	"campuspay/server/metrics"
-	walletsqlite "campuspay/server/wallet/sqlite"
 )
 
 // lockedBuffer is a bytes.Buffer safe for the daemon's goroutines.
@@ -288,7 +286,7 @@ func TestOpsEndpoints(t *testing.T) {
 	// On SQLite, a P for each connection into it beside the CPUs (unless
 	// the environment says GOMAXPROCS).
 	if os.Getenv("GOMAXPROCS") == "" {
-		want := fmt.Sprintf("go_sched_gomaxprocs_threads %d\n", defaultProcs+walletsqlite.Conns+1+ledgersqlite.DefaultReadConns)
+		want := fmt.Sprintf("go_sched_gomaxprocs_threads %d\n", sqliteProcs(defaultProcs))
 		if !bytes.Contains(body, []byte(want)) {
 			t.Errorf("/metrics lacks %q", want)
 		}

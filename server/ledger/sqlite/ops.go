@@ -49,9 +49,10 @@ func (s *Store) Post(ctx context.Context, t ledger.Transfer) (ledger.Result, err
 // post applies a validated transfer, or reports the earlier application of
 // its key. It must run inside a savepoint (every caller's is: the writer's
 // applyOne, the host's write around PostIn): a refusal comes after its
-// first writes, and only that savepoint undoes them. payer is, for a transfer applied now, the available balance
-// after it of the constrained account it debits (the first, in posting
-// order, if it debits several; 0 if none): read anyway for the check.
+// first writes, and only that savepoint undoes them. payer is, for a
+// transfer applied now, the available balance after it of the constrained
+// account it debits (the first, in posting order, if it debits several; 0
+// if none): read anyway for the check.
 func (w *writer) post(t ledger.Transfer, hash []byte) (res ledger.Result, payer int64, err error) {
 	// The insert is the key's look-up: a key applied before inserts
 	// nothing, and is then compared. A refusal below undoes the insert
