@@ -209,7 +209,7 @@ func (c Certificate) verify(keys IssuerKeys, now time.Time, cache *CertCache) er
 		signedLen, domain = certV2SignedLen, certV2Domain
 	}
 	if !cache.known(pub, c.raw) {
-		if !ed25519.Verify(pub, signed(domain, c.raw[:signedLen]), c.raw[signedLen:]) {
+		if !verifySig(pub, signed(domain, c.raw[:signedLen]), c.raw[signedLen:]) {
 			return ErrCodeBadCertSig
 		}
 		cache.add(pub, c.raw)
@@ -330,7 +330,7 @@ func (c *Code) VerifyWith(keys IssuerKeys, now time.Time, want Purpose, cache *C
 		return err
 	}
 	signedLen := len(c.raw) - ed25519.SignatureSize
-	if !ed25519.Verify(c.Cert.DeviceKey, signed(codeDomain, c.raw[:signedLen]), c.raw[signedLen:]) {
+	if !verifySig(c.Cert.DeviceKey, signed(codeDomain, c.raw[:signedLen]), c.raw[signedLen:]) {
 		return ErrCodeBadSig
 	}
 	if c.Purpose != want {

@@ -123,7 +123,7 @@ func (m *MerchantQR) Verify(keys IssuerKeys) error {
 		return ErrMerchantQRInvalid
 	}
 	n := len(m.raw) - ed25519.SignatureSize
-	if n < 0 || !ed25519.Verify(pub, signed(merchantDomain, m.raw[:n]), m.raw[n:]) {
+	if n < 0 || !verifySig(pub, signed(merchantDomain, m.raw[:n]), m.raw[n:]) {
 		return ErrMerchantQRInvalid
 	}
 	return nil
