@@ -57,9 +57,15 @@ func (w *writer) post(t ledger.Transfer, hash []byte) (res ledger.Result, payer 
 	// The insert is the key's look-up: a key applied before inserts
 	// nothing, and is then compared. A refusal below undoes the insert
 	// (the savepoint every post runs in).
-	var id int64
-	switch err := w.insTransfer.QueryRow(t.Key, t.Kind, t.Memo, nanos(t.At), hash).Scan(&id); {
-	case errors.Is(err, sql.ErrNoRows):
+	ins, err := w.insTransfer.Exec(t.Key, t.Kind, t.Memo, nanos(t.At), hash)
+	if err != nil {
+		return ledger.Result{}, 0, fmt.Errorf("ledger/sqlite: insert transfer %q: %w", t.Key, err)
+	}
+	id, err := InsertedID(ins)
+	switch {
+	case err != nil:
+		return ledger.Result{}, 0, fmt.Errorf("ledger/sqlite: insert transfer %q: %w", t.Key, err)
+	case id == 0: // the key was there: nothing inserted
 		var at int64
 		var have []byte
 		if err := w.transferByKey.QueryRow(t.Key).Scan(&id, &have, &at); err != nil {
@@ -69,8 +75,6 @@ func (w *writer) post(t ledger.Transfer, hash []byte) (res ledger.Result, payer 
 			return ledger.Result{}, 0, fmt.Errorf("%w: transfer %q", ledger.ErrKeyConflict, t.Key)
 		}
 		return ledger.Result{ID: id, Key: t.Key, Duplicate: true, At: fromNanos(at)}, 0, nil
-	case err != nil:
-		return ledger.Result{}, 0, fmt.Errorf("ledger/sqlite: insert transfer %q: %w", t.Key, err)
 	}
 
 	// Net effect per account, so that a transfer naming an account twice
@@ -99,20 +103,24 @@ next:
 		if d.amount >= 0 || !d.account.Constrained() {
 			continue
 		}
-		var avail int64
-		switch err := w.debit.QueryRow(d.amount, string(d.account)).Scan(&avail); {
-		case errors.Is(err, sql.ErrNoRows):
-			bal, held, err := w.balance(d.account)
-			if err != nil {
-				return ledger.Result{}, 0, err
-			}
-			return ledger.Result{}, 0, fmt.Errorf("%w: %s has %d available, transfer %q needs %d",
-				ledger.ErrInsufficient, d.account, bal-held, t.Key, -d.amount)
-		case err != nil:
+		res, err := w.debit.Exec(d.amount, string(d.account))
+		if err != nil {
 			return ledger.Result{}, 0, fmt.Errorf("ledger/sqlite: transfer %q: debit %s: %w", t.Key, d.account, err)
 		}
+		n, err := res.RowsAffected()
+		if err != nil {
+			return ledger.Result{}, 0, fmt.Errorf("ledger/sqlite: transfer %q: debit %s: %w", t.Key, d.account, err)
+		}
+		bal, held, err := w.balance(d.account)
+		if err != nil {
+			return ledger.Result{}, 0, err
+		}
+		if n == 0 {
+			return ledger.Result{}, 0, fmt.Errorf("%w: %s has %d available, transfer %q needs %d",
+				ledger.ErrInsufficient, d.account, bal-held, t.Key, -d.amount)
+		}
 		if !debited {
-			payer, debited = avail, true
+			payer, debited = bal-held, true
 		}
 	}
 
@@ -152,6 +160,17 @@ func (w *writer) addToBalance(a ledger.AccountID, by int64) error {
 		return fmt.Errorf("create %s: %w", a, err)
 	}
 	return nil
+}
+
+// InsertedID returns the rowid an INSERT … ON CONFLICT DO NOTHING added,
+// or 0 when the conflict left the table as it was: what RETURNING id
+// would say, without the temporary table SQLite runs RETURNING through.
+func InsertedID(r sql.Result) (int64, error) {
+	n, err := r.RowsAffected()
+	if err != nil || n == 0 {
+		return 0, err
+	}
+	return r.LastInsertId()
 }
 
 // balance reads an account inside the writer's transaction; an account

@@ -79,19 +79,23 @@ const (
 	qRollbackTo = "ROLLBACK TO op"
 	qRelease    = "RELEASE op"
 	qSeenExpire = `DELETE FROM seen_codes WHERE expires < ?`
-	// An expired entry not yet swept is taken over by the new owner.
-	// It returns the new owner, and no row when the code is still held
-	// (then qSeenOwner says by whom): one statement in the common case.
+	// An expired entry not yet swept is taken over by the new owner. One
+	// row changed: the mark is the new owner's; none: the code is still
+	// held (then qSeenOwner says by whom). One statement in the common
+	// case, and no RETURNING on the money path: SQLite runs a statement
+	// with RETURNING through a temporary table, three to four times the
+	// cost of the statement alone (docs/money-path.md item 7).
 	qSeenInsert = `INSERT INTO seen_codes (id, owner, expires) VALUES (?1,?2,?3)
-		ON CONFLICT(id) DO UPDATE SET owner=excluded.owner, expires=excluded.expires WHERE seen_codes.expires < ?4
-		RETURNING owner`
-	qSeenOwner    = `SELECT owner FROM seen_codes WHERE id=?`
-	qRecordUpsert = `INSERT INTO records (key, kind, user_id, terminal, tx, merchant, amount, channel, bank_code, bank_card,
+		ON CONFLICT(id) DO UPDATE SET owner=excluded.owner, expires=excluded.expires WHERE seen_codes.expires < ?4`
+	qSeenOwner = `SELECT owner FROM seen_codes WHERE id=?`
+	// qRecordInsert adds a record not written before (its ID from the row
+	// count and the last rowid); a key already there is rewritten by
+	// qRecordRewrite, which is rare and may keep RETURNING.
+	qRecordInsert = `INSERT INTO records (key, kind, user_id, terminal, tx, merchant, amount, channel, bank_code, bank_card,
 		bank_card_last4, status, code, req_hash, response, qr_seq, created, updated) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)
-		ON CONFLICT(key) DO UPDATE SET kind=excluded.kind, user_id=excluded.user_id, amount=excluded.amount, channel=excluded.channel,
-		bank_code=excluded.bank_code, bank_card=excluded.bank_card, bank_card_last4=excluded.bank_card_last4, status=excluded.status, code=excluded.code,
-		response=excluded.response, qr_seq=excluded.qr_seq, updated=excluded.updated
-		RETURNING id`
+		ON CONFLICT(key) DO NOTHING`
+	qRecordRewrite = `UPDATE records SET kind=?, user_id=?, amount=?, channel=?, bank_code=?, bank_card=?, bank_card_last4=?,
+		status=?, code=?, response=?, qr_seq=?, updated=? WHERE key=? RETURNING id`
 	// qRecordUpdate updates a record the store has written before (its ID
 	// known) with what a later step may change. It names only those
 	// columns, so SQLite leaves the indexes on the others alone.
@@ -109,7 +113,7 @@ const (
 			OR (kind='offline' AND (status='approved' OR status='processing')))`
 )
 
-var hotWrites = []string{qBegin, qCommit, qSavepoint, qRollbackTo, qRelease, qSeenExpire, qSeenInsert, qSeenOwner, qRecordUpsert, qRecordUpdate, qRecordFinish, qPaidBetween}
+var hotWrites = []string{qBegin, qCommit, qSavepoint, qRollbackTo, qRelease, qSeenExpire, qSeenInsert, qSeenOwner, qRecordInsert, qRecordUpdate, qRecordFinish, qPaidBetween}
 
 // prepareWrites prepares hotWrites on the writer's connection (at Open,
 // before the writer goroutine starts).

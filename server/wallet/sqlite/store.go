@@ -825,11 +825,20 @@ func (s *Store) intentChecks(ctx context.Context, tx writeTx, r *wallet.Record, 
 			return err
 		}
 	}
-	err := s.txQueryRow(ctx, tx, qSeenInsert, c.ID, r.Key, nanos(c.Expires), nanos(c.Now)).Scan(owner)
-	if errors.Is(err, sql.ErrNoRows) { // held by a transaction still within its validity
-		err = s.txQueryRow(ctx, tx, qSeenOwner, c.ID).Scan(owner)
+	res, err := s.txExec(ctx, tx, qSeenInsert, c.ID, r.Key, nanos(c.Expires), nanos(c.Now))
+	if err != nil {
+		return err
 	}
-	return err
+	n, err := res.RowsAffected()
+	switch {
+	case err != nil:
+		return err
+	case n == 1:
+		*owner = r.Key
+		return nil
+	}
+	// Held by a transaction still within its validity.
+	return s.txQueryRow(ctx, tx, qSeenOwner, c.ID).Scan(owner)
 }
 
 // putRecord upserts r in the writer's transaction.
@@ -855,9 +864,17 @@ func (s *Store) putRecord(ctx context.Context, tx writeTx, r *wallet.Record, car
 		// Not that row (another kind or user now, or an ID from another
 		// database): insert or update by key.
 	}
-	return s.txQueryRow(ctx, tx, qRecordUpsert,
+	res, err := s.txExec(ctx, tx, qRecordInsert,
 		r.Key, r.Kind, r.UserID, r.Terminal, string(r.Tx), r.Merchant, r.Amount, r.Channel, r.BankCode, card, last4(r.BankCard),
-		string(r.Status), r.Code, r.ReqHash, r.Response, *seq, nanos(r.Created), nanos(r.Updated)).Scan(id)
+		string(r.Status), r.Code, r.ReqHash, r.Response, *seq, nanos(r.Created), nanos(r.Updated))
+	if err != nil {
+		return err
+	}
+	if *id, err = ledgersqlite.InsertedID(res); err != nil || *id != 0 {
+		return err
+	}
+	return s.txQueryRow(ctx, tx, qRecordRewrite, r.Kind, r.UserID, r.Amount, r.Channel, r.BankCode, card, last4(r.BankCard),
+		string(r.Status), r.Code, r.Response, *seq, nanos(r.Updated), r.Key).Scan(id)
 }
 
 func (s *Store) records(ctx context.Context, q string, args ...any) ([]wallet.Record, error) {

@@ -133,6 +133,40 @@ func testPersonalData(t *testing.T, f Factory) {
 	}
 }
 
+// A record put again under its key without its ID (read from elsewhere,
+// or a retry that never saw it) updates that row: same ID, new state, and
+// what identifies the request (terminal, transaction, request hash,
+// created) unchanged.
+func testRecordPutAgainByKey(t *testing.T, f Factory) {
+	s, _ := open(t, f)
+	u := addUser(t, s, "rk")
+	first := &wallet.Record{Key: "pay:T:T1:tx-rk", Kind: wallet.KindPayment, UserID: u.ID, Terminal: "T1", Tx: "tx-rk",
+		Merchant: "M1", Amount: 500, ReqHash: "h1", Status: wallet.StatusProcessing, Created: t0, Updated: t0}
+	if err := s.PutRecord(ctx, first); err != nil || first.ID == 0 {
+		t.Fatalf("first put: id %d, %v", first.ID, err)
+	}
+	again := &wallet.Record{Key: first.Key, Kind: wallet.KindPayment, UserID: u.ID, Terminal: "T2", Tx: "tx-other",
+		Merchant: "M1", Amount: 450, Channel: protocol.ChannelBalance, ReqHash: "h2", Status: protocol.StatusApproved,
+		Response: []byte(`{"status":"approved"}`), Created: t0.Add(time.Hour), Updated: t0.Add(time.Minute)}
+	if err := s.PutRecord(ctx, again); err != nil {
+		t.Fatal(err)
+	}
+	if again.ID != first.ID {
+		t.Fatalf("put again by key: id %d, the row's is %d", again.ID, first.ID)
+	}
+	got, err := s.Record(ctx, first.Key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.ID != first.ID || got.Status != protocol.StatusApproved || got.Amount != 450 || got.Channel != protocol.ChannelBalance ||
+		string(got.Response) != `{"status":"approved"}` || !got.Updated.Equal(t0.Add(time.Minute)) {
+		t.Fatalf("state not updated: %+v", got)
+	}
+	if got.Terminal != "T1" || got.Tx != "tx-rk" || got.ReqHash != "h1" || !got.Created.Equal(t0) {
+		t.Fatalf("identity of the request changed: %+v", got)
+	}
+}
+
 func testDevices(t *testing.T, f Factory) {
 	s, _ := open(t, f)
 	u := addUser(t, s, "d1")

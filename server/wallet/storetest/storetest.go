@@ -54,6 +54,7 @@ func Run(t *testing.T, f Factory) {
 	t.Run("UsersSurviveReopen", func(t *testing.T) { testUsers(t, f) })
 	t.Run("Lookups", func(t *testing.T) { testLookups(t, f) })
 	t.Run("PersonalDataRoundTrip", func(t *testing.T) { testPersonalData(t, f) })
+	t.Run("RecordPutAgainByKey", func(t *testing.T) { testRecordPutAgainByKey(t, f) })
 	t.Run("Devices", func(t *testing.T) { testDevices(t, f) })
 	t.Run("LostCards", func(t *testing.T) { testLostCards(t, f) })
 	t.Run("MerchantsAndTerminals", func(t *testing.T) { testMerchants(t, f) })
