@@ -6,18 +6,17 @@ import (
 	"encoding/hex"
 	"math/big"
 	"math/rand/v2"
+	"slices"
 	"testing"
 )
 
 // groupOrder is L, the order of the Ed25519 base point.
 var groupOrder, _ = new(big.Int).SetString("7237005577332262213973186563042994240857116359379907606001950938285454250989", 10)
 
+// le32 is n as 32 little-endian bytes, Ed25519's encoding of scalars.
 func le32(n *big.Int) []byte {
-	b := make([]byte, 32)
-	n.FillBytes(b)
-	for i, j := 0, 31; i < j; i, j = i+1, j-1 {
-		b[i], b[j] = b[j], b[i]
-	}
+	b := n.FillBytes(make([]byte, 32))
+	slices.Reverse(b)
 	return b
 }
 
@@ -44,7 +43,9 @@ func sigEdgeCases(t testing.TB) []struct {
 	sig := ed25519.Sign(priv, msg)
 
 	// s + L: the same signature with s not reduced mod L.
-	s := new(big.Int).SetBytes(reverse(sig[32:]))
+	be := slices.Clone(sig[32:])
+	slices.Reverse(be)
+	s := new(big.Int).SetBytes(be)
 	sPlusL := append(append([]byte(nil), sig[:32]...), le32(new(big.Int).Add(s, groupOrder))...)
 
 	identity := mustHex(t, "0100000000000000000000000000000000000000000000000000000000000000")
@@ -72,14 +73,6 @@ func sigEdgeCases(t testing.TB) []struct {
 		{"R off the curve", pub, msg, append(append([]byte(nil), offCurve...), sig[32:]...), false},
 		{"all zero", zero, msg, make([]byte, 64), false},
 	}
-}
-
-func reverse(b []byte) []byte {
-	r := make([]byte, len(b))
-	for i := range b {
-		r[len(b)-1-i] = b[i]
-	}
-	return r
 }
 
 func TestVerifySigMatchesStdlib(t *testing.T) {

@@ -103,11 +103,11 @@ next:
 		if d.amount >= 0 || !d.account.Constrained() {
 			continue
 		}
+		var n int64
 		res, err := w.debit.Exec(d.amount, string(d.account))
-		if err != nil {
-			return ledger.Result{}, 0, fmt.Errorf("ledger/sqlite: transfer %q: debit %s: %w", t.Key, d.account, err)
+		if err == nil {
+			n, err = res.RowsAffected()
 		}
-		n, err := res.RowsAffected()
 		if err != nil {
 			return ledger.Result{}, 0, fmt.Errorf("ledger/sqlite: transfer %q: debit %s: %w", t.Key, d.account, err)
 		}
