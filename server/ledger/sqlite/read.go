@@ -41,9 +41,7 @@ func (s *Store) GetHold(ctx context.Context, holdKey string) (ledger.HoldInfo, e
 
 // Lookup implements ledger.Store. The returned Result has Duplicate=false.
 func (s *Store) Lookup(ctx context.Context, key string) (ledger.Transfer, ledger.Result, bool, error) {
-	rows, err := s.rdb.QueryContext(ctx, `SELECT t.id, t.key, t.kind, t.memo, t.at, p.account, p.amount
-		FROM transfers t JOIN postings p ON p.transfer_id = t.id
-		WHERE t.key = ? ORDER BY p.leg`, key)
+	rows, err := s.rdb.QueryContext(ctx, qLookup, key)
 	if err != nil {
 		return ledger.Transfer{}, ledger.Result{}, false, fmt.Errorf("ledger/sqlite: look up %q: %w", key, err)
 	}

@@ -323,7 +323,7 @@ func migrate(ctx context.Context, c *sql.Conn, table string) error {
 		if err != nil {
 			return err
 		}
-		if err := inTx(ctx, c, func() error {
+		if err := migrateOne(ctx, c, func() error {
 			if _, err := c.ExecContext(ctx, string(body)); err != nil {
 				return err
 			}
@@ -334,6 +334,41 @@ func migrate(ctx context.Context, c *sql.Conn, table string) error {
 		}
 	}
 	return nil
+}
+
+// migrateOne runs f in a transaction with foreign keys off, as SQLite's
+// procedure for rebuilding a table asks (dropping a table others refer
+// to would otherwise delete through them), checks every foreign key
+// before committing, and turns them on again.
+func migrateOne(ctx context.Context, c *sql.Conn, f func() error) (err error) {
+	if _, err := c.ExecContext(ctx, "PRAGMA foreign_keys = OFF"); err != nil {
+		return err
+	}
+	defer func() {
+		if _, onErr := c.ExecContext(ctx, "PRAGMA foreign_keys = ON"); onErr != nil && err == nil {
+			err = onErr
+		}
+	}()
+	return inTx(ctx, c, func() error {
+		if err := f(); err != nil {
+			return err
+		}
+		rows, err := c.QueryContext(ctx, "PRAGMA foreign_key_check")
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		if rows.Next() {
+			var table, parent string
+			var rowid sql.NullInt64
+			var fk int
+			if err := rows.Scan(&table, &rowid, &parent, &fk); err != nil {
+				return err
+			}
+			return fmt.Errorf("foreign key check: a row of %s (rowid %d) refers to a missing row of %s", table, rowid.Int64, parent)
+		}
+		return rows.Err()
+	})
 }
 
 func inTx(ctx context.Context, c *sql.Conn, f func() error) error {

@@ -81,7 +81,7 @@ func TestPragmasAndReopen(t *testing.T) {
 	s2.wconn.QueryRowContext(context.Background(), "SELECT MAX(version) FROM schema_version").Scan(&version)
 	s2.wconn.QueryRowContext(context.Background(), "PRAGMA journal_mode").Scan(&mode)
 	s2.wconn.QueryRowContext(context.Background(), "PRAGMA temp_store").Scan(&tempStore)
-	if version != 1 || mode != "wal" || tempStore != 2 {
+	if latest, _ := LatestSchema(); version != latest || mode != "wal" || tempStore != 2 {
 		t.Fatalf("schema version %d, journal mode %q, temp_store %d (2: statement journals in memory)", version, mode, tempStore)
 	}
 	// The read pool cannot write.

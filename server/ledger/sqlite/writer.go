@@ -128,6 +128,16 @@ type preparer interface {
 	PrepareContext(ctx context.Context, query string) (*sql.Stmt, error)
 }
 
+// Transfer keys are found through transfers_key, which starts with the
+// key's last 26 characters (a payment's ULID, time first: migration
+// 0002); the lookup names both of its columns as one row value.
+const (
+	qTransferByKey = "SELECT id, hash, at FROM transfers WHERE (substr(key, -26), key) = (substr(?1, -26), ?1)"
+	qLookup        = `SELECT t.id, t.key, t.kind, t.memo, t.at, p.account, p.amount
+		FROM transfers t JOIN postings p ON p.transfer_id = t.id
+		WHERE (substr(t.key, -26), t.key) = (substr(?1, -26), ?1) ORDER BY p.leg`
+)
+
 func newWriter(ctx context.Context, c preparer) (*writer, error) {
 	w := &writer{}
 	for _, p := range []struct {
@@ -140,12 +150,12 @@ func newWriter(ctx context.Context, c preparer) (*writer, error) {
 		{&w.savepoint, "SAVEPOINT op"},
 		{&w.rollbackTo, "ROLLBACK TO op"},
 		{&w.releaseSP, "RELEASE op"},
-		{&w.transferByKey, "SELECT id, hash, at FROM transfers WHERE key = ?"},
+		{&w.transferByKey, qTransferByKey},
 		// No RETURNING on the money path: SQLite runs a statement with
 		// RETURNING through a temporary table, three to four times the
 		// cost of the statement alone (docs/money-path.md item 7); the
 		// row count and the last rowid say the same.
-		{&w.insTransfer, "INSERT INTO transfers (key, kind, memo, at, hash) VALUES (?, ?, ?, ?, ?) ON CONFLICT (key) DO NOTHING"},
+		{&w.insTransfer, "INSERT INTO transfers (key, kind, memo, at, hash) VALUES (?, ?, ?, ?, ?) ON CONFLICT (substr(key, -26), key) DO NOTHING"},
 		{&w.insPosting, "INSERT INTO postings (transfer_id, leg, account, amount) VALUES (?, ?, ?, ?)"},
 		{&w.insPostings2, "INSERT INTO postings (transfer_id, leg, account, amount) VALUES (?1, 0, ?2, ?3), (?1, 1, ?4, ?5)"},
 		{&w.postingsOf, "SELECT account, amount FROM postings WHERE transfer_id = ? ORDER BY leg"},

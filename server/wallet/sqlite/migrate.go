@@ -59,6 +59,7 @@ var migrations = []migration{
 		_, err := tx.ExecContext(ctx, `ALTER TABLE devices ADD COLUMN revoked_at INTEGER NOT NULL DEFAULT 0`)
 		return err
 	}},
+	{11, "record keys and code marks unique through time-first indexes", timeFirstKeys},
 }
 
 // migrate applies every migration newer than the recorded version, in
@@ -185,6 +186,79 @@ func encryptPersonalData(ctx context.Context, tx *sql.Tx, fc *fieldCipher) error
 			return err
 		}
 		if _, err := tx.ExecContext(ctx, `UPDATE records SET bank_card=?, bank_card_last4=? WHERE id=?`, card, last4(r.card), r.id); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// timeFirstKeys (migration 11) makes record keys and code IDs unique
+// through indexes that start with their time instead of through the
+// columns' own constraints. A sale's key ends with its transaction ID, a
+// ULID whose first ten characters are the time ("T:<terminal>:<ULID>"),
+// and a code ID has its time after the device ("<device>-<unix>-<seq>"):
+// indexed on (tail, key) and (time and sequence, ID), a commit's new rows
+// land at the indexes' right edge instead of in one leaf page per
+// terminal or device — a WAL page fewer for each, for every payment
+// (docs/money-path.md item 7). Two equal keys have equal tails, so both
+// stay exactly as unique as before. SQLite cannot drop a column's UNIQUE
+// or PRIMARY KEY in place: both tables are rebuilt, their rows and record
+// IDs kept and their other indexes made again as they were. No table
+// refers to either.
+func timeFirstKeys(ctx context.Context, tx *sql.Tx, _ *fieldCipher) error {
+	const recordCols = `id, key, kind, user_id, terminal, tx, merchant, amount, channel, bank_code, bank_card,
+		status, code, req_hash, response, qr_seq, created, updated, bank_card_last4, ml`
+	var indexes []string
+	rows, err := tx.QueryContext(ctx, `SELECT sql FROM sqlite_master
+		WHERE type = 'index' AND tbl_name IN ('records', 'seen_codes') AND sql IS NOT NULL ORDER BY name`)
+	if err != nil {
+		return err
+	}
+	for rows.Next() {
+		var q string
+		if err := rows.Scan(&q); err != nil {
+			rows.Close()
+			return err
+		}
+		indexes = append(indexes, q)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	var seq sql.NullInt64 // AUTOINCREMENT's high-water mark: no record ID is ever used twice
+	if err := tx.QueryRowContext(ctx, `SELECT seq FROM sqlite_sequence WHERE name = 'records'`).Scan(&seq); err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return err
+	}
+	steps := []string{
+		`CREATE TABLE records_new (
+	id INTEGER PRIMARY KEY AUTOINCREMENT,
+	key TEXT NOT NULL, kind TEXT NOT NULL, user_id INTEGER NOT NULL,
+	terminal TEXT NOT NULL, tx TEXT NOT NULL, merchant TEXT NOT NULL,
+	amount INTEGER NOT NULL, channel TEXT NOT NULL, bank_code TEXT NOT NULL, bank_card TEXT NOT NULL,
+	status TEXT NOT NULL, code TEXT NOT NULL, req_hash TEXT NOT NULL, response BLOB,
+	qr_seq INTEGER NOT NULL DEFAULT 0, created INTEGER NOT NULL, updated INTEGER NOT NULL,
+	bank_card_last4 TEXT NOT NULL DEFAULT '', ml INTEGER NOT NULL DEFAULT 0)`,
+		`INSERT INTO records_new (` + recordCols + `) SELECT ` + recordCols + ` FROM records ORDER BY id`,
+		`DROP TABLE records`,
+		`ALTER TABLE records_new RENAME TO records`,
+		`CREATE UNIQUE INDEX records_key ON records(substr(key, -26), key)`,
+		`CREATE TABLE seen_codes_new (id TEXT NOT NULL, owner TEXT NOT NULL, expires INTEGER NOT NULL)`,
+		`INSERT INTO seen_codes_new (id, owner, expires) SELECT id, owner, expires FROM seen_codes`,
+		`DROP TABLE seen_codes`,
+		`ALTER TABLE seen_codes_new RENAME TO seen_codes`,
+		`CREATE UNIQUE INDEX seen_codes_id ON seen_codes(substr(id, instr(id, '-') + 1), id)`,
+	}
+	for _, q := range append(steps, indexes...) {
+		if _, err := tx.ExecContext(ctx, q); err != nil {
+			return fmt.Errorf("%.60s: %w", q, err)
+		}
+	}
+	if seq.Valid {
+		if _, err := tx.ExecContext(ctx, `DELETE FROM sqlite_sequence WHERE name = 'records'`); err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO sqlite_sequence (name, seq) SELECT 'records', MAX(?, COALESCE(MAX(id), 0)) FROM records`, seq.Int64); err != nil {
 			return err
 		}
 	}

@@ -85,17 +85,25 @@ const (
 	// case, and no RETURNING on the money path: SQLite runs a statement
 	// with RETURNING through a temporary table, three to four times the
 	// cost of the statement alone (docs/money-path.md item 7).
+	//
+	// Code IDs ("<device>-<unix time>-<seq>") and record keys (a sale's
+	// ends with its ULID, time first) are unique through indexes that start
+	// with their time (migration 11): a commit's new marks and records land
+	// at the indexes' right edge, not in one leaf page per device or
+	// terminal. A lookup names both of the index's columns as one row value:
+	// with "key=?" beside the time SQLite would fold the time into a
+	// constant and scan the table.
 	qSeenInsert = `INSERT INTO seen_codes (id, owner, expires) VALUES (?1,?2,?3)
-		ON CONFLICT(id) DO UPDATE SET owner=excluded.owner, expires=excluded.expires WHERE seen_codes.expires < ?4`
-	qSeenOwner = `SELECT owner FROM seen_codes WHERE id=?`
+		ON CONFLICT(substr(id, instr(id, '-') + 1), id) DO UPDATE SET owner=excluded.owner, expires=excluded.expires WHERE seen_codes.expires < ?4`
+	qSeenOwner = `SELECT owner FROM seen_codes WHERE (substr(id, instr(id, '-') + 1), id) = (substr(?1, instr(?1, '-') + 1), ?1)`
 	// qRecordInsert adds a record not written before (its ID from the row
 	// count and the last rowid); a key already there is rewritten by
 	// qRecordRewrite, which is rare and may keep RETURNING.
 	qRecordInsert = `INSERT INTO records (key, kind, user_id, terminal, tx, merchant, amount, channel, bank_code, bank_card,
 		bank_card_last4, status, code, req_hash, response, qr_seq, created, updated) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)
-		ON CONFLICT(key) DO NOTHING`
+		ON CONFLICT(substr(key, -26), key) DO NOTHING`
 	qRecordRewrite = `UPDATE records SET kind=?, user_id=?, amount=?, channel=?, bank_code=?, bank_card=?, bank_card_last4=?,
-		status=?, code=?, response=?, qr_seq=?, updated=? WHERE key=? RETURNING id`
+		status=?, code=?, response=?, qr_seq=?, updated=?12 WHERE (substr(key, -26), key) = (substr(?13, -26), ?13) RETURNING id`
 	// qRecordUpdate updates a record the store has written before (its ID
 	// known) with what a later step may change. It names only those
 	// columns, so SQLite leaves the indexes on the others alone.
@@ -105,12 +113,20 @@ const (
 	// read by PaidBetween and inside PutIntent's write. ORs, not IN lists:
 	// SQLite builds a table for each IN list on every run. Offline payments
 	// count whatever funded them (their created is the till's time).
-	qRecordFinish = `UPDATE records SET amount=?, channel=?, status=?, code=?, response=?, updated=? WHERE key=? AND status='processing'`
-	qPaidBetween  = `SELECT COALESCE(SUM(amount), 0) FROM records WHERE user_id=? AND created>=? AND created<?
+	qRecordFinish = `UPDATE records SET amount=?, channel=?, status=?, code=?, response=?, updated=?6
+		WHERE (substr(key, -26), key) = (substr(?7, -26), ?7) AND status='processing'`
+	qPaidBetween = `SELECT COALESCE(SUM(amount), 0) FROM records WHERE user_id=? AND created>=? AND created<?
 		AND (((kind='payment' OR kind='scan_pay' OR kind='shower') AND (status='approved' OR status='processing' OR status='pending')
 				AND (channel='balance' OR channel='bank_card'))
 			OR (kind='shower' AND status='held')
 			OR (kind='offline' AND (status='approved' OR status='processing')))`
+)
+
+// A record by its key (through records_key, as the statements above), to
+// read and to set a shower's litres.
+const (
+	qRecordByKey = `SELECT ` + recordCols + ` FROM records WHERE (substr(key, -26), key) = (substr(?1, -26), ?1)`
+	qRecordML    = `UPDATE records SET ml=?1 WHERE (substr(key, -26), key) = (substr(?2, -26), ?2) AND kind='shower'`
 )
 
 var hotWrites = []string{qBegin, qCommit, qSavepoint, qRollbackTo, qRelease, qSeenExpire, qSeenInsert, qSeenOwner, qRecordInsert, qRecordUpdate, qRecordFinish, qPaidBetween}

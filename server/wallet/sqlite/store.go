@@ -694,7 +694,7 @@ func (s *Store) scanRecord(row interface{ Scan(...any) error }) (*wallet.Record,
 
 // Record implements wallet.Store.
 func (s *Store) Record(ctx context.Context, key string) (*wallet.Record, error) {
-	r, err := s.scanRecord(s.queryRow(ctx, `SELECT `+recordCols+` FROM records WHERE key=?`, key))
+	r, err := s.scanRecord(s.queryRow(ctx, qRecordByKey, key))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, nil
 	}
@@ -923,7 +923,7 @@ func (s *Store) RecordsBetween(ctx context.Context, user uint32, from, to time.T
 func (s *Store) SetRecordML(ctx context.Context, key string, ml int64) error {
 	var n int64
 	err := s.writePlain(ctx, func(tx writeTx) error {
-		r, err := tx.ExecContext(ctx, `UPDATE records SET ml=? WHERE key=? AND kind='shower'`, ml, key)
+		r, err := tx.ExecContext(ctx, qRecordML, ml, key)
 		if err != nil {
 			return err
 		}
