@@ -274,7 +274,7 @@ func Open(o Options) (*Main, error) {
 	if err != nil {
 		return nil, err
 	}
-	st, err := openStores(cfg, o.Data, fieldKey)
+	st, err := openStores(cfg, o.Data, fieldKey, func(msg string) { o.Log.Info(msg) })
 	if err != nil {
 		return nil, err
 	}

@@ -100,10 +100,12 @@ type stores struct {
 
 // openStores opens the wallet store and the ledger named by the config:
 // SQLite files in data, or PostgreSQL. fieldKey encrypts the wallet's
-// personal data in either.
-func openStores(cfg FileConfig, data string, fieldKey []byte) (stores, error) {
+// personal data in either. progress is told of each SQLite schema
+// migration as it runs (a table rebuilt on a release's first start takes
+// about ten seconds a million rows).
+func openStores(cfg FileConfig, data string, fieldKey []byte, progress func(string)) (stores, error) {
 	if cfg.Database == "" {
-		return openSQLite(cfg, data, fieldKey)
+		return openSQLite(cfg, data, fieldKey, progress)
 	}
 	dsn := withConnectTimeout(cfg.Database)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
@@ -135,7 +137,7 @@ func openStores(cfg FileConfig, data string, fieldKey []byte) (stores, error) {
 
 // openSQLite opens the data folder's SQLite stores: the ledger inside
 // wallet.db, or in ledger.db for a folder from the first release.
-func openSQLite(cfg FileConfig, data string, fieldKey []byte) (stores, error) {
+func openSQLite(cfg FileConfig, data string, fieldKey []byte, progress func(string)) (stores, error) {
 	walletPath, ledgerPath := filepath.Join(data, "wallet.db"), filepath.Join(data, "ledger.db")
 	twoFiles, err := sqliteLayout(walletPath, ledgerPath)
 	if err != nil {
@@ -150,15 +152,15 @@ func openSQLite(cfg FileConfig, data string, fieldKey []byte) (stores, error) {
 			return stores{}, fmt.Errorf("data folder: %w", err)
 		}
 	}
-	w, err := walletsqlite.Open(walletPath, walletsqlite.WithFieldKey(fieldKey), walletsqlite.WithMaxBatch(cfg.MaxBatch))
+	w, err := walletsqlite.Open(walletPath, walletsqlite.WithFieldKey(fieldKey), walletsqlite.WithMaxBatch(cfg.MaxBatch), walletsqlite.WithProgress(progress))
 	if err != nil {
 		return stores{}, err
 	}
 	var l *ledgersqlite.Store
 	if twoFiles {
-		l, err = ledgersqlite.Open(ledgerPath, ledgersqlite.Options{MaxBatch: cfg.MaxBatch})
+		l, err = ledgersqlite.Open(ledgerPath, ledgersqlite.Options{MaxBatch: cfg.MaxBatch, Progress: progress})
 	} else {
-		l, err = w.OpenLedger(ledgersqlite.Options{})
+		l, err = w.OpenLedger(ledgersqlite.Options{Progress: progress})
 	}
 	if err != nil {
 		w.Close()

@@ -63,6 +63,10 @@ type Options struct {
 	// BusyTimeout is how long a connection waits for another process's
 	// lock (default 5 s).
 	BusyTimeout time.Duration
+	// Progress, if not nil, is told of each schema migration Open or
+	// OpenIn applies, before and after (one that rebuilds a table takes
+	// seconds a million rows).
+	Progress func(msg string)
 
 	// beforeCommit, for tests, runs on the writer's connection just before
 	// COMMIT; an error from it fails the batch.
@@ -175,7 +179,7 @@ func OpenIn(h Host, opt Options) (*Store, error) {
 		}
 		return nil, fmt.Errorf("ledger/sqlite: open in %s: %w", s.path, err)
 	}
-	if err := migrate(ctx, h.WriterConn(), VersionTable); err != nil {
+	if err := migrate(ctx, h.WriterConn(), VersionTable, opt.Progress); err != nil {
 		return fail(err)
 	}
 	var err error
@@ -253,7 +257,7 @@ func Open(path string, opt Options) (*Store, error) {
 	if err := checkPragmas(ctx, s.wconn); err != nil {
 		return fail(err)
 	}
-	if err := migrate(ctx, s.wconn, "schema_version"); err != nil {
+	if err := migrate(ctx, s.wconn, "schema_version", opt.Progress); err != nil {
 		return fail(err)
 	}
 	// Each transfer of a batch runs in its own savepoint, whose statement
@@ -298,8 +302,9 @@ func checkPragmas(ctx context.Context, c *sql.Conn) error {
 }
 
 // migrate applies every embedded migration newer than the schema version
-// recorded in table, each in its own transaction.
-func migrate(ctx context.Context, c *sql.Conn, table string) error {
+// recorded in table, each in its own transaction, telling progress (if not
+// nil) as it goes on a database made by an earlier release.
+func migrate(ctx context.Context, c *sql.Conn, table string, progress func(string)) error {
 	if _, err := c.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS `+table+` (
 		version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)`); err != nil {
 		return fmt.Errorf("create %s: %w", table, err)
@@ -315,6 +320,9 @@ func migrate(ctx context.Context, c *sql.Conn, table string) error {
 	if len(list) > 0 && have > list[len(list)-1].Version {
 		return fmt.Errorf("schema version %d is newer than this program's %d", have, list[len(list)-1].Version)
 	}
+	if have == 0 {
+		progress = nil // a new database: nothing to wait for
+	}
 	for _, m := range list {
 		if m.Version <= have {
 			continue
@@ -322,6 +330,10 @@ func migrate(ctx context.Context, c *sql.Conn, table string) error {
 		body, err := migrations.ReadFile(m.Path)
 		if err != nil {
 			return err
+		}
+		start := time.Now()
+		if progress != nil {
+			progress("ledger schema migration " + path.Base(m.Path))
 		}
 		if err := migrateOne(ctx, c, func() error {
 			if _, err := c.ExecContext(ctx, string(body)); err != nil {
@@ -331,6 +343,9 @@ func migrate(ctx context.Context, c *sql.Conn, table string) error {
 			return err
 		}); err != nil {
 			return fmt.Errorf("migration %s: %w", path.Base(m.Path), err)
+		}
+		if progress != nil {
+			progress(fmt.Sprintf("ledger schema migration %s done in %s", path.Base(m.Path), time.Since(start).Round(time.Millisecond)))
 		}
 	}
 	return nil

@@ -63,9 +63,10 @@ var migrations = []migration{
 }
 
 // migrate applies every migration newer than the recorded version, in
-// version order, and reports whether any ran. Versions are reserved per line
-// of work, so the list may have gaps and be merged out of order.
-func migrate(ctx context.Context, db *sql.DB, fc *fieldCipher) (bool, error) {
+// version order, and reports whether any ran (to progress, if not nil, as
+// it goes on a database made by an earlier release). Versions are reserved per line of work, so the list may have
+// gaps and be merged out of order.
+func migrate(ctx context.Context, db *sql.DB, fc *fieldCipher, progress func(string)) (bool, error) {
 	migrations := slices.SortedFunc(slices.Values(migrations), func(a, b migration) int { return a.version - b.version })
 	for i := 1; i < len(migrations); i++ {
 		if migrations[i].version == migrations[i-1].version {
@@ -83,10 +84,21 @@ func migrate(ctx context.Context, db *sql.DB, fc *fieldCipher) (bool, error) {
 	if last := migrations[len(migrations)-1].version; have > last {
 		return false, fmt.Errorf("schema version %d is newer than this program's %d", have, last)
 	}
+	var made int // a database with records: an earlier release's, maybe from before schema_version
+	if err := db.QueryRowContext(ctx, `SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'records'`).Scan(&made); err != nil {
+		return false, fmt.Errorf("read schema: %w", err)
+	}
+	if made == 0 {
+		progress = nil // a new database: nothing to wait for
+	}
 	ran := false
 	for _, m := range migrations {
 		if m.version <= have {
 			continue
+		}
+		start := time.Now()
+		if progress != nil {
+			progress(fmt.Sprintf("wallet.db: schema migration %d (%s)", m.version, m.name))
 		}
 		tx, err := db.BeginTx(ctx, nil)
 		if err != nil {
@@ -103,6 +115,9 @@ func migrate(ctx context.Context, db *sql.DB, fc *fieldCipher) (bool, error) {
 		}
 		if err := tx.Commit(); err != nil {
 			return ran, fmt.Errorf("migration %d: commit: %w", m.version, err)
+		}
+		if progress != nil {
+			progress(fmt.Sprintf("wallet.db: schema migration %d done in %s", m.version, time.Since(start).Round(time.Millisecond)))
 		}
 		ran = true
 	}
