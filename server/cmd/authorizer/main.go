@@ -40,9 +40,7 @@ import (
 	"text/tabwriter"
 
 	"campuspay/protocol"
-	ledgersqlite "campuspay/server/ledger/sqlite"
 	"campuspay/server/wallet"
-	walletsqlite "campuspay/server/wallet/sqlite"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -314,19 +312,20 @@ func (c *cli) serve(args []string) int {
 var defaultProcs = runtime.GOMAXPROCS(0)
 
 // sqliteProcs is GOMAXPROCS for serve on SQLite: the CPUs Go would use,
-// plus one for each connection that may be inside SQLite at once (the
-// wallet store's and the ledger's, writer and readers). Every SQLite
-// statement is a cgo call; one that lasts past a few tens of
-// microseconds (a commit's fsync, a page read) loses its P to the run
-// queue, and coming back it waits for a free one behind every runnable
-// goroutine — at a lunch rush hundreds of them (the runtime's
-// scheduling latency under a closed-loop load: p90 12.6 ms, p99 29 ms).
-// With a P for each connection, the one coming back from SQLite finds a
-// free P, and the OS shares the cores among the threads: a lower p99 at
-// half load and more payments per second in a closed loop on a 2-core
-// box (docs/money-path.md, Sizing).
+// plus two. Every SQLite statement is a cgo call; one that lasts past a
+// few tens of microseconds (a commit's fsync, a page read) loses its P to
+// the run queue, and coming back it waits for a free one behind every
+// runnable goroutine — at a lunch rush hundreds of them (the runtime's
+// scheduling latency under a closed-loop load: p90 12.6 ms, p99 29 ms
+// with the CPUs alone). Two spare Ps let the writer back from its commit
+// and a read back from a page find one free. One P for each connection
+// into SQLite (ten) was the rule until measured against two: as many
+// payments a second in a closed loop, but idle Ps make the runtime wake a
+// sleeping thread for almost every goroutine made runnable, a context
+// switch each, and at half load p99 was higher in three pairs of three
+// (docs/money-path.md, Sizing).
 func sqliteProcs(cpus int) int {
-	return cpus + walletsqlite.Conns + ledgersqlite.Conns
+	return cpus + 2
 }
 
 func (c *cli) rosterImport(args []string) int {

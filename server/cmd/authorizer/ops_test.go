@@ -283,8 +283,8 @@ func TestOpsEndpoints(t *testing.T) {
 	}
 	body, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	// On SQLite, a P for each connection into it beside the CPUs (unless
-	// the environment says GOMAXPROCS).
+	// On SQLite, two Ps beside the CPUs (unless the environment says
+	// GOMAXPROCS).
 	if os.Getenv("GOMAXPROCS") == "" {
 		want := fmt.Sprintf("go_sched_gomaxprocs_threads %d\n", sqliteProcs(defaultProcs))
 		if !bytes.Contains(body, []byte(want)) {

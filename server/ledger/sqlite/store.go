@@ -147,11 +147,6 @@ type Tx interface {
 // otherwise.
 const DefaultReadConns = 4
 
-// Conns is how many connections a Store with the default options has to
-// SQLite, each of which may be inside a call into it at any moment: its
-// writer's (a ledger.db's own; inside a host, the host's) and its readers'.
-const Conns = 1 + DefaultReadConns
-
 // VersionTable is where a ledger inside a host's database records its
 // migrations (the host keeps schema_version).
 const VersionTable = "ledger_schema_version"

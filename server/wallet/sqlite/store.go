@@ -39,10 +39,6 @@ const walCheckpointPages = 10000
 // readConns is the size of the read-only connection pool.
 const readConns = 4
 
-// Conns is how many connections a Store has to SQLite, each of which may
-// be inside a call into it at any moment: the writer's and the readers'.
-const Conns = 1 + readConns
-
 const schema = `
 CREATE TABLE IF NOT EXISTS users (
 	id INTEGER PRIMARY KEY AUTOINCREMENT,
