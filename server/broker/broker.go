@@ -128,11 +128,16 @@ func (b *Broker) ClientsConnected() int64 { return atomic.LoadInt64(&b.srv.Info.
 // mochi v2.7.9's Close can deadlock when a client detaches at that moment
 // (Clients.GetByListener takes its read lock twice, and the detaching
 // client's Delete, waiting for the write lock, blocks the second), so
-// Close waits for it at most closeWait and leaves the rest to the
-// process's exit.
+// Close closes the listeners first, disconnecting their clients from one
+// copy of the client list (closeListeners): mochi's Close then finds
+// every listener closed and skips its own sweep. It still waits for mochi
+// at most closeWait and leaves the rest to the process's exit.
 func (b *Broker) Close() error {
 	done := make(chan error, 1)
-	go func() { done <- b.srv.Close() }()
+	go func() {
+		closeListeners(b.srv)
+		done <- b.srv.Close()
+	}()
 	t := time.NewTimer(closeWait)
 	defer t.Stop()
 	select {
@@ -148,6 +153,20 @@ func (b *Broker) Close() error {
 
 // closeWait bounds Close.
 const closeWait = 5 * time.Second
+
+// closeListeners closes srv's listeners and disconnects each one's
+// clients, listed with one read lock (Clients.GetAll copies the list), not
+// two. A listener closes its clients once, so srv.Close afterwards does
+// not sweep them again.
+func closeListeners(srv *mqtt.Server) {
+	srv.Listeners.CloseAll(func(id string) {
+		for _, cl := range srv.Clients.GetAll() {
+			if cl.Net.Listener == id && !cl.Closed() {
+				_ = srv.DisconnectClient(cl, packets.ErrServerShuttingDown)
+			}
+		}
+	})
+}
 
 // accessHook authenticates clients and enforces the ACL.
 type accessHook struct {

@@ -3,6 +3,7 @@ package broker_test
 import (
 	"bytes"
 	"crypto/tls"
+	"io"
 	"log/slog"
 	"os"
 	"os/exec"
@@ -486,5 +487,40 @@ func TestNoSessionTakeover(t *testing.T) {
 				t.Fatal("T2 received nothing")
 			}
 		})
+	}
+}
+
+// Close disconnects the clients still connected and returns, also while
+// others detach at the same moment: mochi's own Close could deadlock then
+// (its client sweep takes the clients' read lock twice, and a detaching
+// client's delete waits for the write lock between the two), and Close
+// would give up after its bound with an error.
+func TestCloseWhileClientsDetach(t *testing.T) {
+	for round := range 10 {
+		b, err := broker.New(broker.Config{Addr: "127.0.0.1:0", Authenticate: authenticate, Services: []broker.Credential{service},
+			Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+		if err != nil {
+			t.Fatal(err)
+		}
+		url := "tcp://" + b.Addr()
+		lost := make(chan struct{})
+		if _, _, err := connectWithLost(t, url, "T1", lost); err != nil {
+			t.Fatal(err)
+		}
+		t2, _ := mustConnect(t, url, "T2")
+		svc, _ := mustConnect(t, url, service.User)
+		var wg sync.WaitGroup
+		for _, c := range []paho.Client{t2, svc} {
+			wg.Go(func() { c.Disconnect(0) })
+		}
+		if err := b.Close(); err != nil {
+			t.Fatalf("round %d: close: %v", round, err)
+		}
+		wg.Wait()
+		select {
+		case <-lost:
+		case <-time.After(10 * time.Second):
+			t.Fatalf("round %d: T1 still connected after Close", round)
+		}
 	}
 }

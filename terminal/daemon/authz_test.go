@@ -37,6 +37,24 @@ func startBroker(t *testing.T) string {
 	return addr
 }
 
+// closeMochi closes s. mochi v2.7.9's Close can deadlock when a client
+// detaches at that moment (Clients.GetByListener takes its read lock
+// twice, and the client's Delete, waiting for the write lock, blocks the
+// second: a killed daemon's connection ending as the test closes the
+// broker). So the listeners are closed first, their clients disconnected
+// from one copy of the list; Close then finds them closed and skips its
+// own sweep (as server/broker's Close does).
+func closeMochi(s *mqtt.Server) {
+	s.Listeners.CloseAll(func(id string) {
+		for _, cl := range s.Clients.GetAll() {
+			if cl.Net.Listener == id && !cl.Closed() {
+				_ = s.DisconnectClient(cl, packets.ErrServerShuttingDown)
+			}
+		}
+	})
+	s.Close()
+}
+
 // startBrokerAt starts a broker on addr; stop (idempotent) simulates an
 // outage.
 func startBrokerAt(t *testing.T, addr string) (stop func(), _ string) {
@@ -53,7 +71,7 @@ func startBrokerAt(t *testing.T, addr string) (stop func(), _ string) {
 		t.Fatal(err)
 	}
 	var once sync.Once
-	stop = func() { once.Do(func() { s.Close() }) }
+	stop = func() { once.Do(func() { closeMochi(s) }) }
 	t.Cleanup(stop)
 	return stop, l.Address()
 }
