@@ -274,7 +274,16 @@ func Open(o Options) (*Main, error) {
 	if err != nil {
 		return nil, err
 	}
-	st, err := openStores(cfg, o.Data, fieldKey, func(msg string) { o.Log.Info(msg) })
+	// A migration that rebuilds a table can outlast systemd's start
+	// timeout (90 s unless the unit says otherwise): from the first one on,
+	// the start is extended until the stores are open.
+	var migrating sync.Once
+	opened := make(chan struct{})
+	st, err := openStores(cfg, o.Data, fieldKey, func(msg string) {
+		o.Log.Info(msg)
+		migrating.Do(func() { go extendStart(opened, o.Log) })
+	})
+	close(opened)
 	if err != nil {
 		return nil, err
 	}

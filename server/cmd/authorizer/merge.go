@@ -99,7 +99,7 @@ func mergeLedger(ctx context.Context, data string, key []byte, progress func(str
 	if fi, err := os.Stat(walletPath); err != nil || fi.Size() == 0 {
 		return "", ledger.Report{}, errors.New("ledger merge: this data folder has no wallet.db")
 	}
-	old, err := ledgersqlite.Open(ledgerPath, ledgersqlite.Options{})
+	old, err := ledgersqlite.Open(ledgerPath, ledgersqlite.Options{Progress: progress})
 	if err != nil {
 		return "", ledger.Report{}, fmt.Errorf("ledger merge: %w", err)
 	}
@@ -119,7 +119,7 @@ func mergeLedger(ctx context.Context, data string, key []byte, progress func(str
 	// The ledger's tables inside wallet.db (made by its migrations), then
 	// what they hold: nothing (copy), or exactly ledger.db's (a merge that
 	// stopped after its commit).
-	inside, err := checkInside(ctx, walletPath, key)
+	inside, err := checkInside(ctx, walletPath, key, progress)
 	if err != nil {
 		return "", ledger.Report{}, err
 	}
@@ -133,7 +133,7 @@ func mergeLedger(ctx context.Context, data string, key []byte, progress func(str
 	default:
 		return "", ledger.Report{}, errors.New("ledger merge: wallet.db already holds another ledger: nothing moved")
 	}
-	after, err := checkInside(ctx, walletPath, key)
+	after, err := checkInside(ctx, walletPath, key, progress)
 	if err != nil {
 		return "", ledger.Report{}, err
 	}
@@ -155,13 +155,13 @@ func mergeLedger(ctx context.Context, data string, key []byte, progress func(str
 
 // checkInside opens wallet.db with the ledger inside (its tables made if
 // missing) and checks that ledger.
-func checkInside(ctx context.Context, walletPath string, key []byte) (ledger.Report, error) {
-	w, err := walletsqlite.Open(walletPath, walletsqlite.WithFieldKey(key))
+func checkInside(ctx context.Context, walletPath string, key []byte, progress func(string)) (ledger.Report, error) {
+	w, err := walletsqlite.Open(walletPath, walletsqlite.WithFieldKey(key), walletsqlite.WithProgress(progress))
 	if err != nil {
 		return ledger.Report{}, fmt.Errorf("ledger merge: %w", err)
 	}
 	defer w.Close()
-	l, err := w.OpenLedger(ledgersqlite.Options{})
+	l, err := w.OpenLedger(ledgersqlite.Options{Progress: progress})
 	if err != nil {
 		return ledger.Report{}, fmt.Errorf("ledger merge: %w", err)
 	}

@@ -298,6 +298,27 @@ func (n notifier) notify(state string) {
 	}
 }
 
+// extendStartBy is how much start time each EXTEND_TIMEOUT_USEC asks for;
+// extendStart sends one every third of it.
+const extendStartBy = 30 * time.Second
+
+// extendStart asks systemd for extendStartBy more start time, again and
+// again, until done is closed: a schema migration runs before READY=1.
+// Without $NOTIFY_SOCKET it does nothing.
+func extendStart(done <-chan struct{}, log *slog.Logger) {
+	n := notifier{log: log}
+	t := time.NewTicker(extendStartBy / 3)
+	defer t.Stop()
+	for {
+		n.notify(fmt.Sprintf("EXTEND_TIMEOUT_USEC=%d", extendStartBy.Microseconds()))
+		select {
+		case <-done:
+			return
+		case <-t.C:
+		}
+	}
+}
+
 // run sends READY=1 and feeds the watchdog until ctx ends.
 func (n notifier) run(ctx context.Context) {
 	n.notify(sddaemon.SdNotifyReady)

@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -505,4 +506,27 @@ func TestExampleConfigValidates(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "2 problem(s)") || !strings.Contains(err.Error(), "CAMPUSPAY_WECHAT_API_KEY; WeChat payment codes") {
 		t.Fatalf("served without secrets: %v", err)
 	}
+}
+
+// While a migration runs (before READY=1), systemd is asked for more start
+// time, again until the stores are open.
+func TestExtendStartDuringMigrations(t *testing.T) {
+	sock := filepath.Join(t.TempDir(), "notify.sock")
+	conn, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: sock, Net: "unixgram"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	t.Setenv("NOTIFY_SOCKET", sock)
+	done := make(chan struct{})
+	stopped := make(chan struct{})
+	go func() { extendStart(done, slog.New(slog.NewTextHandler(io.Discard, nil))); close(stopped) }()
+	buf := make([]byte, 512)
+	conn.SetReadDeadline(time.Now().Add(30 * time.Second))
+	n, err := conn.Read(buf)
+	if want := "EXTEND_TIMEOUT_USEC=30000000"; err != nil || string(buf[:n]) != want {
+		t.Fatalf("got %q, %v; want %s", buf[:n], err, want)
+	}
+	close(done)
+	<-stopped
 }

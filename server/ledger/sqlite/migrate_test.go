@@ -35,21 +35,7 @@ func TestMigrateTimeFirstKeys(t *testing.T) {
 		t.Fatal(err)
 	}
 	ids[ledger.CaptureKey("shower-1")] = 0
-	// Back to schema 1's transfers table, as a first-release ledger.db has it.
-	for _, q := range []string{
-		"PRAGMA foreign_keys = OFF",
-		`CREATE TABLE transfers_v1 (id INTEGER PRIMARY KEY, key TEXT NOT NULL UNIQUE, kind TEXT NOT NULL,
-			memo TEXT NOT NULL, at INTEGER NOT NULL, hash BLOB NOT NULL)`,
-		"INSERT INTO transfers_v1 SELECT id, key, kind, memo, at, hash FROM transfers",
-		"DROP TABLE transfers",
-		"ALTER TABLE transfers_v1 RENAME TO transfers",
-		"DELETE FROM schema_version WHERE version > 1",
-		"PRAGMA foreign_keys = ON",
-	} {
-		if _, err := s.wconn.ExecContext(ctx, q); err != nil {
-			t.Fatalf("%s: %v", q, err)
-		}
-	}
+	downgradeToV1(t, s)
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -88,6 +74,44 @@ func TestMigrateTimeFirstKeys(t *testing.T) {
 		t.Fatal("the table took a second row under a used key")
 	}
 	ledgertest.RequireOK(t, s)
+}
+
+// downgradeToV1 gives s's file schema 1's transfers table, as a
+// first-release ledger.db has it.
+func downgradeToV1(t *testing.T, s *Store, extra ...string) {
+	t.Helper()
+	for _, q := range append([]string{
+		"PRAGMA foreign_keys = OFF",
+		`CREATE TABLE transfers_v1 (id INTEGER PRIMARY KEY, key TEXT NOT NULL UNIQUE, kind TEXT NOT NULL,
+			memo TEXT NOT NULL, at INTEGER NOT NULL, hash BLOB NOT NULL)`,
+		"INSERT INTO transfers_v1 SELECT id, key, kind, memo, at, hash FROM transfers",
+		"DROP TABLE transfers",
+		"ALTER TABLE transfers_v1 RENAME TO transfers",
+		"DELETE FROM schema_version WHERE version > 1",
+	}, append(extra, "PRAGMA foreign_keys = ON")...) {
+		if _, err := s.wconn.ExecContext(context.Background(), q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+}
+
+// A migration that would leave a posting without its transfer is undone:
+// the ledger refuses to open rather than run on a broken schema.
+func TestMigrationChecksForeignKeys(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "ledger.db")
+	s, err := Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustPost(t, s, pay("a", "bank:CCB", "wallet:1", 100))
+	downgradeToV1(t, s, "INSERT INTO postings (transfer_id, leg, account, amount) VALUES (999, 0, 'wallet:1', 1)")
+	s.Close()
+	if s, err := Open(path, Options{}); err == nil || !strings.Contains(err.Error(), "foreign key check: a row of postings") {
+		if err == nil {
+			s.Close()
+		}
+		t.Fatalf("open over a dangling posting: %v", err)
+	}
 }
 
 // Every lookup of a transfer by its key goes through transfers_key: a

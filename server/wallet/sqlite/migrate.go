@@ -64,7 +64,7 @@ var migrations = []migration{
 
 // migrate applies every migration newer than the recorded version, in
 // version order, and reports whether any ran (to progress, if not nil, as
-// it goes on a database made by an earlier release). Versions are reserved per line of work, so the list may have
+// it goes). Versions are reserved per line of work, so the list may have
 // gaps and be merged out of order.
 func migrate(ctx context.Context, db *sql.DB, fc *fieldCipher, progress func(string)) (bool, error) {
 	migrations := slices.SortedFunc(slices.Values(migrations), func(a, b migration) int { return a.version - b.version })
@@ -83,13 +83,6 @@ func migrate(ctx context.Context, db *sql.DB, fc *fieldCipher, progress func(str
 	}
 	if last := migrations[len(migrations)-1].version; have > last {
 		return false, fmt.Errorf("schema version %d is newer than this program's %d", have, last)
-	}
-	var made int // a database with records: an earlier release's, maybe from before schema_version
-	if err := db.QueryRowContext(ctx, `SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'records'`).Scan(&made); err != nil {
-		return false, fmt.Errorf("read schema: %w", err)
-	}
-	if made == 0 {
-		progress = nil // a new database: nothing to wait for
 	}
 	ran := false
 	for _, m := range migrations {
@@ -205,6 +198,17 @@ func encryptPersonalData(ctx context.Context, tx *sql.Tx, fc *fieldCipher) error
 		}
 	}
 	return nil
+}
+
+// madeBefore tells whether db holds the wallet's tables already (made by
+// an earlier release, maybe from before schema_version), not a new file
+// whose migrations are instant.
+func madeBefore(ctx context.Context, db *sql.DB) (bool, error) {
+	var n int
+	if err := db.QueryRowContext(ctx, `SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'records'`).Scan(&n); err != nil {
+		return false, fmt.Errorf("read schema: %w", err)
+	}
+	return n > 0, nil
 }
 
 // timeFirstKeys (migration 11) makes record keys and code IDs unique

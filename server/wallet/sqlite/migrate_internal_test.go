@@ -3,12 +3,15 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"campuspay/server/ledger"
+	ledgersqlite "campuspay/server/ledger/sqlite"
 	"campuspay/server/wallet"
 )
 
@@ -37,6 +40,18 @@ func TestMigrateTimeFirstKeys(t *testing.T) {
 			t.Fatalf("intent %s: owner %q, %v", key, owner, err)
 		}
 		ids[key] = r.ID
+	}
+	// The ledger inside, with a payment's transfer (its migration 0002,
+	// on the wallet writer's connection, is tested here too).
+	led, err := s.OpenLedger(ledgersqlite.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sale := ledger.Transfer{Key: "pay:T:pos-1:01KBX5T0000000000000000001", Kind: "payment", At: t0,
+		Postings: []ledger.Posting{{Account: "bank:CCB", Amount: -100}, {Account: "merchant:m1", Amount: 100}}}
+	posted, err := led.Post(ctx, sale)
+	if err != nil {
+		t.Fatal(err)
 	}
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
@@ -71,6 +86,14 @@ func TestMigrateTimeFirstKeys(t *testing.T) {
 		`ALTER TABLE seen_codes_v10 RENAME TO seen_codes`,
 		`CREATE INDEX seen_codes_expires ON seen_codes(expires)`,
 		`DELETE FROM schema_version WHERE version > 10`,
+		`PRAGMA foreign_keys = OFF`,
+		`CREATE TABLE transfers_v1 (id INTEGER PRIMARY KEY, key TEXT NOT NULL UNIQUE, kind TEXT NOT NULL,
+			memo TEXT NOT NULL, at INTEGER NOT NULL, hash BLOB NOT NULL)`,
+		`INSERT INTO transfers_v1 SELECT id, key, kind, memo, at, hash FROM transfers`,
+		`DROP TABLE transfers`,
+		`ALTER TABLE transfers_v1 RENAME TO transfers`,
+		`DELETE FROM ` + ledgersqlite.VersionTable + ` WHERE version > 1`,
+		`PRAGMA foreign_keys = ON`,
 	} {
 		if _, err := db.ExecContext(ctx, q); err != nil {
 			t.Fatalf("%s: %v", q, err)
@@ -83,6 +106,25 @@ func TestMigrateTimeFirstKeys(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
+	if led, err = s.OpenLedger(ledgersqlite.Options{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, r, found, err := led.Lookup(ctx, sale.Key); err != nil || !found || r.ID != posted.ID {
+		t.Fatalf("the sale's transfer after the migration: found %v, %+v, %v", found, r, err)
+	}
+	if _, err := led.Post(ctx, ledger.Transfer{Key: sale.Key, Kind: "payment", At: t0,
+		Postings: []ledger.Posting{{Account: "bank:CCB", Amount: -1}, {Account: "merchant:m1", Amount: 1}}}); !errors.Is(err, ledger.ErrKeyConflict) {
+		t.Fatalf("another transfer under the sale's key: %v", err)
+	}
+	if rep, err := led.Check(ctx); err != nil || !rep.OK() {
+		t.Fatalf("ledger check after the migration: %+v %v", rep, err)
+	}
+	var fk, ledgerVersion int
+	s.wconn.QueryRowContext(ctx, `PRAGMA foreign_keys`).Scan(&fk)
+	s.wconn.QueryRowContext(ctx, `SELECT MAX(version) FROM `+ledgersqlite.VersionTable).Scan(&ledgerVersion)
+	if latest, _ := ledgersqlite.LatestSchema(); fk != 1 || ledgerVersion != latest {
+		t.Fatalf("writer's foreign_keys %d, ledger schema %d (want 1, %d)", fk, ledgerVersion, latest)
+	}
 	for key, id := range ids {
 		r, err := s.Record(ctx, key)
 		if err != nil || r == nil || r.ID != id {
@@ -123,6 +165,11 @@ func TestMigrateTimeFirstKeys(t *testing.T) {
 	}
 	rows.Close()
 	want := "records_key records_open records_qr records_user records_user_day seen_codes_expires seen_codes_id"
+	var transfersDDL string
+	db.QueryRowContext(ctx, `SELECT sql FROM sqlite_master WHERE name = 'transfers'`).Scan(&transfersDDL)
+	if strings.Contains(transfersDDL, "UNIQUE") {
+		t.Fatalf("transfers after the migration:\n%s", transfersDDL)
+	}
 	if version != 11 || strings.Join(indexes, " ") != want || strings.Contains(strings.Join(tables, ""), "UNIQUE") || strings.Contains(strings.Join(tables, ""), "PRIMARY KEY,") {
 		t.Fatalf("after the migration: version %d, indexes %v (want %s), tables:\n%s", version, indexes, want, strings.Join(tables, "\n"))
 	}

@@ -68,6 +68,8 @@ CREATE TABLE IF NOT EXISTS terminals (
 	mode TEXT NOT NULL, fixed_amount INTEGER NOT NULL, password_hash TEXT NOT NULL,
 	merchant_qr TEXT NOT NULL, created INTEGER NOT NULL
 );
+-- seen_codes and records as the first release made them: migration 11
+-- rebuilds both with their keys unique through time-first indexes.
 CREATE TABLE IF NOT EXISTS seen_codes (id TEXT PRIMARY KEY, owner TEXT NOT NULL, expires INTEGER NOT NULL);
 CREATE INDEX IF NOT EXISTS seen_codes_expires ON seen_codes(expires);
 CREATE TABLE IF NOT EXISTS records (
@@ -207,7 +209,11 @@ func Open(path string, opts ...Option) (*Store, error) {
 		return nil, fmt.Errorf("wallet/sqlite: open %s: %w", path, err)
 	}
 	ctx := context.Background()
-	ran, err := migrate(ctx, wdb, fc, o.progress)
+	progress := o.progress
+	if made, err := madeBefore(ctx, wdb); err != nil || !made {
+		progress = nil // a new database (or none readable: migrate says why)
+	}
+	ran, err := migrate(ctx, wdb, fc, progress)
 	if err != nil {
 		wdb.Close()
 		return nil, fmt.Errorf("wallet/sqlite: schema %s: %w", path, err)
@@ -226,11 +232,18 @@ func Open(path string, opts ...Option) (*Store, error) {
 		// and VACUUM rewrites the file: secure_delete zeroes what a
 		// migration deletes, but free pages left by an older release (which
 		// ran without it) would still hold clear values.
+		start := time.Now()
+		if progress != nil {
+			progress("wallet.db: VACUUM after the migrations (the file is rewritten; it needs its size again in free space)")
+		}
 		for _, q := range []string{`PRAGMA wal_checkpoint(TRUNCATE)`, `VACUUM`, `PRAGMA wal_checkpoint(TRUNCATE)`} {
 			if _, err := wdb.ExecContext(ctx, q); err != nil {
 				wdb.Close()
 				return nil, fmt.Errorf("wallet/sqlite: %s %s: %w", q, path, err)
 			}
+		}
+		if progress != nil {
+			progress(fmt.Sprintf("wallet.db: VACUUM done in %s", time.Since(start).Round(time.Millisecond)))
 		}
 	}
 	// temp_store=MEMORY, set after the wallet's migrations so that their
