@@ -33,6 +33,11 @@ type chanLink struct {
 	closed  bool
 }
 
+// screenWait bounds the wait for a screen: liveness, not speed. Under
+// make test's race detector, beside the camera decoder's tests on two
+// cores, 10 s was once too short for a shower to open.
+const screenWait = 30 * time.Second
+
 func newChanLink() *chanLink {
 	return &chanLink{states: make(chan terminal.LinkState, 8), configs: make(chan *protocol.Config, 8),
 		notices: make(chan *protocol.Notice, 8)}
@@ -99,7 +104,7 @@ func TestMainInProcess(t *testing.T) {
 	go func() { done <- m.Run(ctx) }()
 	wait := func(what string, match func(device.Screen) bool) {
 		t.Helper()
-		c, cc := context.WithTimeout(context.Background(), 10*time.Second)
+		c, cc := context.WithTimeout(context.Background(), screenWait)
 		defer cc()
 		if _, err := disp.WaitFor(c, match); err != nil {
 			t.Fatalf("waiting for %s: %v", what, err)
@@ -178,7 +183,7 @@ func TestMainInProcess(t *testing.T) {
 	go func() { done2 <- m2.Run(ctx2) }()
 	defer func() { cancel2(); <-done2 }()
 	link2.states <- terminal.LinkDown
-	c, cc := context.WithTimeout(context.Background(), 10*time.Second)
+	c, cc := context.WithTimeout(context.Background(), screenWait)
 	defer cc()
 	if _, err := disp2.WaitFor(c, func(s device.Screen) bool { return s.Kind == device.ScreenOffline && s.QR == a.cfg.MerchantQR }); err != nil {
 		t.Fatalf("offline screen with the cached static QR: %v", err)
@@ -202,7 +207,7 @@ func TestShowerShutdownClosesValve(t *testing.T) {
 	go func() { done <- m.Run(ctx) }()
 	link.configs <- a.cfg
 	link.states <- terminal.LinkUp
-	c, cc := context.WithTimeout(context.Background(), 10*time.Second)
+	c, cc := context.WithTimeout(context.Background(), screenWait)
 	defer cc()
 	if _, err := disp.WaitFor(c, func(s device.Screen) bool { return s.Kind == device.ScreenInput && s.Online }); err != nil {
 		t.Fatal(err)
