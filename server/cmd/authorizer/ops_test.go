@@ -394,13 +394,7 @@ func TestReadyzReportsALockedDatabase(t *testing.T) {
 // sd_notify: READY=1 once serving, WATCHDOG=1 while the databases take
 // writes, STOPPING=1 on the way out.
 func TestSystemdNotify(t *testing.T) {
-	sock := filepath.Join(t.TempDir(), "notify.sock")
-	conn, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: sock, Net: "unixgram"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	t.Setenv("NOTIFY_SOCKET", sock)
+	conn := listenNotify(t)
 	t.Setenv("WATCHDOG_USEC", "300000")
 	t.Setenv("WATCHDOG_PID", fmt.Sprint(os.Getpid()))
 	dir := t.TempDir()
@@ -508,16 +502,24 @@ func TestExampleConfigValidates(t *testing.T) {
 	}
 }
 
-// While a migration runs (before READY=1), systemd is asked for more start
-// time, again until the stores are open.
-func TestExtendStartDuringMigrations(t *testing.T) {
+// listenNotify listens where $NOTIFY_SOCKET says, as systemd does, until
+// the test ends.
+func listenNotify(t *testing.T) *net.UnixConn {
+	t.Helper()
 	sock := filepath.Join(t.TempDir(), "notify.sock")
 	conn, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: sock, Net: "unixgram"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer conn.Close()
+	t.Cleanup(func() { conn.Close() })
 	t.Setenv("NOTIFY_SOCKET", sock)
+	return conn
+}
+
+// While a migration runs (before READY=1), systemd is asked for more start
+// time, again until the stores are open.
+func TestExtendStartDuringMigrations(t *testing.T) {
+	conn := listenNotify(t)
 	done := make(chan struct{})
 	stopped := make(chan struct{})
 	go func() { extendStart(done, slog.New(slog.NewTextHandler(io.Discard, nil))); close(stopped) }()

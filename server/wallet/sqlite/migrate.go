@@ -224,6 +224,17 @@ func madeBefore(ctx context.Context, db *sql.DB) (bool, error) {
 // or PRIMARY KEY in place: both tables are rebuilt, their rows and record
 // IDs kept and their other indexes made again as they were. No table
 // refers to either.
+// recordsV11 is the records table's columns from migration 11 on: those
+// of the base schema and migrations 2 and 8, the key without UNIQUE.
+const recordsV11 = `
+	id INTEGER PRIMARY KEY AUTOINCREMENT,
+	key TEXT NOT NULL, kind TEXT NOT NULL, user_id INTEGER NOT NULL,
+	terminal TEXT NOT NULL, tx TEXT NOT NULL, merchant TEXT NOT NULL,
+	amount INTEGER NOT NULL, channel TEXT NOT NULL, bank_code TEXT NOT NULL, bank_card TEXT NOT NULL,
+	status TEXT NOT NULL, code TEXT NOT NULL, req_hash TEXT NOT NULL, response BLOB,
+	qr_seq INTEGER NOT NULL DEFAULT 0, created INTEGER NOT NULL, updated INTEGER NOT NULL,
+	bank_card_last4 TEXT NOT NULL DEFAULT '', ml INTEGER NOT NULL DEFAULT 0`
+
 func timeFirstKeys(ctx context.Context, tx *sql.Tx, _ *fieldCipher) error {
 	const recordCols = `id, key, kind, user_id, terminal, tx, merchant, amount, channel, bank_code, bank_card,
 		status, code, req_hash, response, qr_seq, created, updated, bank_card_last4, ml`
@@ -250,14 +261,7 @@ func timeFirstKeys(ctx context.Context, tx *sql.Tx, _ *fieldCipher) error {
 		return err
 	}
 	steps := []string{
-		`CREATE TABLE records_new (
-	id INTEGER PRIMARY KEY AUTOINCREMENT,
-	key TEXT NOT NULL, kind TEXT NOT NULL, user_id INTEGER NOT NULL,
-	terminal TEXT NOT NULL, tx TEXT NOT NULL, merchant TEXT NOT NULL,
-	amount INTEGER NOT NULL, channel TEXT NOT NULL, bank_code TEXT NOT NULL, bank_card TEXT NOT NULL,
-	status TEXT NOT NULL, code TEXT NOT NULL, req_hash TEXT NOT NULL, response BLOB,
-	qr_seq INTEGER NOT NULL DEFAULT 0, created INTEGER NOT NULL, updated INTEGER NOT NULL,
-	bank_card_last4 TEXT NOT NULL DEFAULT '', ml INTEGER NOT NULL DEFAULT 0)`,
+		`CREATE TABLE records_new (` + recordsV11 + `)`,
 		`INSERT INTO records_new (` + recordCols + `) SELECT ` + recordCols + ` FROM records ORDER BY id`,
 		`DROP TABLE records`,
 		`ALTER TABLE records_new RENAME TO records`,

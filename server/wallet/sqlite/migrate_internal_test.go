@@ -64,14 +64,8 @@ func TestMigrateTimeFirstKeys(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, q := range []string{
-		`CREATE TABLE records_v10 (
-	id INTEGER PRIMARY KEY AUTOINCREMENT,
-	key TEXT NOT NULL UNIQUE, kind TEXT NOT NULL, user_id INTEGER NOT NULL,
-	terminal TEXT NOT NULL, tx TEXT NOT NULL, merchant TEXT NOT NULL,
-	amount INTEGER NOT NULL, channel TEXT NOT NULL, bank_code TEXT NOT NULL, bank_card TEXT NOT NULL,
-	status TEXT NOT NULL, code TEXT NOT NULL, req_hash TEXT NOT NULL, response BLOB,
-	qr_seq INTEGER NOT NULL DEFAULT 0, created INTEGER NOT NULL, updated INTEGER NOT NULL
-, bank_card_last4 TEXT NOT NULL DEFAULT '', ml INTEGER NOT NULL DEFAULT 0)`,
+		// schema 10's records: the same columns, the key UNIQUE
+		`CREATE TABLE records_v10 (` + strings.Replace(recordsV11, "key TEXT NOT NULL,", "key TEXT NOT NULL UNIQUE,", 1) + `)`,
 		`INSERT INTO records_v10 SELECT * FROM records`,
 		`DROP TABLE records`,
 		`ALTER TABLE records_v10 RENAME TO records`,
