@@ -115,7 +115,12 @@ const (
 	// count whatever funded them (their created is the till's time).
 	qRecordFinish = `UPDATE records SET amount=?, channel=?, status=?, code=?, response=?, updated=?6
 		WHERE (substr(key, -26), key) = (substr(?7, -26), ?7) AND status='processing'`
-	qPaidBetween = `SELECT COALESCE(SUM(amount), 0) FROM records WHERE user_id=? AND created>=? AND created<?
+	// qUserRecords and qUserOpenRecords (after "WHERE") list a student's
+	// records newest first and those still in doubt: both through
+	// records_user_day, the one index by student (migration 12).
+	qUserRecords     = `user_id=? AND id<? AND ` + visible + ` ORDER BY id DESC LIMIT ?`
+	qUserOpenRecords = `user_id=? AND (status='processing' OR status='pending' OR status='reversing') ORDER BY id`
+	qPaidBetween     = `SELECT COALESCE(SUM(amount), 0) FROM records WHERE user_id=? AND created>=? AND created<?
 		AND (((kind='payment' OR kind='scan_pay' OR kind='shower') AND (status='approved' OR status='processing' OR status='pending')
 				AND (channel='balance' OR channel='bank_card'))
 			OR (kind='shower' AND status='held')

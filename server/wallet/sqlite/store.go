@@ -80,6 +80,7 @@ CREATE TABLE IF NOT EXISTS records (
 	status TEXT NOT NULL, code TEXT NOT NULL, req_hash TEXT NOT NULL, response BLOB,
 	qr_seq INTEGER NOT NULL DEFAULT 0, created INTEGER NOT NULL, updated INTEGER NOT NULL
 );
+-- records_user as the first release made it: migration 12 drops it.
 CREATE INDEX IF NOT EXISTS records_user ON records(user_id, id);
 -- Covers PaidBetween (the daily limit, read on every payment) without
 -- touching the table rows.
@@ -918,7 +919,7 @@ func (s *Store) Records(ctx context.Context, user uint32, beforeID int64, limit 
 	if beforeID <= 0 {
 		beforeID = 1 << 62
 	}
-	return s.records(ctx, `user_id=? AND id<? AND `+visible+` ORDER BY id DESC LIMIT ?`, user, beforeID, limit)
+	return s.records(ctx, qUserRecords, user, beforeID, limit)
 }
 
 // AllRecords implements wallet.Store.
@@ -979,7 +980,7 @@ func (s *Store) PaidBetween(ctx context.Context, user uint32, from, to time.Time
 
 // Unsettled implements wallet.Store.
 func (s *Store) Unsettled(ctx context.Context, user uint32) ([]wallet.Record, error) {
-	return s.records(ctx, `user_id=? AND (status='processing' OR status='pending' OR status='reversing') ORDER BY id`, user)
+	return s.records(ctx, qUserOpenRecords, user)
 }
 
 // ClearWeChat implements wallet.Store.
