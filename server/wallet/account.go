@@ -631,7 +631,6 @@ func (s *Service) RevokeDevice(ctx context.Context, id, device uint32) error {
 	if err := s.st.RevokeDevice(ctx, device, s.now()); err != nil {
 		return fmt.Errorf("wallet: revoke device %d: %w", device, err)
 	}
-	s.hotDevices.drop(device)
 	return s.changed(ctx, nil)
 }
 

@@ -88,6 +88,13 @@ func (s *slowStore) User(ctx context.Context, id uint32) (*wallet.User, error) {
 	return u, err
 }
 
+// Payer is a code payment's read of its user.
+func (s *slowStore) Payer(ctx context.Context, id, device uint32) (*wallet.User, bool, error) {
+	u, ok, err := s.Store.Payer(ctx, id, device)
+	s.clock.Advance(s.by)
+	return u, ok, err
+}
+
 // The deadline is checked again just before money moves: a request that
 // passed the first check but was slowed past its deadline by the store
 // (or by waiting for its student's lock) is declined and charges nothing.

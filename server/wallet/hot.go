@@ -8,16 +8,19 @@ import (
 	"campuspay/protocol"
 )
 
-// hotTTL is how long a terminal or device row read by the money path is
-// served from memory. The store stays the truth: a change made through
+// hotTTL is how long a terminal row read by the money path is served from
+// memory. The store stays the truth: a change made through
 // this Service drops the entry at once, and one made elsewhere (another
 // authorizer on the same database, the admin CLI) is seen within hotTTL.
 const hotTTL = 2 * time.Second
 
 // hotCache keeps rows the money path reads on every payment but that
-// change rarely (terminals, devices), so that a payment costs no query for
-// them. Only rows that exist are cached: an unknown terminal or device is
-// looked up again every time (it may be added at any moment).
+// change rarely (terminals), so that a payment costs no query for them.
+// Devices are not among them: a student pays a few times a day, so a
+// device's row would rarely be in memory; a code payment reads it with
+// its user instead (Store.Payer). Only rows that exist are cached: an
+// unknown terminal is looked up again every time (it may be added at any
+// moment).
 type hotCache[K comparable, V any] struct {
 	mu sync.RWMutex
 	m  map[K]hotEntry[V]
@@ -46,7 +49,7 @@ func (c *hotCache[K, V]) get(k K, now time.Time, load func() (V, error)) (V, err
 		c.m = map[K]hotEntry[V]{}
 	}
 	if len(c.m) >= hotCacheMax {
-		clear(c.m) // a campus has far fewer terminals; this bounds a flood of devices
+		clear(c.m) // a campus has far fewer terminals: a bound, not a policy
 	}
 	c.m[k] = hotEntry[V]{v: v, expires: now.Add(hotTTL)}
 	c.mu.Unlock()
@@ -65,11 +68,6 @@ const hotCacheMax = 200_000
 // terminal returns the terminal id from the hot cache or the store.
 func (s *Service) terminal(ctx context.Context, id string) (*Terminal, error) {
 	return s.hotTerminals.get(id, s.now(), func() (*Terminal, error) { return s.st.Terminal(ctx, id) })
-}
-
-// device returns the device id from the hot cache or the store.
-func (s *Service) device(ctx context.Context, id uint32) (*Device, error) {
-	return s.hotDevices.get(id, s.now(), func() (*Device, error) { return s.st.Device(ctx, id) })
 }
 
 // checkDeadline refuses a request that would start moving money after the

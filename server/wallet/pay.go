@@ -244,7 +244,8 @@ func (s *Service) pay(ctx context.Context, t *Terminal, req *protocol.Request, k
 		return s.save(ctx, rec, declined(protocol.ErrUnsupportedOp))
 	}
 	text := strings.TrimSpace(req.Cred.Text)
-	var uid uint32
+	var uid, device uint32 // device: the code's
+	byCode := false
 	switch req.Cred.Kind {
 	case protocol.CredCard:
 		u, err := s.cardUser(ctx, text)
@@ -258,7 +259,8 @@ func (s *Service) pay(ctx context.Context, t *Terminal, req *protocol.Request, k
 			return s.payWeChat(ctx, t, rec, text)
 		case protocol.KindPayCode, protocol.KindIdentity:
 			var err error
-			if uid, rec.use, err = s.codeUser(ctx, text, now); err != nil {
+			byCode = true
+			if uid, device, rec.use, err = s.codeUser(text, now); err != nil {
 				return s.save(ctx, rec, declined(err))
 			}
 		case protocol.KindAlipay, protocol.KindUnionPay:
@@ -277,8 +279,11 @@ func (s *Service) pay(ctx context.Context, t *Terminal, req *protocol.Request, k
 	}
 	rec.UserID = uid
 	defer s.lockUser(uid)()
-	u, err := s.st.User(ctx, uid) // fresh, under the lock
-	if errors.Is(err, protocol.ErrUserUnknown) {
+	u, err := s.payer(ctx, uid, device, byCode) // fresh, under the lock
+	if errors.Is(err, protocol.ErrDeviceRevoked) {
+		rec.UserID, rec.use = 0, nil // recorded as a refusal of no one's, as the code's other refusals
+		return s.save(ctx, rec, declined(err))
+	} else if errors.Is(err, protocol.ErrUserUnknown) {
 		return s.save(ctx, rec, declined(err))
 	} else if err != nil {
 		return declined(err)
@@ -409,23 +414,40 @@ func (s *Service) cardUser(ctx context.Context, text string) (*User, error) {
 	return s.st.UserByCard(ctx, uid)
 }
 
-// codeUser verifies a campus payment code: signature, purpose, freshness
-// and the device not revoked. It returns the code's user, whom the caller
-// reads under the user lock, and the code's single-use mark, which fund
-// writes with the payment's intent: the code is spent campus-wide exactly
-// when money is about to move (a retry of the same transaction owns it
-// already; any other transaction is refused CODE_ALREADY_USED).
-func (s *Service) codeUser(ctx context.Context, text string, now time.Time) (uint32, *CodeUse, error) {
+// codeUser verifies a campus payment code: signature, purpose and
+// freshness. It returns the code's user and device, which the caller reads
+// under the user lock (payer: the device must be the user's and not
+// revoked), and the code's single-use mark, which fund writes with the
+// payment's intent: the code is spent campus-wide exactly when money is
+// about to move (a retry of the same transaction owns it already; any
+// other transaction is refused CODE_ALREADY_USED).
+func (s *Service) codeUser(text string, now time.Time) (user, device uint32, use *CodeUse, err error) {
 	c, err := protocol.VerifyCodeWith(text, s.issuer, now, protocol.PurposePay, s.certs)
 	if err != nil {
-		return 0, nil, err
+		return 0, 0, nil, err
 	}
-	d, err := s.device(ctx, c.Cert.DeviceID)
-	if err != nil || d.Revoked || d.UserID != c.Cert.UserID {
-		return 0, nil, protocol.ErrDeviceRevoked
+	use = &CodeUse{ID: c.ID(), Expires: c.Time.Add(protocol.CodeValidity + 2*protocol.MaxClockSkew), Now: now}
+	return c.Cert.UserID, c.Cert.DeviceID, use, nil
+}
+
+// payer reads the paying user; for a code, in the same read, whether its
+// device is the user's and not revoked, refused DEVICE_REVOKED before
+// anything about the user (a device of no user included: devices
+// reference their user).
+func (s *Service) payer(ctx context.Context, uid, device uint32, byCode bool) (*User, error) {
+	if !byCode {
+		return s.st.User(ctx, uid)
 	}
-	use := &CodeUse{ID: c.ID(), Expires: c.Time.Add(protocol.CodeValidity + 2*protocol.MaxClockSkew), Now: now}
-	return c.Cert.UserID, use, nil
+	u, ok, err := s.st.Payer(ctx, uid, device)
+	switch {
+	case errors.Is(err, protocol.ErrUserUnknown):
+		return nil, protocol.ErrDeviceRevoked
+	case err != nil:
+		return nil, err
+	case !ok:
+		return nil, protocol.ErrDeviceRevoked
+	}
+	return u, nil
 }
 
 // limits enforces the user's per-transaction limit on a wallet-funded

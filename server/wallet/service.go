@@ -86,7 +86,6 @@ type Service struct {
 	// The money path's hot state (hot.go): rows read on every payment,
 	// and device certificates whose issuer signature already verified.
 	hotTerminals hotCache[string, *Terminal]
-	hotDevices   hotCache[uint32, *Device]
 	certs        *protocol.CertCache
 
 	authMu sync.Mutex

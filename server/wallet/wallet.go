@@ -282,6 +282,9 @@ type Store interface {
 	// Users.
 	UpsertRosterUser(ctx context.Context, u *User) (created bool, err error) // by StudentNo; keeps wallet state and passwords of an existing user
 	User(ctx context.Context, id uint32) (*User, error)                      // protocol.ErrUserUnknown if none
+	// Payer is User and, in the same read, whether device is one of the
+	// user's and not revoked: a code payment's one read of both.
+	Payer(ctx context.Context, id, device uint32) (u *User, deviceOK bool, err error)
 	UserByStudentNo(ctx context.Context, no string) (*User, error)
 	UserByCard(ctx context.Context, uid string) (*User, error)
 	UserByOpenID(ctx context.Context, openID string) (*User, error)

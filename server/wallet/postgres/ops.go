@@ -72,6 +72,14 @@ func (s *Store) User(ctx context.Context, id uint32) (*wallet.User, error) {
 	return s.userWhere(ctx, "id = $1", int64(id))
 }
 
+// Payer implements wallet.Store.
+func (s *Store) Payer(ctx context.Context, id, device uint32) (*wallet.User, bool, error) {
+	var ok bool
+	u, err := s.scanUser(s.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM devices WHERE id = $1 AND user_id = users.id AND NOT revoked), `+
+		userCols+` FROM users WHERE id = $2`, int64(device), int64(id)), &ok)
+	return u, ok, err
+}
+
 // UserByStudentNo implements wallet.Store.
 func (s *Store) UserByStudentNo(ctx context.Context, no string) (*wallet.User, error) {
 	return s.userWhere(ctx, "student_no = $1", no)

@@ -115,6 +115,10 @@ const (
 	// count whatever funded them (their created is the till's time).
 	qRecordFinish = `UPDATE records SET amount=?, channel=?, status=?, code=?, response=?, updated=?6
 		WHERE (substr(key, -26), key) = (substr(?7, -26), ?7) AND status='processing'`
+	// qPayer reads a paying student with whether the code's device is
+	// theirs and live (Payer).
+	qPayer = `SELECT EXISTS (SELECT 1 FROM devices WHERE id = ? AND user_id = users.id AND revoked = 0), ` + userCols + `
+		FROM users WHERE id = ?`
 	// qUserRecords and qUserOpenRecords (after "WHERE") list a student's
 	// records newest first and those still in doubt: both through
 	// records_user_day, the one index by student (migration 12).

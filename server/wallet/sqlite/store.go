@@ -349,13 +349,14 @@ const userCols = `id, student_no, name, id_number, phone, category, campus, card
 	bank_code, bank_card, password_free, wechat_openid, pay_hash, pay_fails, pay_locked, water_hash, water_fails, water_locked,
 	limit_per_tx, limit_daily, frozen`
 
-func (s *Store) scanUser(row interface{ Scan(...any) error }) (*wallet.User, error) {
+// scanUser reads userCols after the given leading destinations.
+func (s *Store) scanUser(row interface{ Scan(...any) error }, lead ...any) (*wallet.User, error) {
 	var u wallet.User
 	var pf, frozen int
 	var payLocked, waterLocked int64
-	err := row.Scan(&u.ID, &u.StudentNo, &u.Name, &u.IDNumber, &u.Phone, &u.Category, &u.Campus, &u.CardUID, &u.LoginHash,
+	err := row.Scan(append(lead, &u.ID, &u.StudentNo, &u.Name, &u.IDNumber, &u.Phone, &u.Category, &u.Campus, &u.CardUID, &u.LoginHash,
 		&u.State, &u.Reopens, &u.Unbinds, &u.BankCode, &u.BankCard, &pf, &u.WeChatOpenID, &u.PayHash, &u.PayFails, &payLocked,
-		&u.WaterHash, &u.WaterFails, &waterLocked, &u.LimitPerTx, &u.LimitDaily, &frozen)
+		&u.WaterHash, &u.WaterFails, &waterLocked, &u.LimitPerTx, &u.LimitDaily, &frozen)...)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, protocol.ErrUserUnknown
 	}
@@ -381,6 +382,13 @@ func (s *Store) userWhere(ctx context.Context, where string, arg any) (*wallet.U
 // User implements wallet.Store.
 func (s *Store) User(ctx context.Context, id uint32) (*wallet.User, error) {
 	return s.userWhere(ctx, "id = ?", id)
+}
+
+// Payer implements wallet.Store.
+func (s *Store) Payer(ctx context.Context, id, device uint32) (*wallet.User, bool, error) {
+	var ok bool
+	u, err := s.scanUser(s.queryRow(ctx, qPayer, device, id), &ok)
+	return u, ok, err
 }
 
 // UserByStudentNo implements wallet.Store.

@@ -191,6 +191,20 @@ func testDevices(t *testing.T, f Factory) {
 	if rs, err := s.RevokedDevices(ctx, t0); err != nil || len(rs) != 0 {
 		t.Fatalf("revoked before any: %v %v", rs, err)
 	}
+	// A code payment's read: the user, and whether the device is theirs
+	// and live.
+	other := addUser(t, s, "d2")
+	for _, c := range []struct {
+		user, device uint32
+		ok           bool
+	}{{u.ID, d1.ID, true}, {u.ID, d2.ID, true}, {u.ID, 9999, false}, {other.ID, d1.ID, false}} {
+		if got, ok, err := s.Payer(ctx, c.user, c.device); err != nil || got.ID != c.user || got.StudentNo == "" || ok != c.ok {
+			t.Fatalf("payer %d with device %d: %+v %v %v (want ok %v)", c.user, c.device, got, ok, err, c.ok)
+		}
+	}
+	if _, _, err := s.Payer(ctx, other.ID+1000, d1.ID); !errors.Is(err, protocol.ErrUserUnknown) {
+		t.Fatalf("payer unknown: %v", err)
+	}
 	// The time of the revocation is kept; revoking again keeps the first.
 	revokedAt := t0.Add(90 * time.Minute)
 	for i, d := range []*wallet.Device{d1, d2, d1} {
@@ -200,6 +214,9 @@ func testDevices(t *testing.T, f Factory) {
 	}
 	if got, _ := s.Device(ctx, d1.ID); !got.Revoked || !got.RevokedAt.Equal(revokedAt) {
 		t.Fatalf("revoked %v at %v, want at %v", got.Revoked, got.RevokedAt, revokedAt)
+	}
+	if _, ok, err := s.Payer(ctx, u.ID, d1.ID); err != nil || ok {
+		t.Fatalf("payer with a revoked device: ok %v, %v", ok, err)
 	}
 	// Listed only until the certificate expires.
 	if rs, err := s.RevokedDevices(ctx, t0); err != nil || len(rs) != 2 || rs[0] > rs[1] {
