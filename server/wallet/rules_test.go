@@ -553,3 +553,35 @@ func TestShowerLimits(t *testing.T) {
 		})
 	}
 }
+
+// A device revoked in the store behind this Service's back (the admin CLI,
+// another authorizer) is refused at its next payment: the payment reads
+// the device with its student, from the store. The refusal is no one's
+// record, not a line of the student's history.
+func TestRevokedElsewhereRefusedAtOnce(t *testing.T) {
+	e := wallettest.New(t)
+	s := e.AddStudent(wallettest.Options{BankBalance: 100_00, TopUp: 50_00})
+	wantResp(t, pay(e, wallettest.POS, protocol.CredCode, e.PayCode(s), 100), protocol.StatusApproved, nil)
+	code := e.PayCode(s)
+	c, _ := protocol.ParseCode(code)
+	if err := e.Store.RevokeDevice(ctx, c.Cert.DeviceID, e.Clock.Now()); err != nil {
+		t.Fatal(err)
+	}
+	p := &protocol.Request{V: 1, Op: protocol.OpPay, Tx: e.TxID(), Terminal: wallettest.POS,
+		At: e.Clock.Now(), Amount: 100, Cred: &protocol.Credential{Kind: protocol.CredCode, Text: code}}
+	wantResp(t, e.Svc.HandleRequest(ctx, p), protocol.StatusDeclined, protocol.ErrDeviceRevoked)
+	rec, err := e.Store.Record(ctx, "T:"+wallettest.POS+":"+string(p.Tx))
+	if err != nil || rec == nil || rec.UserID != 0 || rec.Code != protocol.ErrDeviceRevoked.Code {
+		t.Fatalf("the refusal's record: %+v %v", rec, err)
+	}
+	rs, err := e.Store.Records(ctx, s.ID, 0, 10)
+	if err != nil || len(rs) != 2 { // the payment and the top-up
+		t.Fatalf("the student's history: %+v %v", rs, err)
+	}
+	for _, r := range rs {
+		if r.Status != protocol.StatusApproved {
+			t.Fatalf("the student's history holds %s %s", r.Key, r.Code)
+		}
+	}
+	e.Check()
+}
