@@ -10,13 +10,15 @@ import (
 // A warm certificate cache must not weaken any check: every rejection of
 // TestCodeRejections still happens after the good code's certificate was
 // cached, an expired certificate is refused even when cached, and the
-// cache stays bounded.
+// cache stays bounded. The codes go through a SigBatch as the
+// authorizer's do.
 func TestCertCacheKeepsEveryCheck(t *testing.T) {
 	cache := NewCertCache(8)
+	v := &Verifier{Certs: cache, Sigs: new(SigBatch)}
 	cert := mustCert(t, 1, 2, vecNow.Add(time.Hour))
 	good := mustCode(t, cert, deviceKey(), PurposePay, vecNow, 9)
 	for i := 0; i < 2; i++ {
-		if _, err := VerifyCodeWith(good, testKeys(), vecNow, PurposePay, cache); err != nil {
+		if _, err := VerifyCodeWith(good, testKeys(), vecNow, PurposePay, v); err != nil {
 			t.Fatalf("good code, pass %d: %v", i, err)
 		}
 	}
@@ -48,21 +50,21 @@ func TestCertCacheKeepsEveryCheck(t *testing.T) {
 		{"expired certificate", good, testKeys(), vecNow.Add(time.Hour), PurposePay, ErrCodeCertExpired},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			if _, err := VerifyCodeWith(tc.text, tc.keys, tc.now, tc.want, cache); !errors.Is(err, tc.err) {
+			if _, err := VerifyCodeWith(tc.text, tc.keys, tc.now, tc.want, v); !errors.Is(err, tc.err) {
 				t.Fatalf("got %v, want %v", err, tc.err)
 			}
 		})
 	}
 	for u := uint32(10); u < 40; u++ {
 		c := mustCode(t, mustCert(t, u, u, vecNow.Add(time.Hour)), deviceKey(), PurposePay, vecNow, 1)
-		if _, err := VerifyCodeWith(c, testKeys(), vecNow, PurposePay, cache); err != nil {
+		if _, err := VerifyCodeWith(c, testKeys(), vecNow, PurposePay, v); err != nil {
 			t.Fatal(err)
 		}
 	}
 	if n := cache.Len(); n > 8 {
 		t.Fatalf("cache of 8 holds %d certificates", n)
 	}
-	var none *CertCache // nil caches nothing and verifies in full
+	var none *Verifier // nil caches nothing and verifies in full
 	if _, err := VerifyCodeWith(flip(60), testKeys(), vecNow, PurposePay, none); !errors.Is(err, ErrCodeBadCertSig) {
 		t.Fatalf("nil cache: %v", err)
 	}

@@ -322,15 +322,39 @@ func (c *Code) Verify(keys IssuerKeys, now time.Time, want Purpose) error {
 	return c.VerifyWith(keys, now, want, nil)
 }
 
-// VerifyWith is Verify with a cache of certificates whose issuer signature
-// has already been verified (nil: none). The device signature, the
-// purpose, the certificate's expiry and freshness are checked every time.
-func (c *Code) VerifyWith(keys IssuerKeys, now time.Time, want Purpose, cache *CertCache) error {
-	if err := c.Cert.verify(keys, now, cache); err != nil {
+// Verifier is what a busy checker of codes keeps between them: the
+// certificates whose issuer signature it has verified, and the batch its
+// concurrent device signature checks share. A nil *Verifier, or nil
+// fields, cache nothing and check each signature alone.
+type Verifier struct {
+	Certs *CertCache
+	Sigs  *SigBatch
+}
+
+func (v *Verifier) certs() *CertCache {
+	if v == nil {
+		return nil
+	}
+	return v.Certs
+}
+
+func (v *Verifier) sigs() *SigBatch {
+	if v == nil {
+		return nil
+	}
+	return v.Sigs
+}
+
+// VerifyWith is Verify through v: a certificate v has verified before is
+// not verified again, and the device signature is checked in v's batch.
+// The device signature, the purpose, the certificate's expiry and
+// freshness are checked every time.
+func (c *Code) VerifyWith(keys IssuerKeys, now time.Time, want Purpose, v *Verifier) error {
+	if err := c.Cert.verify(keys, now, v.certs()); err != nil {
 		return err
 	}
 	signedLen := len(c.raw) - ed25519.SignatureSize
-	if !verifySig(c.Cert.DeviceKey, signed(codeDomain, c.raw[:signedLen]), c.raw[signedLen:]) {
+	if !v.sigs().Verify(c.Cert.DeviceKey, signed(codeDomain, c.raw[:signedLen]), c.raw[signedLen:]) {
 		return ErrCodeBadSig
 	}
 	if c.Purpose != want {
@@ -353,13 +377,13 @@ func VerifyCode(s string, keys IssuerKeys, now time.Time, want Purpose) (*Code, 
 	return VerifyCodeWith(s, keys, now, want, nil)
 }
 
-// VerifyCodeWith is VerifyCode with a cache of verified certificates.
-func VerifyCodeWith(s string, keys IssuerKeys, now time.Time, want Purpose, cache *CertCache) (*Code, error) {
+// VerifyCodeWith is VerifyCode through v (Code.VerifyWith).
+func VerifyCodeWith(s string, keys IssuerKeys, now time.Time, want Purpose, v *Verifier) (*Code, error) {
 	c, err := ParseCode(s)
 	if err != nil {
 		return nil, err
 	}
-	if err := c.VerifyWith(keys, now, want, cache); err != nil {
+	if err := c.VerifyWith(keys, now, want, v); err != nil {
 		return c, err
 	}
 	return c, nil

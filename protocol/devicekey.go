@@ -9,10 +9,10 @@ import (
 // Ed25519 (the identity, the point of order 2, the two of order 4 and the
 // four of order 8), compared with the sign bit cleared, plus the
 // non-canonical encodings p and p+1 of y = 0 and y = 1 (the list libsodium
-// blocks). A device "key" among them signs nothing of its own: with the
-// cofactorless check of crypto/ed25519 a signature made without any private
-// key can verify for every message, so a certificate for one would let
-// anybody forge that student's codes.
+// blocks). A device "key" among them signs nothing of its own: a signature
+// made without any private key can verify for every message (verifySig
+// refuses such keys too), so a certificate for one would let anybody
+// forge that student's codes.
 var weakKeys = [][32]byte{
 	{},     // y = 0: order 4 (and the all-zero key)
 	{0x01}, // y = 1: the identity, order 1

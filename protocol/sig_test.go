@@ -3,11 +3,21 @@ package protocol
 import (
 	"bytes"
 	"crypto/ed25519"
+	"crypto/sha512"
+	"encoding/binary"
 	"encoding/hex"
+	"fmt"
+	"io"
 	"math/big"
 	"math/rand/v2"
+	"runtime"
 	"slices"
+	"sync"
+	"sync/atomic"
 	"testing"
+
+	"github.com/oasisprotocol/curve25519-voi/curve"
+	"github.com/oasisprotocol/curve25519-voi/curve/scalar"
 )
 
 // groupOrder is L, the order of the Ed25519 base point.
@@ -29,12 +39,12 @@ func mustHex(t testing.TB, s string) []byte {
 }
 
 // sigEdgeCases are the inputs where Ed25519 implementations are known to
-// differ (small-order and non-canonical points, s not reduced), with what
-// crypto/ed25519 answers for each.
+// differ (small-order, mixed-order and non-canonical points, s not
+// reduced), with what crypto/ed25519 (std) and verifySig (want) answer.
 func sigEdgeCases(t testing.TB) []struct {
 	name          string
 	pub, msg, sig []byte
-	want          bool
+	std, want     bool
 } {
 	seed := bytes.Repeat([]byte{7}, ed25519.SeedSize)
 	priv := ed25519.NewKeyFromSeed(seed)
@@ -60,30 +70,72 @@ func sigEdgeCases(t testing.TB) []struct {
 	return []struct {
 		name          string
 		pub, msg, sig []byte
-		want          bool
+		std, want     bool
 	}{
-		{"valid", pub, msg, sig, true},
-		{"other message", pub, []byte("campuspay code bodY"), sig, false},
-		{"R altered", pub, msg, flipped, false},
-		{"s not reduced (s+L)", pub, msg, sPlusL, false},
-		{"small-order A and R, s=0", identity, msg, append(append([]byte(nil), identity...), zero...), true},
-		{"non-canonical A, s=0", identityNonCanon, msg, append(append([]byte(nil), identity...), zero...), true},
-		{"non-canonical R, s=0", identity, msg, append(append([]byte(nil), identityNonCanon...), zero...), false},
-		{"A off the curve", offCurve, msg, sig, false},
-		{"R off the curve", pub, msg, append(append([]byte(nil), offCurve...), sig[32:]...), false},
-		{"all zero", zero, msg, make([]byte, 64), false},
+		{"valid", pub, msg, sig, true, true},
+		{"other message", pub, []byte("campuspay code bodY"), sig, false, false},
+		{"R altered", pub, msg, flipped, false, false},
+		{"s not reduced (s+L)", pub, msg, sPlusL, false, false},
+		// Anyone can sign for a key of small order: refused.
+		{"small-order A and R, s=0", identity, msg, append(append([]byte(nil), identity...), zero...), true, false},
+		{"non-canonical A, s=0", identityNonCanon, msg, append(append([]byte(nil), identity...), zero...), true, false},
+		{"non-canonical R, s=0", identity, msg, append(append([]byte(nil), identityNonCanon...), zero...), false, false},
+		{"A off the curve", offCurve, msg, sig, false, false},
+		{"R off the curve", pub, msg, append(append([]byte(nil), offCurve...), sig[32:]...), false, false},
+		{"all zero", zero, msg, make([]byte, 64), false, false},
+		// Only the key's holder can make this one: the cofactored
+		// equation accepts it, the cofactorless one does not.
+		{"R with a small-order component", pub, msg, torsionSig(t, seed, msg), false, true},
 	}
 }
 
-func TestVerifySigMatchesStdlib(t *testing.T) {
+// torsionSig signs msg with seed's key as Ed25519 does, except that R is
+// rB plus a point of order 8 (and k hashes that R).
+func torsionSig(t testing.TB, seed, msg []byte) []byte {
+	h := sha512.Sum512(seed)
+	h[0] &= 248
+	h[31] &= 127
+	h[31] |= 64
+	a, err := scalar.NewFromBytesModOrder(h[:32])
+	if err != nil {
+		t.Fatal(err)
+	}
+	rh := sha512.Sum512([]byte("campuspay torsion test nonce"))
+	r, err := scalar.NewFromBytesModOrderWide(rh[:])
+	if err != nil {
+		t.Fatal(err)
+	}
+	var R curve.EdwardsPoint
+	R.MulBasepoint(curve.ED25519_BASEPOINT_TABLE, r)
+	R.Add(&R, curve.EIGHT_TORSION[1])
+	var Rc curve.CompressedEdwardsY
+	Rc.SetEdwardsPoint(&R)
+	pub := ed25519.NewKeyFromSeed(seed).Public().(ed25519.PublicKey)
+	kh := sha512.New()
+	kh.Write(Rc[:])
+	kh.Write(pub)
+	kh.Write(msg)
+	k, err := scalar.NewFromBytesModOrderWide(kh.Sum(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sc scalar.Scalar
+	sc.Add(r, sc.Mul(k, a))
+	sig := make([]byte, 64)
+	copy(sig, Rc[:])
+	if err := sc.ToBytes(sig[32:]); err != nil {
+		t.Fatal(err)
+	}
+	return sig
+}
+
+func TestVerifySigRule(t *testing.T) {
 	for _, c := range sigEdgeCases(t) {
-		std := ed25519.Verify(c.pub, c.msg, c.sig)
-		got := verifySig(c.pub, c.msg, c.sig)
-		if std != c.want {
-			t.Errorf("%s: crypto/ed25519 says %v, the table %v", c.name, std, c.want)
+		if std := ed25519.Verify(c.pub, c.msg, c.sig); std != c.std {
+			t.Errorf("%s: crypto/ed25519 says %v, the table %v", c.name, std, c.std)
 		}
-		if got != std {
-			t.Errorf("%s: verifySig %v, crypto/ed25519 %v", c.name, got, std)
+		if got := verifySig(c.pub, c.msg, c.sig); got != c.want {
+			t.Errorf("%s: verifySig says %v, the table %v", c.name, got, c.want)
 		}
 	}
 }
@@ -147,12 +199,14 @@ func TestVerifySigWrongLengths(t *testing.T) {
 	}
 }
 
-// FuzzVerifySig: verifySig never panics, refuses wrong lengths and agrees
-// with crypto/ed25519 on everything else.
+// FuzzVerifySig: verifySig never panics, refuses wrong lengths, accepts
+// whatever crypto/ed25519 accepts under a canonical key of large order,
+// and a batch answers each signature as verifySig does.
 func FuzzVerifySig(f *testing.F) {
 	for _, c := range sigEdgeCases(f) {
 		f.Add(c.pub, c.msg, c.sig)
 	}
+	good := sigEdgeCases(f)[0]
 	f.Fuzz(func(t *testing.T, pub, msg, sig []byte) {
 		got := verifySig(pub, msg, sig)
 		if len(pub) != ed25519.PublicKeySize || len(sig) != ed25519.SignatureSize {
@@ -161,13 +215,183 @@ func FuzzVerifySig(f *testing.F) {
 			}
 			return
 		}
-		if std := ed25519.Verify(pub, msg, sig); got != std {
-			t.Fatalf("verifySig %v, crypto/ed25519 %v", got, std)
+		if ed25519.Verify(pub, msg, sig) && CheckDeviceKey(pub) == nil && !got {
+			t.Fatal("refused what crypto/ed25519 accepts under a canonical key of large order")
+		}
+		batch := []*sigReq{
+			{pub: good.pub, msg: good.msg, sig: good.sig},
+			{pub: pub, msg: msg, sig: sig},
+			{pub: good.pub, msg: good.msg, sig: good.sig},
+		}
+		(&SigBatch{Rand: testRand(1)}).check(batch)
+		if batch[1].ok != got || !batch[0].ok || !batch[2].ok {
+			t.Fatalf("batched %v %v %v, alone %v", batch[0].ok, batch[1].ok, batch[2].ok, got)
 		}
 	})
 }
 
-// BenchmarkVerifySig: crypto/ed25519 beside verifySig, in the same run.
+// testRand is a deterministic stream for a batch's coefficients.
+func testRand(seed uint64) io.Reader {
+	var key [32]byte
+	binary.LittleEndian.PutUint64(key[:], seed)
+	return rand.NewChaCha8(key)
+}
+
+// sigCases makes n signatures by distinct keys, every third one spoiled,
+// with the edge cases mixed in, and verifySig's answer for each.
+func sigCases(t testing.TB, n int) []struct {
+	pub, msg, sig []byte
+	want          bool
+} {
+	var out []struct {
+		pub, msg, sig []byte
+		want          bool
+	}
+	for _, c := range sigEdgeCases(t) {
+		out = append(out, struct {
+			pub, msg, sig []byte
+			want          bool
+		}{c.pub, c.msg, c.sig, c.want})
+	}
+	for i := len(out); i < n; i++ {
+		seed := bytes.Repeat([]byte{byte(i), byte(i >> 8)}, ed25519.SeedSize/2)
+		priv := ed25519.NewKeyFromSeed(seed)
+		msg := fmt.Appendf(nil, "code %d", i)
+		sig := ed25519.Sign(priv, msg)
+		if i%3 == 0 {
+			sig[i%64] ^= 0x20
+		}
+		out = append(out, struct {
+			pub, msg, sig []byte
+			want          bool
+		}{priv.Public().(ed25519.PublicKey), msg, sig, i%3 != 0})
+	}
+	return out[:n]
+}
+
+// A batch answers each signature as verifySig does, whether it holds one
+// bad signature, several, or none.
+func TestSigBatchCheck(t *testing.T) {
+	cases := sigCases(t, 40)
+	for _, tc := range []struct {
+		name string
+		pick func(i int) bool
+	}{
+		{"all", func(int) bool { return true }},
+		{"good only", func(i int) bool { return cases[i].want }},
+		{"one bad among good", func(i int) bool { return cases[i].want || i == 1 }},
+		{"bad only", func(i int) bool { return !cases[i].want }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var batch []*sigReq
+			var want []bool
+			for i, c := range cases {
+				if tc.pick(i) {
+					batch = append(batch, &sigReq{pub: c.pub, msg: c.msg, sig: c.sig})
+					want = append(want, c.want)
+				}
+			}
+			(&SigBatch{Rand: testRand(2)}).check(batch)
+			for i, q := range batch {
+				if q.ok != want[i] {
+					t.Errorf("signature %d of %d: %v, want %v", i, len(batch), q.ok, want[i])
+				}
+			}
+		})
+	}
+}
+
+// Callers that arrive while a batch runs wait, and are then checked in
+// batches of at most MaxSigBatch, each led by the first still waiting:
+// 150 pending make batches of 64, 64 and 22, every caller answered right.
+func TestSigBatchLead(t *testing.T) {
+	const n = 150
+	cases := sigCases(t, n)
+	var mu sync.Mutex
+	var sizes []int
+	b := &SigBatch{Rand: testRand(3), checked: func(k int) {
+		mu.Lock()
+		sizes = append(sizes, k)
+		mu.Unlock()
+	}}
+	b.leading = true // as if a batch were running
+	got := make([]bool, n)
+	var wg sync.WaitGroup
+	for i, c := range cases {
+		wg.Go(func() { got[i] = b.Verify(c.pub, c.msg, c.sig) })
+	}
+	for {
+		b.mu.Lock()
+		k := len(b.pending)
+		b.mu.Unlock()
+		if k == n {
+			break
+		}
+		runtime.Gosched()
+	}
+	b.mu.Lock() // the running batch ends: the first waiting leads
+	next := b.pending[0]
+	next.lead = true
+	b.mu.Unlock()
+	close(next.done)
+	wg.Wait()
+	if !slices.Equal(sizes, []int{MaxSigBatch, MaxSigBatch, n - 2*MaxSigBatch}) {
+		t.Fatalf("batches of %v", sizes)
+	}
+	for i, c := range cases {
+		if got[i] != c.want {
+			t.Errorf("signature %d: %v, want %v", i, got[i], c.want)
+		}
+	}
+	if b.leading || len(b.pending) != 0 {
+		t.Fatalf("after the last batch: leading %v, %d pending", b.leading, len(b.pending))
+	}
+}
+
+// Many callers at once, each checking several signatures in turn: every
+// answer right, every signature in exactly one batch, and the batch idle
+// at the end. A nil batch checks alone.
+func TestSigBatchConcurrent(t *testing.T) {
+	cases := sigCases(t, 60)
+	var total atomic.Int64
+	b := &SigBatch{checked: func(k int) { total.Add(int64(k)) }}
+	const callers, each = 32, 15
+	var wg sync.WaitGroup
+	errs := make(chan string, callers*each)
+	for g := range callers {
+		wg.Go(func() {
+			for j := range each {
+				c := cases[(g*each+j)%len(cases)]
+				if got := b.Verify(c.pub, c.msg, c.sig); got != c.want {
+					errs <- fmt.Sprintf("caller %d, signature %d: %v, want %v", g, j, got, c.want)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for e := range errs {
+		t.Error(e)
+	}
+	if n := total.Load(); n != callers*each {
+		t.Fatalf("%d signatures went through batches, want %d", n, callers*each)
+	}
+	if b.leading || len(b.pending) != 0 {
+		t.Fatalf("at rest: leading %v, %d pending", b.leading, len(b.pending))
+	}
+	var none *SigBatch
+	for _, c := range cases[:12] {
+		if got := none.Verify(c.pub, c.msg, c.sig); got != c.want {
+			t.Errorf("nil batch: %v, want %v", got, c.want)
+		}
+	}
+	if b.Verify(cases[0].pub[:31], cases[0].msg, cases[0].sig) {
+		t.Error("a short key verified")
+	}
+}
+
+// BenchmarkVerifySig: crypto/ed25519, verifySig and batches of 8, 16 and
+// 64, in the same run; ns/sig is the CPU a signature.
 func BenchmarkVerifySig(b *testing.B) {
 	c := sigEdgeCases(b)[0]
 	b.Run("crypto-ed25519", func(b *testing.B) {
@@ -176,6 +400,7 @@ func BenchmarkVerifySig(b *testing.B) {
 				b.Fatal("refused")
 			}
 		}
+		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N), "ns/sig")
 	})
 	b.Run("verifySig", func(b *testing.B) {
 		for b.Loop() {
@@ -183,5 +408,27 @@ func BenchmarkVerifySig(b *testing.B) {
 				b.Fatal("refused")
 			}
 		}
+		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N), "ns/sig")
 	})
+	for _, n := range []int{8, 16, MaxSigBatch} {
+		good := sigCases(b, 3*n)
+		var reqs []*sigReq
+		for _, g := range good {
+			if g.want && len(reqs) < n {
+				reqs = append(reqs, &sigReq{pub: g.pub, msg: g.msg, sig: g.sig})
+			}
+		}
+		b.Run(fmt.Sprintf("batch-%d", n), func(b *testing.B) {
+			sb := &SigBatch{}
+			for b.Loop() {
+				sb.check(reqs)
+			}
+			for _, q := range reqs {
+				if !q.ok {
+					b.Fatal("refused")
+				}
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n), "ns/sig")
+		})
+	}
 }

@@ -147,7 +147,7 @@ func (s *Service) checkOffline(ctx context.Context, t *Terminal, e *protocol.Jou
 	if e.At.After(s.now().Add(protocol.MaxClockSkew)) {
 		return nil, nil, protocol.ErrRequestTime
 	}
-	c, err := protocol.VerifyCodeWith(e.Cred, s.issuer, e.At, protocol.PurposePay, s.certs)
+	c, err := protocol.VerifyCodeWith(e.Cred, s.issuer, e.At, protocol.PurposePay, s.codes)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -422,7 +422,7 @@ func (s *Service) cardUser(ctx context.Context, text string) (*User, error) {
 // about to move (a retry of the same transaction owns it already; any
 // other transaction is refused CODE_ALREADY_USED).
 func (s *Service) codeUser(text string, now time.Time) (user, device uint32, use *CodeUse, err error) {
-	c, err := protocol.VerifyCodeWith(text, s.issuer, now, protocol.PurposePay, s.certs)
+	c, err := protocol.VerifyCodeWith(text, s.issuer, now, protocol.PurposePay, s.codes)
 	if err != nil {
 		return 0, 0, nil, err
 	}

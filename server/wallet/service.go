@@ -84,9 +84,10 @@ type Service struct {
 	userLocks keyedMutex
 
 	// The money path's hot state (hot.go): rows read on every payment,
-	// and device certificates whose issuer signature already verified.
+	// device certificates whose issuer signature already verified, and
+	// the batch that concurrent payments' code signatures are checked in.
 	hotTerminals hotCache[string, *Terminal]
-	certs        *protocol.CertCache
+	codes        *protocol.Verifier
 
 	authMu sync.Mutex
 	authOK map[string][32]byte // terminal → SHA-256(hash, password) last verified
@@ -145,7 +146,7 @@ func New(cfg Config, keys Keys, d Deps) (*Service, error) {
 		cfg: cfg, keys: keys, st: d.Store, led: d.Ledger, bank: d.Bank, wx: d.WeChat,
 		now: d.Now, rand: d.Rand, banks: map[string]bool{},
 		issuer: protocol.IssuerKeys{keys.IssuerID: keys.Issuer.Public().(ed25519.PublicKey)},
-		certs:  protocol.NewCertCache(100_000),
+		codes:  &protocol.Verifier{Certs: protocol.NewCertCache(100_000), Sigs: &protocol.SigBatch{Rand: d.Rand}},
 	}
 	for _, b := range cfg.SupportedBanks {
 		s.banks[b] = true
