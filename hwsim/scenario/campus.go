@@ -493,47 +493,75 @@ func (c *Campus) StartBox(spec BoxSpec) error {
 	}
 	b.Rig = r
 	c.Control.Add(r)
-	dispAddr, err := FreeAddr()
-	if err != nil {
-		return err
-	}
-	statusAddr, err := FreeAddr()
-	if err != nil {
-		return err
-	}
-	b.DisplayURL, b.StatusURL = "http://"+dispAddr, "http://"+statusAddr
-	// The rig describes its twins in terminald's own config shape.
-	var devs daemon.DevicesConfig
-	raw, _ := json.Marshal(r.DeviceConfig())
-	if err := json.Unmarshal(raw, &devs); err != nil {
-		return fmt.Errorf("scenario: rig %s devices: %w", spec.ID, err)
-	}
-	devs.Display = &daemon.DeviceConfig{Driver: "web", Listen: dispAddr}
-	cfg := map[string]any{
-		"terminal":      spec.ID,
-		"mode":          spec.Mode,
-		"data_dir":      filepath.Join(dir, "data"),
-		"broker":        map[string]any{"url": "tcp://" + r.Devices().Broker, "password_env": "TERMINALD_BROKER_PASSWORD"},
-		"devices":       devs,
-		"status_listen": statusAddr,
-		"log_level":     "info",
-		// A demo student gives up on the WeChat password prompt after 8 s.
-		"paying_timeout_ms": 8000,
-	}
-	if len(brokers) > 1 {
-		urls := []string{"tcp://" + r.Devices().Broker}
-		for _, a := range brokers[1:] {
-			urls = append(urls, "tcp://"+a)
+	// A port FreeAddr found free can be taken by another process before
+	// terminald listens on it (tests run in parallel): then the box starts
+	// again on new ones.
+	for attempt := 1; ; attempt++ {
+		dispAddr, err := FreeAddr()
+		if err != nil {
+			return err
 		}
-		cfg["broker"] = map[string]any{"urls": urls, "password_env": "TERMINALD_BROKER_PASSWORD"}
-		b.FirstBroker, b.firstAddr = urls[0], brokers[0]
+		statusAddr, err := FreeAddr()
+		if err != nil {
+			return err
+		}
+		b.DisplayURL, b.StatusURL = "http://"+dispAddr, "http://"+statusAddr
+		// The rig describes its twins in terminald's own config shape.
+		var devs daemon.DevicesConfig
+		raw, _ := json.Marshal(r.DeviceConfig())
+		if err := json.Unmarshal(raw, &devs); err != nil {
+			return fmt.Errorf("scenario: rig %s devices: %w", spec.ID, err)
+		}
+		devs.Display = &daemon.DeviceConfig{Driver: "web", Listen: dispAddr}
+		cfg := map[string]any{
+			"terminal":      spec.ID,
+			"mode":          spec.Mode,
+			"data_dir":      filepath.Join(dir, "data"),
+			"broker":        map[string]any{"url": "tcp://" + r.Devices().Broker, "password_env": "TERMINALD_BROKER_PASSWORD"},
+			"devices":       devs,
+			"status_listen": statusAddr,
+			"log_level":     "info",
+			// A demo student gives up on the WeChat password prompt after 8 s.
+			"paying_timeout_ms": 8000,
+		}
+		if len(brokers) > 1 {
+			urls := []string{"tcp://" + r.Devices().Broker}
+			for _, a := range brokers[1:] {
+				urls = append(urls, "tcp://"+a)
+			}
+			cfg["broker"] = map[string]any{"urls": urls, "password_env": "TERMINALD_BROKER_PASSWORD"}
+			b.FirstBroker, b.firstAddr = urls[0], brokers[0]
+		}
+		raw, _ = json.MarshalIndent(cfg, "", "  ")
+		b.config = filepath.Join(dir, "terminald.json")
+		if err := os.WriteFile(b.config, raw, 0o600); err != nil {
+			return err
+		}
+		logSize := fileSize(filepath.Join(dir, "terminald.log"))
+		err = c.runBox(b)
+		if err == nil || attempt == 3 || !portTaken(filepath.Join(dir, "terminald.log"), logSize) {
+			return err
+		}
 	}
-	raw, _ = json.MarshalIndent(cfg, "", "  ")
-	b.config = filepath.Join(dir, "terminald.json")
-	if err := os.WriteFile(b.config, raw, 0o600); err != nil {
-		return err
+}
+
+// fileSize is the size of the file at path, 0 if there is none.
+func fileSize(path string) int64 {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return 0
 	}
-	return c.runBox(b)
+	return fi.Size()
+}
+
+// portTaken reports whether the log at path, past its first from bytes,
+// says a listen failed because the address was in use.
+func portTaken(path string, from int64) bool {
+	b, err := os.ReadFile(path)
+	if err != nil || int64(len(b)) < from {
+		return false
+	}
+	return strings.Contains(string(b[from:]), "address already in use")
 }
 
 func (c *Campus) runBox(b *Box) error {
