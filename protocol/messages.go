@@ -273,7 +273,13 @@ type Message interface {
 // Encode marshals m as JSON, stamping the version.
 func Encode[M Message](m M) ([]byte, error) {
 	setVersion(any(m))
-	b, err := json.Marshal(m)
+	var b []byte
+	var err error
+	if r, ok := any(m).(*Response); ok {
+		b, err = MarshalResponse(r)
+	} else {
+		b, err = json.Marshal(m)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("protocol: encode %T: %w", m, err)
 	}

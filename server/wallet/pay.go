@@ -211,7 +211,7 @@ func (s *Service) answered(rec *Record, r *protocol.Response) {
 	if r.Channel != "" {
 		rec.Channel = r.Channel
 	}
-	rec.Response, _ = json.Marshal(r)
+	rec.Response, _ = protocol.MarshalResponse(r)
 }
 
 func tombstoned() *protocol.Response {
