@@ -9,11 +9,14 @@ import (
 	"reflect"
 	"strings"
 	"sync"
+	"unicode/utf8"
 )
 
 // CheckJSONNames refuses what encoding/json lets through but a money
 // message must not carry: an object with the same member twice
-// ({"amount":100,"amount":1} — which one counts depends on the parser), and a
+// ({"amount":100,"amount":1} — which one counts depends on the parser; names
+// are compared as encoding/json reads them, escapes undone and bytes that
+// are not UTF-8 read as U+FFFD), and a
 // member whose name matches a field of v's type only when case is ignored
 // ({"AMOUNT":1} would set Amount). It walks the JSON text b alongside the
 // type of v (a pointer to the value b decodes into) without decoding
@@ -182,7 +185,7 @@ func (s *nameScanner) object(t reflect.Type, depth int) error {
 			return err
 		}
 		name := raw
-		if escaped {
+		if escaped || !utf8.Valid(raw) { // encoding/json reads bad UTF-8 as U+FFFD
 			var u string
 			if err := json.Unmarshal(s.b[s.i-len(raw)-2:s.i], &u); err != nil {
 				return fmt.Errorf("json: member name: %w", err)
