@@ -96,7 +96,7 @@ func (b *SigBatch) Verify(pub ed25519.PublicKey, msg, sig []byte) bool {
 }
 
 // lead checks one batch, whose first request is the leader's own, and
-// passes the lead to the first caller still waiting, if any.
+// hands off.
 func (b *SigBatch) lead() {
 	runtime.Gosched()
 	b.mu.Lock()
@@ -105,11 +105,16 @@ func (b *SigBatch) lead() {
 	b.pending = b.pending[n:]
 	b.mu.Unlock()
 
+	defer b.handOff(batch) // even if check panics: its callers then get false
 	b.check(batch)
 	if b.checked != nil {
 		b.checked(len(batch))
 	}
+}
 
+// handOff answers a checked batch's callers and passes the lead to the
+// first caller still waiting, or to no one.
+func (b *SigBatch) handOff(batch []*sigReq) {
 	b.mu.Lock()
 	var next *sigReq
 	if len(b.pending) > 0 {

@@ -432,3 +432,58 @@ func BenchmarkVerifySig(b *testing.B) {
 		})
 	}
 }
+
+type failingReader struct{}
+
+func (failingReader) Read([]byte) (int, error) { return 0, io.ErrUnexpectedEOF }
+
+// A batch whose check panics (here: its randomness fails) answers its
+// callers false and passes the lead on: the next callers are not stuck.
+func TestSigBatchPanicHandsOff(t *testing.T) {
+	var cases []struct {
+		pub, msg, sig []byte
+		want          bool
+	}
+	for _, c := range sigCases(t, 20) {
+		if c.want {
+			cases = append(cases, c)
+		}
+	}
+	b := &SigBatch{Rand: failingReader{}}
+	b.leading = true
+	got := make([]bool, 2)
+	panicked := make([]bool, 2)
+	var wg sync.WaitGroup
+	for i := range 2 {
+		c := cases[i+1]
+		wg.Go(func() {
+			defer func() { panicked[i] = recover() != nil }()
+			got[i] = b.Verify(c.pub, c.msg, c.sig)
+		})
+	}
+	for {
+		b.mu.Lock()
+		k := len(b.pending)
+		b.mu.Unlock()
+		if k == 2 {
+			break
+		}
+		runtime.Gosched()
+	}
+	b.mu.Lock()
+	next := b.pending[0]
+	next.lead = true
+	b.mu.Unlock()
+	close(next.done)
+	wg.Wait()
+	if panicked[0] == panicked[1] || got[0] || got[1] {
+		t.Fatalf("panicked %v, answers %v: want the leader's panic and false for the other", panicked, got)
+	}
+	b.Rand = testRand(4)
+	if c := cases[0]; b.Verify(c.pub, c.msg, c.sig) != c.want {
+		t.Fatal("the batch is not usable after a panic")
+	}
+	if b.leading || len(b.pending) != 0 {
+		t.Fatalf("at rest: leading %v, %d pending", b.leading, len(b.pending))
+	}
+}
