@@ -1,9 +1,6 @@
 package protocol
 
-import (
-	"math"
-	"time"
-)
+import "math"
 
 // decodeRequestFast decodes b into m when b is in the narrow form every
 // encoder here writes (protocol.Encode, i.e. encoding/json): one object,
@@ -26,55 +23,38 @@ func decodeRequestFast(b []byte, m *Request) bool {
 	var seen uint16
 	ok := p.object(func(name []byte) bool {
 		var bit uint16
+		var ok bool
+		var s string
+		var n int64
 		switch string(name) {
 		case "v":
 			bit = 1 << 0
-			n, ok := p.int(math.MinInt, math.MaxInt)
+			n, ok = p.int(math.MinInt, math.MaxInt)
 			r.V = int(n)
-			if !ok {
-				return false
-			}
 		case "op":
 			bit = 1 << 1
-			s, ok := p.str()
+			s, ok = p.str()
 			r.Op = Op(s)
-			if !ok {
-				return false
-			}
 		case "tx":
 			bit = 1 << 2
-			s, ok := p.str()
+			s, ok = p.str()
 			r.Tx = TxID(s)
-			if !ok {
-				return false
-			}
 		case "terminal":
 			bit = 1 << 3
-			var ok bool
-			if r.Terminal, ok = p.str(); !ok {
-				return false
-			}
+			r.Terminal, ok = p.str()
 		case "at":
 			bit = 1 << 4
 			start := p.i
-			if _, ok := p.str(); !ok {
-				return false
+			if _, ok = p.str(); ok { // as encoding/json: the type's own UnmarshalJSON
+				ok = r.At.UnmarshalJSON(b[start:p.i]) == nil
 			}
-			var t time.Time // as encoding/json: the type's own UnmarshalJSON
-			if t.UnmarshalJSON(b[start:p.i]) != nil {
-				return false
-			}
-			r.At = t
 		case "amount":
 			bit = 1 << 5
-			var ok bool
-			if r.Amount, ok = p.int(math.MinInt64, math.MaxInt64); !ok {
-				return false
-			}
+			r.Amount, ok = p.int(math.MinInt64, math.MaxInt64)
 		case "cred":
 			bit = 1 << 6
 			var cseen uint8
-			if !p.object(func(name []byte) bool {
+			ok = p.object(func(name []byte) bool {
 				var cbit uint8
 				var s string
 				var ok bool
@@ -92,33 +72,20 @@ func decodeRequestFast(b []byte, m *Request) bool {
 				}
 				cseen |= cbit
 				return true
-			}) {
-				return false
-			}
+			})
 			r.Cred = &cred
 		case "secret":
 			bit = 1 << 7
-			var ok bool
-			if r.Secret, ok = p.str(); !ok {
-				return false
-			}
+			r.Secret, ok = p.str()
 		case "ml":
 			bit = 1 << 8
-			var ok bool
-			if r.ML, ok = p.int(math.MinInt64, math.MaxInt64); !ok {
-				return false
-			}
+			r.ML, ok = p.int(math.MinInt64, math.MaxInt64)
 		case "cursor":
 			bit = 1 << 9
-			n, ok := p.uint()
-			r.Cursor = n
-			if !ok {
-				return false
-			}
-		default:
-			return false
+			r.Cursor, ok = p.uint()
 		}
-		if seen&bit != 0 {
+		// An unknown name leaves ok false; r is only a copy until the end.
+		if !ok || seen&bit != 0 {
 			return false
 		}
 		seen |= bit
