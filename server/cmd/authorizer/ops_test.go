@@ -292,6 +292,18 @@ func TestOpsEndpoints(t *testing.T) {
 			t.Errorf("/metrics lacks %q", want)
 		}
 	}
+	// The collector's settings, unless the environment says GOGC or
+	// GOMEMLIMIT.
+	if os.Getenv("GOGC") == "" {
+		if want := fmt.Sprintf("go_gc_gogc_percent %d\n", serveGCPercent); !bytes.Contains(body, []byte(want)) {
+			t.Errorf("/metrics lacks %q", want)
+		}
+	}
+	if os.Getenv("GOMEMLIMIT") == "" {
+		if want := fmt.Sprintf("go_gc_gomemlimit_bytes %g\n", float64(serveMemoryLimit)); !bytes.Contains(body, []byte(want)) {
+			t.Errorf("/metrics lacks %q", want)
+		}
+	}
 	for _, want := range []string{"go_goroutines", "process_resident_memory_bytes", "campuspay_connected_terminals",
 		"campuspay_payments_total", "campuspay_queue_depth", "campuspay_batch_size", "campuspay_open_holds", "campuspay_broker_acl_denied_total",
 		"campuspay_ledger_commits_total", "campuspay_broker_clients 0", // no terminal; the authorizer joins in-process
