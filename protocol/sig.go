@@ -33,6 +33,15 @@ func verifySig(pub ed25519.PublicKey, msg, sig []byte) bool {
 
 var verifyOpts = &voi.Options{Verify: voi.VerifyOptionsDefault}
 
+// verifyOne is verifySig through pub's expanded form when there is one
+// (exp is pub expanded, or nil).
+func verifyOne(pub ed25519.PublicKey, exp *voi.ExpandedPublicKey, msg, sig []byte) bool {
+	if exp == nil {
+		return verifySig(pub, msg, sig)
+	}
+	return voi.VerifyExpandedWithOptions(exp, msg, sig, verifyOpts)
+}
+
 // MaxSigBatch is the most signatures one batch checks, which bounds how
 // long its callers wait for it: 64 take about 1.4 ms of CPU here, and past
 // about 8 a batch saves little more per signature (BenchmarkVerifySig).
@@ -69,6 +78,7 @@ type SigBatch struct {
 
 type sigReq struct {
 	pub, msg, sig []byte
+	exp           *voi.ExpandedPublicKey // pub expanded, or nil
 	ok            bool
 	lead          bool          // woken to lead the next batch, not answered
 	done          chan struct{} // closed when answered or made the leader
@@ -77,10 +87,19 @@ type sigReq struct {
 // Verify reports whether sig is pub's Ed25519 signature of msg, under
 // verifySig's rule, checking it in a batch with any other callers'.
 func (b *SigBatch) Verify(pub ed25519.PublicKey, msg, sig []byte) bool {
-	if b == nil || len(pub) != ed25519.PublicKeySize || len(sig) != ed25519.SignatureSize {
-		return verifySig(pub, msg, sig)
+	return b.verify(pub, nil, msg, sig)
+}
+
+// verify is Verify with pub also expanded for verification (exp, from a
+// CertCache), or exp nil.
+func (b *SigBatch) verify(pub ed25519.PublicKey, exp *voi.ExpandedPublicKey, msg, sig []byte) bool {
+	if len(pub) != ed25519.PublicKeySize || len(sig) != ed25519.SignatureSize {
+		return false
 	}
-	r := &sigReq{pub: pub, msg: msg, sig: sig, done: make(chan struct{})}
+	if b == nil {
+		return verifyOne(pub, exp, msg, sig)
+	}
+	r := &sigReq{pub: pub, exp: exp, msg: msg, sig: sig, done: make(chan struct{})}
 	b.mu.Lock()
 	b.pending = append(b.pending, r)
 	follow := b.leading
@@ -140,13 +159,27 @@ func (b *SigBatch) handOff(batch []*sigReq) {
 func (b *SigBatch) check(batch []*sigReq) {
 	if len(batch) == 1 {
 		q := batch[0]
-		q.ok = verifySig(q.pub, q.msg, q.sig)
+		q.ok = verifyOne(q.pub, q.exp, q.msg, q.sig)
 		return
 	}
 	v := voi.NewBatchVerifierWithCapacity(len(batch))
-	v.ForceNoPublicKeyExpansion() // each key is used once: its tables would cost more than they save
+	all := true
 	for _, q := range batch {
-		v.AddWithOptions(voi.PublicKey(q.pub), q.msg, q.sig, verifyOpts)
+		all = all && q.exp != nil
+	}
+	if !all {
+		// A key not expanded yet would be expanded for this one use: its
+		// tables would cost more than they save. This also keeps the
+		// batch off the expanded keys' precomputed path, which needs
+		// every key expanded.
+		v.ForceNoPublicKeyExpansion()
+	}
+	for _, q := range batch {
+		if q.exp != nil {
+			v.AddExpandedWithOptions(q.exp, q.msg, q.sig, verifyOpts)
+		} else {
+			v.AddWithOptions(voi.PublicKey(q.pub), q.msg, q.sig, verifyOpts)
+		}
 	}
 	rnd := b.Rand
 	if rnd == nil {

@@ -18,6 +18,7 @@ import (
 
 	"github.com/oasisprotocol/curve25519-voi/curve"
 	"github.com/oasisprotocol/curve25519-voi/curve/scalar"
+	voi "github.com/oasisprotocol/curve25519-voi/primitives/ed25519"
 )
 
 // groupOrder is L, the order of the Ed25519 base point.
@@ -137,7 +138,23 @@ func TestVerifySigRule(t *testing.T) {
 		if got := verifySig(c.pub, c.msg, c.sig); got != c.want {
 			t.Errorf("%s: verifySig says %v, the table %v", c.name, got, c.want)
 		}
+		// The key expanded (as a CertCache holds it) follows the same rule.
+		if exp := expand(c.pub); exp != nil {
+			if got := verifyOne(c.pub, exp, c.msg, c.sig); got != c.want {
+				t.Errorf("%s: verifyOne with the key expanded says %v, the table %v", c.name, got, c.want)
+			}
+		}
 	}
+}
+
+// expand is pub expanded for verification, as CertCache.add makes it, or
+// nil where it cannot be.
+func expand(pub []byte) *voi.ExpandedPublicKey {
+	exp, err := voi.NewExpandedPublicKey(voi.PublicKey(pub))
+	if err != nil {
+		return nil
+	}
+	return exp
 }
 
 // TestVerifySigMutations signs random messages and flips random bytes of
@@ -270,7 +287,9 @@ func sigCases(t testing.TB, n int) []struct {
 }
 
 // A batch answers each signature as verifySig does, whether it holds one
-// bad signature, several, or none.
+// bad signature, several, or none, and whether none of its keys, some or
+// all come expanded (from a CertCache: all expanded takes another path in
+// curve25519-voi).
 func TestSigBatchCheck(t *testing.T) {
 	cases := sigCases(t, 40)
 	for _, tc := range []struct {
@@ -282,22 +301,35 @@ func TestSigBatchCheck(t *testing.T) {
 		{"one bad among good", func(i int) bool { return cases[i].want || i == 1 }},
 		{"bad only", func(i int) bool { return !cases[i].want }},
 	} {
-		t.Run(tc.name, func(t *testing.T) {
-			var batch []*sigReq
-			var want []bool
-			for i, c := range cases {
-				if tc.pick(i) {
-					batch = append(batch, &sigReq{pub: c.pub, msg: c.msg, sig: c.sig})
-					want = append(want, c.want)
+		for _, ex := range []struct {
+			name   string
+			expand func(i int) bool
+		}{
+			{"", func(int) bool { return false }},
+			{", keys expanded", func(int) bool { return true }},
+			{", every other key expanded", func(i int) bool { return i%2 == 0 }},
+		} {
+			t.Run(tc.name+ex.name, func(t *testing.T) {
+				var batch []*sigReq
+				var want []bool
+				for i, c := range cases {
+					if tc.pick(i) {
+						q := &sigReq{pub: c.pub, msg: c.msg, sig: c.sig}
+						if ex.expand(i) {
+							q.exp = expand(c.pub)
+						}
+						batch = append(batch, q)
+						want = append(want, c.want)
+					}
 				}
-			}
-			(&SigBatch{Rand: testRand(2)}).check(batch)
-			for i, q := range batch {
-				if q.ok != want[i] {
-					t.Errorf("signature %d of %d: %v, want %v", i, len(batch), q.ok, want[i])
+				(&SigBatch{Rand: testRand(2)}).check(batch)
+				for i, q := range batch {
+					if q.ok != want[i] {
+						t.Errorf("signature %d of %d: %v, want %v", i, len(batch), q.ok, want[i])
+					}
 				}
-			}
-		})
+			})
+		}
 	}
 }
 
@@ -418,18 +450,27 @@ func BenchmarkVerifySig(b *testing.B) {
 				reqs = append(reqs, &sigReq{pub: g.pub, msg: g.msg, sig: g.sig})
 			}
 		}
-		b.Run(fmt.Sprintf("batch-%d", n), func(b *testing.B) {
-			sb := &SigBatch{}
-			for b.Loop() {
-				sb.check(reqs)
-			}
-			for _, q := range reqs {
-				if !q.ok {
-					b.Fatal("refused")
+		run := func(name string, reqs []*sigReq) {
+			b.Run(name, func(b *testing.B) {
+				sb := &SigBatch{}
+				for b.Loop() {
+					sb.check(reqs)
 				}
-			}
-			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n), "ns/sig")
-		})
+				for _, q := range reqs {
+					if !q.ok {
+						b.Fatal("refused")
+					}
+				}
+				b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n), "ns/sig")
+			})
+		}
+		run(fmt.Sprintf("batch-%d", n), reqs)
+		// The keys expanded once, as the authorizer's CertCache holds them.
+		var exp []*sigReq
+		for _, q := range reqs {
+			exp = append(exp, &sigReq{pub: q.pub, exp: expand(q.pub), msg: q.msg, sig: q.sig})
+		}
+		run(fmt.Sprintf("batch-%d-expanded", n), exp)
 	}
 }
 

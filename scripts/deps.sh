@@ -5,6 +5,7 @@ set -euo pipefail
 
 pkgs=(
   gcc pkg-config            # cgo: go-sqlite3, gocv
+  libsqlite3-dev            # sqlite3.h for server/walbuf (the SQLite itself is go-sqlite3's)
   libopencv-dev             # gocv v0.31.0 builds against Debian's OpenCV 4.6
   mosquitto mosquitto-clients  # external-broker tests start their own mosquitto
   postgresql                # server binaries (/usr/lib/postgresql/*/bin) and the postgres user:
