@@ -611,7 +611,7 @@ func waitFile(ctx context.Context, p *scenario.Proc, path string, timeout time.D
 			return nil
 		}
 		if p.Exited() {
-			return fmt.Errorf("load: %s exited before it was ready (see %s)", p.Name, p.Log)
+			return fmt.Errorf("load: before it was ready: %w", p.ExitError())
 		}
 		select {
 		case <-ctx.Done():

@@ -92,6 +92,31 @@ func (p *Proc) DumpGoroutines(wait time.Duration) {
 	}
 }
 
+// ExitError says that the process exited, how, and how its log ends: a
+// test's folder is gone by the time anyone reads the failure.
+func (p *Proc) ExitError() error {
+	return fmt.Errorf("scenario: %s exited: %v (see %s); its log ends:\n%s", p.Name, p.err, p.Log, p.LogTail(4096))
+}
+
+// LogTail returns the last n bytes (at most) of the process's log.
+func (p *Proc) LogTail(n int64) string {
+	f, err := os.Open(p.Log)
+	if err != nil {
+		return err.Error()
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return err.Error()
+	}
+	off := max(st.Size()-n, 0)
+	b := make([]byte, st.Size()-off)
+	if _, err := f.ReadAt(b, off); err != nil {
+		return err.Error()
+	}
+	return string(b)
+}
+
 // Kill ends the process at once (SIGKILL), like a power cut.
 func (p *Proc) Kill() {
 	if !p.Exited() {
@@ -116,7 +141,7 @@ func (p *Proc) WaitHTTP(ctx context.Context, url string) error {
 		case <-ctx.Done():
 			return fmt.Errorf("scenario: %s not ready at %s: %w (see %s)", p.Name, url, ctx.Err(), p.Log)
 		case <-p.done:
-			return fmt.Errorf("scenario: %s exited: %v (see %s)", p.Name, p.err, p.Log)
+			return p.ExitError()
 		case <-tick.C:
 		}
 	}
@@ -136,7 +161,7 @@ func (p *Proc) WaitTCP(ctx context.Context, addr string) error {
 		case <-ctx.Done():
 			return fmt.Errorf("scenario: %s not listening on %s: %w (see %s)", p.Name, addr, ctx.Err(), p.Log)
 		case <-p.done:
-			return fmt.Errorf("scenario: %s exited: %v (see %s)", p.Name, p.err, p.Log)
+			return p.ExitError()
 		case <-tick.C:
 		}
 	}
