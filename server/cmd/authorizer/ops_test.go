@@ -306,7 +306,7 @@ func TestOpsEndpoints(t *testing.T) {
 	}
 	for _, want := range []string{"go_goroutines", "process_resident_memory_bytes", "campuspay_connected_terminals",
 		"campuspay_payments_total", "campuspay_queue_depth", "campuspay_batch_size", "campuspay_open_holds", "campuspay_broker_acl_denied_total",
-		"campuspay_ledger_commits_total", "campuspay_broker_clients 0", // no terminal; the authorizer joins in-process
+		"campuspay_ledger_commits_total", "campuspay_walbuf_writes_made_total", "campuspay_broker_clients 0", // no terminal; the authorizer joins in-process
 	} {
 		if !bytes.Contains(body, []byte(want)) {
 			t.Errorf("/metrics lacks %s", want)
