@@ -58,10 +58,7 @@ func exec1(t *testing.T, db *sql.DB, qs ...string) {
 func check(t *testing.T, path string, want, sum int64) {
 	t.Helper()
 	db := plain(t, path)
-	var ok string
-	if err := db.QueryRow(`PRAGMA integrity_check`).Scan(&ok); err != nil || ok != "ok" {
-		t.Fatalf("integrity_check: %q, %v", ok, err)
-	}
+	intact(t, db)
 	var n, s int64
 	if err := db.QueryRow(`SELECT COUNT(*), COALESCE(SUM(v), 0) FROM t`).Scan(&n, &s); err != nil {
 		t.Fatal(err)
@@ -69,6 +66,28 @@ func check(t *testing.T, path string, want, sum int64) {
 	if n != want || s != sum {
 		t.Fatalf("%d rows summing to %d, want %d summing to %d", n, s, want, sum)
 	}
+}
+
+// intact fails the test unless SQLite finds db whole.
+func intact(t *testing.T, db *sql.DB) {
+	t.Helper()
+	var ok string
+	if err := db.QueryRow(`PRAGMA integrity_check`).Scan(&ok); err != nil || ok != "ok" {
+		t.Fatalf("integrity_check: %q, %v", ok, err)
+	}
+}
+
+// writerCmd is this test binary run as the writer of path (TestMain),
+// with env added.
+func writerCmd(t *testing.T, path string, env ...string) *exec.Cmd {
+	t.Helper()
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(exe)
+	cmd.Env = append(append(os.Environ(), "WALBUF_WRITER="+path), env...)
+	return cmd
 }
 
 // A transaction's frames reach the WAL in a few writes, not two for each
@@ -224,16 +243,11 @@ func writer(path string) error {
 // told was committed is in the database, none is there in part, and the
 // file reads whole through SQLite's own VFS.
 func TestKillNineLosesNothingCommitted(t *testing.T) {
-	exe, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
 	p := filepath.Join(t.TempDir(), "x.db")
 	rnd := rand.New(rand.NewPCG(7, 11))
 	var committed int64 // transactions committed over all the writer's lives
 	for round := range 5 {
-		cmd := exec.Command(exe)
-		cmd.Env = append(os.Environ(), "WALBUF_WRITER="+p)
+		cmd := writerCmd(t, p)
 		out, err := cmd.StdoutPipe()
 		if err != nil {
 			t.Fatal(err)
@@ -263,10 +277,7 @@ func TestKillNineLosesNothingCommitted(t *testing.T) {
 		}
 		committed += last
 		db := plain(t, p)
-		var ok string
-		if err := db.QueryRow(`PRAGMA integrity_check`).Scan(&ok); err != nil || ok != "ok" {
-			t.Fatalf("round %d: integrity_check: %q, %v", round, ok, err)
-		}
+		intact(t, db)
 		// Each life numbers its transactions from 1; each transaction has
 		// exactly 4 rows. At most one transaction past the last one
 		// acknowledged may have committed before the kill.
@@ -293,13 +304,8 @@ func TestKillNineLosesNothingCommitted(t *testing.T) {
 // acknowledged before it is in the database, the failed one is not there
 // even in part, and a writer without the limit carries on.
 func TestFullDiskFailsTheCommit(t *testing.T) {
-	exe, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
 	p := filepath.Join(t.TempDir(), "x.db")
-	cmd := exec.Command(exe)
-	cmd.Env = append(os.Environ(), "WALBUF_WRITER="+p, "WALBUF_FSIZE=1000000")
+	cmd := writerCmd(t, p, "WALBUF_FSIZE=1000000")
 	var stderr strings.Builder
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
@@ -321,10 +327,7 @@ func TestFullDiskFailsTheCommit(t *testing.T) {
 		t.Helper()
 		db := plain(t, p)
 		defer db.Close()
-		var ok string
-		if err := db.QueryRow(`PRAGMA integrity_check`).Scan(&ok); err != nil || ok != "ok" {
-			t.Fatalf("integrity_check: %q, %v", ok, err)
-		}
+		intact(t, db)
 		var rows int64
 		if err := db.QueryRow(`SELECT COUNT(*) FROM t`).Scan(&rows); err != nil {
 			t.Fatal(err)
