@@ -30,6 +30,7 @@ import (
 
 	"campuspay/protocol"
 	ledgersqlite "campuspay/server/ledger/sqlite"
+	"campuspay/server/pcache"
 	"campuspay/server/walbuf"
 	"campuspay/server/wallet"
 )
@@ -194,6 +195,11 @@ func Open(path string, opts ...Option) (*Store, error) {
 	// vfs=walbuf: the writer's WAL frames reach the file in one write per
 	// commit, not two per page (server/walbuf; checkPragmas below makes
 	// sure of the synchronous=FULL it needs).
+	// pcache: a commit does not walk the whole 64 MiB cache after an
+	// insert that split a page (server/pcache).
+	if err := pcache.Err(); err != nil {
+		return nil, fmt.Errorf("wallet/sqlite: open %s: %w", path, err)
+	}
 	if err := walbuf.Register(); err != nil {
 		return nil, fmt.Errorf("wallet/sqlite: open %s: %w", path, err)
 	}
