@@ -24,6 +24,10 @@ const kindTombstone = "tombstone"
 // (bank unavailable, WeChat USERPAYING): the record is left pending.
 var errPending = errors.New("wallet: outcome pending")
 
+// ErrRecordExists is PaymentStore.PutPayment's refusal of a payment whose
+// key is recorded already: nothing was written.
+var ErrRecordExists = errors.New("wallet: the transaction is recorded already")
+
 // HandleRequest answers one terminal request (OpPay, OpQuery, OpReverse,
 // OpHold, OpCapture, OpVoid). It never returns nil. It is idempotent by
 // (req.Terminal, req.Tx): the same pay or hold again returns the original
@@ -127,13 +131,16 @@ func (s *Service) handle(ctx context.Context, req *protocol.Request) *protocol.R
 	} else {
 		defer unlock()
 	}
+	if req.Op == protocol.OpPay && s.firstTry(req) {
+		return s.pay(ctx, t, req, key, nil, true)
+	}
 	rec, err := s.st.Record(ctx, key)
 	if err != nil {
 		return declined(err)
 	}
 	switch req.Op {
 	case protocol.OpPay:
-		return s.pay(ctx, t, req, key, rec)
+		return s.pay(ctx, t, req, key, rec, false)
 	case protocol.OpQuery:
 		return s.query(ctx, t, rec)
 	case protocol.OpReverse:
@@ -146,6 +153,21 @@ func (s *Service) handle(ctx context.Context, req *protocol.Request) *protocol.R
 		return s.void(ctx, rec)
 	}
 	return declined(protocol.ErrUnsupportedOp)
+}
+
+// firstTry reports whether a pay request may go without looking up its
+// key first: a code paid from the balance in one transaction with its
+// record (payInOne), whose write refuses a key recorded before
+// (ErrRecordExists). Nearly every payment is a first try, and the look-up
+// was one of its two reads; a retry is found by that write, or by the
+// look-up every other step that writes or calls out makes first
+// (Record.earlier).
+func (s *Service) firstTry(req *protocol.Request) bool {
+	if req.Cred == nil || req.Cred.Kind != protocol.CredCode {
+		return false
+	}
+	p, one := s.st.(PaymentStore)
+	return one && p.PaysInto(s.led)
 }
 
 // requestHash identifies what a pay or hold asks for. The sealed secret is
@@ -179,6 +201,9 @@ func (s *Service) replay(ctx context.Context, t *Terminal, rec *Record) *protoco
 
 // save stores the response as the record's final state and returns it.
 func (s *Service) save(ctx context.Context, rec *Record, r *protocol.Response) *protocol.Response {
+	if r2, ok := rec.askEarlier(ctx); ok {
+		return r2 // a retry: its first answer stands, not this one
+	}
 	if r.Code == protocol.ErrInternal.Code {
 		// Our own trouble (storage, ledger) is never recorded as the
 		// answer: the record keeps its state and a retry resumes it.
@@ -221,25 +246,31 @@ func tombstoned() *protocol.Response {
 }
 
 // pay authorises a payment by code, card or WeChat code.
-func (s *Service) pay(ctx context.Context, t *Terminal, req *protocol.Request, key string, rec *Record) *protocol.Response {
+func (s *Service) pay(ctx context.Context, t *Terminal, req *protocol.Request, key string, rec *Record, unchecked bool) *protocol.Response {
 	h := requestHash(req)
 	if rec != nil {
-		switch {
-		case rec.Kind == kindTombstone:
-			return tombstoned()
-		case rec.Kind != KindPayment || rec.ReqHash != h:
-			return declined(protocol.ErrTxConflict)
-		case rec.Status == protocol.StatusReversed || rec.Status == StatusReversing:
-			r := s.replay(ctx, t, rec)
-			r.Status = protocol.StatusReversed
-			r.SetReason(protocol.ErrTxReversed)
-			return r
-		}
-		return s.replay(ctx, t, rec)
+		return s.payAgain(ctx, t, h, rec)
 	}
 	now := s.now()
 	rec = &Record{Key: key, Kind: KindPayment, Terminal: t.ID, Tx: req.Tx, Merchant: t.Merchant,
 		Amount: req.Amount, ReqHash: h, Created: now, Updated: now}
+	if unchecked {
+		rec.earlier = func(ctx context.Context) (*Record, error) { return s.st.Record(ctx, key) }
+	}
+	r := s.payNew(ctx, t, req, rec)
+	if rec.found != nil {
+		// A retry, found by a step of its try: answered as the first
+		// try was, with the student's lock released (resuming a pending
+		// payment takes it).
+		return s.payAgain(ctx, t, h, rec.found)
+	}
+	return r
+}
+
+// payNew authorises a payment whose key was not recorded (or not looked
+// up: then rec.earlier is set, see Record.earlier).
+func (s *Service) payNew(ctx context.Context, t *Terminal, req *protocol.Request, rec *Record) *protocol.Response {
+	now := rec.Created
 	if t.Mode == protocol.ModeShower {
 		return s.save(ctx, rec, declined(protocol.ErrUnsupportedOp))
 	}
@@ -256,6 +287,9 @@ func (s *Service) pay(ctx context.Context, t *Terminal, req *protocol.Request, k
 	case protocol.CredCode, protocol.CredWeChat:
 		switch k := protocol.Classify(text); k {
 		case protocol.KindWeChat:
+			if r, ok := rec.askEarlier(ctx); ok {
+				return r
+			}
 			return s.payWeChat(ctx, t, rec, text)
 		case protocol.KindPayCode, protocol.KindIdentity:
 			var err error
@@ -306,6 +340,43 @@ func (s *Service) pay(ctx context.Context, t *Terminal, req *protocol.Request, k
 		rec.moveBy = req.At.Add(s.authTimeout() - s.DeadlineMargin())
 	}
 	return s.fundAndAnswer(ctx, u, rec)
+}
+
+// payAgain answers a pay request whose key was recorded before (h: the
+// request's hash): a retry is answered as the first time was.
+func (s *Service) payAgain(ctx context.Context, t *Terminal, h string, rec *Record) *protocol.Response {
+	switch {
+	case rec.Kind == kindTombstone:
+		return tombstoned()
+	case rec.Kind != KindPayment || rec.ReqHash != h:
+		return declined(protocol.ErrTxConflict)
+	case rec.Status == protocol.StatusReversed || rec.Status == StatusReversing:
+		r := s.replay(ctx, t, rec)
+		r.Status = protocol.StatusReversed
+		r.SetReason(protocol.ErrTxReversed)
+		return r
+	}
+	return s.replay(ctx, t, rec)
+}
+
+// askEarlier runs and clears rec.earlier. ok: stop and return r, which
+// is an error reading the record, or (rec.found set) a stand-in that pay
+// replaces with the answer to the retry.
+func (rec *Record) askEarlier(ctx context.Context) (r *protocol.Response, ok bool) {
+	f := rec.earlier
+	if f == nil {
+		return nil, false
+	}
+	rec.earlier = nil
+	old, err := f(ctx)
+	switch {
+	case err != nil:
+		return declined(err), true
+	case old == nil:
+		return nil, false
+	}
+	rec.found = old
+	return declined(ErrRecordExists), true
 }
 
 // fundAndAnswer funds rec (choosing the channel if not yet chosen) and
@@ -369,8 +440,22 @@ func (s *Service) payInOne(ctx context.Context, u *User, rec *Record) (r *protoc
 		s.answered(rec, r)
 	})
 	if err == nil && owner == rec.Key {
-		rec.use, rec.limit = nil, nil
+		rec.use, rec.limit, rec.earlier = nil, nil, nil
 		return r, true
+	}
+	if errors.Is(err, ErrRecordExists) {
+		// A retry not looked up first (or recorded by another
+		// authorizer meanwhile): pay answers it from its record.
+		rec.earlier = nil
+		old, err := s.st.Record(ctx, rec.Key)
+		switch {
+		case err != nil:
+			return declined(err), true
+		case old == nil:
+			return declined(fmt.Errorf("wallet: record %s: recorded, then not found", rec.Key)), true
+		}
+		rec.found = old
+		return declined(ErrRecordExists), true
 	}
 	// Nothing was written: the record is saved declined, as fund's
 	// refusals are (an error of our own is not saved; a retry pays).
@@ -380,7 +465,11 @@ func (s *Service) payInOne(ctx context.Context, u *User, rec *Record) (r *protoc
 		err = protocol.ErrCodeUsed
 	case errors.Is(err, ledger.ErrInsufficient):
 		// The bound card may pay, unless the writer's queue took the
-		// request past the time money may move (fund does not check it).
+		// request past the time money may move (fund does not check it),
+		// and unless this is a retry (a balance the first try spent).
+		if r, ok := rec.askEarlier(ctx); ok {
+			return r, true
+		}
 		if rec.moveBy.IsZero() || s.now().Before(rec.moveBy) {
 			return nil, false
 		}

@@ -3,6 +3,7 @@ package wallet_test
 import (
 	"sync"
 	"testing"
+	"time"
 
 	wechatsim "campuspay/hwsim/wechat"
 	"campuspay/protocol"
@@ -298,6 +299,111 @@ func TestApplyJournal(t *testing.T) {
 	}
 	if ack := e.Svc.ApplyJournal(ctx, &protocol.JournalEntry{V: 1, Terminal: "ghost", Seq: 1, Tx: e.TxID(), Kind: protocol.EntryPayment}); ack == nil || ack.OK {
 		t.Fatalf("ack %+v", ack)
+	}
+	e.Check()
+}
+
+// A payment by code is not looked up before it is tried (Service.firstTry):
+// a retry is found when its try writes or calls out. Whatever has changed
+// since the first try, a retry is answered as the first try was and moves
+// no money.
+func TestRetryFoundWithoutLookUp(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		amount int64
+		// before runs before the first try; between after it, changing
+		// what would make the retry's own try go another way.
+		before, between func(e *wallettest.Env, s *wallettest.Student)
+	}{
+		{name: "balance spent since: the card must not pay the retry", amount: 15_00,
+			between: func(e *wallettest.Env, s *wallettest.Student) {
+				// Another payment leaves 5.00 and the card pays its rest.
+				r := e.Svc.HandleRequest(ctx, payReq(e, e.TxID(), protocol.CredCode, e.PayCode(s), 5_00))
+				wantResp(t, r, protocol.StatusApproved, nil)
+			}},
+		{name: "code expired since", amount: 12_00,
+			between: func(e *wallettest.Env, s *wallettest.Student) { e.Clock.Advance(time.Hour) }},
+		{name: "declined first, card usable since", amount: 30_00,
+			before: func(e *wallettest.Env, s *wallettest.Student) {
+				if err := e.Bank.SetFrozen(s.BankCode, s.BankCard, true); err != nil {
+					t.Fatal(err)
+				}
+			},
+			between: func(e *wallettest.Env, s *wallettest.Student) {
+				if err := e.Bank.SetFrozen(s.BankCode, s.BankCard, false); err != nil {
+					t.Fatal(err)
+				}
+			}},
+		{name: "transaction id reused for another amount", amount: 12_00},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := wallettest.New(t)
+			s := e.AddStudent(wallettest.Options{BankBalance: 100_00, TopUp: 20_00})
+			if tc.before != nil {
+				tc.before(e, s)
+			}
+			p := payReq(e, e.TxID(), protocol.CredCode, e.PayCode(s), tc.amount)
+			first := e.Svc.HandleRequest(ctx, p)
+			if tc.between != nil {
+				tc.between(e, s)
+			}
+			balance, bank := e.Balance(s), e.BankBalance(s)
+			again := *p
+			again.At = e.Clock.Now() // a terminal's retry is sent now
+			if tc.between == nil {
+				again.Amount++
+				wantResp(t, e.Svc.HandleRequest(ctx, &again), protocol.StatusDeclined, protocol.ErrTxConflict)
+			} else {
+				r := e.Svc.HandleRequest(ctx, &again)
+				if r.Status != first.Status || r.Code != first.Code || r.Amount != first.Amount || r.Channel != first.Channel ||
+					(r.Balance == nil) != (first.Balance == nil) || (r.Balance != nil && *r.Balance != *first.Balance) {
+					t.Fatalf("retry answered %+v, first try %+v", r, first)
+				}
+			}
+			if e.Balance(s) != balance || e.BankBalance(s) != bank {
+				t.Fatalf("the retry moved money: balance %d → %d, bank %d → %d", balance, e.Balance(s), bank, e.BankBalance(s))
+			}
+			e.Check()
+		})
+	}
+}
+
+// A reversal that arrives before its payment leaves a tombstone; the
+// payment, not looked up first, finds it and moves nothing.
+func TestPayAfterItsReversalNotLookedUp(t *testing.T) {
+	e := wallettest.New(t)
+	s := e.AddStudent(wallettest.Options{BankBalance: 100_00, TopUp: 20_00})
+	tx := e.TxID()
+	wantResp(t, e.Svc.HandleRequest(ctx, req(e, protocol.OpReverse, tx, wallettest.POS)), protocol.StatusReversed, nil)
+	r := e.Svc.HandleRequest(ctx, payReq(e, tx, protocol.CredCode, e.PayCode(s), 5_00))
+	wantResp(t, r, protocol.StatusReversed, protocol.ErrTxReversed)
+	if e.Balance(s) != 20_00 {
+		t.Fatalf("balance %d after a reversed payment, want 20_00", e.Balance(s))
+	}
+	e.Check()
+}
+
+// A retry of a payment left pending (the bank card unreachable after a
+// short balance) resumes it, under the student's lock, which the retry's
+// own try held when it found the record.
+func TestRetryResumesPendingNotLookedUp(t *testing.T) {
+	e := wallettest.New(t)
+	s := e.AddStudent(wallettest.Options{BankBalance: 100_00, TopUp: 20_00})
+	bank := e.BankBalance(s)
+	e.Bank.FailNext(1000, 0)
+	p := payReq(e, e.TxID(), protocol.CredCode, e.PayCode(s), 30_00)
+	wantResp(t, e.Svc.HandleRequest(ctx, p), protocol.StatusPending, protocol.ErrBankUnavailable)
+	e.Bank.FailNext(0, 0)
+	again := *p
+	again.At = e.Clock.Now()
+	r := e.Svc.HandleRequest(ctx, &again)
+	wantResp(t, r, protocol.StatusApproved, nil)
+	if r.Channel != protocol.ChannelBankCard || e.BankBalance(s) != bank-30_00 || e.Balance(s) != 20_00 {
+		t.Fatalf("resumed: %+v, bank %d → %d, balance %d", r, bank, e.BankBalance(s), e.Balance(s))
+	}
+	wantResp(t, e.Svc.HandleRequest(ctx, &again), protocol.StatusApproved, nil)
+	if e.BankBalance(s) != bank-30_00 {
+		t.Fatalf("charged twice: bank %d → %d", bank, e.BankBalance(s))
 	}
 	e.Check()
 }

@@ -256,6 +256,13 @@ type Record struct {
 	// moveBy is when money may last start moving for this request (its
 	// deadline less DeadlineMargin, server clock); zero without one.
 	moveBy time.Time
+	// earlier, set on a new payment whose key was not looked up first
+	// (Service.firstTry), looks it up. Every step of the payment that
+	// writes or calls out runs it first (askEarlier), unless PutPayment
+	// has settled it (ErrRecordExists or not), and then clears it; found
+	// is then the record of a retry's first try, which pay answers from.
+	earlier func(context.Context) (*Record, error)
+	found   *Record
 }
 
 // CodeUse is a payment code's single-use mark (DESIGN §2 rule 8): the
@@ -403,7 +410,10 @@ type PaymentStore interface {
 	// must not panic or call the store. It returns the code's owner; for
 	// another one, nothing is written. protocol.ErrLimitDaily or
 	// ledger.ErrInsufficient: nothing is written; nor when ctx has ended by
-	// the time the writer reaches the payment (ctx's error).
+	// the time the writer reaches the payment (ctx's error). It never
+	// writes over a record: if r's key is recorded already, nothing is
+	// written and the error is ErrRecordExists (answer may have been
+	// called: the record's write, which finds it, comes last).
 	PutPayment(ctx context.Context, r *Record, c *CodeUse, lim *DailyLimit, t ledger.Transfer, answer func(available int64)) (owner string, err error)
 	// PaysInto reports whether l is the ledger PutPayment posts to.
 	PaysInto(l ledger.Store) bool

@@ -54,6 +54,20 @@ func (s *Store) PaysInto(l ledger.Store) bool {
 	return ok && s.led != nil && ls == s.led
 }
 
+// recordedOr is, in the writer's transaction, wallet.ErrRecordExists if
+// key is recorded (the payment's transfer was posted by its first try,
+// which a retry not looked up first reaches), else err.
+func (s *Store) recordedOr(tx writeTx, key string, err error) error {
+	var one int
+	switch rerr := s.txQueryRow(context.Background(), tx, qRecordExists, key).Scan(&one); {
+	case rerr == nil:
+		return wallet.ErrRecordExists
+	case !errors.Is(rerr, sql.ErrNoRows):
+		return rerr
+	}
+	return err
+}
+
 // PutPayment implements wallet.PaymentStore: one write, in a savepoint (a
 // refused transfer undoes the code's mark).
 func (s *Store) PutPayment(ctx context.Context, r *wallet.Record, c *wallet.CodeUse, lim *wallet.DailyLimit, t ledger.Transfer, answer func(available int64)) (string, error) {
@@ -65,21 +79,23 @@ func (s *Store) PutPayment(ctx context.Context, r *wallet.Record, c *wallet.Code
 			return err // ended (the request's deadline) before the writer reached it: the savepoint undoes the mark
 		}
 		res, available, err := s.led.PostIn(tx, t)
-		if err != nil {
+		switch {
+		case errors.Is(err, ledger.ErrKeyConflict):
+			return s.recordedOr(tx, r.Key, err)
+		case err != nil:
 			return err
-		}
-		if res.Duplicate {
-			// Posted before without a record: never answer approved on
-			// it (nothing would move); the savepoint undoes the code mark.
-			return fmt.Errorf("transfer %s posted before", t.Key)
+		case res.Duplicate:
+			// Posted before: never answer approved on it (nothing would
+			// move); the savepoint undoes the code mark.
+			return s.recordedOr(tx, r.Key, fmt.Errorf("transfer %s posted before", t.Key))
 		}
 		if answer != nil {
 			answer(available) // r's final state, written next
 		}
 		return nil
-	})
+	}, r.ID == 0)
 	switch {
-	case errors.Is(err, protocol.ErrLimitDaily), errors.Is(err, ledger.ErrInsufficient),
+	case errors.Is(err, protocol.ErrLimitDaily), errors.Is(err, ledger.ErrInsufficient), errors.Is(err, wallet.ErrRecordExists),
 		errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		return "", err
 	case err != nil:

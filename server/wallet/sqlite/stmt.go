@@ -134,8 +134,9 @@ const (
 // A record by its key (through records_key, as the statements above), to
 // read and to set a shower's litres.
 const (
-	qRecordByKey = `SELECT ` + recordCols + ` FROM records WHERE (substr(key, -26), key) = (substr(?1, -26), ?1)`
-	qRecordML    = `UPDATE records SET ml=?1 WHERE (substr(key, -26), key) = (substr(?2, -26), ?2) AND kind='shower'`
+	qRecordByKey  = `SELECT ` + recordCols + ` FROM records WHERE (substr(key, -26), key) = (substr(?1, -26), ?1)`
+	qRecordExists = `SELECT 1 FROM records WHERE (substr(key, -26), key) = (substr(?1, -26), ?1)`
+	qRecordML     = `UPDATE records SET ml=?1 WHERE (substr(key, -26), key) = (substr(?2, -26), ?2) AND kind='shower'`
 )
 
 var hotWrites = []string{qBegin, qCommit, qSavepoint, qRollbackTo, qRelease, qSeenExpire, qSeenInsert, qSeenOwner, qRecordInsert, qRecordUpdate, qRecordFinish, qPaidBetween}

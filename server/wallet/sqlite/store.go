@@ -751,7 +751,7 @@ func (s *Store) PutRecord(ctx context.Context, r *wallet.Record) error {
 		return err
 	}
 	err = s.writePlain(ctx, func(tx writeTx) error { // one upsert; the rest reads
-		return s.putRecord(ctx, tx, r, card, &seq, &id)
+		return s.putRecord(ctx, tx, r, card, &seq, &id, false)
 	})
 	if err != nil {
 		return fmt.Errorf("wallet/sqlite: put record %s: %w", r.Key, err)
@@ -780,7 +780,7 @@ func (s *Store) FinishRecord(ctx context.Context, r *wallet.Record) (bool, error
 // PutIntent implements wallet.Store. The writer is the only one: the
 // daily total it reads cannot change before its commit.
 func (s *Store) PutIntent(ctx context.Context, r *wallet.Record, c *wallet.CodeUse, lim *wallet.DailyLimit) (string, error) {
-	owner, err := s.putChecked(ctx, r, c, lim, nil)
+	owner, err := s.putChecked(ctx, r, c, lim, nil, false)
 	if err != nil && !errors.Is(err, protocol.ErrLimitDaily) {
 		return "", fmt.Errorf("wallet/sqlite: put intent %s: %w", r.Key, err)
 	}
@@ -794,8 +794,8 @@ func (s *Store) PutIntent(ctx context.Context, r *wallet.Record, c *wallet.CodeU
 // write fail after the code's mark, the mark is this key's, which the
 // transaction's retry takes again. With also (which may fail after the
 // mark, and PutPayment's post after its own first writes) it has a
-// savepoint of its own.
-func (s *Store) putChecked(ctx context.Context, r *wallet.Record, c *wallet.CodeUse, lim *wallet.DailyLimit, also func(writeTx) error) (string, error) {
+// savepoint of its own. fresh: as putRecord's.
+func (s *Store) putChecked(ctx context.Context, r *wallet.Record, c *wallet.CodeUse, lim *wallet.DailyLimit, also func(writeTx) error, fresh bool) (string, error) {
 	var seq uint64
 	var id int64
 	owner := r.Key
@@ -813,7 +813,7 @@ func (s *Store) putChecked(ctx context.Context, r *wallet.Record, c *wallet.Code
 				return err
 			}
 		}
-		return s.putRecord(ctx, tx, r, card, &seq, &id)
+		return s.putRecord(ctx, tx, r, card, &seq, &id, fresh)
 	}
 	if also == nil {
 		err = s.writePlain(ctx, f)
@@ -880,7 +880,9 @@ func (s *Store) intentChecks(ctx context.Context, tx writeTx, r *wallet.Record, 
 
 // putRecord upserts r in the writer's transaction.
 // card is r.BankCard sealed by the field cipher (outside the writer).
-func (s *Store) putRecord(ctx context.Context, tx writeTx, r *wallet.Record, card string, seq *uint64, id *int64) error {
+// fresh: r is new (ID 0) and must not write over a record of its key: one
+// there already is wallet.ErrRecordExists, found by the insert itself.
+func (s *Store) putRecord(ctx context.Context, tx writeTx, r *wallet.Record, card string, seq *uint64, id *int64, fresh bool) error {
 	*seq = r.QRSeq
 	if r.Kind == wallet.KindScanPay && r.Status == protocol.StatusApproved && *seq == 0 {
 		if err := tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(qr_seq), 0) + 1 FROM records WHERE terminal=? AND qr_seq > 0`, r.Terminal).Scan(seq); err != nil {
@@ -909,6 +911,9 @@ func (s *Store) putRecord(ctx context.Context, tx writeTx, r *wallet.Record, car
 	}
 	if *id, err = ledgersqlite.InsertedID(res); err != nil || *id != 0 {
 		return err
+	}
+	if fresh {
+		return wallet.ErrRecordExists
 	}
 	return s.txQueryRow(ctx, tx, qRecordRewrite, r.Kind, r.UserID, r.Amount, r.Channel, r.BankCode, card, last4(r.BankCard),
 		string(r.Status), r.Code, r.Response, *seq, nanos(r.Updated), r.Key).Scan(id)

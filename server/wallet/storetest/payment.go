@@ -148,6 +148,48 @@ func RunPayment(t *testing.T, s PaymentStore, l ledger.Store) {
 	if b, err := l.Balance(ctx, "wallet:1"); err != nil || b.Posted != 3_00 { // 10 − 6 − the 1 posted before
 		t.Fatalf("balance %+v %v", b, err)
 	}
+	// A key recorded already (a retry not looked up first) is never
+	// written over: wallet.ErrRecordExists and no trace, whether its
+	// transfer was posted (c: approved), posted under another content, or
+	// not (g: a refusal's record).
+	r, tr = payment("c", 6_00, now)
+	if _, err := s.PutPayment(ctx, r, use("code-c"), nil, tr, refused); !errors.Is(err, wallet.ErrRecordExists) {
+		t.Fatalf("approved key again: %v", err)
+	}
+	r, tr = payment("c", 7_00, now)
+	if _, err := s.PutPayment(ctx, r, use("code-c2"), nil, tr, refused); !errors.Is(err, wallet.ErrRecordExists) {
+		t.Fatalf("approved key again, another amount: %v", err)
+	}
+	g, _ := payment("g", 1_00, now)
+	g.Status, g.Code = protocol.StatusDeclined, protocol.ErrLimitDaily.Code
+	if err := s.PutRecord(ctx, g); err != nil {
+		t.Fatal(err)
+	}
+	r, tr = payment("g", 1_00, now)
+	// Found by the record's write, after the transfer: answer may have
+	// been called (the caller answers from the record found instead).
+	if _, err := s.PutPayment(ctx, r, use("code-g"), nil, tr, nil); !errors.Is(err, wallet.ErrRecordExists) {
+		t.Fatalf("declined key again: %v", err)
+	}
+	if _, _, found, _ := l.Lookup(ctx, "pay:g"); found {
+		t.Fatal("transfer of a key recorded declined posted")
+	}
+	if got, err := s.Record(ctx, "g"); err != nil || got == nil || got.Status != protocol.StatusDeclined {
+		t.Fatalf("declined record written over: %+v %v", got, err)
+	}
+	if got, err := s.Record(ctx, "c"); err != nil || got == nil || got.Amount != 6_00 || got.Status != protocol.StatusApproved {
+		t.Fatalf("approved record written over: %+v %v", got, err)
+	}
+	for _, code := range []string{"code-c2", "code-g"} {
+		probe := &wallet.Record{Key: "probe-" + code, Kind: wallet.KindPayment, Terminal: "pos-1", Tx: "p", Merchant: "M001",
+			Status: wallet.StatusProcessing, Created: now, Updated: now}
+		if owner, err := s.PutIntent(ctx, probe, use(code), nil); err != nil || owner != probe.Key {
+			t.Fatalf("code %s after a key recorded already: owner %q %v", code, owner, err)
+		}
+	}
+	if b, err := l.Balance(ctx, "wallet:1"); err != nil || b.Posted != 3_00 {
+		t.Fatalf("balance %+v %v", b, err)
+	}
 	ledgertest.RequireOK(t, l)
 }
 
