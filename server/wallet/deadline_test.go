@@ -129,8 +129,8 @@ type slowPayments struct {
 	by    time.Duration
 }
 
-func (s *slowPayments) PutPayment(ctx context.Context, r *wallet.Record, c *wallet.CodeUse, lim *wallet.DailyLimit, t ledger.Transfer, answer func(int64)) (string, error) {
-	owner, err := s.Store.PutPayment(ctx, r, c, lim, t, answer)
+func (s *slowPayments) PutPayment(ctx context.Context, r *wallet.Record, c *wallet.CodeUse, lim *wallet.DailyLimit, payer *wallet.PayerCheck, t ledger.Transfer, answer func(int64)) (string, error) {
+	owner, err := s.Store.PutPayment(ctx, r, c, lim, payer, t, answer)
 	s.clock.Advance(s.by)
 	return owner, err
 }

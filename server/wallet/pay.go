@@ -28,6 +28,10 @@ var errPending = errors.New("wallet: outcome pending")
 // key is recorded already: nothing was written.
 var ErrRecordExists = errors.New("wallet: the transaction is recorded already")
 
+// ErrPayerChanged is PaymentStore.PutPayment's refusal of a payment whose
+// student changed after the read it was decided on: nothing was written.
+var ErrPayerChanged = errors.New("wallet: the student changed since the payment was decided")
+
 // HandleRequest answers one terminal request (OpPay, OpQuery, OpReverse,
 // OpHold, OpCapture, OpVoid). It never returns nil. It is idempotent by
 // (req.Terminal, req.Tx): the same pay or hold again returns the original
@@ -313,33 +317,86 @@ func (s *Service) payNew(ctx context.Context, t *Terminal, req *protocol.Request
 	}
 	rec.UserID = uid
 	defer s.lockUser(uid)()
-	u, err := s.payer(ctx, uid, device, byCode) // fresh, under the lock
-	if errors.Is(err, protocol.ErrDeviceRevoked) {
-		rec.UserID, rec.use = 0, nil // recorded as a refusal of no one's, as the code's other refusals
-		return s.save(ctx, rec, declined(err))
-	} else if errors.Is(err, protocol.ErrUserUnknown) {
-		return s.save(ctx, rec, declined(err))
-	} else if err != nil {
-		return declined(err)
+	// A payment by code paid in one transaction may be decided on the
+	// student read for an earlier payment (payerCache): its write checks
+	// the student's version, and on a change or a refusal it is decided
+	// again, once, on a fresh read.
+	cached := byCode && s.firstTry(req)
+	for {
+		u, fromCache, err := s.payerOf(ctx, uid, device, byCode, cached)
+		if errors.Is(err, protocol.ErrDeviceRevoked) {
+			rec.UserID, rec.use = 0, nil // recorded as a refusal of no one's, as the code's other refusals
+			return s.save(ctx, rec, declined(err))
+		} else if errors.Is(err, protocol.ErrUserUnknown) {
+			return s.save(ctx, rec, declined(err))
+		} else if err != nil {
+			return declined(err)
+		}
+		r, again := s.payAs(ctx, req, rec, u, fromCache)
+		if !again {
+			return r
+		}
+		s.payers.drop(uid, device)
+		cached = false
+	}
+}
+
+// payerOf reads the paying student (payer), or with cached takes them from
+// the cache (fromCache); a student read with cached is kept there.
+func (s *Service) payerOf(ctx context.Context, uid, device uint32, byCode, cached bool) (u *User, fromCache bool, err error) {
+	if cached {
+		if u, ok := s.payers.get(uid, device); ok {
+			return u, true, nil
+		}
+	}
+	if u, err = s.payer(ctx, uid, device, byCode); err != nil {
+		return nil, false, err
+	}
+	if cached {
+		s.payers.put(u, device)
+	}
+	return u, false, nil
+}
+
+// payAs decides rec for student u and funds it. again: u came from the
+// cache and the payment would be refused on it, or its write found the
+// student changed since; nothing was written, and pay decides again on a
+// fresh read.
+func (s *Service) payAs(ctx context.Context, req *protocol.Request, rec *Record, u *User, fromCache bool) (r *protocol.Response, again bool) {
+	refuse := func(err error) (*protocol.Response, bool) {
+		if fromCache {
+			return nil, true
+		}
+		return s.save(ctx, rec, declined(err)), false
 	}
 	if err := payable(u); err != nil {
-		return s.save(ctx, rec, declined(err))
+		return refuse(err)
 	}
 	if req.Cred.Kind == protocol.CredCard && !u.PasswordFree {
-		return s.save(ctx, rec, declined(protocol.ErrPasswordFreeMissing)) // rule 4: a card tap needs the contract
+		return refuse(protocol.ErrPasswordFreeMissing) // rule 4: a card tap needs the contract
 	}
+	var err error
 	if rec.limit, err = s.limits(u, rec.Amount); err != nil {
-		return s.save(ctx, rec, declined(err))
+		return refuse(err)
 	}
 	// Checked again just before money moves: waiting for this student's
 	// lock or for the store may have taken the request past its deadline.
 	if err := s.checkDeadline(req, s.now()); err != nil {
-		return s.save(ctx, rec, declined(err))
+		return s.save(ctx, rec, declined(err)), false
 	}
 	if !req.At.IsZero() {
 		rec.moveBy = req.At.Add(s.authTimeout() - s.DeadlineMargin())
 	}
-	return s.fundAndAnswer(ctx, u, rec)
+	rec.payer = nil
+	if fromCache {
+		rec.payer = &PayerCheck{UserID: u.ID, Version: u.Version}
+	}
+	r = s.fundAndAnswer(ctx, u, rec)
+	if rec.stale {
+		rec.stale = false
+		return nil, true
+	}
+	return r, false
 }
 
 // payAgain answers a pay request whose key was recorded before (h: the
@@ -435,13 +492,20 @@ func (s *Service) payInOne(ctx context.Context, u *User, rec *Record) (r *protoc
 		wctx, cancel = context.WithTimeout(ctx, rec.moveBy.Sub(s.now()))
 		defer cancel()
 	}
-	owner, err := p.PutPayment(wctx, rec, rec.use, rec.limit, balanceTransfer(rec, s.now()), func(after int64) {
+	owner, err := p.PutPayment(wctx, rec, rec.use, rec.limit, rec.payer, balanceTransfer(rec, s.now()), func(after int64) {
 		r.Balance = &after
 		s.answered(rec, r)
 	})
 	if err == nil && owner == rec.Key {
 		rec.use, rec.limit, rec.earlier = nil, nil, nil
 		return r, true
+	}
+	if errors.Is(err, ErrPayerChanged) {
+		// Decided on a cached student changed since: nothing written;
+		// payAs decides again on a fresh read.
+		rec.Channel, rec.Status, rec.Code, rec.Response = "", "", "", nil
+		rec.stale = true
+		return nil, true
 	}
 	if errors.Is(err, ErrRecordExists) {
 		// A retry not looked up first (or recorded by another

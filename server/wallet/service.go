@@ -81,6 +81,7 @@ type Service struct {
 	banks  map[string]bool
 
 	txLocks   keyedMutex
+	payers    payerCache
 	userLocks keyedMutex
 
 	// The money path's hot state (hot.go): rows read on every payment,

@@ -125,7 +125,10 @@ const (
 
 // User is one student (or staff member) and their wallet.
 type User struct {
-	ID        uint32 // numeric, carried in device certificates
+	ID uint32 // numeric, carried in device certificates
+	// Version counts the changes to the student's row and devices, where
+	// the store keeps it (SQLite; 0 elsewhere): PayerCheck.
+	Version   int64
 	StudentNo string // account number typed on shower keypads
 	Name      string
 	IDNumber  string // 18-digit resident ID
@@ -263,6 +266,11 @@ type Record struct {
 	// is then the record of a retry's first try, which pay answers from.
 	earlier func(context.Context) (*Record, error)
 	found   *Record
+	// payer is the student version the payment was decided on, when
+	// decided on a cached student (payerCache); stale is set when its
+	// write found the student changed since (ErrPayerChanged).
+	payer *PayerCheck
+	stale bool
 }
 
 // CodeUse is a payment code's single-use mark (DESIGN §2 rule 8): the
@@ -414,9 +422,20 @@ type PaymentStore interface {
 	// writes over a record: if r's key is recorded already, nothing is
 	// written and the error is ErrRecordExists (answer may have been
 	// called: the record's write, which finds it, comes last).
-	PutPayment(ctx context.Context, r *Record, c *CodeUse, lim *DailyLimit, t ledger.Transfer, answer func(available int64)) (owner string, err error)
+	// With payer (not nil), the payment is written only if the student
+	// is still at payer.Version, checked first: ErrPayerChanged if not.
+	PutPayment(ctx context.Context, r *Record, c *CodeUse, lim *DailyLimit, payer *PayerCheck, t ledger.Transfer, answer func(available int64)) (owner string, err error)
 	// PaysInto reports whether l is the ledger PutPayment posts to.
 	PaysInto(l ledger.Store) bool
+}
+
+// PayerCheck is the version of the paying student (User.Version) that a
+// payment was decided on, read before (by an earlier payment):
+// PutPayment writes it only if the student, and their devices, have not
+// changed since.
+type PayerCheck struct {
+	UserID  uint32
+	Version int64
 }
 
 // LoginFail is the failed-login count of one throttled key.

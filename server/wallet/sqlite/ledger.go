@@ -70,11 +70,11 @@ func (s *Store) recordedOr(tx writeTx, key string, err error) error {
 
 // PutPayment implements wallet.PaymentStore: one write, in a savepoint (a
 // refused transfer undoes the code's mark).
-func (s *Store) PutPayment(ctx context.Context, r *wallet.Record, c *wallet.CodeUse, lim *wallet.DailyLimit, t ledger.Transfer, answer func(available int64)) (string, error) {
+func (s *Store) PutPayment(ctx context.Context, r *wallet.Record, c *wallet.CodeUse, lim *wallet.DailyLimit, payer *wallet.PayerCheck, t ledger.Transfer, answer func(available int64)) (string, error) {
 	if s.led == nil {
 		return "", errors.New("wallet/sqlite: PutPayment without the ledger inside (OpenLedger)")
 	}
-	owner, err := s.putChecked(ctx, r, c, lim, func(tx writeTx) error {
+	owner, err := s.putChecked(ctx, r, c, lim, payer, func(tx writeTx) error {
 		if err := ctx.Err(); err != nil {
 			return err // ended (the request's deadline) before the writer reached it: the savepoint undoes the mark
 		}
@@ -96,6 +96,7 @@ func (s *Store) PutPayment(ctx context.Context, r *wallet.Record, c *wallet.Code
 	}, r.ID == 0)
 	switch {
 	case errors.Is(err, protocol.ErrLimitDaily), errors.Is(err, ledger.ErrInsufficient), errors.Is(err, wallet.ErrRecordExists),
+		errors.Is(err, wallet.ErrPayerChanged),
 		errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		return "", err
 	case err != nil:

@@ -69,6 +69,22 @@ var migrations = []migration{
 		_, err := tx.ExecContext(ctx, `DROP INDEX IF EXISTS records_user`)
 		return err
 	}},
+	// A student's version counts every change to their row and their
+	// devices, whoever makes it (triggers: the admin CLI, another
+	// authorizer): the authorizer pays from a student it read before,
+	// and the payment's write checks the version (wallet.PayerCheck).
+	{13, "student versions", func(ctx context.Context, tx *sql.Tx, _ *fieldCipher) error {
+		_, err := tx.ExecContext(ctx, `ALTER TABLE users ADD COLUMN version INTEGER NOT NULL DEFAULT 0;
+		CREATE TRIGGER users_version AFTER UPDATE ON users WHEN NEW.version = OLD.version
+			BEGIN UPDATE users SET version = OLD.version + 1 WHERE id = NEW.id; END;
+		CREATE TRIGGER devices_insert_version AFTER INSERT ON devices
+			BEGIN UPDATE users SET version = version + 1 WHERE id = NEW.user_id; END;
+		CREATE TRIGGER devices_update_version AFTER UPDATE ON devices
+			BEGIN UPDATE users SET version = version + 1 WHERE id = OLD.user_id OR id = NEW.user_id; END;
+		CREATE TRIGGER devices_delete_version AFTER DELETE ON devices
+			BEGIN UPDATE users SET version = version + 1 WHERE id = OLD.user_id; END`)
+		return err
+	}},
 }
 
 // migrate applies every migration newer than the recorded version, in

@@ -79,6 +79,12 @@ func TestMigrateTimeFirstKeys(t *testing.T) {
 		`DROP TABLE seen_codes`,
 		`ALTER TABLE seen_codes_v10 RENAME TO seen_codes`,
 		`CREATE INDEX seen_codes_expires ON seen_codes(expires)`,
+		// schema 12's users: no version, no triggers keeping it
+		`DROP TRIGGER users_version`,
+		`DROP TRIGGER devices_insert_version`,
+		`DROP TRIGGER devices_update_version`,
+		`DROP TRIGGER devices_delete_version`,
+		`ALTER TABLE users DROP COLUMN version`,
 		`DELETE FROM schema_version WHERE version > 10`,
 		`PRAGMA foreign_keys = OFF`,
 		`CREATE TABLE transfers_v1 (id INTEGER PRIMARY KEY, key TEXT NOT NULL UNIQUE, kind TEXT NOT NULL,

@@ -95,7 +95,8 @@ const (
 	// constant and scan the table.
 	qSeenInsert = `INSERT INTO seen_codes (id, owner, expires) VALUES (?1,?2,?3)
 		ON CONFLICT(substr(id, instr(id, '-') + 1), id) DO UPDATE SET owner=excluded.owner, expires=excluded.expires WHERE seen_codes.expires < ?4`
-	qSeenOwner = `SELECT owner FROM seen_codes WHERE (substr(id, instr(id, '-') + 1), id) = (substr(?1, instr(?1, '-') + 1), ?1)`
+	qUserVersion = `SELECT version FROM users WHERE id = ?`
+	qSeenOwner   = `SELECT owner FROM seen_codes WHERE (substr(id, instr(id, '-') + 1), id) = (substr(?1, instr(?1, '-') + 1), ?1)`
 	// qRecordInsert adds a record not written before (its ID from the row
 	// count and the last rowid); a key already there is rewritten by
 	// qRecordRewrite, which is rare and may keep RETURNING.
@@ -139,7 +140,7 @@ const (
 	qRecordML     = `UPDATE records SET ml=?1 WHERE (substr(key, -26), key) = (substr(?2, -26), ?2) AND kind='shower'`
 )
 
-var hotWrites = []string{qBegin, qCommit, qSavepoint, qRollbackTo, qRelease, qSeenExpire, qSeenInsert, qSeenOwner, qRecordInsert, qRecordUpdate, qRecordFinish, qPaidBetween}
+var hotWrites = []string{qBegin, qCommit, qSavepoint, qRollbackTo, qRelease, qSeenExpire, qSeenInsert, qSeenOwner, qRecordInsert, qRecordUpdate, qRecordFinish, qPaidBetween, qUserVersion}
 
 // prepareWrites prepares hotWrites on the writer's connection (at Open,
 // before the writer goroutine starts).

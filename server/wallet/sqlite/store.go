@@ -360,7 +360,7 @@ func b2i(b bool) int {
 
 const userCols = `id, student_no, name, id_number, phone, category, campus, card_uid, login_hash, state, reopens, unbinds,
 	bank_code, bank_card, password_free, wechat_openid, pay_hash, pay_fails, pay_locked, water_hash, water_fails, water_locked,
-	limit_per_tx, limit_daily, frozen`
+	limit_per_tx, limit_daily, frozen, version`
 
 // scanUser reads userCols after the given leading destinations.
 func (s *Store) scanUser(row interface{ Scan(...any) error }, lead ...any) (*wallet.User, error) {
@@ -369,7 +369,7 @@ func (s *Store) scanUser(row interface{ Scan(...any) error }, lead ...any) (*wal
 	var payLocked, waterLocked int64
 	err := row.Scan(append(lead, &u.ID, &u.StudentNo, &u.Name, &u.IDNumber, &u.Phone, &u.Category, &u.Campus, &u.CardUID, &u.LoginHash,
 		&u.State, &u.Reopens, &u.Unbinds, &u.BankCode, &u.BankCard, &pf, &u.WeChatOpenID, &u.PayHash, &u.PayFails, &payLocked,
-		&u.WaterHash, &u.WaterFails, &waterLocked, &u.LimitPerTx, &u.LimitDaily, &frozen)...)
+		&u.WaterHash, &u.WaterFails, &waterLocked, &u.LimitPerTx, &u.LimitDaily, &frozen, &u.Version)...)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, protocol.ErrUserUnknown
 	}
@@ -780,7 +780,7 @@ func (s *Store) FinishRecord(ctx context.Context, r *wallet.Record) (bool, error
 // PutIntent implements wallet.Store. The writer is the only one: the
 // daily total it reads cannot change before its commit.
 func (s *Store) PutIntent(ctx context.Context, r *wallet.Record, c *wallet.CodeUse, lim *wallet.DailyLimit) (string, error) {
-	owner, err := s.putChecked(ctx, r, c, lim, nil, false)
+	owner, err := s.putChecked(ctx, r, c, lim, nil, nil, false)
 	if err != nil && !errors.Is(err, protocol.ErrLimitDaily) {
 		return "", fmt.Errorf("wallet/sqlite: put intent %s: %w", r.Key, err)
 	}
@@ -795,7 +795,7 @@ func (s *Store) PutIntent(ctx context.Context, r *wallet.Record, c *wallet.CodeU
 // transaction's retry takes again. With also (which may fail after the
 // mark, and PutPayment's post after its own first writes) it has a
 // savepoint of its own. fresh: as putRecord's.
-func (s *Store) putChecked(ctx context.Context, r *wallet.Record, c *wallet.CodeUse, lim *wallet.DailyLimit, also func(writeTx) error, fresh bool) (string, error) {
+func (s *Store) putChecked(ctx context.Context, r *wallet.Record, c *wallet.CodeUse, lim *wallet.DailyLimit, payer *wallet.PayerCheck, also func(writeTx) error, fresh bool) (string, error) {
 	var seq uint64
 	var id int64
 	owner := r.Key
@@ -805,7 +805,7 @@ func (s *Store) putChecked(ctx context.Context, r *wallet.Record, c *wallet.Code
 	}
 	sweep := s.sweepDue(c)
 	f := func(tx writeTx) error {
-		if err := s.intentChecks(ctx, tx, r, c, lim, sweep, &owner); err != nil || owner != r.Key {
+		if err := s.intentChecks(ctx, tx, r, c, lim, payer, sweep, &owner); err != nil || owner != r.Key {
 			return err
 		}
 		if also != nil {
@@ -841,10 +841,21 @@ func (s *Store) sweepDue(c *wallet.CodeUse) bool {
 }
 
 // intentChecks runs, in the writer's transaction, the checks of a
-// payment's intent: the daily limit (protocol.ErrLimitDaily), then the
-// code's single-use mark, setting *owner to the code's owner (r.Key when
-// the mark is r's).
-func (s *Store) intentChecks(ctx context.Context, tx writeTx, r *wallet.Record, c *wallet.CodeUse, lim *wallet.DailyLimit, sweep bool, owner *string) error {
+// payment's intent: the student's version (wallet.ErrPayerChanged), the
+// daily limit (protocol.ErrLimitDaily), then the code's single-use mark,
+// setting *owner to the code's owner (r.Key when the mark is r's).
+func (s *Store) intentChecks(ctx context.Context, tx writeTx, r *wallet.Record, c *wallet.CodeUse, lim *wallet.DailyLimit, payer *wallet.PayerCheck, sweep bool, owner *string) error {
+	if payer != nil {
+		var v int64
+		switch err := s.txQueryRow(ctx, tx, qUserVersion, payer.UserID).Scan(&v); {
+		case errors.Is(err, sql.ErrNoRows):
+			return wallet.ErrPayerChanged
+		case err != nil:
+			return fmt.Errorf("student version: %w", err)
+		case v != payer.Version:
+			return wallet.ErrPayerChanged
+		}
+	}
 	if lim != nil {
 		var spent int64
 		if err := s.txQueryRow(ctx, tx, qPaidBetween, r.UserID, nanos(lim.From), nanos(lim.To)).Scan(&spent); err != nil {

@@ -107,3 +107,54 @@ func TestSmallMaxBatch(t *testing.T) {
 		}
 	}
 }
+
+// A student's version changes with every change to their row or their
+// devices, by any statement (triggers), and only then; PutPayment with a
+// PayerCheck of another version writes nothing.
+func TestStudentVersion(t *testing.T) {
+	s, _ := open(t)
+	u := &wallet.User{StudentNo: "1", Name: "张三", State: wallet.StateActive, LimitPerTx: 100_00, LimitDaily: 200_00}
+	if _, err := s.UpsertRosterUser(ctx, u); err != nil {
+		t.Fatal(err)
+	}
+	version := func() int64 {
+		t.Helper()
+		got, err := s.User(ctx, u.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return got.Version
+	}
+	d := &wallet.Device{UserID: u.ID, Key: make([]byte, 32), Created: time.Unix(1_800_000_000, 0), Expires: time.Unix(1_900_000_000, 0)}
+	last := version()
+	for _, step := range []struct {
+		name string
+		do   func() error
+	}{
+		{"device added", func() error { return s.AddDevice(ctx, d) }},
+		{"frozen", func() error { return s.SetFrozen(ctx, u.ID, true) }},
+		{"unfrozen", func() error { return s.SetFrozen(ctx, u.ID, false) }},
+		{"limits lowered", func() error {
+			got, err := s.User(ctx, u.ID)
+			if err != nil {
+				return err
+			}
+			got.LimitDaily = 1_00
+			return s.UpdateUser(ctx, got)
+		}},
+		{"device revoked", func() error { return s.RevokeDevice(ctx, d.ID, time.Unix(1_800_000_100, 0)) }},
+	} {
+		if err := step.do(); err != nil {
+			t.Fatalf("%s: %v", step.name, err)
+		}
+		v := version()
+		if v == last {
+			t.Fatalf("%s: version still %d", step.name, v)
+		}
+		last = v
+	}
+	// Read, nothing changed: the same version.
+	if v := version(); v != last {
+		t.Fatalf("version %d after reads alone, want %d", v, last)
+	}
+}

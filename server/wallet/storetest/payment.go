@@ -71,7 +71,7 @@ func RunPayment(t *testing.T, s PaymentStore, l ledger.Store) {
 
 	// Over the balance: the transfer is refused, the code's mark undone.
 	r, tr := payment("a", 11_00, now)
-	if _, err := s.PutPayment(ctx, r, use("code-a"), nil, tr, refused); !errors.Is(err, ledger.ErrInsufficient) {
+	if _, err := s.PutPayment(ctx, r, use("code-a"), nil, nil, tr, refused); !errors.Is(err, ledger.ErrInsufficient) {
 		t.Fatalf("over the balance: %v", err)
 	}
 	absent("a", "code-a")
@@ -80,13 +80,35 @@ func RunPayment(t *testing.T, s PaymentStore, l ledger.Store) {
 	ended, cancel := context.WithCancel(ctx)
 	cancel()
 	r, tr = payment("late", 1_00, now)
-	if _, err := s.PutPayment(ended, r, use("code-late"), nil, tr, refused); !errors.Is(err, context.Canceled) {
+	if _, err := s.PutPayment(ended, r, use("code-late"), nil, nil, tr, refused); !errors.Is(err, context.Canceled) {
 		t.Fatalf("ended context: %v", err)
 	}
 	absent("late", "code-late")
+	// Decided on a student changed since (another version): nothing
+	// written; at the version read, paid (below, "c").
+	student := &wallet.User{StudentNo: "payer", Name: "付款人", State: wallet.StateActive, LimitPerTx: 100_00, LimitDaily: 100_00}
+	if _, err := s.UpsertRosterUser(ctx, student); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := s.User(ctx, student.ID); err != nil {
+		t.Fatal(err)
+	} else {
+		student = got
+	}
+	r, tr = payment("stale", 1_00, now)
+	stale := &wallet.PayerCheck{UserID: student.ID, Version: student.Version + 1}
+	if _, err := s.PutPayment(ctx, r, use("code-stale"), day, stale, tr, refused); !errors.Is(err, wallet.ErrPayerChanged) {
+		t.Fatalf("student changed: %v", err)
+	}
+	absent("stale", "code-stale")
+	gone := &wallet.PayerCheck{UserID: student.ID + 1000, Version: 0}
+	if _, err := s.PutPayment(ctx, r, use("code-stale2"), day, gone, tr, refused); !errors.Is(err, wallet.ErrPayerChanged) {
+		t.Fatalf("no such student: %v", err)
+	}
+	absent("stale", "code-stale2")
 	// Over the daily limit.
 	r, tr = payment("b", 9_01, now)
-	if _, err := s.PutPayment(ctx, r, use("code-b"), day, tr, refused); !errors.Is(err, protocol.ErrLimitDaily) {
+	if _, err := s.PutPayment(ctx, r, use("code-b"), day, nil, tr, refused); !errors.Is(err, protocol.ErrLimitDaily) {
 		t.Fatalf("over the daily limit: %v", err)
 	}
 	absent("b", "code-b")
@@ -97,7 +119,7 @@ func RunPayment(t *testing.T, s PaymentStore, l ledger.Store) {
 	}
 	r, tr = payment("c", 6_00, now)
 	answers := 0
-	owner, err := s.PutPayment(ctx, r, use("code-c"), day, tr, func(after int64) {
+	owner, err := s.PutPayment(ctx, r, use("code-c"), day, &wallet.PayerCheck{UserID: student.ID, Version: student.Version}, tr, func(after int64) {
 		answers++
 		r.Response = []byte(fmt.Sprintf(`{"balance":%d}`, after))
 	})
@@ -113,7 +135,7 @@ func RunPayment(t *testing.T, s PaymentStore, l ledger.Store) {
 	}
 	// The same code on another payment: not written, the owner told.
 	r, tr = payment("d", 1_00, now)
-	if owner, err := s.PutPayment(ctx, r, use("code-c"), nil, tr, refused); err != nil || owner != "c" {
+	if owner, err := s.PutPayment(ctx, r, use("code-c"), nil, nil, tr, refused); err != nil || owner != "c" {
 		t.Fatalf("code used: owner %q %v", owner, err)
 	}
 	if got, _ := s.Record(ctx, "d"); got != nil {
@@ -124,7 +146,7 @@ func RunPayment(t *testing.T, s PaymentStore, l ledger.Store) {
 	}
 	// The daily limit counts the approved payment: 6 + 4 > 9.
 	r, tr = payment("e", 4_00, now)
-	if _, err := s.PutPayment(ctx, r, use("code-e"), day, tr, refused); !errors.Is(err, protocol.ErrLimitDaily) {
+	if _, err := s.PutPayment(ctx, r, use("code-e"), day, nil, tr, refused); !errors.Is(err, protocol.ErrLimitDaily) {
 		t.Fatalf("second payment over the day: %v", err)
 	}
 	// Its transfer posted before without a record (never approved on:
@@ -134,7 +156,7 @@ func RunPayment(t *testing.T, s PaymentStore, l ledger.Store) {
 		t.Fatal(err)
 	}
 	r, tr = payment("f", 1_00, now)
-	if _, err := s.PutPayment(ctx, r, use("code-f"), nil, tr, refused); err == nil {
+	if _, err := s.PutPayment(ctx, r, use("code-f"), nil, nil, tr, refused); err == nil {
 		t.Fatal("a payment whose transfer was posted before was written")
 	}
 	if got, _ := s.Record(ctx, "f"); got != nil {
@@ -153,11 +175,11 @@ func RunPayment(t *testing.T, s PaymentStore, l ledger.Store) {
 	// transfer was posted (c: approved), posted under another content, or
 	// not (g: a refusal's record).
 	r, tr = payment("c", 6_00, now)
-	if _, err := s.PutPayment(ctx, r, use("code-c"), nil, tr, refused); !errors.Is(err, wallet.ErrRecordExists) {
+	if _, err := s.PutPayment(ctx, r, use("code-c"), nil, nil, tr, refused); !errors.Is(err, wallet.ErrRecordExists) {
 		t.Fatalf("approved key again: %v", err)
 	}
 	r, tr = payment("c", 7_00, now)
-	if _, err := s.PutPayment(ctx, r, use("code-c2"), nil, tr, refused); !errors.Is(err, wallet.ErrRecordExists) {
+	if _, err := s.PutPayment(ctx, r, use("code-c2"), nil, nil, tr, refused); !errors.Is(err, wallet.ErrRecordExists) {
 		t.Fatalf("approved key again, another amount: %v", err)
 	}
 	g, _ := payment("g", 1_00, now)
@@ -168,7 +190,7 @@ func RunPayment(t *testing.T, s PaymentStore, l ledger.Store) {
 	r, tr = payment("g", 1_00, now)
 	// Found by the record's write, after the transfer: answer may have
 	// been called (the caller answers from the record found instead).
-	if _, err := s.PutPayment(ctx, r, use("code-g"), nil, tr, nil); !errors.Is(err, wallet.ErrRecordExists) {
+	if _, err := s.PutPayment(ctx, r, use("code-g"), nil, nil, tr, nil); !errors.Is(err, wallet.ErrRecordExists) {
 		t.Fatalf("declined key again: %v", err)
 	}
 	if _, _, found, _ := l.Lookup(ctx, "pay:g"); found {
@@ -221,7 +243,7 @@ func RunConcurrentPayments(t *testing.T, stores []PaymentStore, ledgers []ledger
 			key := fmt.Sprintf("p%03d", i)
 			r, tr := payment(key, amount, now)
 			c := &wallet.CodeUse{ID: fmt.Sprintf("code-%03d", i/2), Expires: now.Add(time.Minute), Now: now}
-			owner, err := s.PutPayment(ctx, r, c, nil, tr, nil)
+			owner, err := s.PutPayment(ctx, r, c, nil, nil, tr, nil)
 			out <- outcome{key, owner, err}
 		}()
 	}
