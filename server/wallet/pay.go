@@ -165,7 +165,7 @@ func (s *Service) handle(ctx context.Context, req *protocol.Request) *protocol.R
 // (ErrRecordExists). Nearly every payment is a first try, and the look-up
 // was one of its two reads; a retry is found by that write, or by the
 // look-up every other step that writes or calls out makes first
-// (Record.earlier).
+// (Service.askEarlier).
 func (s *Service) firstTry(req *protocol.Request) bool {
 	if req.Cred == nil || req.Cred.Kind != protocol.CredCode {
 		return false
@@ -205,7 +205,7 @@ func (s *Service) replay(ctx context.Context, t *Terminal, rec *Record) *protoco
 
 // save stores the response as the record's final state and returns it.
 func (s *Service) save(ctx context.Context, rec *Record, r *protocol.Response) *protocol.Response {
-	if r2, ok := rec.askEarlier(ctx); ok {
+	if r2, ok := s.askEarlier(ctx, rec); ok {
 		return r2 // a retry: its first answer stands, not this one
 	}
 	if r.Code == protocol.ErrInternal.Code {
@@ -259,7 +259,7 @@ func (s *Service) pay(ctx context.Context, t *Terminal, req *protocol.Request, k
 	rec = &Record{Key: key, Kind: KindPayment, Terminal: t.ID, Tx: req.Tx, Merchant: t.Merchant,
 		Amount: req.Amount, ReqHash: h, Created: now, Updated: now}
 	if unchecked {
-		rec.earlier = func(ctx context.Context) (*Record, error) { return s.st.Record(ctx, key) }
+		rec.unchecked = true
 	}
 	r := s.payNew(ctx, t, req, rec)
 	if rec.found != nil {
@@ -272,7 +272,7 @@ func (s *Service) pay(ctx context.Context, t *Terminal, req *protocol.Request, k
 }
 
 // payNew authorises a payment whose key was not recorded (or not looked
-// up: then rec.earlier is set, see Record.earlier).
+// up: then rec.unchecked is set, see Service.askEarlier).
 func (s *Service) payNew(ctx context.Context, t *Terminal, req *protocol.Request, rec *Record) *protocol.Response {
 	now := rec.Created
 	if t.Mode == protocol.ModeShower {
@@ -291,7 +291,7 @@ func (s *Service) payNew(ctx context.Context, t *Terminal, req *protocol.Request
 	case protocol.CredCode, protocol.CredWeChat:
 		switch k := protocol.Classify(text); k {
 		case protocol.KindWeChat:
-			if r, ok := rec.askEarlier(ctx); ok {
+			if r, ok := s.askEarlier(ctx, rec); ok {
 				return r
 			}
 			return s.payWeChat(ctx, t, rec, text)
@@ -416,16 +416,18 @@ func (s *Service) payAgain(ctx context.Context, t *Terminal, h string, rec *Reco
 	return s.replay(ctx, t, rec)
 }
 
-// askEarlier runs and clears rec.earlier. ok: stop and return r, which
-// is an error reading the record, or (rec.found set) a stand-in that pay
+// askEarlier looks up the key of a new payment not looked up before it
+// was tried (rec.unchecked, which it clears): every step of the payment
+// that writes or calls out asks it first, unless PutPayment has settled
+// it (ErrRecordExists or not). ok: stop and return r, which is an error
+// reading the record, or (rec.found set: a retry) a stand-in that pay
 // replaces with the answer to the retry.
-func (rec *Record) askEarlier(ctx context.Context) (r *protocol.Response, ok bool) {
-	f := rec.earlier
-	if f == nil {
+func (s *Service) askEarlier(ctx context.Context, rec *Record) (r *protocol.Response, ok bool) {
+	if !rec.unchecked {
 		return nil, false
 	}
-	rec.earlier = nil
-	old, err := f(ctx)
+	rec.unchecked = false
+	old, err := s.st.Record(ctx, rec.Key)
 	switch {
 	case err != nil:
 		return declined(err), true
@@ -497,7 +499,7 @@ func (s *Service) payInOne(ctx context.Context, u *User, rec *Record) (r *protoc
 		s.answered(rec, r)
 	})
 	if err == nil && owner == rec.Key {
-		rec.use, rec.limit, rec.earlier = nil, nil, nil
+		rec.use, rec.limit, rec.unchecked = nil, nil, false
 		return r, true
 	}
 	if errors.Is(err, ErrPayerChanged) {
@@ -510,16 +512,11 @@ func (s *Service) payInOne(ctx context.Context, u *User, rec *Record) (r *protoc
 	if errors.Is(err, ErrRecordExists) {
 		// A retry not looked up first (or recorded by another
 		// authorizer meanwhile): pay answers it from its record.
-		rec.earlier = nil
-		old, err := s.st.Record(ctx, rec.Key)
-		switch {
-		case err != nil:
-			return declined(err), true
-		case old == nil:
-			return declined(fmt.Errorf("wallet: record %s: recorded, then not found", rec.Key)), true
+		rec.unchecked = true
+		if r, ok := s.askEarlier(ctx, rec); ok {
+			return r, true
 		}
-		rec.found = old
-		return declined(ErrRecordExists), true
+		return declined(fmt.Errorf("wallet: record %s: recorded, then not found", rec.Key)), true
 	}
 	// Nothing was written: the record is saved declined, as fund's
 	// refusals are (an error of our own is not saved; a retry pays).
@@ -531,7 +528,7 @@ func (s *Service) payInOne(ctx context.Context, u *User, rec *Record) (r *protoc
 		// The bound card may pay, unless the writer's queue took the
 		// request past the time money may move (fund does not check it),
 		// and unless this is a retry (a balance the first try spent).
-		if r, ok := rec.askEarlier(ctx); ok {
+		if r, ok := s.askEarlier(ctx, rec); ok {
 			return r, true
 		}
 		if rec.moveBy.IsZero() || s.now().Before(rec.moveBy) {

@@ -259,13 +259,11 @@ type Record struct {
 	// moveBy is when money may last start moving for this request (its
 	// deadline less DeadlineMargin, server clock); zero without one.
 	moveBy time.Time
-	// earlier, set on a new payment whose key was not looked up first
-	// (Service.firstTry), looks it up. Every step of the payment that
-	// writes or calls out runs it first (askEarlier), unless PutPayment
-	// has settled it (ErrRecordExists or not), and then clears it; found
-	// is then the record of a retry's first try, which pay answers from.
-	earlier func(context.Context) (*Record, error)
-	found   *Record
+	// unchecked: a new payment whose key was not looked up before it was
+	// tried (Service.firstTry, Service.askEarlier); found is then the
+	// record of a retry's first try, found since, which pay answers from.
+	unchecked bool
+	found     *Record
 	// payer is the student version the payment was decided on, when
 	// decided on a cached student (payerCache); stale is set when its
 	// write found the student changed since (ErrPayerChanged).
